@@ -1,0 +1,73 @@
+// `mamori publish card`, `check card`, `retract card` and `status`.
+import * as fs from 'node:fs';
+import { MamoriClient } from '../../../client-sdk/src/client';
+import type { CardListingDetails, RetractReasonName } from '../../../client-sdk/src/details';
+import { isoDate, shortName, toJson } from './output';
+
+/** A PAN given as "-" is read from standard input, so it stays out of shell history and the process list. */
+export function readPanArgument(pan: string): string {
+  return pan === '-' ? fs.readFileSync(0, 'utf8').trim() : pan;
+}
+
+export async function publishCard(clientConfig: string, pan: string, details: CardListingDetails, json: boolean): Promise<string> {
+  const client = MamoriClient.fromConfigFile(clientConfig);
+  try {
+    const r = await client.publishCompromisedCards([readPanArgument(pan)], details);
+    if (json) return toJson(r);
+    return r.accepted > 0 ? `Published as entry #${r.seq} of this member's feed.` : 'Already listed by this member; nothing new published.';
+  } finally {
+    client.close();
+  }
+}
+
+export async function checkCard(clientConfig: string, pan: string, json: boolean): Promise<{ text: string; listed: boolean }> {
+  const client = MamoriClient.fromConfigFile(clientConfig);
+  try {
+    const r = await client.checkCard(readPanArgument(pan));
+    if (json) return { text: toJson(r), listed: r.listed };
+    if (!r.listed) return { text: 'NOT LISTED', listed: false };
+    const lines = [`LISTED by ${r.listingMembers} member(s)`];
+    for (const e of r.evidence) {
+      lines.push(
+        `  ${e.origin}: ${shortName(e.reason, 'REASON_CODE_')}; exposed ${e.exposed.map((x) => shortName(x, 'DATA_ELEMENT_')).join(', ') || '-'}; ` +
+          `confidence ${e.confidence}; first seen ${isoDate(e.firstSeenMs)}; last seen ${isoDate(e.lastSeenMs)}; valid until ${isoDate(e.validUntilMs)}` +
+          (e.eventId ? `; event ${e.eventId}` : ''),
+      );
+    }
+    return { text: lines.join('\n'), listed: true };
+  } finally {
+    client.close();
+  }
+}
+
+export async function retractCard(clientConfig: string, pan: string, reason: RetractReasonName, json: boolean): Promise<string> {
+  const client = MamoriClient.fromConfigFile(clientConfig);
+  try {
+    const r = await client.retractCards([readPanArgument(pan)], reason);
+    if (json) return toJson(r);
+    return r.retracted > 0 ? `Retracted (entry #${r.seq}).` : 'This member had no active listing of that card; nothing retracted.';
+  } finally {
+    client.close();
+  }
+}
+
+export async function showStatus(clientConfig: string, json: boolean): Promise<string> {
+  const client = MamoriClient.fromConfigFile(clientConfig);
+  try {
+    const s = await client.status();
+    if (json) return toJson(s);
+    const f = s.filter;
+    return [
+      `member ${s.member} (${s.roles.join(', ')}), key epoch ${s.keyEpoch}, up since ${isoDate(s.startedAtMs)}`,
+      `own feed: seq ${s.ownFeed?.seq ?? 0}, head ${s.ownFeed?.headHash?.toString('hex').slice(0, 16) ?? '-'}…`,
+      ...s.feeds.map((h) => `feed ${h.origin}: seq ${h.seq}`),
+      `entries ${s.entries}, indicators ${s.indicators}`,
+      f
+        ? `filter: ${f.bits} bits, ${f.hashes} hashes, capacity ${f.capacity}, items ${f.items}, fill ${(f.fill * 100).toFixed(2)}%, ` +
+          `estimated false-positive rate ${f.estimatedFpRate.toExponential(2)} (target ${f.targetFpRate.toExponential(0)})`
+        : 'filter: -',
+    ].join('\n');
+  } finally {
+    client.close();
+  }
+}

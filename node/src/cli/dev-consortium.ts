@@ -1,0 +1,123 @@
+// Creates a local consortium of three members on loopback: operator key, signed
+// consortium file, hashing-key epoch 1 sealed to each member, member keys, and one node
+// config and one client.json per member.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { sodiumReady } from '../../../proto/ts/sodium';
+import type { ClientConfig } from '../../../client-sdk/src/config';
+import { generateBoxKeyPair, generateHashingKey, randomToken, sealHashingKey, tokenDigest } from '../crypto/epochs';
+import { generateSigningKeyPair, signDetached } from '../crypto/signing';
+import { writeJsonFile } from '../config/files';
+import type { ConsortiumDocument, MemberKeyFile, NodeConfigFile, OperatorKeyFile } from '../config/schemas';
+import type { Role } from '../ledger/roles';
+
+export interface DevMember {
+  id: string;
+  roles: Role[];
+  binRanges: string[];
+}
+
+export const DEV_MEMBERS: readonly DevMember[] = [
+  { id: 'issuer-a', roles: ['issuer'], binRanges: ['454545', '356900'] },
+  { id: 'acquirer-b', roles: ['acquirer'], binRanges: [] },
+  { id: 'psp-c', roles: ['psp'], binRanges: [] },
+];
+
+export interface DevConsortiumLayout {
+  dir: string;
+  consortiumFile: string;
+  members: { id: string; roles: Role[]; nodeConfig: string; clientConfig: string; endpoint: string }[];
+}
+
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+
+export function devConsortiumExists(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'consortium.json'));
+}
+
+export function devLayout(dir: string): DevConsortiumLayout {
+  const abs = path.resolve(dir);
+  const consortiumFile = path.join(abs, 'consortium.json');
+  const doc = (JSON.parse(fs.readFileSync(consortiumFile, 'utf8')) as { document: ConsortiumDocument }).document;
+  return {
+    dir: abs,
+    consortiumFile,
+    members: doc.members.map((m) => ({
+      id: m.id,
+      roles: m.roles as Role[],
+      endpoint: m.endpoint,
+      nodeConfig: path.join(abs, m.id, 'node.json'),
+      clientConfig: path.join(abs, m.id, 'client.json'),
+    })),
+  };
+}
+
+export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean } = {}): Promise<DevConsortiumLayout> {
+  await sodiumReady();
+  const abs = path.resolve(dir);
+  if (devConsortiumExists(abs) && !options.force) {
+    throw new Error(`${path.join(abs, 'consortium.json')} already exists; pass --force to replace the whole consortium`);
+  }
+  fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+
+  const operator = generateSigningKeyPair();
+  const operatorFile: OperatorKeyFile = { operator: true, publicKey: b64(operator.publicKey), secretKey: b64(operator.secretKey) };
+  writeJsonFile(path.join(abs, 'operator', 'operator.key.json'), operatorFile, true);
+
+  const epochKey = generateHashingKey();
+  const now = Date.now();
+  const members = DEV_MEMBERS.map((m, i) => ({
+    ...m,
+    signing: generateSigningKeyPair(),
+    box: generateBoxKeyPair(),
+    endpoint: `127.0.0.1:${basePort + i}`,
+    token: randomToken(),
+  }));
+
+  const document: ConsortiumDocument = {
+    format: 'mamori-consortium/1',
+    name: 'mamori-dev',
+    version: 1,
+    issuedAtMs: now,
+    operatorPublicKey: b64(operator.publicKey),
+    members: members.map((m) => ({
+      id: m.id,
+      roles: m.roles,
+      signingPublicKey: b64(m.signing.publicKey),
+      boxPublicKey: b64(m.box.publicKey),
+      endpoint: m.endpoint,
+      binRanges: m.binRanges,
+    })),
+    keyEpochs: [{ epoch: 1, activeFromMs: now - 60_000, sealed: Object.fromEntries(members.map((m) => [m.id, b64(sealHashingKey(epochKey, m.box.publicKey))])) }],
+  };
+  const signature = signDetached(consortiumSigningBytes(canonicalJson(document)), operator.secretKey);
+  writeJsonFile(path.join(abs, 'consortium.json'), { document, signature: b64(signature) });
+
+  for (const m of members) {
+    const memberDir = path.join(abs, m.id);
+    const keyFile: MemberKeyFile = {
+      member: m.id,
+      signing: { publicKey: b64(m.signing.publicKey), secretKey: b64(m.signing.secretKey) },
+      box: { publicKey: b64(m.box.publicKey), secretKey: b64(m.box.secretKey) },
+    };
+    writeJsonFile(path.join(memberDir, 'member.key.json'), keyFile, true);
+    const nodeConfig: NodeConfigFile = {
+      member: m.id,
+      listen: m.endpoint,
+      dataDir: './data',
+      consortiumFile: '../consortium.json',
+      operatorPublicKey: b64(operator.publicKey),
+      memberKeyFile: './member.key.json',
+      clientTokenDigests: [tokenDigest(m.token)],
+      logLevel: 'info',
+      filter: { capacity: 1_000_000, targetFpRate: 1e-6 },
+      snapshotIntervalMs: 30_000,
+      maxMessageBytes: 8 * 1024 * 1024,
+    };
+    writeJsonFile(path.join(memberDir, 'node.json'), nodeConfig);
+    const client: ClientConfig = { member: m.id, target: m.endpoint, token: m.token, deadlineMs: 5_000 };
+    writeJsonFile(path.join(memberDir, 'client.json'), client, true);
+  }
+  return devLayout(abs);
+}

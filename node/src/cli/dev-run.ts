@@ -1,0 +1,83 @@
+// `mamori dev` (what `npm start` runs): creates the local consortium if it is missing,
+// starts its three member nodes as separate processes, and stops them on Ctrl-C.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MamoriClient } from '../../../client-sdk/src/client';
+import { withLuhnDigit } from '../../../proto/ts/normalize';
+import { createDevConsortium, devConsortiumExists, devLayout } from './dev-consortium';
+
+const CLI_ENTRY = path.resolve(__dirname, '../../../../bin/mamori.js');
+
+/** A sample leaked-card list of random (not real) card numbers, to try an import with. */
+export function writeSampleCsv(file: string, count: number): void {
+  const rows = ['pan,expiry'];
+  for (let i = 0; i < count; i++) {
+    let partial = '454545';
+    while (partial.length < 15) partial += String(Math.floor(Math.random() * 10));
+    const pan = withLuhnDigit(partial);
+    rows.push(`${pan.slice(0, 4)} ${pan.slice(4, 8)} ${pan.slice(8, 12)} ${pan.slice(12)},${String(1 + (i % 12)).padStart(2, '0')}/29`);
+  }
+  rows.push('not-a-card,01/29', '4545451234567890,02/29'); // two lines that show how rejects are reported
+  fs.writeFileSync(file, `${rows.join('\r\n')}\r\n`, { mode: 0o600 });
+}
+
+export async function runDevConsortium(dir: string, basePort: number): Promise<void> {
+  const created = !devConsortiumExists(dir);
+  if (created) await createDevConsortium(dir, basePort);
+  const layout = devLayout(dir);
+  const sample = path.join(layout.dir, 'sample-leaked-cards.csv');
+  if (!fs.existsSync(sample)) writeSampleCsv(sample, 1000);
+  console.log(created ? `Created a local consortium in ${layout.dir}` : `Using the local consortium in ${layout.dir}`);
+
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const stopAll = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping the nodes…');
+    for (const child of children.values()) child.kill('SIGTERM');
+    const waitAll = [...children.values()].map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve))));
+    void Promise.all(waitAll).then(() => {
+      console.log('All nodes stopped.');
+      process.exit(code);
+    });
+  };
+  process.on('SIGINT', () => stopAll(0));
+  process.on('SIGTERM', () => stopAll(0));
+
+  for (const m of layout.members) {
+    const logFile = path.join(path.dirname(m.nodeConfig), 'node.log');
+    const out = fs.openSync(logFile, 'a', 0o600);
+    const child = spawn(process.execPath, [CLI_ENTRY, 'start', '--config', m.nodeConfig], { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    children.set(m.id, child);
+    child.once('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`Node ${m.id} exited (${signal ?? `code ${code}`}); see ${logFile}`);
+        stopAll(1);
+      }
+    });
+  }
+
+  for (const m of layout.members) {
+    const client = MamoriClient.fromConfigFile(m.clientConfig);
+    try {
+      await client.waitForReady(30_000);
+      const status = await client.status();
+      console.log(`  ${m.id.padEnd(11)} ${m.roles.join(',').padEnd(9)} listening on ${m.endpoint}   feed seq ${status.ownFeed?.seq ?? 0}   log ${path.join(path.dirname(m.nodeConfig), 'node.log')}`);
+    } finally {
+      client.close();
+    }
+  }
+  const rel = (p: string) => path.relative(process.cwd(), p) || '.';
+  const psp = layout.members.find((m) => m.id === 'psp-c') ?? layout.members[0];
+  if (!psp) return;
+  console.log(`
+Try it in another terminal:
+  npx mamori import cards --config ${rel(psp.clientConfig)} --file ${rel(sample)} --reason merchant-breach --exposure pan,expiry
+  npx mamori check card 4545-4512-3456-7890 --config ${rel(psp.clientConfig)}
+  npx mamori status --config ${rel(psp.clientConfig)}
+
+Press Ctrl-C to stop the consortium.`);
+}

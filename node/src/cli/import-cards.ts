@@ -1,0 +1,142 @@
+// `mamori import cards`: normalizes and hashes every PAN of a file in this process, and
+// publishes the selectors to the member's node in batches, several in flight.
+import * as fs from 'node:fs';
+import { SingleBar, Presets } from 'cli-progress';
+import { MamoriClient } from '../../../client-sdk/src/client';
+import type { CardListingDetails } from '../../../client-sdk/src/details';
+import { normalizePan } from '../../../proto/ts/normalize';
+import { panSelector } from '../../../proto/ts/selectors';
+import { isPublicTestPan } from '../../../proto/ts/test-cards';
+import { readCardFile } from './card-file';
+
+export interface ImportOptions {
+  clientConfig: string;
+  file: string;
+  details: CardListingDetails;
+  batchSize: number;
+  inFlight: number;
+  progress: boolean;
+}
+
+export interface Rejection {
+  line: number;
+  reason: string;
+}
+
+export interface ImportSummary {
+  file: string;
+  lines: number;
+  imported: number;
+  duplicates: number;
+  rejected: number;
+  rejections: Rejection[];
+  rejectionsByReason: Record<string, number>;
+  entries: number;
+  seconds: number;
+  pansPerSecond: number;
+  /** Set when the import stopped early; every batch counted in `imported` was acknowledged. */
+  error?: string;
+}
+
+const MAX_LISTED_REJECTIONS = 1000;
+
+export async function importCards(options: ImportOptions): Promise<ImportSummary> {
+  const started = process.hrtime.bigint();
+  const fileSize = fs.statSync(options.file).size;
+  const client = MamoriClient.fromConfigFile(options.clientConfig);
+  const summary: ImportSummary = {
+    file: options.file,
+    lines: 0,
+    imported: 0,
+    duplicates: 0,
+    rejected: 0,
+    rejections: [],
+    rejectionsByReason: {},
+    entries: 0,
+    seconds: 0,
+    pansPerSecond: 0,
+  };
+  const bar = options.progress
+    ? new SingleBar({ format: 'importing [{bar}] {percentage}% | {imported} imported | {rejected} rejected | {rate}/s', hideCursor: true }, Presets.shades_classic)
+    : undefined;
+  bar?.start(fileSize, 0, { imported: 0, rejected: 0, rate: 0 });
+
+  const reject = (line: number, reason: string) => {
+    summary.rejected++;
+    summary.rejectionsByReason[reason] = (summary.rejectionsByReason[reason] ?? 0) + 1;
+    if (summary.rejections.length < MAX_LISTED_REJECTIONS) summary.rejections.push({ line, reason });
+  };
+
+  try {
+    const [key] = await client.hashingKeys();
+    if (!key) throw new Error('the node returned no active hashing key');
+    const pending = new Set<Promise<void>>();
+    let failure: unknown;
+    let batch: Buffer[] = [];
+
+    const send = (digests: Buffer[]) => {
+      const p: Promise<void> = client
+        .publishPanDigests(digests, options.details, key.epoch)
+        .then((response) => {
+          summary.imported += response.accepted;
+          summary.duplicates += response.duplicates;
+          if (response.seq > 0) summary.entries++;
+        })
+        .catch((error: unknown) => {
+          failure ??= error;
+        })
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    };
+
+    let bytesRead = 0;
+    for await (const lines of readCardFile(options.file, () => undefined, (b) => (bytesRead = b))) {
+      for (const { line, field } of lines) {
+        summary.lines++;
+        const normalized = normalizePan(field);
+        if (!normalized.ok) {
+          reject(line, `card number ${normalized.reason}`);
+          continue;
+        }
+        if (isPublicTestPan(normalized.digits)) {
+          reject(line, 'is a public test card number (never published)');
+          continue;
+        }
+        batch.push(panSelector(key.key, normalized.digits));
+        if (batch.length >= options.batchSize) {
+          send(batch);
+          batch = [];
+          while (pending.size >= options.inFlight) await Promise.race(pending);
+          if (failure) throw failure;
+        }
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      bar?.update(bytesRead, { imported: summary.imported, rejected: summary.rejected, rate: Math.round(summary.imported / Math.max(seconds, 1e-3)) });
+    }
+    if (batch.length > 0) send(batch);
+    await Promise.all(pending);
+    if (failure) throw failure;
+  } catch (error) {
+    summary.error = error instanceof Error ? error.message : String(error);
+  } finally {
+    bar?.stop();
+    client.close();
+    summary.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    summary.pansPerSecond = Math.round((summary.imported + summary.duplicates) / Math.max(summary.seconds, 1e-3));
+  }
+  return summary;
+}
+
+export function formatImportSummary(s: ImportSummary): string {
+  const lines = [
+    ...(s.error ? [`Import stopped: ${s.error}`, 'Re-running the same command is safe: cards already imported count as duplicates.'] : []),
+    `Imported ${s.imported} card(s) from ${s.file} in ${s.seconds.toFixed(2)} s (${s.pansPerSecond} PANs/s, ${s.entries} signed entr${s.entries === 1 ? 'y' : 'ies'}).`,
+    `Duplicates (already listed by this member or repeated in the file): ${s.duplicates}.`,
+    `Rejected: ${s.rejected}.`,
+  ];
+  for (const [reason, count] of Object.entries(s.rejectionsByReason)) lines.push(`  ${count} × ${reason}`);
+  const shown = s.rejections.slice(0, 20);
+  for (const r of shown) lines.push(`  line ${r.line}: ${r.reason}`);
+  if (s.rejected > shown.length) lines.push(`  … ${s.rejected - shown.length} more (use --json for up to ${MAX_LISTED_REJECTIONS})`);
+  return lines.join('\n');
+}

@@ -1,0 +1,173 @@
+// The `mamori` command line.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CARD_REASONS, EXPOSURES, RETRACT_REASONS, type CardListingDetails, type CardReasonName, type ExposureName, type RetractReasonName } from '../../../client-sdk/src/details';
+import { checkCard, publishCard, retractCard, showStatus } from './card-commands';
+import { createDevConsortium } from './dev-consortium';
+import { runDevConsortium } from './dev-run';
+import { formatImportSummary, importCards } from './import-cards';
+import { toJson } from './output';
+import { startNode } from './start';
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65533) throw new InvalidArgumentError('must be a port from 1 to 65533');
+  return n;
+}
+
+function exposures(value: string): ExposureName[] {
+  const names = value.split(',').map((v) => v.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(n in EXPOSURES)) throw new InvalidArgumentError(`unknown data element "${n}"; expected any of ${Object.keys(EXPOSURES).join(', ')}`);
+  }
+  return names as ExposureName[];
+}
+
+function confidence(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError('must be an integer from 0 to 100');
+  return n;
+}
+
+function eventId(value: string): string {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new InvalidArgumentError('must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)');
+  return value;
+}
+
+interface ListingOptions {
+  reason: CardReasonName;
+  exposure: ExposureName[];
+  event?: string;
+  validDays: number;
+  confidence: number;
+}
+
+function addListingOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--reason <reason>', 'why the cards are compromised').choices(Object.keys(CARD_REASONS)).default('merchant-breach'))
+    .option('--exposure <elements>', `exposed data elements, comma-separated: ${Object.keys(EXPOSURES).join(', ')}`, exposures, ['pan'] as ExposureName[])
+    .option('--event <id>', 'compromise event id (an identifier, not free text)', eventId)
+    .option('--valid-days <days>', 'how long the listing stays valid', positiveNumber('--valid-days'), 365)
+    .option('--confidence <0-100>', 'confidence in the listing', confidence, 80);
+}
+
+function listingDetails(o: ListingOptions): CardListingDetails {
+  return { reason: o.reason, exposed: o.exposure, eventId: o.event, validDays: o.validDays, confidence: o.confidence };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mamori').description('Mamori: a shared fraud-intelligence exchange for card payments').showHelpAfterError();
+
+  program
+    .command('dev-consortium')
+    .description('create a local consortium of three members (issuer, acquirer, PSP) on loopback')
+    .requiredOption('--dir <dir>', 'folder to create it in')
+    .option('--base-port <port>', 'first of three consecutive loopback ports', port, 7101)
+    .option('--force', 'replace an existing consortium in that folder')
+    .action(async (o: { dir: string; basePort: number; force?: boolean }) => {
+      const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force });
+      console.log(`Created consortium in ${layout.dir}`);
+      for (const m of layout.members) console.log(`  ${m.id} (${m.roles.join(',')}) ${m.endpoint}\n    node config: ${m.nodeConfig}\n    client config: ${m.clientConfig}`);
+    });
+
+  program
+    .command('start')
+    .description('run a node until SIGINT or SIGTERM')
+    .requiredOption('--config <file>', 'node config (node.json)')
+    .action(async (o: { config: string }) => startNode(o.config));
+
+  program
+    .command('dev')
+    .description('create the local consortium if missing and run its three nodes (what npm start runs)')
+    .option('--dir <dir>', 'consortium folder', '.mamori-dev')
+    .option('--base-port <port>', 'first of three consecutive loopback ports', port, 7101)
+    .action(async (o: { dir: string; basePort: number }) => runDevConsortium(o.dir, o.basePort));
+
+  const importCmd = program.command('import').description('import indicators from a file');
+  addListingOptions(
+    importCmd
+      .command('cards')
+      .description('import a leaked-card list: a CSV with a "pan" column, or one PAN per line')
+      .requiredOption('--config <client.json>', "client config of this member's node")
+      .requiredOption('--file <file>', 'the card list (UTF-8, with or without BOM, LF or CRLF)'),
+  )
+    .option('--batch-size <n>', 'cards per signed entry', positiveNumber('--batch-size'), 5000)
+    .option('--in-flight <n>', 'batches sent concurrently', positiveNumber('--in-flight'), 4)
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print the summary as JSON')
+    .action(async (o: ListingOptions & { config: string; file: string; batchSize: number; inFlight: number; progress: boolean; json?: boolean }) => {
+      const summary = await importCards({
+        clientConfig: o.config,
+        file: o.file,
+        details: listingDetails(o),
+        batchSize: Math.min(Math.floor(o.batchSize), 10_000),
+        inFlight: Math.floor(o.inFlight),
+        progress: o.progress && !o.json && Boolean(process.stderr.isTTY),
+      });
+      console.log(o.json ? toJson(summary) : formatImportSummary(summary));
+      if (summary.error) process.exitCode = 1;
+    });
+
+  const publish = program.command('publish').description('publish one indicator');
+  addListingOptions(
+    publish
+      .command('card <pan>')
+      .description('publish one compromised card (give "-" to read the number from standard input)')
+      .requiredOption('--config <client.json>', "client config of this member's node"),
+  )
+    .option('--json', 'print JSON')
+    .action(async (pan: string, o: ListingOptions & { config: string; json?: boolean }) => {
+      console.log(await publishCard(o.config, pan, listingDetails(o), Boolean(o.json)));
+    });
+
+  program
+    .command('check')
+    .description('check an indicator')
+    .command('card <pan>')
+    .description('check one card against every member\'s listings (give "-" to read the number from standard input)')
+    .requiredOption('--config <client.json>', "client config of this member's node")
+    .option('--json', 'print JSON')
+    .action(async (pan: string, o: { config: string; json?: boolean }) => {
+      console.log((await checkCard(o.config, pan, Boolean(o.json))).text);
+    });
+
+  program
+    .command('retract')
+    .description("retract one of this member's indicators")
+    .command('card <pan>')
+    .description('retract this member\'s listing of a card (give "-" to read the number from standard input)')
+    .requiredOption('--config <client.json>', "client config of this member's node")
+    .addOption(new Option('--reason <reason>', 'why the listing ends').choices(Object.keys(RETRACT_REASONS)).default('reissued'))
+    .option('--json', 'print JSON')
+    .action(async (pan: string, o: { config: string; reason: RetractReasonName; json?: boolean }) => {
+      console.log(await retractCard(o.config, pan, o.reason, Boolean(o.json)));
+    });
+
+  program
+    .command('status')
+    .description("show this member's node: feeds, counts, filter")
+    .requiredOption('--config <client.json>', "client config of this member's node")
+    .option('--json', 'print JSON')
+    .action(async (o: { config: string; json?: boolean }) => {
+      console.log(await showStatus(o.config, Boolean(o.json)));
+    });
+
+  return program;
+}
+
+export function main(argv: string[]): void {
+  buildProgram()
+    .parseAsync(argv)
+    .catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`error: ${message}`);
+      process.exitCode = 1;
+    });
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+const base64 = (bytes: number, what: string) =>
+  z
+    .string()
+    .refine((s) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length === bytes, {
+      message: `expected ${what}: ${bytes} bytes in base64`,
+    });
+
+export const memberId = z.string().regex(/^[a-z0-9-]{3,32}$/, 'expected a member id: 3-32 characters of a-z, 0-9 and -');
+export const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7101');
+const role = z.enum(['issuer', 'acquirer', 'psp']);
+
+export const memberKeyFileSchema = z
+  .object({
+    member: memberId,
+    signing: z.object({ publicKey: base64(32, 'an Ed25519 public key'), secretKey: base64(64, 'an Ed25519 secret key') }).strict(),
+    box: z.object({ publicKey: base64(32, 'an X25519 public key'), secretKey: base64(32, 'an X25519 secret key') }).strict(),
+  })
+  .strict();
+
+export const operatorKeyFileSchema = z
+  .object({ operator: z.literal(true), publicKey: base64(32, 'an Ed25519 public key'), secretKey: base64(64, 'an Ed25519 secret key') })
+  .strict();
+
+export const consortiumMemberSchema = z
+  .object({
+    id: memberId,
+    roles: z.array(role).min(1, 'a member needs at least one role'),
+    signingPublicKey: base64(32, 'an Ed25519 public key'),
+    boxPublicKey: base64(32, 'an X25519 public key'),
+    endpoint: hostPort,
+    binRanges: z.array(z.string().regex(/^[0-9]{6,8}$/, 'expected a BIN: 6 to 8 digits')).default([]),
+  })
+  .strict();
+
+export const keyEpochSchema = z
+  .object({
+    epoch: z.number().int().min(1),
+    activeFromMs: z.number().int().min(0),
+    retiresAtMs: z.number().int().min(0).optional(),
+    sealed: z.record(memberId, z.string().min(1)),
+  })
+  .strict();
+
+export const consortiumDocumentSchema = z
+  .object({
+    format: z.literal('mamori-consortium/1'),
+    name: z.string().min(1).max(64),
+    version: z.number().int().min(1),
+    issuedAtMs: z.number().int().min(0),
+    operatorPublicKey: base64(32, 'an Ed25519 public key'),
+    members: z.array(consortiumMemberSchema).min(1),
+    keyEpochs: z.array(keyEpochSchema).min(1),
+  })
+  .strict();
+
+export const consortiumFileSchema = z
+  .object({ document: consortiumDocumentSchema, signature: base64(64, 'an Ed25519 signature') })
+  .strict();
+
+export const nodeConfigSchema = z
+  .object({
+    member: memberId,
+    listen: hostPort,
+    dataDir: z.string().min(1),
+    consortiumFile: z.string().min(1),
+    operatorPublicKey: base64(32, 'the operator Ed25519 public key'),
+    memberKeyFile: z.string().min(1),
+    clientTokenDigests: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-hex-digit token digest')).min(1),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    filter: z
+      .object({
+        capacity: z.number().int().min(1000).max(100_000_000).default(1_000_000),
+        targetFpRate: z.number().gt(0).lt(0.1).default(1e-6),
+      })
+      .strict()
+      .default({ capacity: 1_000_000, targetFpRate: 1e-6 }),
+    snapshotIntervalMs: z.number().int().min(1000).default(30_000),
+    maxMessageBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(8 * 1024 * 1024),
+  })
+  .strict();
+
+export type MemberKeyFile = z.infer<typeof memberKeyFileSchema>;
+export type OperatorKeyFile = z.infer<typeof operatorKeyFileSchema>;
+export type ConsortiumDocument = z.infer<typeof consortiumDocumentSchema>;
+export type ConsortiumFile = z.infer<typeof consortiumFileSchema>;
+export type ConsortiumMember = z.infer<typeof consortiumMemberSchema>;
+export type NodeConfigFile = z.infer<typeof nodeConfigSchema>;

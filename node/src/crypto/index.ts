@@ -1,0 +1,3 @@
+export * from '../../../proto/ts/index';
+export * from './signing';
+export * from './epochs';

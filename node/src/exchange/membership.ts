@@ -1,0 +1,89 @@
+// The signed consortium file, this member's keys, and the hashing-key epochs opened for it.
+import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { openHashingKey, type BoxKeyPair } from '../crypto/epochs';
+import { verifyDetached } from '../crypto/signing';
+import { ConfigError } from '../config/errors';
+import { readJsonFile } from '../config/files';
+import { consortiumFileSchema, memberKeyFileSchema, type ConsortiumDocument, type ConsortiumMember } from '../config/schemas';
+import type { MemberKeys } from '../ledger/acceptance';
+import type { Role } from '../ledger/roles';
+
+export interface MemberIdentity {
+  member: string;
+  signing: { publicKey: Buffer; secretKey: Buffer };
+  box: BoxKeyPair;
+}
+
+export interface EpochKey {
+  epoch: number;
+  key: Uint8Array;
+  activeFromMs: number;
+  retiresAtMs?: number;
+}
+
+export function loadMemberIdentity(file: string): MemberIdentity {
+  const raw = readJsonFile(file, memberKeyFileSchema);
+  return {
+    member: raw.member,
+    signing: { publicKey: Buffer.from(raw.signing.publicKey, 'base64'), secretKey: Buffer.from(raw.signing.secretKey, 'base64') },
+    box: { publicKey: Buffer.from(raw.box.publicKey, 'base64'), secretKey: Buffer.from(raw.box.secretKey, 'base64') },
+  };
+}
+
+export class Consortium {
+  private readonly byId: Map<string, ConsortiumMember>;
+
+  constructor(readonly document: ConsortiumDocument) {
+    this.byId = new Map(document.members.map((m) => [m.id, m]));
+  }
+
+  /** Loads the consortium file and refuses it unless the operator's signature verifies. */
+  static load(file: string, operatorPublicKeyBase64: string): Consortium {
+    const signed = readJsonFile(file, consortiumFileSchema);
+    if (signed.document.operatorPublicKey !== operatorPublicKeyBase64) {
+      throw new ConfigError(file, ['document.operatorPublicKey: is not the operator key this node trusts (node config operatorPublicKey)']);
+    }
+    const bytes = consortiumSigningBytes(canonicalJson(signed.document));
+    if (!verifyDetached(Buffer.from(signed.signature, 'base64'), bytes, Buffer.from(operatorPublicKeyBase64, 'base64'))) {
+      throw new ConfigError(file, ['signature: does not verify with the operator key; the file was altered or signed by someone else']);
+    }
+    const ids = new Set<string>();
+    for (const m of signed.document.members) {
+      if (ids.has(m.id)) throw new ConfigError(file, [`document.members: member id "${m.id}" appears twice`]);
+      ids.add(m.id);
+    }
+    return new Consortium(signed.document);
+  }
+
+  member(id: string): ConsortiumMember | undefined {
+    return this.byId.get(id);
+  }
+
+  memberKeys(id: string): MemberKeys | undefined {
+    const m = this.byId.get(id);
+    if (!m) return undefined;
+    return { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64') };
+  }
+
+  /** Opens every epoch key sealed to this member; an epoch not sealed to it is an error. */
+  openEpochKeys(identity: MemberIdentity, file: string): EpochKey[] {
+    const keys: EpochKey[] = [];
+    for (const epoch of this.document.keyEpochs) {
+      const sealed = epoch.sealed[identity.member];
+      if (!sealed) throw new ConfigError(file, [`document.keyEpochs[epoch ${epoch.epoch}].sealed: has no key for member "${identity.member}"`]);
+      const key = openHashingKey(Buffer.from(sealed, 'base64'), identity.box);
+      if (!key) {
+        throw new ConfigError(file, [`document.keyEpochs[epoch ${epoch.epoch}].sealed.${identity.member}: cannot be opened with this member's key`]);
+      }
+      keys.push({ epoch: epoch.epoch, key, activeFromMs: epoch.activeFromMs, retiresAtMs: epoch.retiresAtMs });
+    }
+    return keys;
+  }
+}
+
+/** Epochs in force at a time, newest first: during a rotation two are active. */
+export function activeEpochs(keys: readonly EpochKey[], nowMs = Date.now()): EpochKey[] {
+  return keys
+    .filter((k) => k.activeFromMs <= nowMs && (k.retiresAtMs === undefined || k.retiresAtMs > nowMs))
+    .sort((a, b) => b.epoch - a.epoch);
+}

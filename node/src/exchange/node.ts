@@ -1,0 +1,306 @@
+// A member's node: its own feed, the stored ledger, the filter, and the member-local
+// operations (publish, retract, check, status) the Exchange API serves.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { sodiumReady } from '../../../proto/ts/sodium';
+import type { Evidence__Output } from '../../../proto/gen/mamori/v1/Evidence';
+import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
+import type { NodeConfig } from '../config/node-config';
+import { ConfigError } from '../config/errors';
+import { writeSnapshot, type DigestBloomFilter } from '../index/index';
+import type { AcceptedEntry } from '../ledger/acceptance';
+import { signNextEntry, ZERO_HASH, type FeedHead } from '../ledger/entry';
+import { MamoriError } from '../ledger/errors';
+import type { Role } from '../ledger/roles';
+import { roleAllowsKind } from '../ledger/roles';
+import type { ValidRetraction, ValidSelector } from '../ledger/validate';
+import { LedgerStore, type StoredListing } from '../store/ledger-store';
+import { loadFilter, rebuildFilter, snapshotFile } from './filter-loader';
+import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
+import { verifyStoredLedger } from './verify-ledger';
+
+/** Evidence as the API returns it: one per listing member. */
+export type Evidence = Evidence__Output;
+
+export interface CheckVerdict {
+  listed: boolean;
+  evidence: Evidence[];
+  listingMembers: number;
+}
+
+export interface PublishOutcome {
+  accepted: number;
+  duplicates: number;
+  duplicateIndices: number[];
+  seq: number;
+  entryHash: Buffer;
+}
+
+export interface RetractOutcome {
+  retracted: number;
+  notListed: number;
+  seq: number;
+}
+
+const NOT_LISTED: CheckVerdict = Object.freeze({ listed: false, evidence: [], listingMembers: 0 }) as CheckVerdict;
+
+export class MamoriNode {
+  private filter: DigestBloomFilter;
+  private filterDirty = false;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly startedAtMs = Date.now();
+
+  private constructor(
+    readonly config: NodeConfig,
+    readonly log: Logger,
+    private readonly identity: MemberIdentity,
+    readonly consortium: Consortium,
+    private readonly epochKeys: EpochKey[],
+    private readonly store: LedgerStore,
+    private readonly heads: Map<string, FeedHead>,
+    filter: DigestBloomFilter,
+  ) {
+    this.filter = filter;
+    this.snapshotTimer = setInterval(() => this.snapshotIfDirty(), config.snapshotIntervalMs);
+    this.snapshotTimer.unref();
+  }
+
+  static async open(config: NodeConfig, log: Logger): Promise<MamoriNode> {
+    await sodiumReady();
+    const identity = loadMemberIdentity(config.memberKeyFile);
+    if (identity.member !== config.member) {
+      throw new ConfigError(config.memberKeyFile, [`member: is "${identity.member}" but the node config is for "${config.member}"`]);
+    }
+    const consortium = Consortium.load(config.consortiumFile, config.operatorPublicKey);
+    const self = consortium.member(config.member);
+    if (!self) throw new ConfigError(config.consortiumFile, [`document.members: has no member "${config.member}"`]);
+    if (self.signingPublicKey !== identity.signing.publicKey.toString('base64')) {
+      throw new ConfigError(config.memberKeyFile, ['signing.publicKey: does not match this member\'s key in the consortium file']);
+    }
+    const epochKeys = consortium.openEpochKeys(identity, config.consortiumFile);
+
+    fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const started = Date.now();
+    const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
+    try {
+      const heads = verifyStoredLedger(store, (origin) => consortium.memberKeys(origin));
+      const verifiedMs = Date.now() - started;
+      const loaded = loadFilter(store, config.dataDir, config.filter);
+      log.info(
+        { entriesVerifiedMs: verifiedMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started },
+        'ledger verified and filter ready',
+      );
+      const node = new MamoriNode(config, log, identity, consortium, epochKeys, store, heads, loaded.filter);
+      if (loaded.source !== 'snapshot') node.filterDirty = true;
+      return node;
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  get member(): string {
+    return this.config.member;
+  }
+
+  get roles(): Role[] {
+    return (this.consortium.member(this.member)?.roles ?? []) as Role[];
+  }
+
+  ownHead(): FeedHead {
+    return this.heads.get(this.member) ?? { seq: 0, hash: ZERO_HASH };
+  }
+
+  /** Keys a member-local client needs to hash card numbers itself: the active epochs, newest first. */
+  hashingKeys(nowMs = Date.now()): { epoch: number; key: Uint8Array }[] {
+    return activeEpochs(this.epochKeys, nowMs).map((k) => ({ epoch: k.epoch, key: k.key }));
+  }
+
+  private requireActiveEpoch(epoch: number): number {
+    const active = activeEpochs(this.epochKeys);
+    if (active.length === 0) throw MamoriError.failedPrecondition('no hashing-key epoch is active; ask the consortium operator for a new epoch');
+    if (!active.some((k) => k.epoch === epoch)) {
+      throw MamoriError.invalidArgument('keyEpoch', `epoch ${epoch} is not active; active epochs: ${active.map((k) => k.epoch).join(', ')}`);
+    }
+    return epoch;
+  }
+
+  /** Publishes the new indicators of a validated batch as one signed entry; acknowledges after commit. */
+  publish(publication: PublishIndicators__Output, keyEpoch: number): PublishOutcome {
+    this.assertOpen();
+    this.requireActiveEpoch(keyEpoch);
+    const kind = publication.kind as Parameters<typeof roleAllowsKind>[1];
+    if (!roleAllowsKind(this.roles, kind)) throw MamoriError.permissionDenied(`member "${this.member}" may not publish ${kind}`);
+    const now = Date.now();
+    const seen = new Set<string>();
+    const duplicateIndices: number[] = [];
+    const fresh = publication.indicators.filter((indicator, index) => {
+      const keys = indicator.selectors.map((s) => s.digest.toString('latin1'));
+      const repeated = keys.some((k) => seen.has(k));
+      const listed = !repeated && indicator.selectors.every((s) => this.hasActiveOwnListing(s.digest, now));
+      if (repeated || listed) {
+        duplicateIndices.push(index);
+        return false;
+      }
+      keys.forEach((k) => seen.add(k));
+      return true;
+    });
+    if (fresh.length === 0) {
+      return { accepted: 0, duplicates: duplicateIndices.length, duplicateIndices, seq: 0, entryHash: Buffer.alloc(0) };
+    }
+    const op: PublishIndicators__Output = { ...publication, indicators: fresh };
+    const entry = this.appendOwn(keyEpoch, { publishIndicators: op }, { operation: 'publishIndicators', publication: op });
+    for (const indicator of fresh) for (const s of indicator.selectors) this.filter.add(s.digest);
+    this.afterFilterGrowth();
+    return { accepted: fresh.length, duplicates: duplicateIndices.length, duplicateIndices, seq: entry.seq, entryHash: entry.hash };
+  }
+
+  /** Tombstones this member's active listings of the given selectors. */
+  retract(retraction: ValidRetraction): RetractOutcome {
+    this.assertOpen();
+    const now = Date.now();
+    const listed = retraction.selectors.filter((s) => this.hasActiveOwnListing(s.digest, now));
+    if (listed.length === 0) return { retracted: 0, notListed: retraction.selectors.length, seq: 0 };
+    const op: ValidRetraction = { ...retraction, selectors: listed };
+    const entry = this.appendOwn(this.newestEpoch(), { retract: op }, { operation: 'retract', retraction: op });
+    return { retracted: listed.length, notListed: retraction.selectors.length - listed.length, seq: entry.seq };
+  }
+
+  private newestEpoch(): number {
+    const [newest] = activeEpochs(this.epochKeys);
+    if (!newest) throw MamoriError.failedPrecondition('no hashing-key epoch is active; ask the consortium operator for a new epoch');
+    return newest.epoch;
+  }
+
+  private appendOwn(
+    keyEpoch: number,
+    operation: Parameters<typeof signNextEntry>[3],
+    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction'>,
+  ): AcceptedEntry {
+    const head = this.ownHead();
+    const createdAtMs = Date.now();
+    const signed = signNextEntry(this.member, head, keyEpoch, operation, this.identity.signing.secretKey, createdAtMs);
+    const accepted: AcceptedEntry = { origin: this.member, seq: head.seq + 1, createdAtMs, keyEpoch, ...signed, ...parts };
+    try {
+      this.store.append(accepted);
+    } catch (error) {
+      throw MamoriError.internal('the entry could not be stored', error);
+    }
+    this.heads.set(this.member, { seq: accepted.seq, hash: accepted.hash });
+    return accepted;
+  }
+
+  private hasActiveOwnListing(digest: Buffer, now: number): boolean {
+    if (!this.filter.has(digest)) return false;
+    return this.store.listings(digest).some((l) => l.origin === this.member && isActive(l, now));
+  }
+
+  /** Checks selectors: a filter negative needs no SQLite; a positive is confirmed there. */
+  check(selectors: readonly ValidSelector[], nowMs = Date.now()): CheckVerdict[] {
+    this.assertOpen();
+    return selectors.map((s) => (this.filter.has(s.digest) ? this.confirm(s.digest, nowMs) : NOT_LISTED));
+  }
+
+  private confirm(digest: Buffer, now: number): CheckVerdict {
+    const byOrigin = new Map<string, Evidence>();
+    for (const listing of this.store.listings(digest)) {
+      if (!isActive(listing, now)) continue;
+      const known = byOrigin.get(listing.origin);
+      if (!known) {
+        byOrigin.set(listing.origin, toEvidence(listing));
+        continue;
+      }
+      const latest = listing.createdAtMs >= known.lastSeenMs ? toEvidence(listing) : known;
+      byOrigin.set(listing.origin, {
+        ...latest,
+        firstSeenMs: Math.min(known.firstSeenMs, listing.createdAtMs),
+        lastSeenMs: Math.max(known.lastSeenMs, listing.createdAtMs),
+        validUntilMs: Math.max(known.validUntilMs, listing.validUntilMs),
+      });
+    }
+    if (byOrigin.size === 0) return NOT_LISTED;
+    const evidence = [...byOrigin.values()].sort((a, b) => a.firstSeenMs - b.firstSeenMs);
+    return { listed: true, evidence, listingMembers: evidence.length };
+  }
+
+  status() {
+    const filter = this.filter;
+    const counts = this.store.counts();
+    const own = this.ownHead();
+    return {
+      member: this.member,
+      roles: this.roles,
+      ownFeed: { origin: this.member, seq: own.seq, headHash: own.hash },
+      feeds: [...this.heads.entries()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })),
+      entries: counts.entries,
+      indicators: counts.indicators,
+      filter: {
+        bits: filter.params.bits,
+        hashes: filter.params.hashes,
+        capacity: filter.params.capacity,
+        items: filter.items,
+        fill: filter.fill(),
+        estimatedFpRate: filter.estimatedFpRate(),
+        targetFpRate: filter.params.targetFpRate,
+      },
+      keyEpoch: activeEpochs(this.epochKeys)[0]?.epoch ?? 0,
+      startedAtMs: this.startedAtMs,
+    };
+  }
+
+  integrityCheck(): string {
+    return this.store.integrityCheck();
+  }
+
+  private afterFilterGrowth(): void {
+    this.filterDirty = true;
+    if (this.filter.overCapacity()) {
+      const started = Date.now();
+      this.filter = rebuildFilter(this.store, this.config.filter);
+      this.log.info({ capacity: this.filter.params.capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
+    }
+  }
+
+  private snapshotIfDirty(): void {
+    if (!this.filterDirty || this.closed) return;
+    try {
+      writeSnapshot(snapshotFile(this.config.dataDir), this.filter, this.store.maxEntryId());
+      this.filterDirty = false;
+    } catch (error) {
+      this.log.warn({ err: error }, 'filter snapshot could not be written; it will be retried');
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MamoriError('UNAVAILABLE', 'the node is shutting down');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.snapshotIfDirty();
+    this.closed = true;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.store.close();
+  }
+}
+
+function isActive(listing: StoredListing, now: number): boolean {
+  return !listing.retracted && listing.validFromMs <= now && listing.validUntilMs > now;
+}
+
+function toEvidence(l: StoredListing): Evidence {
+  return {
+    kind: l.kind as Evidence['kind'],
+    reason: l.reason as Evidence['reason'],
+    exposed: l.exposed as Evidence['exposed'],
+    confidence: l.confidence,
+    origin: l.origin,
+    firstSeenMs: l.createdAtMs,
+    lastSeenMs: l.createdAtMs,
+    validUntilMs: l.validUntilMs,
+    matched: l.selectorType as Evidence['matched'],
+    eventId: l.eventId,
+  };
+}

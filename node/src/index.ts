@@ -1,0 +1,9 @@
+// The public surface of the Mamori node package.
+export { MamoriNode, type CheckVerdict, type Evidence, type PublishOutcome, type RetractOutcome } from './exchange/node';
+export { Consortium, activeEpochs } from './exchange/membership';
+export { loadNodeConfig, type NodeConfig } from './config/node-config';
+export { ConfigError } from './config/errors';
+export { startExchangeServer, type RunningServer } from './rpc/server';
+export { createDevConsortium, devLayout, DEV_MEMBERS, type DevConsortiumLayout } from './cli/dev-consortium';
+export { MamoriError, type ErrorCode } from './ledger/errors';
+export { main } from './cli/main';

@@ -1,0 +1,186 @@
+// Persisted Bloom filter: parameters, the ledger position it covers, and its bits.
+//
+// Layout:  "MAMORIBF1\n" | uint32 LE header length | JSON header | raw BitSet bytes
+// The header holds FilterSnapshotMeta plus the sha256 (hex) of the raw bytes. The "1" in
+// the magic also versions the digest → bit position derivation of DigestBloomFilter.
+//
+// Writing is atomic and durable (tmp file, fsync, rename, fsync of the directory). Reading
+// never throws: anything that does not check out is reported, and the caller rebuilds the
+// filter from SQLite.
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BitSet } from 'bloom-filters';
+import { DigestBloomFilter } from './digest-bloom';
+
+export interface FilterSnapshotMeta {
+  bits: number;
+  hashes: number;
+  capacity: number;
+  targetFpRate: number;
+  items: number;
+  /** Highest ledger entry row id whose selectors are in the filter. */
+  position: number;
+}
+
+export type SnapshotReadResult =
+  | { filter: DigestBloomFilter; position: number }
+  | { problem: 'missing' | 'corrupt'; detail: string };
+
+const MAGIC = Buffer.from('MAMORIBF1\n', 'latin1');
+const PREFIX_BYTES = MAGIC.length + 4;
+/** The header is a few hundred bytes; a bigger length field is damage, not data. */
+const MAX_HEADER_BYTES = 64 * 1024;
+
+export function writeSnapshot(file: string, filter: DigestBloomFilter, position: number): void {
+  if (!Number.isSafeInteger(position) || position < 0) {
+    throw new RangeError(`position must be a non-negative integer, got ${position}`);
+  }
+  const bytes = filter.bitsetBytes();
+  const meta: FilterSnapshotMeta = { ...filter.params, items: filter.items, position };
+  const header = Buffer.from(JSON.stringify({ ...meta, sha256: sha256Hex(bytes) }), 'utf8');
+  const prefix = Buffer.alloc(PREFIX_BYTES);
+  MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(header.length, MAGIC.length);
+
+  const tmp = file + '.tmp';
+  try {
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      writeAll(fd, prefix);
+      writeAll(fd, header);
+      writeAll(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fsyncDirectory(path.dirname(file));
+}
+
+export function readSnapshot(file: string): SnapshotReadResult {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { problem: 'missing', detail: `no snapshot at ${file}` };
+    return corrupt(`cannot read ${file}: ${code ?? String(err)}`);
+  }
+
+  if (buf.length < PREFIX_BYTES) {
+    return corrupt(`truncated: ${buf.length} bytes, shorter than the ${PREFIX_BYTES}-byte prefix`);
+  }
+  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+    return corrupt('wrong magic: not a MAMORIBF1 snapshot');
+  }
+  const headerLength = buf.readUInt32LE(MAGIC.length);
+  if (headerLength > MAX_HEADER_BYTES) {
+    return corrupt(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`);
+  }
+  const bodyStart = PREFIX_BYTES + headerLength;
+  if (buf.length < bodyStart) {
+    return corrupt(`truncated: header needs ${headerLength} bytes, file has ${buf.length - PREFIX_BYTES}`);
+  }
+
+  let header: unknown;
+  try {
+    header = JSON.parse(buf.toString('utf8', PREFIX_BYTES, bodyStart));
+  } catch (err) {
+    return corrupt(`header is not valid JSON: ${(err as Error).message}`);
+  }
+  const meta = parseHeader(header);
+  if (typeof meta === 'string') return corrupt(`bad header: ${meta}`);
+
+  const expectedBytes = Math.ceil(meta.bits / 8);
+  const actualBytes = buf.length - bodyStart;
+  if (actualBytes !== expectedBytes) {
+    const what = actualBytes < expectedBytes ? 'truncated' : 'size mismatch';
+    return corrupt(`${what}: ${meta.bits} bits need ${expectedBytes} bytes, file holds ${actualBytes}`);
+  }
+  const body = buf.subarray(bodyStart);
+  const digest = sha256Hex(body);
+  if (digest !== meta.sha256) {
+    return corrupt(`checksum mismatch: header says ${meta.sha256}, bits hash to ${digest}`);
+  }
+
+  try {
+    const bitset = new BitSet(meta.bits);
+    bitset.array.set(body);
+    const { bits, hashes, capacity, targetFpRate, items, position } = meta;
+    const filter = new DigestBloomFilter({ bits, hashes, capacity, targetFpRate }, bitset, items);
+    return { filter, position };
+  } catch (err) {
+    // Parameters that passed the checksum but not the filter's own validation.
+    return corrupt(`bad parameters: ${(err as Error).message}`);
+  }
+}
+
+function parseHeader(value: unknown): (FilterSnapshotMeta & { sha256: string }) | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const h = value as Record<string, unknown>;
+  for (const key of ['bits', 'hashes', 'capacity', 'items', 'position'] as const) {
+    const v = h[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      return `${key} must be a non-negative integer, got ${JSON.stringify(v)}`;
+    }
+  }
+  if (typeof h.targetFpRate !== 'number') {
+    return `targetFpRate must be a number, got ${JSON.stringify(h.targetFpRate)}`;
+  }
+  if (typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256)) {
+    return `sha256 must be 64 lower-case hex digits, got ${JSON.stringify(h.sha256)}`;
+  }
+  return {
+    bits: h.bits as number,
+    hashes: h.hashes as number,
+    capacity: h.capacity as number,
+    targetFpRate: h.targetFpRate,
+    items: h.items as number,
+    position: h.position as number,
+    sha256: h.sha256,
+  };
+}
+
+function corrupt(detail: string): { problem: 'corrupt'; detail: string } {
+  return { problem: 'corrupt', detail };
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
+  }
+}
+
+/** Makes the rename durable. Platforms that cannot fsync a directory (Windows) skip it. */
+function fsyncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch (err) {
+    if (isUnsupported(err)) return;
+    throw err;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    if (!isUnsupported(err)) throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function isUnsupported(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'EPERM' || code === 'EINVAL';
+}

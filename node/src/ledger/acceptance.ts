@@ -1,0 +1,97 @@
+// The acceptance rule of DESIGN.md §4, applied to every entry a node stores — a peer's,
+// or its own when re-verified on restart: origin is a member, its role allows the
+// operation, the signature verifies, seq == head + 1, prev == head hash, the body is
+// well-formed and within limits.
+import type { EntryBody__Output } from '../../../proto/gen/mamori/v1/EntryBody';
+import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
+import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
+import { entryHash, verifyDetached } from '../crypto/signing';
+import { decodeEntryBody, type FeedHead, operationOf } from './entry';
+import { MamoriError } from './errors';
+import { LIMITS, MEMBER_ID_PATTERN } from './limits';
+import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
+import { validatePublication, validateRetraction, type ValidRetraction } from './validate';
+
+export interface MemberKeys {
+  roles: readonly Role[];
+  signingPublicKey: Uint8Array;
+}
+
+export interface AcceptanceContext {
+  member(origin: string): MemberKeys | undefined;
+  head(origin: string): FeedHead;
+}
+
+export interface AcceptedEntry {
+  origin: string;
+  seq: number;
+  hash: Buffer;
+  body: Buffer;
+  signature: Buffer;
+  createdAtMs: number;
+  keyEpoch: number;
+  operation: OperationName;
+  publication?: PublishIndicators__Output;
+  retraction?: ValidRetraction;
+}
+
+export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, ctx: AcceptanceContext): AcceptedEntry {
+  if (!entry.body || entry.body.length === 0) throw MamoriError.malformedEntry('empty body');
+  if (entry.body.length > LIMITS.maxEntryBodyBytes) throw MamoriError.entryTooLarge(entry.body.length, LIMITS.maxEntryBodyBytes);
+  const body: EntryBody__Output = decodeEntryBody(entry.body);
+  const origin = body.origin;
+  const seq = body.seq;
+  if (!MEMBER_ID_PATTERN.test(origin)) throw MamoriError.malformedEntry('origin is not a member id');
+  if (!Number.isSafeInteger(seq) || seq < 1) throw MamoriError.malformedEntry('seq must be a positive integer');
+  const member = ctx.member(origin);
+  if (!member) throw MamoriError.notAMember(origin);
+
+  const head = ctx.head(origin);
+  if (seq <= head.seq) throw MamoriError.seqReplay(origin, seq, head.seq);
+  if (seq !== head.seq + 1) throw MamoriError.seqGap(origin, seq, head.seq);
+  if (!body.prev || !head.hash.equals(body.prev)) throw MamoriError.prevMismatch(origin, seq);
+  if (!verifyDetached(entry.signature, entrySigningBytes(entry.body), member.signingPublicKey)) {
+    throw MamoriError.badSignature(origin, seq);
+  }
+
+  const operation = operationOf(body);
+  if (!operation) throw MamoriError.malformedEntry(`entry ${origin}#${seq} carries no operation`);
+  if (!roleAllowsOperation(member.roles, operation)) throw MamoriError.roleForbids(origin, operation);
+
+  const accepted: AcceptedEntry = {
+    origin,
+    seq,
+    hash: entryHash(entry.body),
+    body: Buffer.from(entry.body),
+    signature: Buffer.from(entry.signature),
+    createdAtMs: body.createdAtMs,
+    keyEpoch: body.keyEpoch,
+    operation,
+  };
+  try {
+    if (operation === 'publishIndicators') {
+      accepted.publication = validatePublication(body.publishIndicators, 'publishIndicators');
+      const kind = accepted.publication.kind as Parameters<typeof roleAllowsKind>[1];
+      if (!roleAllowsKind(member.roles, kind)) throw MamoriError.roleForbids(origin, `publishing ${kind}`);
+      rejectRepeatedDigests(accepted.publication.indicators.flatMap((ind) => ind.selectors.map((s) => s.digest)));
+    } else if (operation === 'retract') {
+      accepted.retraction = validateRetraction(body.retract, 'retract');
+      rejectRepeatedDigests(accepted.retraction.selectors.map((s) => s.digest));
+    }
+  } catch (error) {
+    if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {
+      throw MamoriError.malformedEntry(`entry ${origin}#${seq}: ${error.message}`);
+    }
+    throw error;
+  }
+  return accepted;
+}
+
+function rejectRepeatedDigests(digests: Buffer[]): void {
+  const seen = new Set<string>();
+  for (const d of digests) {
+    const key = d.toString('latin1');
+    if (seen.has(key)) throw MamoriError.malformedEntry('the same selector appears twice in one entry');
+    seen.add(key);
+  }
+}

@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './limits';
+export * from './roles';
+export * from './entry';
+export * from './validate';
+export * from './acceptance';

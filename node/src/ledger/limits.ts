@@ -1,0 +1,14 @@
+// Size limits every node enforces on every entry, its own and its peers'.
+export const LIMITS = Object.freeze({
+  maxEntryBodyBytes: 4 * 1024 * 1024,
+  maxIndicatorsPerEntry: 10_000,
+  maxSelectorsPerIndicator: 8,
+  maxSelectorsPerRetract: 10_000,
+  maxSelectorsPerCheck: 10_000,
+  maxConfidence: 100,
+  maxEventIdLength: 64,
+});
+
+export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+export const BIN_PATTERN = /^[0-9]{6,8}$/;
+export const MEMBER_ID_PATTERN = /^[a-z0-9-]{3,32}$/;

@@ -1,0 +1,153 @@
+// Well-formedness of operations, shared by the member-local API (a client's request) and
+// entry acceptance (a peer's entry). Errors name the field and the reason, never a value
+// that could be card data.
+import { DIGEST_BYTES } from '../../../proto/ts/selectors';
+import { ledgerProtoRoot } from '../../../proto/ts/loader';
+import { IndicatorKind } from '../../../proto/gen/mamori/v1/IndicatorKind';
+import { SelectorType } from '../../../proto/gen/mamori/v1/SelectorType';
+import { ReasonCode } from '../../../proto/gen/mamori/v1/ReasonCode';
+import { DataElement } from '../../../proto/gen/mamori/v1/DataElement';
+import { RetractReason } from '../../../proto/gen/mamori/v1/RetractReason';
+import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
+import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';
+import type { IndicatorKind__Output } from '../../../proto/gen/mamori/v1/IndicatorKind';
+import type { SelectorType__Output } from '../../../proto/gen/mamori/v1/SelectorType';
+import type { RetractReason__Output } from '../../../proto/gen/mamori/v1/RetractReason';
+import { MamoriError } from './errors';
+import { BIN_PATTERN, EVENT_ID_PATTERN, LIMITS } from './limits';
+import type { IndicatorKindName } from './roles';
+
+export interface ValidSelector {
+  type: Exclude<SelectorType__Output, 'SELECTOR_TYPE_UNSPECIFIED'>;
+  digest: Buffer;
+}
+
+const CARD_REASON_MAX = 19;
+const MERCHANT_SELECTOR_TYPES: ReadonlySet<string> = new Set([
+  'SELECTOR_TYPE_MERCHANT_CORPORATE_NUMBER',
+  'SELECTOR_TYPE_MERCHANT_DOMAIN',
+  'SELECTOR_TYPE_MERCHANT_PHONE',
+  'SELECTOR_TYPE_MERCHANT_NAME_ADDRESS',
+  'SELECTOR_TYPE_MERCHANT_REPRESENTATIVE',
+  'SELECTOR_TYPE_MERCHANT_ACQUIRER_MID',
+]);
+
+/** An enum field decoded with enums: String holds a number when the value is unknown. */
+export function enumValue<T extends string>(
+  values: Readonly<Record<string, string>>,
+  value: unknown,
+  field: string,
+  allowUnspecified = false,
+): T {
+  if (typeof value !== 'string' || !(value in values)) {
+    throw MamoriError.invalidArgument(field, `unknown value ${JSON.stringify(value)}; expected one of ${Object.keys(values).filter((v) => allowUnspecified || !v.endsWith('_UNSPECIFIED')).join(', ')}`);
+  }
+  if (!allowUnspecified && value.endsWith('_UNSPECIFIED')) {
+    throw MamoriError.invalidArgument(field, 'is required');
+  }
+  return value as T;
+}
+
+export function validateSelector(selector: Selector__Output | null | undefined, field: string): ValidSelector {
+  if (!selector) throw MamoriError.invalidArgument(field, 'is required');
+  const type = enumValue<ValidSelector['type']>(SelectorType, selector.type, `${field}.type`);
+  const digest = selector.digest;
+  if (!digest || digest.length !== DIGEST_BYTES) {
+    throw MamoriError.invalidArgument(`${field}.digest`, `must be ${DIGEST_BYTES} bytes, got ${digest ? digest.length : 0}`);
+  }
+  return { type, digest: Buffer.isBuffer(digest) ? digest : Buffer.from(digest) };
+}
+
+export function validateSelectors(selectors: Selector__Output[] | undefined, field: string, max: number): ValidSelector[] {
+  if (!selectors || selectors.length === 0) throw MamoriError.invalidArgument(field, 'must contain at least one selector');
+  if (selectors.length > max) throw MamoriError.invalidArgument(field, `has ${selectors.length} selectors; the limit is ${max}`);
+  return selectors.map((s, i) => validateSelector(s, `${field}[${i}]`));
+}
+
+export function validateKind(kind: unknown, field: string): IndicatorKindName {
+  return enumValue<IndicatorKindName>(IndicatorKind, kind as IndicatorKind__Output, field);
+}
+
+function checkSelectorFitsKind(kind: IndicatorKindName, selector: ValidSelector, field: string): void {
+  if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && selector.type !== 'SELECTOR_TYPE_PAN') {
+    throw MamoriError.invalidArgument(`${field}.type`, `a compromised-card indicator takes a SELECTOR_TYPE_PAN selector, not ${selector.type}`);
+  }
+  if (kind === 'INDICATOR_KIND_FRAUDULENT_MERCHANT' && !MERCHANT_SELECTOR_TYPES.has(selector.type)) {
+    throw MamoriError.invalidArgument(`${field}.type`, `a merchant indicator takes merchant selectors, not ${selector.type}`);
+  }
+}
+
+/** Validates a publication; returns it with enum values checked and digests as Buffers. */
+export function validatePublication(p: PublishIndicators__Output | null | undefined, field: string): PublishIndicators__Output {
+  if (!p) throw MamoriError.invalidArgument(field, 'is required');
+  const kind = validateKind(p.kind, `${field}.kind`);
+  const reason = enumValue<string>(ReasonCode, p.reason, `${field}.reason`);
+  const reasonNumber = Number(ReasonCodeNumbers[reason]);
+  if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && reasonNumber > CARD_REASON_MAX) {
+    throw MamoriError.invalidArgument(`${field}.reason`, `${reason} is a merchant reason; a card needs a card reason`);
+  }
+  if (kind === 'INDICATOR_KIND_FRAUDULENT_MERCHANT' && reasonNumber <= CARD_REASON_MAX) {
+    throw MamoriError.invalidArgument(`${field}.reason`, `${reason} is a card reason; a merchant needs a merchant reason`);
+  }
+  const exposedSeen = new Set<string>();
+  (p.exposed ?? []).forEach((e, i) => {
+    const value = enumValue<string>(DataElement, e, `${field}.exposed[${i}]`);
+    if (exposedSeen.has(value)) throw MamoriError.invalidArgument(`${field}.exposed[${i}]`, `${value} is listed twice`);
+    exposedSeen.add(value);
+  });
+  if (!Number.isInteger(p.confidence) || p.confidence < 0 || p.confidence > LIMITS.maxConfidence) {
+    throw MamoriError.invalidArgument(`${field}.confidence`, `must be an integer from 0 to ${LIMITS.maxConfidence}`);
+  }
+  if (!Number.isSafeInteger(p.validFromMs) || p.validFromMs < 0) {
+    throw MamoriError.invalidArgument(`${field}.validFromMs`, 'must be a non-negative time in milliseconds');
+  }
+  if (!Number.isSafeInteger(p.validUntilMs) || p.validUntilMs <= p.validFromMs) {
+    throw MamoriError.invalidArgument(`${field}.validUntilMs`, 'must be later than validFromMs');
+  }
+  if (p.eventId !== '' && !EVENT_ID_PATTERN.test(p.eventId)) {
+    throw MamoriError.invalidArgument(`${field}.eventId`, 'must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)');
+  }
+  const indicators = p.indicators ?? [];
+  if (indicators.length === 0) throw MamoriError.invalidArgument(`${field}.indicators`, 'must contain at least one indicator');
+  if (indicators.length > LIMITS.maxIndicatorsPerEntry) {
+    throw MamoriError.invalidArgument(`${field}.indicators`, `has ${indicators.length} indicators; the limit is ${LIMITS.maxIndicatorsPerEntry}`);
+  }
+  for (let i = 0; i < indicators.length; i++) {
+    const ind = indicators[i];
+    const at = `${field}.indicators[${i}]`;
+    if (!ind) throw MamoriError.invalidArgument(at, 'is required');
+    const selectors = validateSelectors(ind.selectors, `${at}.selectors`, LIMITS.maxSelectorsPerIndicator);
+    selectors.forEach((s, j) => checkSelectorFitsKind(kind, s, `${at}.selectors[${j}]`));
+    if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && selectors.length !== 1) {
+      throw MamoriError.invalidArgument(`${at}.selectors`, 'a compromised-card indicator has exactly one PAN selector');
+    }
+    if (ind.bin !== '' && !BIN_PATTERN.test(ind.bin)) {
+      throw MamoriError.invalidArgument(`${at}.bin`, 'must be the first 6 to 8 digits of the card number');
+    }
+    ind.selectors = selectors;
+  }
+  return p;
+}
+
+export interface ValidRetraction {
+  kind: IndicatorKindName;
+  selectors: ValidSelector[];
+  reason: Exclude<RetractReason__Output, 'RETRACT_REASON_UNSPECIFIED'>;
+}
+
+export function validateRetraction(
+  r: { kind: unknown; selectors: Selector__Output[]; reason: unknown } | null | undefined,
+  field: string,
+): ValidRetraction {
+  if (!r) throw MamoriError.invalidArgument(field, 'is required');
+  const kind = validateKind(r.kind, `${field}.kind`);
+  const selectors = validateSelectors(r.selectors, `${field}.selectors`, LIMITS.maxSelectorsPerRetract);
+  selectors.forEach((s, i) => checkSelectorFitsKind(kind, s, `${field}.selectors[${i}]`));
+  const reason = enumValue<ValidRetraction['reason']>(RetractReason, r.reason, `${field}.reason`);
+  return { kind, selectors, reason };
+}
+
+/** Numeric values of reason codes (card reasons are 1..19, merchant reasons 20+). */
+const ReasonCodeNumbers: Readonly<Record<string, number>> = Object.freeze({
+  ...ledgerProtoRoot().lookupEnum('mamori.v1.ReasonCode').values,
+});

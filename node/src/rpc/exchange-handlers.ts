@@ -1,0 +1,38 @@
+// Thin Exchange handlers: validate the request, call the node, shape the response.
+import type { Logger } from 'pino';
+import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
+import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
+import type { MamoriNode } from '../exchange/node';
+import { LIMITS } from '../ledger/limits';
+import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
+import type { Authenticator } from './auth';
+import { unary } from './unary';
+
+export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator): ExchangeHandlers {
+  return {
+    Publish: unary('Publish', log, authenticate, (request) => {
+      const publication = validatePublication(request.publication, 'publication');
+      const outcome = node.publish(publication, request.keyEpoch);
+      log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
+      return outcome;
+    }),
+
+    Retract: unary('Retract', log, authenticate, (request) => {
+      const retraction = validateRetraction(request, 'request');
+      const outcome = node.retract(retraction);
+      log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
+      return outcome;
+    }),
+
+    Check: unary('Check', log, authenticate, (request): CheckResponse => {
+      const selectors = validateSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
+      return { results: node.check(selectors) };
+    }),
+
+    Status: unary('Status', log, authenticate, () => node.status()),
+
+    GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
+      keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),
+    })),
+  };
+}

@@ -1,0 +1,215 @@
+// The ledger's repositories: entries, publications, selectors by digest, retractions.
+// One writer; every write is one synchronous transaction; callers acknowledge only after it returns.
+import type Database from 'better-sqlite3';
+import { ledgerProtoRoot } from '../../../proto/ts/loader';
+import type { AcceptedEntry } from '../ledger/acceptance';
+import type { FeedHead } from '../ledger/entry';
+import { openDatabase } from './database';
+
+export interface StoredListing {
+  originId: number;
+  origin: string;
+  seq: number;
+  entryId: number;
+  createdAtMs: number;
+  selectorType: string;
+  kind: string;
+  reason: string;
+  exposed: string[];
+  confidence: number;
+  validFromMs: number;
+  validUntilMs: number;
+  eventId: string;
+  retracted: boolean;
+}
+
+export interface StoredEntryPage {
+  id: number;
+  origin: string;
+  seq: number;
+  hash: Buffer;
+  body: Buffer;
+  signature: Buffer;
+}
+
+interface ListingRow {
+  type: number;
+  originId: number;
+  seq: number;
+  entryId: number;
+  createdAtMs: number;
+  kind: string;
+  reason: string;
+  exposed: string;
+  confidence: number;
+  validFromMs: number;
+  validUntilMs: number;
+  eventId: string;
+  retracted: number;
+}
+
+const selectorTypeNames: Record<number, string> = ledgerProtoRoot().lookupEnum('mamori.v1.SelectorType').valuesById;
+const selectorTypeNumbers: Record<string, number> = ledgerProtoRoot().lookupEnum('mamori.v1.SelectorType').values;
+
+export class LedgerStore {
+  readonly db: Database.Database;
+  private readonly originIds = new Map<string, number>();
+  private readonly originNames = new Map<number, string>();
+  private readonly statements;
+  private readonly appendTransaction: (entry: AcceptedEntry, receivedAtMs: number) => number;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.statements = {
+      insertOrigin: db.prepare('INSERT INTO origins (member) VALUES (?)'),
+      insertEntry: db.prepare(
+        `INSERT INTO entries (origin_id, seq, hash, operation, key_epoch, created_at_ms, received_at_ms, signature, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertPublication: db.prepare(
+        `INSERT INTO publications (entry_id, kind, reason, exposed, confidence, valid_from_ms, valid_until_ms, event_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertSelector: db.prepare('INSERT INTO selectors (digest, entry_id, type) VALUES (?, ?, ?)'),
+      insertRetraction: db.prepare('INSERT OR IGNORE INTO retractions (digest, origin_id, entry_id, reason) VALUES (?, ?, ?, ?)'),
+      listings: db.prepare(
+        `SELECT s.type AS type, e.origin_id AS originId, e.seq AS seq, s.entry_id AS entryId, e.created_at_ms AS createdAtMs,
+                p.kind AS kind, p.reason AS reason, p.exposed AS exposed, p.confidence AS confidence,
+                p.valid_from_ms AS validFromMs, p.valid_until_ms AS validUntilMs, p.event_id AS eventId,
+                EXISTS (SELECT 1 FROM retractions r
+                        WHERE r.digest = s.digest AND r.origin_id = e.origin_id AND r.entry_id > s.entry_id) AS retracted
+         FROM selectors s
+         JOIN entries e ON e.id = s.entry_id
+         JOIN publications p ON p.entry_id = s.entry_id
+         WHERE s.digest = ?`,
+      ),
+      heads: db.prepare(
+        `SELECT o.member AS origin, e.seq AS seq, e.hash AS hash
+         FROM entries e JOIN origins o ON o.id = e.origin_id
+         WHERE e.seq = (SELECT MAX(seq) FROM entries WHERE origin_id = e.origin_id)`,
+      ),
+      entryPage: db.prepare(
+        `SELECT e.id AS id, o.member AS origin, e.seq AS seq, e.hash AS hash, e.body AS body, e.signature AS signature
+         FROM entries e JOIN origins o ON o.id = e.origin_id
+         WHERE e.id > ? ORDER BY e.id LIMIT ?`,
+      ),
+      maxEntryId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM entries'),
+      countEntries: db.prepare('SELECT COUNT(*) AS n FROM entries'),
+      countSelectors: db.prepare('SELECT COUNT(*) AS n FROM selectors'),
+      allDigests: db.prepare('SELECT digest FROM selectors').raw(true),
+      digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > ?').raw(true),
+    };
+    for (const row of db.prepare('SELECT id, member FROM origins').all() as { id: number; member: string }[]) {
+      this.originIds.set(row.member, row.id);
+      this.originNames.set(row.id, row.member);
+    }
+    this.appendTransaction = db.transaction((entry: AcceptedEntry, receivedAtMs: number): number => this.appendRows(entry, receivedAtMs));
+  }
+
+  static open(file: string): LedgerStore {
+    return new LedgerStore(openDatabase(file));
+  }
+
+  /** Appends an accepted entry and its rows in one transaction; returns the entry's row id once committed. */
+  append(entry: AcceptedEntry, receivedAtMs = Date.now()): number {
+    return this.appendTransaction(entry, receivedAtMs);
+  }
+
+  private appendRows(entry: AcceptedEntry, receivedAtMs: number): number {
+    const s = this.statements;
+    const originId = this.originId(entry.origin);
+    const entryId = Number(
+      s.insertEntry.run(originId, entry.seq, entry.hash, entry.operation, entry.keyEpoch, entry.createdAtMs, receivedAtMs, entry.signature, entry.body)
+        .lastInsertRowid,
+    );
+    const p = entry.publication;
+    if (p) {
+      s.insertPublication.run(entryId, p.kind, p.reason, p.exposed.join(','), p.confidence, p.validFromMs, p.validUntilMs, p.eventId);
+      const rows: { digest: Buffer; type: number }[] = [];
+      for (const indicator of p.indicators) {
+        for (const selector of indicator.selectors) {
+          rows.push({ digest: selector.digest, type: selectorTypeNumbers[selector.type] as number });
+        }
+      }
+      // Inserting in key order is several times faster than random order in a large table.
+      rows.sort((a, b) => Buffer.compare(a.digest, b.digest));
+      for (const row of rows) s.insertSelector.run(row.digest, entryId, row.type);
+    }
+    const r = entry.retraction;
+    if (r) {
+      for (const selector of r.selectors) s.insertRetraction.run(selector.digest, originId, entryId, r.reason);
+    }
+    return entryId;
+  }
+
+  private originId(member: string): number {
+    let id = this.originIds.get(member);
+    if (id === undefined) {
+      id = Number(this.statements.insertOrigin.run(member).lastInsertRowid);
+      this.originIds.set(member, id);
+      this.originNames.set(id, member);
+    }
+    return id;
+  }
+
+  /** Every listing of a digest by any origin, with whether its origin later retracted it. */
+  listings(digest: Buffer): StoredListing[] {
+    const rows = this.statements.listings.all(digest) as ListingRow[];
+    return rows.map((row) => ({
+      originId: row.originId,
+      origin: this.originNames.get(row.originId) ?? '',
+      seq: row.seq,
+      entryId: row.entryId,
+      createdAtMs: row.createdAtMs,
+      selectorType: selectorTypeNames[row.type] ?? 'SELECTOR_TYPE_UNSPECIFIED',
+      kind: row.kind,
+      reason: row.reason,
+      exposed: row.exposed === '' ? [] : row.exposed.split(','),
+      confidence: row.confidence,
+      validFromMs: row.validFromMs,
+      validUntilMs: row.validUntilMs,
+      eventId: row.eventId,
+      retracted: row.retracted === 1,
+    }));
+  }
+
+  /** Head of every origin's feed as stored. */
+  heads(): Map<string, FeedHead> {
+    const heads = new Map<string, FeedHead>();
+    for (const row of this.statements.heads.all() as { origin: string; seq: number; hash: Buffer }[]) {
+      heads.set(row.origin, { seq: row.seq, hash: row.hash });
+    }
+    return heads;
+  }
+
+  /** Entries in commit order, one page at a time (.all(), so no read stays open across pages). */
+  entriesAfter(afterId: number, limit: number): StoredEntryPage[] {
+    return this.statements.entryPage.all(afterId, limit) as StoredEntryPage[];
+  }
+
+  maxEntryId(): number {
+    return (this.statements.maxEntryId.get() as { id: number }).id;
+  }
+
+  counts(): { entries: number; indicators: number } {
+    return {
+      entries: (this.statements.countEntries.get() as { n: number }).n,
+      indicators: (this.statements.countSelectors.get() as { n: number }).n,
+    };
+  }
+
+  /** Every stored digest, for rebuilding the filter; after an entry id when catching up. */
+  *digests(afterEntryId = 0): IterableIterator<Buffer> {
+    const statement = afterEntryId > 0 ? this.statements.digestsAfter : this.statements.allDigests;
+    const rows = (afterEntryId > 0 ? statement.iterate(afterEntryId) : statement.iterate()) as IterableIterator<[Buffer]>;
+    for (const row of rows) yield row[0];
+  }
+
+  integrityCheck(): string {
+    return this.db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

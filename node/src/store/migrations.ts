@@ -1,0 +1,65 @@
+// Numbered schema migrations; PRAGMA user_version records the schema version.
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: readonly string[] = [
+  // 1: the ledger, publications, selectors indexed by digest, retractions.
+  `
+  CREATE TABLE origins (
+    id INTEGER PRIMARY KEY,
+    member TEXT NOT NULL UNIQUE
+  );
+  -- Entries are committed in seq order per origin, so within one origin a larger id is a later entry.
+  CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    origin_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    operation TEXT NOT NULL,
+    key_epoch INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (origin_id, seq)
+  );
+  -- Fields shared by every indicator of a publish entry, stored once per entry.
+  CREATE TABLE publications (
+    entry_id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    exposed TEXT NOT NULL,
+    confidence INTEGER NOT NULL,
+    valid_from_ms INTEGER NOT NULL,
+    valid_until_ms INTEGER NOT NULL,
+    event_id TEXT NOT NULL
+  );
+  CREATE TABLE selectors (
+    digest BLOB NOT NULL,
+    entry_id INTEGER NOT NULL,
+    type INTEGER NOT NULL,
+    PRIMARY KEY (digest, entry_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE retractions (
+    digest BLOB NOT NULL,
+    origin_id INTEGER NOT NULL,
+    entry_id INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (digest, origin_id, entry_id)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${current} is newer than this node understands (${SCHEMA_VERSION})`);
+  }
+  for (let version = current; version < SCHEMA_VERSION; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
