@@ -98,8 +98,8 @@ export function buildProgram(): Command {
       .requiredOption('--config <client.json>', "client config of this member's node")
       .requiredOption('--file <file>', 'the card list (UTF-8, with or without BOM, LF or CRLF)'),
   )
-    .option('--batch-size <n>', 'cards per signed entry', positiveNumber('--batch-size'), 5000)
-    .option('--in-flight <n>', 'batches sent concurrently', positiveNumber('--in-flight'), 4)
+    .option('--batch-size <n>', 'cards per signed entry', positiveNumber('--batch-size'), 10_000)
+    .option('--in-flight <n>', 'batches sent concurrently', positiveNumber('--in-flight'), 8)
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print the summary as JSON')
     .action(async (o: ListingOptions & { config: string; file: string; batchSize: number; inFlight: number; progress: boolean; json?: boolean }) => {

@@ -43,11 +43,31 @@ export interface RetractOutcome {
   seq: number;
 }
 
+/** Writes signed onto this member's feed and committed together. */
+interface WriteGroup {
+  head: FeedHead;
+  entries: AcceptedEntry[];
+  published: Set<string>;
+  retracted: Set<string>;
+  now: number;
+}
+
+interface PendingWrite {
+  prepare: (group: WriteGroup) => () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Bounds one commit so a burst of writers cannot make a single transaction huge. */
+const MAX_WRITES_PER_COMMIT = 32;
+
 const NOT_LISTED: CheckVerdict = Object.freeze({ listed: false, evidence: [], listingMembers: 0 }) as CheckVerdict;
 
 export class MamoriNode {
   private filter: DigestBloomFilter;
   private filterDirty = false;
+  private readonly writeQueue: PendingWrite[] = [];
+  private flushScheduled = false;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly startedAtMs = Date.now();
@@ -127,45 +147,109 @@ export class MamoriNode {
     return epoch;
   }
 
-  /** Publishes the new indicators of a validated batch as one signed entry; acknowledges after commit. */
-  publish(publication: PublishIndicators__Output, keyEpoch: number): PublishOutcome {
+  /**
+   * Publishes the new indicators of a validated batch as one signed entry. Resolves after
+   * the entry's transaction commits (group commit: writes queued meanwhile share it).
+   */
+  async publish(publication: PublishIndicators__Output, keyEpoch: number): Promise<PublishOutcome> {
     this.assertOpen();
     this.requireActiveEpoch(keyEpoch);
     const kind = publication.kind as Parameters<typeof roleAllowsKind>[1];
     if (!roleAllowsKind(this.roles, kind)) throw MamoriError.permissionDenied(`member "${this.member}" may not publish ${kind}`);
-    const now = Date.now();
-    const seen = new Set<string>();
+    return this.enqueue((group) => this.preparePublish(publication, keyEpoch, group));
+  }
+
+  /** Tombstones this member's active listings of the given selectors. */
+  async retract(retraction: ValidRetraction): Promise<RetractOutcome> {
+    this.assertOpen();
+    return this.enqueue((group) => this.prepareRetract(retraction, group));
+  }
+
+  private enqueue<T>(prepare: (group: WriteGroup) => () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.writeQueue.push({ prepare, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushWrites());
+      }
+    });
+  }
+
+  /** Signs every queued write onto the feed and commits them in one transaction. */
+  private flushWrites(): void {
+    this.flushScheduled = false;
+    const jobs = this.writeQueue.splice(0, MAX_WRITES_PER_COMMIT);
+    if (jobs.length === 0) return;
+    if (this.closed) {
+      for (const job of jobs) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
+      return;
+    }
+    const group: WriteGroup = { head: this.ownHead(), entries: [], published: new Set(), retracted: new Set(), now: Date.now() };
+    const prepared: { job: PendingWrite; finish: () => unknown }[] = [];
+    for (const job of jobs) {
+      try {
+        prepared.push({ job, finish: job.prepare(group) });
+      } catch (error) {
+        job.reject(error);
+      }
+    }
+    try {
+      if (group.entries.length > 0) this.store.appendMany(group.entries);
+    } catch (error) {
+      this.log.error({ err: error }, 'entries could not be stored');
+      for (const { job } of prepared) job.reject(MamoriError.internal('the entries could not be stored', error));
+      return;
+    } finally {
+      if (this.writeQueue.length > 0 && !this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushWrites());
+      }
+    }
+    this.heads.set(this.member, group.head);
+    for (const entry of group.entries) {
+      for (const indicator of entry.publication?.indicators ?? []) for (const sel of indicator.selectors) this.filter.add(sel.digest);
+    }
+    if (group.entries.some((e) => e.publication)) this.afterFilterGrowth();
+    for (const { job, finish } of prepared) job.resolve(finish());
+  }
+
+  private preparePublish(publication: PublishIndicators__Output, keyEpoch: number, group: WriteGroup): () => PublishOutcome {
+    const seenInBatch = new Set<string>();
     const duplicateIndices: number[] = [];
     const fresh = publication.indicators.filter((indicator, index) => {
-      const keys = indicator.selectors.map((s) => s.digest.toString('latin1'));
-      const repeated = keys.some((k) => seen.has(k));
-      const listed = !repeated && indicator.selectors.every((s) => this.hasActiveOwnListing(s.digest, now));
+      const keys = indicator.selectors.map((sel) => sel.digest.toString('latin1'));
+      const repeated = keys.some((k) => seenInBatch.has(k) || group.published.has(k));
+      const listed = !repeated && indicator.selectors.every((sel, i) => !group.retracted.has(keys[i] as string) && this.hasActiveOwnListing(sel.digest, group.now));
       if (repeated || listed) {
         duplicateIndices.push(index);
         return false;
       }
-      keys.forEach((k) => seen.add(k));
+      keys.forEach((k) => seenInBatch.add(k));
       return true;
     });
     if (fresh.length === 0) {
-      return { accepted: 0, duplicates: duplicateIndices.length, duplicateIndices, seq: 0, entryHash: Buffer.alloc(0) };
+      return () => ({ accepted: 0, duplicates: duplicateIndices.length, duplicateIndices, seq: 0, entryHash: Buffer.alloc(0) });
     }
     const op: PublishIndicators__Output = { ...publication, indicators: fresh };
-    const entry = this.appendOwn(keyEpoch, { publishIndicators: op }, { operation: 'publishIndicators', publication: op });
-    for (const indicator of fresh) for (const s of indicator.selectors) this.filter.add(s.digest);
-    this.afterFilterGrowth();
-    return { accepted: fresh.length, duplicates: duplicateIndices.length, duplicateIndices, seq: entry.seq, entryHash: entry.hash };
+    const entry = this.signOwn(group, keyEpoch, { publishIndicators: op }, { operation: 'publishIndicators', publication: op });
+    seenInBatch.forEach((k) => group.published.add(k));
+    return () => ({ accepted: fresh.length, duplicates: duplicateIndices.length, duplicateIndices, seq: entry.seq, entryHash: entry.hash });
   }
 
-  /** Tombstones this member's active listings of the given selectors. */
-  retract(retraction: ValidRetraction): RetractOutcome {
-    this.assertOpen();
-    const now = Date.now();
-    const listed = retraction.selectors.filter((s) => this.hasActiveOwnListing(s.digest, now));
-    if (listed.length === 0) return { retracted: 0, notListed: retraction.selectors.length, seq: 0 };
+  private prepareRetract(retraction: ValidRetraction, group: WriteGroup): () => RetractOutcome {
+    const listed = retraction.selectors.filter((sel) => {
+      const key = sel.digest.toString('latin1');
+      return !group.retracted.has(key) && (group.published.has(key) || this.hasActiveOwnListing(sel.digest, group.now));
+    });
+    if (listed.length === 0) return () => ({ retracted: 0, notListed: retraction.selectors.length, seq: 0 });
     const op: ValidRetraction = { ...retraction, selectors: listed };
-    const entry = this.appendOwn(this.newestEpoch(), { retract: op }, { operation: 'retract', retraction: op });
-    return { retracted: listed.length, notListed: retraction.selectors.length - listed.length, seq: entry.seq };
+    const entry = this.signOwn(group, this.newestEpoch(), { retract: op }, { operation: 'retract', retraction: op });
+    for (const sel of listed) {
+      const key = sel.digest.toString('latin1');
+      group.retracted.add(key);
+      group.published.delete(key);
+    }
+    return () => ({ retracted: listed.length, notListed: retraction.selectors.length - listed.length, seq: entry.seq });
   }
 
   private newestEpoch(): number {
@@ -174,21 +258,18 @@ export class MamoriNode {
     return newest.epoch;
   }
 
-  private appendOwn(
+  /** Signs the next entry of this member's feed onto the group; stored when the group commits. */
+  private signOwn(
+    group: WriteGroup,
     keyEpoch: number,
     operation: Parameters<typeof signNextEntry>[3],
     parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction'>,
   ): AcceptedEntry {
-    const head = this.ownHead();
     const createdAtMs = Date.now();
-    const signed = signNextEntry(this.member, head, keyEpoch, operation, this.identity.signing.secretKey, createdAtMs);
-    const accepted: AcceptedEntry = { origin: this.member, seq: head.seq + 1, createdAtMs, keyEpoch, ...signed, ...parts };
-    try {
-      this.store.append(accepted);
-    } catch (error) {
-      throw MamoriError.internal('the entry could not be stored', error);
-    }
-    this.heads.set(this.member, { seq: accepted.seq, hash: accepted.hash });
+    const signed = signNextEntry(this.member, group.head, keyEpoch, operation, this.identity.signing.secretKey, createdAtMs);
+    const accepted: AcceptedEntry = { origin: this.member, seq: group.head.seq + 1, createdAtMs, keyEpoch, ...signed, ...parts };
+    group.entries.push(accepted);
+    group.head = { seq: accepted.seq, hash: accepted.hash };
     return accepted;
   }
 
@@ -281,6 +362,7 @@ export class MamoriNode {
     if (this.closed) return;
     this.snapshotIfDirty();
     this.closed = true;
+    for (const job of this.writeQueue.splice(0)) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     this.store.close();
   }

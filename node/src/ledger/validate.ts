@@ -104,7 +104,7 @@ export function validatePublication(p: PublishIndicators__Output | null | undefi
   if (!Number.isSafeInteger(p.validUntilMs) || p.validUntilMs <= p.validFromMs) {
     throw MamoriError.invalidArgument(`${field}.validUntilMs`, 'must be later than validFromMs');
   }
-  if (p.eventId !== '' && !EVENT_ID_PATTERN.test(p.eventId)) {
+  if ((p.eventId ?? '') !== '' && !EVENT_ID_PATTERN.test(p.eventId)) {
     throw MamoriError.invalidArgument(`${field}.eventId`, 'must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)');
   }
   const indicators = p.indicators ?? [];
@@ -121,7 +121,7 @@ export function validatePublication(p: PublishIndicators__Output | null | undefi
     if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && selectors.length !== 1) {
       throw MamoriError.invalidArgument(`${at}.selectors`, 'a compromised-card indicator has exactly one PAN selector');
     }
-    if (ind.bin !== '' && !BIN_PATTERN.test(ind.bin)) {
+    if ((ind.bin ?? '') !== '' && !BIN_PATTERN.test(ind.bin)) {
       throw MamoriError.invalidArgument(`${at}.bin`, 'must be the first 6 to 8 digits of the card number');
     }
     ind.selectors = selectors;

@@ -10,16 +10,16 @@ import { unary } from './unary';
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator): ExchangeHandlers {
   return {
-    Publish: unary('Publish', log, authenticate, (request) => {
+    Publish: unary('Publish', log, authenticate, async (request) => {
       const publication = validatePublication(request.publication, 'publication');
-      const outcome = node.publish(publication, request.keyEpoch);
+      const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
       return outcome;
     }),
 
-    Retract: unary('Retract', log, authenticate, (request) => {
+    Retract: unary('Retract', log, authenticate, async (request) => {
       const retraction = validateRetraction(request, 'request');
-      const outcome = node.retract(retraction);
+      const outcome = await node.retract(retraction);
       log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
       return outcome;
     }),

@@ -56,7 +56,7 @@ export class LedgerStore {
   private readonly originIds = new Map<string, number>();
   private readonly originNames = new Map<number, string>();
   private readonly statements;
-  private readonly appendTransaction: (entry: AcceptedEntry, receivedAtMs: number) => number;
+  private readonly appendTransaction: (entries: readonly AcceptedEntry[], receivedAtMs: number) => number[];
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -103,7 +103,7 @@ export class LedgerStore {
       this.originIds.set(row.member, row.id);
       this.originNames.set(row.id, row.member);
     }
-    this.appendTransaction = db.transaction((entry: AcceptedEntry, receivedAtMs: number): number => this.appendRows(entry, receivedAtMs));
+    this.appendTransaction = db.transaction((entries: readonly AcceptedEntry[], receivedAtMs: number): number[] => this.appendRows(entries, receivedAtMs));
   }
 
   static open(file: string): LedgerStore {
@@ -112,34 +112,42 @@ export class LedgerStore {
 
   /** Appends an accepted entry and its rows in one transaction; returns the entry's row id once committed. */
   append(entry: AcceptedEntry, receivedAtMs = Date.now()): number {
-    return this.appendTransaction(entry, receivedAtMs);
+    return this.appendTransaction([entry], receivedAtMs)[0] as number;
   }
 
-  private appendRows(entry: AcceptedEntry, receivedAtMs: number): number {
+  /** Appends entries, in order, in one transaction (group commit); returns their row ids once committed. */
+  appendMany(entries: readonly AcceptedEntry[], receivedAtMs = Date.now()): number[] {
+    return this.appendTransaction(entries, receivedAtMs);
+  }
+
+  private appendRows(entries: readonly AcceptedEntry[], receivedAtMs: number): number[] {
     const s = this.statements;
-    const originId = this.originId(entry.origin);
-    const entryId = Number(
-      s.insertEntry.run(originId, entry.seq, entry.hash, entry.operation, entry.keyEpoch, entry.createdAtMs, receivedAtMs, entry.signature, entry.body)
-        .lastInsertRowid,
-    );
-    const p = entry.publication;
-    if (p) {
-      s.insertPublication.run(entryId, p.kind, p.reason, p.exposed.join(','), p.confidence, p.validFromMs, p.validUntilMs, p.eventId);
-      const rows: { digest: Buffer; type: number }[] = [];
-      for (const indicator of p.indicators) {
-        for (const selector of indicator.selectors) {
-          rows.push({ digest: selector.digest, type: selectorTypeNumbers[selector.type] as number });
+    const ids: number[] = [];
+    const selectorRows: { digest: Buffer; entryId: number; type: number }[] = [];
+    for (const entry of entries) {
+      const originId = this.originId(entry.origin);
+      const entryId = Number(
+        s.insertEntry.run(originId, entry.seq, entry.hash, entry.operation, entry.keyEpoch, entry.createdAtMs, receivedAtMs, entry.signature, entry.body)
+          .lastInsertRowid,
+      );
+      ids.push(entryId);
+      const p = entry.publication;
+      if (p) {
+        s.insertPublication.run(entryId, p.kind, p.reason, p.exposed.join(','), p.confidence, p.validFromMs, p.validUntilMs, p.eventId);
+        for (const indicator of p.indicators) {
+          for (const selector of indicator.selectors) {
+            selectorRows.push({ digest: selector.digest, entryId, type: selectorTypeNumbers[selector.type] as number });
+          }
         }
       }
-      // Inserting in key order is several times faster than random order in a large table.
-      rows.sort((a, b) => Buffer.compare(a.digest, b.digest));
-      for (const row of rows) s.insertSelector.run(row.digest, entryId, row.type);
+      const r = entry.retraction;
+      if (r) for (const selector of r.selectors) s.insertRetraction.run(selector.digest, originId, entryId, r.reason);
     }
-    const r = entry.retraction;
-    if (r) {
-      for (const selector of r.selectors) s.insertRetraction.run(selector.digest, originId, entryId, r.reason);
-    }
-    return entryId;
+    // In key order, the inserts of a large transaction touch each B-tree page once: several
+    // times faster than random order on a large table.
+    selectorRows.sort((a, b) => Buffer.compare(a.digest, b.digest));
+    for (const row of selectorRows) s.insertSelector.run(row.digest, row.entryId, row.type);
+    return ids;
   }
 
   private originId(member: string): number {
