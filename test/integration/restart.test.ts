@@ -1,0 +1,103 @@
+// Restart paths: the filter snapshot reused, caught up, or rebuilt; a tampered ledger refused.
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { sodiumReady } from '../../proto/ts/sodium';
+import { makeConsortium, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
+import { randomPans } from '../helpers/cards';
+import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+
+function readyLine(n: InProcessNode): { filterSource: string; filterReason?: string } {
+  const line = n.logLines.find((l) => l.includes('ledger verified and filter ready'));
+  if (!line) throw new Error('no readiness log line');
+  return JSON.parse(line) as { filterSource: string; filterReason?: string };
+}
+
+describe('restart of a node', function () {
+  let layout: DevConsortiumLayout;
+  let pans: string[];
+
+  before(async () => {
+    await sodiumReady();
+    layout = await makeConsortium();
+    const n = await startInProcessNode(layout, 'issuer-a');
+    pans = randomPans(3000);
+    await n.client.publishCompromisedCards(pans.slice(0, 1500), { reason: 'phishing' });
+    await n.client.publishCompromisedCards(pans.slice(1500), { reason: 'skimming' });
+    await n.stop(); // writes the filter snapshot
+  });
+
+  const expectAllListed = async (n: InProcessNode) => {
+    const checks = await n.client.checkCards(pans);
+    expect(checks.filter((c) => !c.listed).length).to.equal(0);
+  };
+
+  it('reuses a snapshot that matches the ledger', async () => {
+    const n = await startInProcessNode(layout, 'issuer-a');
+    try {
+      expect(readyLine(n).filterSource).to.equal('snapshot');
+      await expectAllListed(n);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('catches a stale snapshot up from the entries committed after it', async () => {
+    const dataDir = path.join(layout.dir, 'issuer-a', 'data');
+    const stale = fs.readFileSync(path.join(dataDir, 'filter.snapshot'));
+    const n = await startInProcessNode(layout, 'issuer-a');
+    const more = randomPans(500);
+    await n.client.publishCompromisedCards(more, { reason: 'malware' });
+    await n.stop();
+    pans.push(...more);
+    fs.writeFileSync(path.join(dataDir, 'filter.snapshot'), stale); // as if the node died before its next snapshot
+    const again = await startInProcessNode(layout, 'issuer-a');
+    try {
+      expect(readyLine(again).filterSource).to.equal('snapshot+catch-up');
+      await expectAllListed(again);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('rebuilds the filter from SQLite when the snapshot is corrupt or missing', async () => {
+    const file = path.join(layout.dir, 'issuer-a', 'data', 'filter.snapshot');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    let n = await startInProcessNode(layout, 'issuer-a');
+    try {
+      expect(readyLine(n).filterSource).to.equal('rebuilt');
+      expect(readyLine(n).filterReason).to.match(/corrupt/);
+      await expectAllListed(n);
+    } finally {
+      await n.stop();
+    }
+    fs.rmSync(file);
+    n = await startInProcessNode(layout, 'issuer-a');
+    try {
+      expect(readyLine(n).filterReason).to.match(/missing/);
+      await expectAllListed(n);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('refuses to start on a ledger altered on disk, and says which entry', async () => {
+    const dbFile = path.join(layout.dir, 'issuer-a', 'data', 'mamori.db');
+    const db = new Database(dbFile);
+    const row = db.prepare('SELECT id, body FROM entries WHERE seq = 2').get() as { id: number; body: Buffer };
+    const body = Buffer.from(row.body);
+    body[body.length - 5] = (body[body.length - 5] as number) ^ 0x01; // one bit of one digest
+    db.prepare('UPDATE entries SET body = ? WHERE id = ?').run(body, row.id);
+    db.close();
+    let error: unknown;
+    try {
+      await startInProcessNode(layout, 'issuer-a');
+    } catch (e) {
+      error = e;
+    }
+    expect(String((error as Error)?.message)).to.match(/stored entry issuer-a#2 .*fails verification: .*signature does not verify/);
+  });
+});
