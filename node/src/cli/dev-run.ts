@@ -73,10 +73,11 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   const psp = layout.members.find((m) => m.id === 'psp-c') ?? layout.members[0];
   if (!psp) return;
+  const sampleCard = fs.readFileSync(sample, 'utf8').split(/\r?\n/)[1]?.split(',')[0] ?? '';
   console.log(`
 Try it in another terminal:
   npx mamori import cards --config ${rel(psp.clientConfig)} --file ${rel(sample)} --reason merchant-breach --exposure pan,expiry
-  npx mamori check card 4545-4512-3456-7890 --config ${rel(psp.clientConfig)}
+  npx mamori check card '${sampleCard}' --config ${rel(psp.clientConfig)}
   npx mamori status --config ${rel(psp.clientConfig)}
 
 Press Ctrl-C to stop the consortium.`);
