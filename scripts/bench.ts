@@ -7,7 +7,7 @@
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
 // Options: --runs N (import runs, median; default 1), --check-runs N (default 5),
 //          --pans N (CSV size; default 1,000,000), --keep (keep the temp folder), --out FILE.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -152,18 +152,61 @@ async function runCli(args: string[]): Promise<{ code: number | null; stdout: st
   return { code, stdout, stderr, seconds: secondsSince(t0) };
 }
 
+/** Nodes the bench itself asked to stop; any other exit is unexpected. */
+const stopRequested = new WeakSet<ChildProcess>();
+
 function startNodeProcess(nodeConfig: string, logFile: string): ChildProcess {
+  const logOffset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const fd = fs.openSync(logFile, 'a');
+  let child: ChildProcess;
   try {
-    return track(spawn(process.execPath, [CLI, 'start', '--config', nodeConfig], { stdio: ['ignore', fd, fd] }));
+    child = track(spawn(process.execPath, [CLI, 'start', '--config', nodeConfig], { stdio: ['ignore', fd, fd] }));
   } finally {
     fs.closeSync(fd);
   }
+  logOffsets.set(child, logOffset);
+  child.once('exit', (code, signal) => {
+    if (!stopRequested.has(child)) progress(`WARNING: ${describeUnexpectedExit(child, logFile) ?? `node exited (code ${code}, signal ${signal})`}`);
+  });
+  return child;
+}
+
+/** Where each node's output starts in its (shared, appended) log file. */
+const logOffsets = new WeakMap<ChildProcess, number>();
+
+/** This node's own log lines (the log file is shared by the restarts of one member). */
+function ownLog(child: ChildProcess, logFile: string): string {
+  try {
+    return fs.readFileSync(logFile).subarray(logOffsets.get(child) ?? 0).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Why a node the bench did not stop is gone, or undefined while it runs (or when the bench stopped it). */
+function describeUnexpectedExit(child: ChildProcess, logFile: string): string | undefined {
+  if (stopRequested.has(child)) return undefined;
+  const signal = /"signal":"(SIG[A-Z]+)"[^\n]*shutting down/.exec(ownLog(child, logFile))?.[1];
+  const running = child.exitCode === null && child.signalCode === null;
+  if (running && !signal) return undefined;
+  let text = running
+    ? `node pid ${child.pid} is shutting down although the bench did not stop it`
+    : `node pid ${child.pid} exited unexpectedly (code ${child.exitCode}, signal ${child.signalCode})`;
+  if (signal) {
+    text += `; its log shows it received ${signal}, which the bench did not send`;
+  } else if (child.signalCode === 'SIGTERM' || child.signalCode === 'SIGINT') {
+    text += `; it was killed by ${child.signalCode} before it installed its signal handlers (during start-up), and the bench did not send it`;
+  }
+  if (signal || child.signalCode) text += ': is another process on this machine killing "mamori start" processes (pkill -f / killall)?';
+  return text;
 }
 
 async function stopNode(child: ChildProcess, logFile: string): Promise<number> {
-  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`node already exited (code ${child.exitCode}, signal ${child.signalCode}); log:\n${tail(logFile)}`);
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(`${describeUnexpectedExit(child, logFile) ?? `node already exited (code ${child.exitCode}, signal ${child.signalCode})`}; log:\n${tail(logFile)}`);
+  }
   const t0 = now();
+  stopRequested.add(child);
   child.kill('SIGTERM');
   const timer = setTimeout(() => {
     progress('node did not exit within 60 s of SIGTERM; killing it');
@@ -251,7 +294,7 @@ async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, chi
   let lastError = '';
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`node exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); log:\n${tail(logFile)}`);
+      throw new Error(`${describeUnexpectedExit(child, logFile) ?? 'node exited during start-up'}; log:\n${tail(logFile)}`);
     }
     const client = MamoriClient.fromConfigFile(clientConfig);
     try {
@@ -351,6 +394,10 @@ async function main(): Promise<void> {
   await sodiumReady();
   tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-bench-'));
   progress(`temp folder ${tempDir}${options.keep ? ' (kept)' : ''}; ${os.cpus().length} CPUs, node ${process.version}`);
+  const loadBefore = os.loadavg();
+  if ((loadBefore[0] as number) > 0.5) {
+    progress(`WARNING: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before the bench: other processes compete for the ${os.cpus().length} CPUs, figures will be low`);
+  }
 
   // CSV
   const csv = path.join(tempDir, 'cards.csv');
@@ -420,7 +467,10 @@ async function main(): Promise<void> {
     } catch {
       throw new Error(`import printed no JSON summary (code ${result.code}); stdout: ${result.stdout.slice(0, 2000)} stderr: ${result.stderr.slice(0, 2000)}; node log:\n${tail(logFile)}`);
     }
-    if (result.code !== 0 || summary.error) throw new Error(`import failed (code ${result.code}): ${summary.error ?? result.stderr}; node log:\n${tail(logFile)}`);
+    if (result.code !== 0 || summary.error) {
+      const exit = describeUnexpectedExit(node, logFile);
+      throw new Error(`import failed (code ${result.code}) after ${summary.imported} imported: ${summary.error ?? result.stderr}${exit ? `\n${exit}` : ''}; node log:\n${tail(logFile)}`);
+    }
     const r: ImportRun = {
       wallSeconds: result.seconds,
       pansPerSecond: (summary.imported + summary.duplicates) / result.seconds,
@@ -561,6 +611,8 @@ async function main(): Promise<void> {
   const result = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
+    code: codeVersion(),
+    loadAverage: { before: loadBefore, after: os.loadavg() },
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), platform: `${os.platform()} ${os.release()}`, node: process.version },
     options: { importRuns: options.importRuns, checkRuns: options.checkRuns, restartRuns: options.restartRuns, pans: options.pans },
     rows,
@@ -570,6 +622,17 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(options.out), { recursive: true });
   fs.writeFileSync(options.out, JSON.stringify(result, null, 2) + '\n');
   progress(`wrote ${options.out}`);
+}
+
+/** The commit the figures were measured on, and whether the working tree had changes. */
+function codeVersion(): { commit?: string; dirtyFiles?: number } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { commit, dirtyFiles: dirty.split('\n').filter(Boolean).length };
+  } catch {
+    return {};
+  }
 }
 
 /** The node's "ledger verified and filter ready" log lines (timings of each start). */

@@ -110,6 +110,20 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
     expect((await n.client.checkCard(a)).evidence[0]?.reason).to.equal('REASON_CODE_CONFIRMED_FRAUD');
   });
 
+  it('cards stay listed, once, after recent selectors merge into the large table', async () => {
+    const pans = randomPans(300);
+    await n.client.publishCompromisedCards(pans, { reason: 'phishing' });
+    const before = (await n.client.status()) as unknown as Status;
+    const store = (n.node as unknown as { store: { mergeRecentSelectors(): number; db: { prepare(sql: string): { get(): unknown } } } }).store;
+    expect(store.mergeRecentSelectors()).to.be.greaterThan(299);
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM selectors_recent').get()).to.deep.equal({ n: 0 });
+    expect(((await n.client.status()) as unknown as Status).indicators).to.equal(before.indicators);
+    const checks = await n.client.checkCards(pans);
+    expect(checks.every((c) => c.listed && c.listingMembers === 1)).to.equal(true);
+    const again = await n.client.publishCompromisedCards(pans.slice(0, 10), { reason: 'phishing' });
+    expect(again.duplicates).to.equal(10);
+  });
+
   it('expired listings never produce a hit', async () => {
     const pan = randomPan();
     await n.client.publishCompromisedCards([pan], { reason: 'phishing', validDays: 1.5 / 86_400 }); // 1.5 s
@@ -247,7 +261,7 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
     const victim = await startInProcessNode(await makeConsortium(), 'issuer-a');
     try {
       // Make every write fail inside SQLite: the client must see a generic INTERNAL.
-      (victim.node as unknown as { store: { db: { exec(sql: string): void } } }).store.db.exec('DROP TABLE selectors');
+      (victim.node as unknown as { store: { db: { exec(sql: string): void } } }).store.db.exec('DROP TABLE selectors_recent');
       const error = await expectGrpcError(victim.client.publishCompromisedCards([randomPan()], { reason: 'phishing' }).catch((e: MamoriClientError) => {
         throw Object.assign(new Error(e.message), { code: grpc.status.INTERNAL, details: e.message });
       }), grpc.status.INTERNAL);

@@ -116,6 +116,7 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
     if (batch.length > 0) send(batch);
     await Promise.all(pending);
     if (failure) throw failure;
+    bar?.update(fileSize, { imported: summary.imported, rejected: summary.rejected, rate: Math.round(summary.imported / (Number(process.hrtime.bigint() - started) / 1e9)) });
   } catch (error) {
     summary.error = error instanceof Error ? error.message : String(error);
   } finally {

@@ -205,12 +205,14 @@ export class MamoriNode {
         setImmediate(() => this.flushWrites());
       }
     }
+    this.log.debug({ writes: jobs.length, entries: group.entries.length }, 'group committed');
     this.heads.set(this.member, group.head);
     for (const entry of group.entries) {
       for (const indicator of entry.publication?.indicators ?? []) for (const sel of indicator.selectors) this.filter.add(sel.digest);
     }
     if (group.entries.some((e) => e.publication)) this.afterFilterGrowth();
     for (const { job, finish } of prepared) job.resolve(finish());
+    if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
   }
 
   private preparePublish(publication: PublishIndicators__Output, keyEpoch: number, group: WriteGroup): () => PublishOutcome {
@@ -341,6 +343,17 @@ export class MamoriNode {
       const started = Date.now();
       this.filter = rebuildFilter(this.store, this.config.filter);
       this.log.info({ capacity: this.filter.params.capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
+    }
+  }
+
+  private mergeSelectors(): void {
+    if (this.closed || !this.store.mergeDue()) return;
+    const started = Date.now();
+    try {
+      const moved = this.store.mergeRecentSelectors();
+      this.log.info({ selectors: moved, ms: Date.now() - started }, 'recent selectors merged');
+    } catch (error) {
+      this.log.warn({ err: error }, 'merging recent selectors failed; will retry after the next write');
     }
   }
 

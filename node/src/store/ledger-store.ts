@@ -57,9 +57,14 @@ export class LedgerStore {
   private readonly originNames = new Map<number, string>();
   private readonly statements;
   private readonly appendTransaction: (entries: readonly AcceptedEntry[], receivedAtMs: number) => number[];
+  private readonly mergeTransaction: () => void;
+  private recentRows: number;
+  /** Rows of selectors_recent that trigger a merge into the large table. */
+  readonly mergeThreshold: number;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, mergeThreshold: number) {
     this.db = db;
+    this.mergeThreshold = mergeThreshold;
     this.statements = {
       insertOrigin: db.prepare('INSERT INTO origins (member) VALUES (?)'),
       insertEntry: db.prepare(
@@ -70,7 +75,10 @@ export class LedgerStore {
         `INSERT INTO publications (entry_id, kind, reason, exposed, confidence, valid_from_ms, valid_until_ms, event_id)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertSelector: db.prepare('INSERT INTO selectors (digest, entry_id, type) VALUES (?, ?, ?)'),
+      insertSelector: db.prepare('INSERT INTO selectors_recent (digest, entry_id, type) VALUES (?, ?, ?)'),
+      mergeRecent: db.prepare('INSERT INTO selectors (digest, entry_id, type) SELECT digest, entry_id, type FROM selectors_recent ORDER BY digest, entry_id'),
+      clearRecent: db.prepare('DELETE FROM selectors_recent'),
+      countRecent: db.prepare('SELECT COUNT(*) AS n FROM selectors_recent'),
       insertRetraction: db.prepare('INSERT OR IGNORE INTO retractions (digest, origin_id, entry_id, reason) VALUES (?, ?, ?, ?)'),
       listings: db.prepare(
         `SELECT s.type AS type, e.origin_id AS originId, e.seq AS seq, s.entry_id AS entryId, e.created_at_ms AS createdAtMs,
@@ -78,10 +86,11 @@ export class LedgerStore {
                 p.valid_from_ms AS validFromMs, p.valid_until_ms AS validUntilMs, p.event_id AS eventId,
                 EXISTS (SELECT 1 FROM retractions r
                         WHERE r.digest = s.digest AND r.origin_id = e.origin_id AND r.entry_id > s.entry_id) AS retracted
-         FROM selectors s
+         FROM (SELECT digest, entry_id, type FROM selectors WHERE digest = @digest
+               UNION ALL
+               SELECT digest, entry_id, type FROM selectors_recent WHERE digest = @digest) s
          JOIN entries e ON e.id = s.entry_id
-         JOIN publications p ON p.entry_id = s.entry_id
-         WHERE s.digest = ?`,
+         JOIN publications p ON p.entry_id = s.entry_id`,
       ),
       heads: db.prepare(
         `SELECT o.member AS origin, e.seq AS seq, e.hash AS hash
@@ -95,29 +104,57 @@ export class LedgerStore {
       ),
       maxEntryId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM entries'),
       countEntries: db.prepare('SELECT COUNT(*) AS n FROM entries'),
-      countSelectors: db.prepare('SELECT COUNT(*) AS n FROM selectors'),
-      allDigests: db.prepare('SELECT digest FROM selectors').raw(true),
-      digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > ?').raw(true),
+      countSelectors: db.prepare('SELECT (SELECT COUNT(*) FROM selectors) + (SELECT COUNT(*) FROM selectors_recent) AS n'),
+      allDigests: db.prepare('SELECT digest FROM selectors UNION ALL SELECT digest FROM selectors_recent').raw(true),
+      digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > @after UNION ALL SELECT digest FROM selectors_recent WHERE entry_id > @after').raw(true),
     };
     for (const row of db.prepare('SELECT id, member FROM origins').all() as { id: number; member: string }[]) {
       this.originIds.set(row.member, row.id);
       this.originNames.set(row.id, row.member);
     }
     this.appendTransaction = db.transaction((entries: readonly AcceptedEntry[], receivedAtMs: number): number[] => this.appendRows(entries, receivedAtMs));
+    this.mergeTransaction = db.transaction(() => {
+      this.statements.mergeRecent.run();
+      this.statements.clearRecent.run();
+    });
+    this.recentRows = (this.statements.countRecent.get() as { n: number }).n;
   }
 
-  static open(file: string): LedgerStore {
-    return new LedgerStore(openDatabase(file));
+  static open(file: string, options: { mergeThreshold?: number } = {}): LedgerStore {
+    return new LedgerStore(openDatabase(file), options.mergeThreshold ?? 200_000);
+  }
+
+  /** True once enough selectors have gathered in the small table to merge them. */
+  mergeDue(): boolean {
+    return this.recentRows >= this.mergeThreshold;
+  }
+
+  /**
+   * Moves the recent selectors into the large table in one sorted pass. Runs after a commit
+   * once enough have gathered; a crash in between loses nothing (both tables are read).
+   */
+  mergeRecentSelectors(): number {
+    const moved = this.recentRows;
+    if (moved === 0) return 0;
+    this.mergeTransaction();
+    this.recentRows = 0;
+    return moved;
   }
 
   /** Appends an accepted entry and its rows in one transaction; returns the entry's row id once committed. */
   append(entry: AcceptedEntry, receivedAtMs = Date.now()): number {
-    return this.appendTransaction([entry], receivedAtMs)[0] as number;
+    return this.appendMany([entry], receivedAtMs)[0] as number;
   }
 
   /** Appends entries, in order, in one transaction (group commit); returns their row ids once committed. */
   appendMany(entries: readonly AcceptedEntry[], receivedAtMs = Date.now()): number[] {
-    return this.appendTransaction(entries, receivedAtMs);
+    const before = this.recentRows;
+    try {
+      return this.appendTransaction(entries, receivedAtMs);
+    } catch (error) {
+      this.recentRows = before; // the transaction rolled back
+      throw error;
+    }
   }
 
   private appendRows(entries: readonly AcceptedEntry[], receivedAtMs: number): number[] {
@@ -147,6 +184,7 @@ export class LedgerStore {
     // times faster than random order on a large table.
     selectorRows.sort((a, b) => Buffer.compare(a.digest, b.digest));
     for (const row of selectorRows) s.insertSelector.run(row.digest, row.entryId, row.type);
+    this.recentRows += selectorRows.length;
     return ids;
   }
 
@@ -162,7 +200,7 @@ export class LedgerStore {
 
   /** Every listing of a digest by any origin, with whether its origin later retracted it. */
   listings(digest: Buffer): StoredListing[] {
-    const rows = this.statements.listings.all(digest) as ListingRow[];
+    const rows = this.statements.listings.all({ digest }) as ListingRow[];
     return rows.map((row) => ({
       originId: row.originId,
       origin: this.originNames.get(row.originId) ?? '',
@@ -209,7 +247,7 @@ export class LedgerStore {
   /** Every stored digest, for rebuilding the filter; after an entry id when catching up. */
   *digests(afterEntryId = 0): IterableIterator<Buffer> {
     const statement = afterEntryId > 0 ? this.statements.digestsAfter : this.statements.allDigests;
-    const rows = (afterEntryId > 0 ? statement.iterate(afterEntryId) : statement.iterate()) as IterableIterator<[Buffer]>;
+    const rows = (afterEntryId > 0 ? statement.iterate({ after: afterEntryId }) : statement.iterate()) as IterableIterator<[Buffer]>;
     for (const row of rows) yield row[0];
   }
 
