@@ -6,7 +6,8 @@ import { MamoriClientError } from './errors';
 export const clientConfigSchema = z
   .object({
     member: z.string().regex(/^[a-z0-9-]{3,32}$/, 'expected a member id: 3-32 characters of a-z, 0-9 and -'),
-    target: z.string().regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7101'),
+    target: z.string().regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7101')
+    .refine((v) => !/:\d{1,5}$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, { message: 'expected a port from 0 to 65535' }),
     token: z.string().min(16, 'expected the client token written by mamori dev-consortium'),
     deadlineMs: z.number().int().min(1).max(600_000).default(5_000),
   })

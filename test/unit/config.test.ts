@@ -222,6 +222,20 @@ describe('unit: configuration files', () => {
     });
   });
 
+  describe('environment overrides', () => {
+    it('MAMORI_LOG_LEVEL must be a log level', () => {
+      expect(loadNodeConfig(issuerNodeFile, { MAMORI_LOG_LEVEL: 'debug' }).logLevel).to.equal('debug');
+      expect(loadNodeConfig(issuerNodeFile, { MAMORI_LOG_LEVEL: '' }).logLevel).to.equal('info');
+      const err = expectConfigError(() => loadNodeConfig(issuerNodeFile, { MAMORI_LOG_LEVEL: 'verbose' }));
+      expect(err.message).to.include('MAMORI_LOG_LEVEL').and.include('"verbose" is not a log level');
+    });
+
+    it('a port above 65535 is refused', () => {
+      const err = expectConfigError(() => loadNodeConfig(nodeVariant((cfg) => (cfg.listen = '127.0.0.1:99999'))));
+      expect(err.message).to.include('listen: expected a port from 0 to 65535');
+    });
+  });
+
   describe('Consortium.load', () => {
     it('loads the signed file with the right operator key', () => {
       const c = Consortium.load(layout.consortiumFile, operatorKey.publicKey);
@@ -255,6 +269,14 @@ describe('unit: configuration files', () => {
       const err = expectConfigError(() => c.openEpochKeys({ ...issuer, box: acquirer.box }, layout.consortiumFile));
       expect(err.message).to.include('cannot be opened');
       expect(err.message).not.to.include(Buffer.from(acquirer.box.secretKey).toString('base64'));
+    });
+
+    it('verifies the document as written: an optional field left out still verifies', () => {
+      const file = consortiumVariant((signed) => {
+        delete (signed.document as { members: Json[] }).members[1]!.binRanges;
+      }, operatorSecret());
+      const c = Consortium.load(file, operatorKey.publicKey);
+      expect(c.member('acquirer-b')!.binRanges).to.deep.equal([]);
     });
 
     it('does not depend on key order or whitespace (canonical JSON)', () => {

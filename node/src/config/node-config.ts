@@ -1,3 +1,4 @@
+import { ConfigError } from './errors';
 import { readJsonFile, resolveFrom } from './files';
 import { nodeConfigSchema, type NodeConfigFile } from './schemas';
 
@@ -14,6 +15,16 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
     dataDir: resolveFrom(file, raw.dataDir),
     consortiumFile: resolveFrom(file, raw.consortiumFile),
     memberKeyFile: resolveFrom(file, raw.memberKeyFile),
-    logLevel: (env.MAMORI_LOG_LEVEL as NodeConfigFile['logLevel'] | undefined) ?? raw.logLevel,
+    logLevel: logLevelFromEnv(env) ?? raw.logLevel,
   });
+}
+
+function logLevelFromEnv(env: NodeJS.ProcessEnv): NodeConfigFile['logLevel'] | undefined {
+  const value = env.MAMORI_LOG_LEVEL;
+  if (value === undefined || value === '') return undefined;
+  const parsed = nodeConfigSchema.shape.logLevel.safeParse(value);
+  if (!parsed.success) {
+    throw new ConfigError('MAMORI_LOG_LEVEL', [`"${value}" is not a log level; expected one of fatal, error, warn, info, debug, trace, silent`]);
+  }
+  return parsed.data;
 }

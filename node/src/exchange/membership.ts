@@ -3,7 +3,7 @@ import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-
 import { openHashingKey, type BoxKeyPair } from '../crypto/epochs';
 import { verifyDetached } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
-import { readJsonFile } from '../config/files';
+import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, memberKeyFileSchema, type ConsortiumDocument, type ConsortiumMember } from '../config/schemas';
 import type { MemberKeys } from '../ledger/acceptance';
 import type { Role } from '../ledger/roles';
@@ -39,11 +39,13 @@ export class Consortium {
 
   /** Loads the consortium file and refuses it unless the operator's signature verifies. */
   static load(file: string, operatorPublicKeyBase64: string): Consortium {
-    const signed = readJsonFile(file, consortiumFileSchema);
+    const raw = readJsonValue(file);
+    const signed = parseJsonValue(file, raw, consortiumFileSchema);
     if (signed.document.operatorPublicKey !== operatorPublicKeyBase64) {
       throw new ConfigError(file, ['document.operatorPublicKey: is not the operator key this node trusts (node config operatorPublicKey)']);
     }
-    const bytes = consortiumSigningBytes(canonicalJson(signed.document));
+    // The signature covers the document as the operator wrote it, before defaults are filled in.
+    const bytes = consortiumSigningBytes(canonicalJson((raw as { document: unknown }).document));
     if (!verifyDetached(Buffer.from(signed.signature, 'base64'), bytes, Buffer.from(operatorPublicKeyBase64, 'base64'))) {
       throw new ConfigError(file, ['signature: does not verify with the operator key; the file was altered or signed by someone else']);
     }

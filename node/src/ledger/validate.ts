@@ -39,7 +39,7 @@ export function enumValue<T extends string>(
   field: string,
   allowUnspecified = false,
 ): T {
-  if (typeof value !== 'string' || !(value in values)) {
+  if (typeof value !== 'string' || !Object.hasOwn(values, value)) {
     throw MamoriError.invalidArgument(field, `unknown value ${JSON.stringify(value)}; expected one of ${Object.keys(values).filter((v) => allowUnspecified || !v.endsWith('_UNSPECIFIED')).join(', ')}`);
   }
   if (!allowUnspecified && value.endsWith('_UNSPECIFIED')) {
