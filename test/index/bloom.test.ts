@@ -108,6 +108,15 @@ describe('index: DigestBloomFilter', function () {
     }
   });
 
+  it('keeps fill() equal to the set bits as counted by BitSet, also after a reload', () => {
+    const f = DigestBloomFilter.forCapacity(5_000, 1e-3);
+    for (let i = 0; i < 3_000; i++) f.add(randomBytes(32));
+    const counted = BitSet.import({ size: f.params.bits, content: Buffer.from(f.bitsetBytes()).toString('base64') }).bitCount();
+    expect(f.fill()).to.equal(counted / f.params.bits);
+    const copy = new DigestBloomFilter(f.params, BitSet.import({ size: f.params.bits, content: Buffer.from(f.bitsetBytes()).toString('base64') }), f.items);
+    expect(copy.fill()).to.equal(f.fill());
+  });
+
   it('rejects digests that are not 32 bytes', () => {
     const f = DigestBloomFilter.forCapacity(10, 0.01);
     expect(() => f.add(new Uint8Array(31))).to.throw(RangeError, /digest/);

@@ -100,4 +100,21 @@ describe('restart of a node', function () {
     }
     expect(String((error as Error)?.message)).to.match(/stored entry issuer-a#2 .*fails verification: .*signature does not verify/);
   });
+
+  it('refuses a ledger with an entry removed from the middle of a feed', async () => {
+    const other = await makeConsortium();
+    const n = await startInProcessNode(other, 'acquirer-b');
+    for (let i = 0; i < 3; i++) await n.client.publishCompromisedCards(randomPans(10), { reason: 'phishing' });
+    await n.stop();
+    const db = new Database(path.join(other.dir, 'acquirer-b', 'data', 'mamori.db'));
+    db.prepare('DELETE FROM entries WHERE seq = 2').run();
+    db.close();
+    let error: unknown;
+    try {
+      await startInProcessNode(other, 'acquirer-b');
+    } catch (e) {
+      error = e;
+    }
+    expect(String((error as Error)?.message)).to.match(/stored entry acquirer-b#3 .*fails verification: .*expected seq 2/);
+  });
 });

@@ -17,7 +17,7 @@ import {
   tokenDigest,
 } from '../../node/src/crypto/epochs';
 import { acceptEntry } from '../../node/src/ledger/acceptance';
-import { decodeEntryBody, encodeEntryBody, signNextEntry, ZERO_HASH } from '../../node/src/ledger/entry';
+import { decodeEntryBody, encodeEntryBody, readEntryHeader, signNextEntry, ZERO_HASH } from '../../node/src/ledger/entry';
 import { MamoriError } from '../../node/src/ledger/errors';
 import { LIMITS } from '../../node/src/ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../../node/src/ledger/validate';
@@ -610,5 +610,45 @@ describe('unit: validatePublication and friends', () => {
     expect(expectMamoriError(() => validateSelectors(noDigest, 's', 3), 'INVALID_ARGUMENT').message).to.include('got 0');
     const badType = [{ type: 'SELECTOR_TYPE_UNSPECIFIED', digest: digest() }] as Selector__Output[];
     expect(expectMamoriError(() => validateSelectors(badType, 's', 3), 'INVALID_ARGUMENT').field).to.equal('s[0].type');
+  });
+});
+
+describe('unit: entry header reader', () => {
+  before(async () => {
+    await sodiumReady();
+  });
+
+  it('reads the same header fields and operation as a full decode', () => {
+    const keys = generateSigningKeyPair();
+    const digest = Buffer.alloc(32, 7);
+    const signed = signNextEntry(
+      'issuer-a',
+      { seq: 41, hash: Buffer.alloc(32, 9) },
+      3,
+      {
+        publishIndicators: {
+          kind: 'INDICATOR_KIND_COMPROMISED_CARD',
+          reason: 'REASON_CODE_PHISHING',
+          exposed: ['DATA_ELEMENT_PAN'],
+          confidence: 80,
+          validFromMs: 1,
+          validUntilMs: 2,
+          indicators: [{ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }] }],
+        },
+      },
+      keys.secretKey,
+      1_795_000_000_123,
+    );
+    const full = decodeEntryBody(signed.body);
+    const header = readEntryHeader(signed.body);
+    expect(header).to.deep.equal({
+      origin: full.origin,
+      seq: 42,
+      prev: Buffer.alloc(32, 9),
+      createdAtMs: 1_795_000_000_123,
+      keyEpoch: 3,
+      operation: 'publishIndicators',
+    });
+    expect(() => readEntryHeader(Buffer.from([0xff, 0xff, 0xff]))).to.throw(/not a valid EntryBody/);
   });
 });

@@ -67,10 +67,11 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
     if (summary.rejections.length < MAX_LISTED_REJECTIONS) summary.rejections.push({ line, reason });
   };
 
+  let pending = new Set<Promise<void>>();
   try {
     const [key] = await client.hashingKeys();
     if (!key) throw new Error('the node returned no active hashing key');
-    const pending = new Set<Promise<void>>();
+    pending = new Set<Promise<void>>();
     let failure: unknown;
     let batch: Buffer[] = [];
 
@@ -119,6 +120,8 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
     bar?.update(fileSize, { imported: summary.imported, rejected: summary.rejected, rate: Math.round(summary.imported / (Number(process.hrtime.bigint() - started) / 1e9)) });
   } catch (error) {
     summary.error = error instanceof Error ? error.message : String(error);
+    // Count every batch the node acknowledged, also those still in flight when the error came.
+    await Promise.all(pending);
   } finally {
     bar?.stop();
     client.close();

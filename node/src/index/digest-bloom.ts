@@ -57,6 +57,8 @@ export class DigestBloomFilter {
   private readonly k: number;
   private readonly frozenParams: BloomParams;
   private count: number;
+  /** Bits set, kept current by add() so status never scans the whole filter. */
+  private setBits: number;
 
   constructor(params: BloomParams, bitset?: BitSet, items = 0) {
     const { bits, hashes, capacity, targetFpRate } = params;
@@ -85,6 +87,7 @@ export class DigestBloomFilter {
     this.k = hashes;
     this.frozenParams = Object.freeze({ bits, hashes, capacity, targetFpRate });
     this.count = items;
+    this.setBits = bitset === undefined ? 0 : popcount(bitset.array);
   }
 
   get params(): BloomParams {
@@ -104,7 +107,12 @@ export class DigestBloomFilter {
     let x = reduce64(word(digest, 0), word(digest, 4), m);
     let y = reduce64(word(digest, 8), word(digest, 12), m);
     for (let i = 0; i < k; i++) {
-      array[x >>> 3] |= 1 << (x & 7);
+      const byte = array[x >>> 3] as number;
+      const mask = 1 << (x & 7);
+      if ((byte & mask) === 0) {
+        array[x >>> 3] = byte | mask;
+        this.setBits++;
+      }
       x += y;
       if (x >= m) x -= m;
       y += i + 1;
@@ -133,7 +141,7 @@ export class DigestBloomFilter {
 
   /** Fraction of bits set. Scans the whole bit array: for status, not the hot path. */
   fill(): number {
-    return this.bitset.bitCount() / this.m;
+    return this.setBits / this.m;
   }
 
   /** False-positive rate at the current fill: fill^k. */
@@ -180,4 +188,25 @@ function checkRate(targetFpRate: number): void {
   if (!(targetFpRate > 0 && targetFpRate < 1)) {
     throw new RangeError(`targetFpRate must be in (0, 1), got ${targetFpRate}`);
   }
+}
+
+/** Number of set bits, 32 at a time (BitSet.bitCount walks bit by bit). */
+function popcount(bytes: Uint8Array): number {
+  let total = 0;
+  const whole = bytes.length - (bytes.length % 4);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < whole; i += 4) {
+    let v = view.getUint32(i, true);
+    v -= (v >>> 1) & 0x55555555;
+    v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+    total += (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+  }
+  for (let i = whole; i < bytes.length; i++) {
+    let b = bytes[i] as number;
+    while (b) {
+      total += b & 1;
+      b >>>= 1;
+    }
+  }
+  return total;
 }
