@@ -75,10 +75,14 @@ export interface InProcessNode {
 }
 
 /** A node in this process, its gRPC server on an ephemeral port, and an SDK client to it. */
-export async function startInProcessNode(layout: DevConsortiumLayout, memberId = 'psp-c'): Promise<InProcessNode> {
+export async function startInProcessNode(
+  layout: DevConsortiumLayout,
+  memberId = 'psp-c',
+  overrides: Record<string, unknown> = {},
+): Promise<InProcessNode> {
   const m = memberOf(layout, memberId);
   const raw = JSON.parse(fs.readFileSync(m.nodeConfig, 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(m.nodeConfig, JSON.stringify({ ...raw, listen: '127.0.0.1:0' }, null, 2));
+  fs.writeFileSync(m.nodeConfig, JSON.stringify({ ...raw, ...overrides, listen: '127.0.0.1:0' }, null, 2));
   const config = loadNodeConfig(m.nodeConfig);
   const logLines: string[] = [];
   const log = pino({ level: 'debug', base: { member: memberId } }, { write: (line: string) => void logLines.push(line) });

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { makeConsortium, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
+import { waitFor } from '../helpers/wait';
 import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
 
 function readyLine(n: InProcessNode): { filterSource: string; filterReason?: string } {
@@ -116,5 +117,23 @@ describe('restart of a node', function () {
       error = e;
     }
     expect(String((error as Error)?.message)).to.match(/stored entry acquirer-b#3 .*fails verification: .*expected seq 2/);
+  });
+
+  it('grows a full filter in the background while it keeps answering', async () => {
+    const other = await makeConsortium();
+    const n = await startInProcessNode(other, 'psp-c', { filter: { capacity: 1000, targetFpRate: 1e-6 } });
+    try {
+      const cards = randomPans(2500);
+      const pending = [0, 1, 2, 3, 4].map((i) => n.client.publishCompromisedCards(cards.slice(i * 500, (i + 1) * 500), { reason: 'phishing' }));
+      await Promise.all(pending);
+      await waitFor(() => n.logLines.some((l) => l.includes('filter rebuilt with a larger capacity')), 'the background rebuild');
+      const status = await n.client.status();
+      expect(status.filter?.capacity).to.be.at.least(2000);
+      expect(status.filter?.items).to.be.at.least(2500);
+      const checks = await n.client.checkCards(cards);
+      expect(checks.filter((c) => !c.listed).length).to.equal(0);
+    } finally {
+      await n.stop();
+    }
   });
 });

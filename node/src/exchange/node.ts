@@ -16,7 +16,8 @@ import type { Role } from '../ledger/roles';
 import { roleAllowsKind } from '../ledger/roles';
 import type { ValidRetraction, ValidSelector } from '../ledger/validate';
 import { LedgerStore, type StoredListing } from '../store/ledger-store';
-import { loadFilter, rebuildFilter, snapshotFile } from './filter-loader';
+import { BackgroundFilterRebuild } from './filter-rebuild';
+import { capacityFor, loadFilter, snapshotFile } from './filter-loader';
 import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
 import { verifyStoredLedger } from './verify-ledger';
 
@@ -68,6 +69,7 @@ export class MamoriNode {
   private filterDirty = false;
   private readonly writeQueue: PendingWrite[] = [];
   private flushScheduled = false;
+  private rebuild: BackgroundFilterRebuild | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly startedAtMs = Date.now();
@@ -208,7 +210,12 @@ export class MamoriNode {
     this.log.debug({ writes: jobs.length, entries: group.entries.length }, 'group committed');
     this.heads.set(this.member, group.head);
     for (const entry of group.entries) {
-      for (const indicator of entry.publication?.indicators ?? []) for (const sel of indicator.selectors) this.filter.add(sel.digest);
+      for (const indicator of entry.publication?.indicators ?? []) {
+        for (const sel of indicator.selectors) {
+          this.filter.add(sel.digest);
+          this.rebuild?.add(sel.digest);
+        }
+      }
     }
     if (group.entries.some((e) => e.publication)) this.afterFilterGrowth();
     for (const { job, finish } of prepared) job.resolve(finish());
@@ -339,15 +346,32 @@ export class MamoriNode {
 
   private afterFilterGrowth(): void {
     this.filterDirty = true;
-    if (this.filter.overCapacity()) {
-      const started = Date.now();
-      this.filter = rebuildFilter(this.store, this.config.filter);
-      this.log.info({ capacity: this.filter.params.capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
-    }
+    if (!this.filter.overCapacity() || this.rebuild) return;
+    const capacity = capacityFor(this.config.filter, this.filter.items);
+    const started = Date.now();
+    this.log.info({ items: this.filter.items, capacity }, 'filter over capacity: rebuilding in the background');
+    this.rebuild = new BackgroundFilterRebuild(
+      this.store,
+      capacity,
+      this.config.filter.targetFpRate,
+      (filter) => {
+        this.filter = filter;
+        this.rebuild = undefined;
+        this.filterDirty = true;
+        this.log.info({ capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
+        if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
+      },
+      (error) => {
+        this.rebuild = undefined;
+        this.log.error({ err: error }, 'filter rebuild failed; the current filter stays (checks remain exact, only slower on misses)');
+      },
+    );
+    this.rebuild.start();
   }
 
   private mergeSelectors(): void {
-    if (this.closed || !this.store.mergeDue()) return;
+    // A rebuild pages through the large table by digest: no rows may move into it meanwhile.
+    if (this.closed || this.rebuild || !this.store.mergeDue()) return;
     const started = Date.now();
     try {
       const moved = this.store.mergeRecentSelectors();
@@ -375,6 +399,7 @@ export class MamoriNode {
     if (this.closed) return;
     this.snapshotIfDirty();
     this.closed = true;
+    this.rebuild?.cancel();
     for (const job of this.writeQueue.splice(0)) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     this.store.close();

@@ -104,6 +104,8 @@ export class LedgerStore {
       ),
       maxEntryId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM entries'),
       countEntries: db.prepare('SELECT COUNT(*) AS n FROM entries'),
+      mainDigestPage: db.prepare('SELECT digest FROM selectors WHERE digest > ? ORDER BY digest LIMIT ?').raw(true),
+      recentDigests: db.prepare('SELECT digest FROM selectors_recent').raw(true),
       countSelectors: db.prepare('SELECT (SELECT COUNT(*) FROM selectors) + (SELECT COUNT(*) FROM selectors_recent) AS n'),
       allDigests: db.prepare('SELECT digest FROM selectors UNION ALL SELECT digest FROM selectors_recent').raw(true),
       digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > @after UNION ALL SELECT digest FROM selectors_recent WHERE entry_id > @after').raw(true),
@@ -249,6 +251,18 @@ export class LedgerStore {
     const statement = afterEntryId > 0 ? this.statements.digestsAfter : this.statements.allDigests;
     const rows = (afterEntryId > 0 ? statement.iterate({ after: afterEntryId }) : statement.iterate()) as IterableIterator<[Buffer]>;
     for (const row of rows) yield row[0];
+  }
+
+  /**
+   * Digests of the large table after a digest, in order, one page at a time (.all(), so
+   * no read stays open between pages and writes go on meanwhile).
+   */
+  mainDigestsAfter(after: Buffer, limit: number): Buffer[] {
+    return (this.statements.mainDigestPage.all(after, limit) as [Buffer][]).map((row) => row[0]);
+  }
+
+  recentDigests(): Buffer[] {
+    return (this.statements.recentDigests.all() as [Buffer][]).map((row) => row[0]);
   }
 
   integrityCheck(): string {
