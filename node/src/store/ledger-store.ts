@@ -182,10 +182,11 @@ export class LedgerStore {
       const r = entry.retraction;
       if (r) for (const selector of r.selectors) s.insertRetraction.run(selector.digest, originId, entryId, r.reason);
     }
-    // In key order, the inserts of a large transaction touch each B-tree page once: several
-    // times faster than random order on a large table.
-    selectorRows.sort((a, b) => Buffer.compare(a.digest, b.digest));
-    for (const row of selectorRows) s.insertSelector.run(row.digest, row.entryId, row.type);
+    // In key order, the inserts of a transaction touch each B-tree page once.
+    for (const i of digestOrder(selectorRows)) {
+      const row = selectorRows[i] as (typeof selectorRows)[number];
+      s.insertSelector.run(row.digest, row.entryId, row.type);
+    }
     this.recentRows += selectorRows.length;
     return ids;
   }
@@ -272,4 +273,25 @@ export class LedgerStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+const INDEX_SPACE = 2 ** 22;
+
+/**
+ * Row indexes in order of their digests' first 31 bits, sorted as numbers: a comparator
+ * calling Buffer.compare cost ~1 s per 10^6 rows, a native Float64Array sort a few ms.
+ * Digests sharing 31 bits keep their input order, which only affects locality.
+ */
+function digestOrder(rows: readonly { digest: Buffer }[]): Uint32Array {
+  const n = rows.length;
+  const order = new Uint32Array(n);
+  if (n >= INDEX_SPACE) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order;
+  }
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = ((rows[i] as { digest: Buffer }).digest.readUInt32BE(0) >>> 1) * INDEX_SPACE + i;
+  keys.sort();
+  for (let i = 0; i < n; i++) order[i] = (keys[i] as number) % INDEX_SPACE;
+  return order;
 }
