@@ -1,5 +1,6 @@
 // The public surface of the Mamori node package.
-export { MamoriNode, type CheckVerdict, type Evidence, type PublishOutcome, type RetractOutcome } from './exchange/node';
+export { MamoriNode, type PublishOutcome, type RetractOutcome } from './exchange/node';
+export type { CheckVerdict, Evidence } from './exchange/evidence';
 export { Consortium, activeEpochs } from './exchange/membership';
 export { loadNodeConfig, type NodeConfig } from './config/node-config';
 export { ConfigError } from './config/errors';

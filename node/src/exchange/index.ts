@@ -1,4 +1,6 @@
 export * from './node';
+export * from './evidence';
 export * from './membership';
 export * from './filter-loader';
 export * from './verify-ledger';
+export * from './selector-index';

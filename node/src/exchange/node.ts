@@ -4,31 +4,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { sodiumReady } from '../../../proto/ts/sodium';
-import type { Evidence__Output } from '../../../proto/gen/mamori/v1/Evidence';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
 import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
-import { writeSnapshot, type DigestBloomFilter } from '../index/index';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { signNextEntry, ZERO_HASH, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
 import type { Role } from '../ledger/roles';
 import { roleAllowsKind } from '../ledger/roles';
 import type { ValidRetraction, ValidSelector } from '../ledger/validate';
-import { LedgerStore, type StoredListing } from '../store/ledger-store';
-import { BackgroundFilterRebuild } from './filter-rebuild';
-import { capacityFor, loadFilter, snapshotFile } from './filter-loader';
+import { LedgerStore } from '../store/ledger-store';
+import { isActive, NOT_LISTED, verdictFromListings, type CheckVerdict } from './evidence';
+import { loadFilter } from './filter-loader';
+import { SelectorIndex } from './selector-index';
 import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
 import { verifyStoredLedger } from './verify-ledger';
 
-/** Evidence as the API returns it: one per listing member. */
-export type Evidence = Evidence__Output;
-
-export interface CheckVerdict {
-  listed: boolean;
-  evidence: Evidence[];
-  listingMembers: number;
-}
 
 export interface PublishOutcome {
   accepted: number;
@@ -62,15 +53,10 @@ interface PendingWrite {
 /** Bounds one commit so a burst of writers cannot make a single transaction huge. */
 const MAX_WRITES_PER_COMMIT = 32;
 
-const NOT_LISTED: CheckVerdict = Object.freeze({ listed: false, evidence: [], listingMembers: 0 }) as CheckVerdict;
 
 export class MamoriNode {
-  private filter: DigestBloomFilter;
-  private filterDirty = false;
   private readonly writeQueue: PendingWrite[] = [];
   private flushScheduled = false;
-  private rebuild: BackgroundFilterRebuild | undefined;
-  private snapshotTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly startedAtMs = Date.now();
 
@@ -82,12 +68,8 @@ export class MamoriNode {
     private readonly epochKeys: EpochKey[],
     private readonly store: LedgerStore,
     private readonly heads: Map<string, FeedHead>,
-    filter: DigestBloomFilter,
-  ) {
-    this.filter = filter;
-    this.snapshotTimer = setInterval(() => this.snapshotIfDirty(), config.snapshotIntervalMs);
-    this.snapshotTimer.unref();
-  }
+    private readonly index: SelectorIndex,
+  ) {}
 
   static async open(config: NodeConfig, log: Logger): Promise<MamoriNode> {
     await sodiumReady();
@@ -114,9 +96,9 @@ export class MamoriNode {
         { entriesVerifiedMs: verifiedMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started },
         'ledger verified and filter ready',
       );
-      const node = new MamoriNode(config, log, identity, consortium, epochKeys, store, heads, loaded.filter);
-      if (loaded.source !== 'snapshot') node.filterDirty = true;
-      return node;
+      const settings = { ...config.filter, dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs };
+      const index = new SelectorIndex(loaded.filter, store, settings, log, loaded.source === 'snapshot');
+      return new MamoriNode(config, log, identity, consortium, epochKeys, store, heads, index);
     } catch (error) {
       store.close();
       throw error;
@@ -209,17 +191,10 @@ export class MamoriNode {
     }
     this.log.debug({ writes: jobs.length, entries: group.entries.length }, 'group committed');
     this.heads.set(this.member, group.head);
-    for (const entry of group.entries) {
-      for (const indicator of entry.publication?.indicators ?? []) {
-        for (const sel of indicator.selectors) {
-          this.filter.add(sel.digest);
-          this.rebuild?.add(sel.digest);
-        }
-      }
-    }
-    if (group.entries.some((e) => e.publication)) this.afterFilterGrowth();
+    this.index.added(
+      group.entries.flatMap((entry) => (entry.publication?.indicators ?? []).flatMap((indicator) => indicator.selectors.map((sel) => sel.digest))),
+    );
     for (const { job, finish } of prepared) job.resolve(finish());
-    if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
   }
 
   private preparePublish(publication: PublishIndicators__Output, keyEpoch: number, group: WriteGroup): () => PublishOutcome {
@@ -283,40 +258,22 @@ export class MamoriNode {
   }
 
   private hasActiveOwnListing(digest: Buffer, now: number): boolean {
-    if (!this.filter.has(digest)) return false;
+    if (!this.index.mayContain(digest)) return false;
     return this.store.listings(digest).some((l) => l.origin === this.member && isActive(l, now));
   }
 
   /** Checks selectors: a filter negative needs no SQLite; a positive is confirmed there. */
   check(selectors: readonly ValidSelector[], nowMs = Date.now()): CheckVerdict[] {
     this.assertOpen();
-    return selectors.map((s) => (this.filter.has(s.digest) ? this.confirm(s.digest, nowMs) : NOT_LISTED));
+    return selectors.map((s) => (this.index.mayContain(s.digest) ? this.confirm(s.digest, nowMs) : NOT_LISTED));
   }
 
   private confirm(digest: Buffer, now: number): CheckVerdict {
-    const byOrigin = new Map<string, Evidence>();
-    for (const listing of this.store.listings(digest)) {
-      if (!isActive(listing, now)) continue;
-      const known = byOrigin.get(listing.origin);
-      if (!known) {
-        byOrigin.set(listing.origin, toEvidence(listing));
-        continue;
-      }
-      const latest = listing.createdAtMs >= known.lastSeenMs ? toEvidence(listing) : known;
-      byOrigin.set(listing.origin, {
-        ...latest,
-        firstSeenMs: Math.min(known.firstSeenMs, listing.createdAtMs),
-        lastSeenMs: Math.max(known.lastSeenMs, listing.createdAtMs),
-        validUntilMs: Math.max(known.validUntilMs, listing.validUntilMs),
-      });
-    }
-    if (byOrigin.size === 0) return NOT_LISTED;
-    const evidence = [...byOrigin.values()].sort((a, b) => a.firstSeenMs - b.firstSeenMs);
-    return { listed: true, evidence, listingMembers: evidence.length };
+    return verdictFromListings(this.store.listings(digest), now);
   }
 
+
   status() {
-    const filter = this.filter;
     const counts = this.store.counts();
     const own = this.ownHead();
     return {
@@ -326,15 +283,7 @@ export class MamoriNode {
       feeds: [...this.heads.entries()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })),
       entries: counts.entries,
       indicators: counts.indicators,
-      filter: {
-        bits: filter.params.bits,
-        hashes: filter.params.hashes,
-        capacity: filter.params.capacity,
-        items: filter.items,
-        fill: filter.fill(),
-        estimatedFpRate: filter.estimatedFpRate(),
-        targetFpRate: filter.params.targetFpRate,
-      },
+      filter: this.index.status(),
       keyEpoch: activeEpochs(this.epochKeys)[0]?.epoch ?? 0,
       startedAtMs: this.startedAtMs,
     };
@@ -344,83 +293,16 @@ export class MamoriNode {
     return this.store.integrityCheck();
   }
 
-  private afterFilterGrowth(): void {
-    this.filterDirty = true;
-    if (!this.filter.overCapacity() || this.rebuild) return;
-    const capacity = capacityFor(this.config.filter, this.filter.items);
-    const started = Date.now();
-    this.log.info({ items: this.filter.items, capacity }, 'filter over capacity: rebuilding in the background');
-    this.rebuild = new BackgroundFilterRebuild(
-      this.store,
-      capacity,
-      this.config.filter.targetFpRate,
-      (filter) => {
-        this.filter = filter;
-        this.rebuild = undefined;
-        this.filterDirty = true;
-        this.log.info({ capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
-        if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
-      },
-      (error) => {
-        this.rebuild = undefined;
-        this.log.error({ err: error }, 'filter rebuild failed; the current filter stays (checks remain exact, only slower on misses)');
-      },
-    );
-    this.rebuild.start();
-  }
-
-  private mergeSelectors(): void {
-    // A rebuild pages through the large table by digest: no rows may move into it meanwhile.
-    if (this.closed || this.rebuild || !this.store.mergeDue()) return;
-    const started = Date.now();
-    try {
-      const moved = this.store.mergeRecentSelectors();
-      this.log.info({ selectors: moved, ms: Date.now() - started }, 'recent selectors merged');
-    } catch (error) {
-      this.log.warn({ err: error }, 'merging recent selectors failed; will retry after the next write');
-    }
-  }
-
-  private snapshotIfDirty(): void {
-    if (!this.filterDirty || this.closed) return;
-    try {
-      writeSnapshot(snapshotFile(this.config.dataDir), this.filter, this.store.maxEntryId());
-      this.filterDirty = false;
-    } catch (error) {
-      this.log.warn({ err: error }, 'filter snapshot could not be written; it will be retried');
-    }
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new MamoriError('UNAVAILABLE', 'the node is shutting down');
   }
 
   close(): void {
     if (this.closed) return;
-    this.snapshotIfDirty();
+    this.index.close();
     this.closed = true;
-    this.rebuild?.cancel();
     for (const job of this.writeQueue.splice(0)) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
-    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     this.store.close();
   }
 }
 
-function isActive(listing: StoredListing, now: number): boolean {
-  return !listing.retracted && listing.validFromMs <= now && listing.validUntilMs > now;
-}
-
-function toEvidence(l: StoredListing): Evidence {
-  return {
-    kind: l.kind as Evidence['kind'],
-    reason: l.reason as Evidence['reason'],
-    exposed: l.exposed as Evidence['exposed'],
-    confidence: l.confidence,
-    origin: l.origin,
-    firstSeenMs: l.createdAtMs,
-    lastSeenMs: l.createdAtMs,
-    validUntilMs: l.validUntilMs,
-    matched: l.selectorType as Evidence['matched'],
-    eventId: l.eventId,
-  };
-}

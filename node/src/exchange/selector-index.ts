@@ -1,0 +1,109 @@
+// Keeps the lookup side of the ledger healthy: the Bloom filter (its snapshot, its growth
+// when over capacity) and the merge of recently stored selectors into the large table.
+import type { Logger } from 'pino';
+import { writeSnapshot, type DigestBloomFilter } from '../index/index';
+import type { LedgerStore } from '../store/ledger-store';
+import { BackgroundFilterRebuild } from './filter-rebuild';
+import { capacityFor, snapshotFile, type FilterSettings } from './filter-loader';
+
+export class SelectorIndex {
+  private dirty: boolean;
+  private rebuild: BackgroundFilterRebuild | undefined;
+  private readonly snapshotTimer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private filter: DigestBloomFilter,
+    private readonly store: LedgerStore,
+    private readonly settings: FilterSettings & { dataDir: string; snapshotIntervalMs: number },
+    private readonly log: Logger,
+    snapshotMatchesLedger: boolean,
+  ) {
+    this.dirty = !snapshotMatchesLedger;
+    this.snapshotTimer = setInterval(() => this.snapshotIfDirty(), settings.snapshotIntervalMs);
+    this.snapshotTimer.unref();
+  }
+
+  /** False means certainly not stored; true means look in SQLite. */
+  mayContain(digest: Buffer): boolean {
+    return this.filter.has(digest);
+  }
+
+  /** Selectors of a committed transaction. */
+  added(digests: Iterable<Buffer>): void {
+    for (const digest of digests) {
+      this.filter.add(digest);
+      this.rebuild?.add(digest);
+    }
+    this.dirty = true;
+    if (this.filter.overCapacity() && !this.rebuild) this.startRebuild();
+    if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
+  }
+
+  status() {
+    const f = this.filter;
+    return {
+      bits: f.params.bits,
+      hashes: f.params.hashes,
+      capacity: f.params.capacity,
+      items: f.items,
+      fill: f.fill(),
+      estimatedFpRate: f.estimatedFpRate(),
+      targetFpRate: f.params.targetFpRate,
+    };
+  }
+
+  private startRebuild(): void {
+    const capacity = capacityFor(this.settings, this.filter.items);
+    const started = Date.now();
+    this.log.info({ items: this.filter.items, capacity }, 'filter over capacity: rebuilding in the background');
+    this.rebuild = new BackgroundFilterRebuild(
+      this.store,
+      capacity,
+      this.settings.targetFpRate,
+      (filter) => {
+        this.filter = filter;
+        this.rebuild = undefined;
+        this.dirty = true;
+        this.log.info({ capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
+        if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
+      },
+      (error) => {
+        this.rebuild = undefined;
+        this.log.error({ err: error }, 'filter rebuild failed; the current filter stays (checks remain exact, only slower on misses)');
+      },
+    );
+    this.rebuild.start();
+  }
+
+  private mergeSelectors(): void {
+    // A rebuild pages through the large table by digest: no rows may move into it meanwhile.
+    if (this.closed || this.rebuild || !this.store.mergeDue()) return;
+    const started = Date.now();
+    try {
+      const moved = this.store.mergeRecentSelectors();
+      this.log.info({ selectors: moved, ms: Date.now() - started }, 'recent selectors merged');
+    } catch (error) {
+      this.log.warn({ err: error }, 'merging recent selectors failed; will retry after the next write');
+    }
+  }
+
+  private snapshotIfDirty(): void {
+    if (!this.dirty || this.closed) return;
+    try {
+      writeSnapshot(snapshotFile(this.settings.dataDir), this.filter, this.store.maxEntryId());
+      this.dirty = false;
+    } catch (error) {
+      this.log.warn({ err: error }, 'filter snapshot could not be written; it will be retried');
+    }
+  }
+
+  /** Writes a last snapshot; call before the store closes. */
+  close(): void {
+    if (this.closed) return;
+    this.snapshotIfDirty();
+    this.closed = true;
+    this.rebuild?.cancel();
+    clearInterval(this.snapshotTimer);
+  }
+}
