@@ -4,3 +4,4 @@ export * from './membership';
 export * from './filter-loader';
 export * from './verify-ledger';
 export * from './selector-index';
+export * from './ledger-writer';

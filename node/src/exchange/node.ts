@@ -8,7 +8,7 @@ import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/Pub
 import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
 import type { AcceptedEntry } from '../ledger/acceptance';
-import { signNextEntry, ZERO_HASH, type FeedHead } from '../ledger/entry';
+import { signNextEntry, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
 import type { Role } from '../ledger/roles';
 import { roleAllowsKind } from '../ledger/roles';
@@ -16,6 +16,7 @@ import type { ValidRetraction, ValidSelector } from '../ledger/validate';
 import { LedgerStore } from '../store/ledger-store';
 import { isActive, NOT_LISTED, verdictFromListings, type CheckVerdict } from './evidence';
 import { loadFilter } from './filter-loader';
+import { LedgerWriter, type WriteGroup } from './ledger-writer';
 import { SelectorIndex } from './selector-index';
 import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
 import { verifyStoredLedger } from './verify-ledger';
@@ -35,28 +36,7 @@ export interface RetractOutcome {
   seq: number;
 }
 
-/** Writes signed onto this member's feed and committed together. */
-interface WriteGroup {
-  head: FeedHead;
-  entries: AcceptedEntry[];
-  published: Set<string>;
-  retracted: Set<string>;
-  now: number;
-}
-
-interface PendingWrite {
-  prepare: (group: WriteGroup) => () => unknown;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
-/** Bounds one commit so a burst of writers cannot make a single transaction huge. */
-const MAX_WRITES_PER_COMMIT = 32;
-
-
 export class MamoriNode {
-  private readonly writeQueue: PendingWrite[] = [];
-  private flushScheduled = false;
   private closed = false;
   readonly startedAtMs = Date.now();
 
@@ -67,8 +47,8 @@ export class MamoriNode {
     readonly consortium: Consortium,
     private readonly epochKeys: EpochKey[],
     private readonly store: LedgerStore,
-    private readonly heads: Map<string, FeedHead>,
     private readonly index: SelectorIndex,
+    readonly writer: LedgerWriter,
   ) {}
 
   static async open(config: NodeConfig, log: Logger): Promise<MamoriNode> {
@@ -98,7 +78,8 @@ export class MamoriNode {
       );
       const settings = { ...config.filter, dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs };
       const index = new SelectorIndex(loaded.filter, store, settings, log, loaded.source === 'snapshot');
-      return new MamoriNode(config, log, identity, consortium, epochKeys, store, heads, index);
+      const writer = new LedgerWriter(store, heads, index, log);
+      return new MamoriNode(config, log, identity, consortium, epochKeys, store, index, writer);
     } catch (error) {
       store.close();
       throw error;
@@ -114,7 +95,7 @@ export class MamoriNode {
   }
 
   ownHead(): FeedHead {
-    return this.heads.get(this.member) ?? { seq: 0, hash: ZERO_HASH };
+    return this.writer.committedHead(this.member);
   }
 
   /** Keys a member-local client needs to hash card numbers itself: the active epochs, newest first. */
@@ -140,61 +121,13 @@ export class MamoriNode {
     this.requireActiveEpoch(keyEpoch);
     const kind = publication.kind as Parameters<typeof roleAllowsKind>[1];
     if (!roleAllowsKind(this.roles, kind)) throw MamoriError.permissionDenied(`member "${this.member}" may not publish ${kind}`);
-    return this.enqueue((group) => this.preparePublish(publication, keyEpoch, group));
+    return this.writer.enqueue((group) => this.preparePublish(publication, keyEpoch, group));
   }
 
   /** Tombstones this member's active listings of the given selectors. */
   async retract(retraction: ValidRetraction): Promise<RetractOutcome> {
     this.assertOpen();
-    return this.enqueue((group) => this.prepareRetract(retraction, group));
-  }
-
-  private enqueue<T>(prepare: (group: WriteGroup) => () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.writeQueue.push({ prepare, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushWrites());
-      }
-    });
-  }
-
-  /** Signs every queued write onto the feed and commits them in one transaction. */
-  private flushWrites(): void {
-    this.flushScheduled = false;
-    const jobs = this.writeQueue.splice(0, MAX_WRITES_PER_COMMIT);
-    if (jobs.length === 0) return;
-    if (this.closed) {
-      for (const job of jobs) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
-      return;
-    }
-    const group: WriteGroup = { head: this.ownHead(), entries: [], published: new Set(), retracted: new Set(), now: Date.now() };
-    const prepared: { job: PendingWrite; finish: () => unknown }[] = [];
-    for (const job of jobs) {
-      try {
-        prepared.push({ job, finish: job.prepare(group) });
-      } catch (error) {
-        job.reject(error);
-      }
-    }
-    try {
-      if (group.entries.length > 0) this.store.appendMany(group.entries);
-    } catch (error) {
-      this.log.error({ err: error }, 'entries could not be stored');
-      for (const { job } of prepared) job.reject(MamoriError.internal('the entries could not be stored', error));
-      return;
-    } finally {
-      if (this.writeQueue.length > 0 && !this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushWrites());
-      }
-    }
-    this.log.debug({ writes: jobs.length, entries: group.entries.length }, 'group committed');
-    this.heads.set(this.member, group.head);
-    this.index.added(
-      group.entries.flatMap((entry) => (entry.publication?.indicators ?? []).flatMap((indicator) => indicator.selectors.map((sel) => sel.digest))),
-    );
-    for (const { job, finish } of prepared) job.resolve(finish());
+    return this.writer.enqueue((group) => this.prepareRetract(retraction, group));
   }
 
   private preparePublish(publication: PublishIndicators__Output, keyEpoch: number, group: WriteGroup): () => PublishOutcome {
@@ -250,10 +183,10 @@ export class MamoriNode {
     parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction'>,
   ): AcceptedEntry {
     const createdAtMs = Date.now();
-    const signed = signNextEntry(this.member, group.head, keyEpoch, operation, this.identity.signing.secretKey, createdAtMs);
-    const accepted: AcceptedEntry = { origin: this.member, seq: group.head.seq + 1, createdAtMs, keyEpoch, ...signed, ...parts };
-    group.entries.push(accepted);
-    group.head = { seq: accepted.seq, hash: accepted.hash };
+    const head = group.head(this.member);
+    const signed = signNextEntry(this.member, head, keyEpoch, operation, this.identity.signing.secretKey, createdAtMs);
+    const accepted: AcceptedEntry = { origin: this.member, seq: head.seq + 1, createdAtMs, keyEpoch, ...signed, ...parts };
+    group.append(accepted);
     return accepted;
   }
 
@@ -280,7 +213,7 @@ export class MamoriNode {
       member: this.member,
       roles: this.roles,
       ownFeed: { origin: this.member, seq: own.seq, headHash: own.hash },
-      feeds: [...this.heads.entries()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })),
+      feeds: [...this.writer.allHeads().entries()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })),
       entries: counts.entries,
       indicators: counts.indicators,
       filter: this.index.status(),
@@ -301,7 +234,7 @@ export class MamoriNode {
     if (this.closed) return;
     this.index.close();
     this.closed = true;
-    for (const job of this.writeQueue.splice(0)) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
+    this.writer.close();
     this.store.close();
   }
 }

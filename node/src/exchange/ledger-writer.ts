@@ -1,0 +1,135 @@
+// The node's one writer. Own publications and peers' entries are queued, prepared against
+// the heads as they will be once everything before them commits, and committed together
+// in one transaction (group commit); each is acknowledged only after that commit.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { AcceptedEntry } from '../ledger/acceptance';
+import { ZERO_HASH, type FeedHead } from '../ledger/entry';
+import { MamoriError } from '../ledger/errors';
+import type { LedgerStore } from '../store/ledger-store';
+import type { SelectorIndex } from './selector-index';
+
+/** The writes committed together, and what they change before the commit. */
+export class WriteGroup {
+  readonly entries: AcceptedEntry[] = [];
+  /** Selectors this member publishes / retracts in the group (latin1 keys). */
+  readonly published = new Set<string>();
+  readonly retracted = new Set<string>();
+  readonly now = Date.now();
+  private readonly pendingHeads = new Map<string, FeedHead>();
+
+  constructor(private readonly committedHeads: ReadonlyMap<string, FeedHead>) {}
+
+  /** The head of an origin's feed once the entries already in the group commit. */
+  head(origin: string): FeedHead {
+    return this.pendingHeads.get(origin) ?? this.committedHeads.get(origin) ?? { seq: 0, hash: ZERO_HASH };
+  }
+
+  append(entry: AcceptedEntry): void {
+    this.entries.push(entry);
+    this.pendingHeads.set(entry.origin, { seq: entry.seq, hash: entry.hash });
+  }
+
+  heads(): ReadonlyMap<string, FeedHead> {
+    return this.pendingHeads;
+  }
+}
+
+interface PendingWrite {
+  prepare: (group: WriteGroup) => () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Bounds one commit so a burst of writers cannot make a single transaction huge. */
+const MAX_WRITES_PER_COMMIT = 32;
+
+export interface LedgerWriterEvents {
+  /** Entries just committed, in commit order: own and peers' (what Follow relays). */
+  committed: [entries: readonly AcceptedEntry[]];
+}
+
+export class LedgerWriter extends EventEmitter<LedgerWriterEvents> {
+  private readonly queue: PendingWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly heads: Map<string, FeedHead>,
+    private readonly index: SelectorIndex,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  committedHead(origin: string): FeedHead {
+    return this.heads.get(origin) ?? { seq: 0, hash: ZERO_HASH };
+  }
+
+  allHeads(): ReadonlyMap<string, FeedHead> {
+    return this.heads;
+  }
+
+  /**
+   * Queues a write. `prepare` runs just before the commit, appends entries to the group (or
+   * throws to refuse the write alone), and returns what to answer once committed.
+   */
+  enqueue<T>(prepare: (group: WriteGroup) => () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ prepare, resolve: resolve as (value: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (!this.flushScheduled && this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const jobs = this.queue.splice(0, MAX_WRITES_PER_COMMIT);
+    if (jobs.length === 0) return;
+    if (this.closed) {
+      for (const job of jobs) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
+      return;
+    }
+    const group = new WriteGroup(this.heads);
+    const prepared: { job: PendingWrite; finish: () => unknown }[] = [];
+    for (const job of jobs) {
+      const before = group.entries.length;
+      try {
+        prepared.push({ job, finish: job.prepare(group) });
+      } catch (error) {
+        if (group.entries.length !== before) throw new Error('a write that fails must not add entries to its group');
+        job.reject(error);
+      }
+    }
+    try {
+      if (group.entries.length > 0) this.store.appendMany(group.entries);
+    } catch (error) {
+      this.log.error({ err: error }, 'entries could not be stored');
+      for (const { job } of prepared) job.reject(MamoriError.internal('the entries could not be stored', error));
+      return;
+    } finally {
+      this.schedule();
+    }
+    for (const [origin, head] of group.heads()) this.heads.set(origin, head);
+    this.index.added(
+      group.entries.flatMap((entry) => (entry.publication?.indicators ?? []).flatMap((indicator) => indicator.selectors.map((sel) => sel.digest))),
+    );
+    this.log.debug({ writes: jobs.length, entries: group.entries.length }, 'group committed');
+    for (const { job, finish } of prepared) job.resolve(finish());
+    if (group.entries.length > 0) this.emit('committed', group.entries);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new MamoriError('UNAVAILABLE', 'the node is shutting down'));
+  }
+}
