@@ -16,7 +16,7 @@ for (const [name, value] of Object.entries(options)) {
   if (value === true) args.push(`--${name}`);
   else if (value !== false) args.push(`--${name}=${value}`);
 }
-args.push('mamori/v1/ledger.proto', 'mamori/v1/exchange.proto');
+args.push('mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto');
 execFileSync(process.execPath, [require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js'), ...args], {
   cwd: path.join(root, 'proto'),
   stdio: 'inherit',

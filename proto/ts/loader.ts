@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as protobuf from 'protobufjs';
 import type { ProtoGrpcType as ExchangeGrpcType } from '../gen/exchange';
+import type { ProtoGrpcType as ReplicationGrpcType } from '../gen/replication';
 
 function findProtoDir(): string {
   // Source layout: proto/ts/loader.ts; compiled layout: dist/proto/ts/loader.js.
@@ -25,13 +26,14 @@ export const LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
   includeDirs: [PROTO_DIR],
 });
 
-let grpcTypes: ExchangeGrpcType | undefined;
+export type MamoriGrpcTypes = ExchangeGrpcType & ReplicationGrpcType;
+let grpcTypes: MamoriGrpcTypes | undefined;
 
 /** The generated gRPC package object (service constructors and definitions). */
-export function loadGrpcTypes(): ExchangeGrpcType {
+export function loadGrpcTypes(): MamoriGrpcTypes {
   if (!grpcTypes) {
-    const definition = protoLoader.loadSync(['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto'], LOADER_OPTIONS);
-    grpcTypes = grpc.loadPackageDefinition(definition) as unknown as ExchangeGrpcType;
+    const files = ['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto'];
+    grpcTypes = grpc.loadPackageDefinition(protoLoader.loadSync(files, LOADER_OPTIONS)) as unknown as MamoriGrpcTypes;
   }
   return grpcTypes;
 }

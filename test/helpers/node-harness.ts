@@ -34,12 +34,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Three consecutive free loopback ports for a dev consortium. */
+/** Six consecutive free loopback ports for a dev consortium (three APIs, three peer ports). */
 export async function freePortBlock(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = await freePort();
     if (base > 65000) continue;
-    const ok = await Promise.all([base + 1, base + 2].map((p) => portIsFree(p)));
+    const ok = await Promise.all([1, 2, 3, 4, 5].map((d) => portIsFree(base + d)));
     if (ok.every(Boolean)) return base;
   }
   throw new Error('no block of three free ports');

@@ -42,7 +42,7 @@ describe('mamori CLI with a node process', function () {
       }
       const clientJson = JSON.parse(fs.readFileSync(m.clientConfig, 'utf8')) as Record<string, unknown>;
       expect(clientJson).to.have.keys(['member', 'target', 'token', 'deadlineMs']);
-      expect(clientJson.target).to.equal(m.endpoint);
+      expect(clientJson.target).to.equal(m.listen);
     }
     expect(fs.statSync(path.join(layout.dir, 'operator', 'operator.key.json')).mode & 0o777).to.equal(0o600);
   });

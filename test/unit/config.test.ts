@@ -76,7 +76,8 @@ describe('unit: configuration files', () => {
       expect(layout.dir).to.equal(path.resolve(dir));
       expect(layout.consortiumFile).to.equal(path.join(dir, 'consortium.json'));
       expect(layout.members.map((m) => m.id)).to.deep.equal(['issuer-a', 'acquirer-b', 'psp-c']);
-      expect(layout.members.map((m) => m.endpoint)).to.deep.equal(['127.0.0.1:47100', '127.0.0.1:47101', '127.0.0.1:47102']);
+      expect(layout.members.map((m) => m.listen)).to.deep.equal(['127.0.0.1:47100', '127.0.0.1:47101', '127.0.0.1:47102']);
+      expect(layout.members.map((m) => m.endpoint)).to.deep.equal(['127.0.0.1:47103', '127.0.0.1:47104', '127.0.0.1:47105']);
       for (const m of layout.members) {
         expect(fs.existsSync(m.nodeConfig), m.nodeConfig).to.equal(true);
         expect(fs.existsSync(m.clientConfig), m.clientConfig).to.equal(true);
@@ -240,7 +241,7 @@ describe('unit: configuration files', () => {
     it('loads the signed file with the right operator key', () => {
       const c = Consortium.load(layout.consortiumFile, operatorKey.publicKey);
       expect(c.document.members.map((m) => m.id)).to.deep.equal(['issuer-a', 'acquirer-b', 'psp-c']);
-      expect(c.member('acquirer-b')!.endpoint).to.equal('127.0.0.1:47101');
+      expect(c.member('acquirer-b')!.endpoint).to.equal('127.0.0.1:47104');
       expect(c.member('nobody')).to.equal(undefined);
       const keys = c.memberKeys('issuer-a')!;
       expect(keys.roles).to.deep.equal(['issuer']);

@@ -66,6 +66,14 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
         ? `filter: ${f.bits} bits, ${f.hashes} hashes, capacity ${f.capacity}, items ${f.items}, fill ${(f.fill * 100).toFixed(2)}%, ` +
           `estimated false-positive rate ${f.estimatedFpRate.toExponential(2)} (target ${f.targetFpRate.toExponential(0)})`
         : 'filter: -',
+      ...s.peers.map(
+        (p) =>
+          `peer ${p.peer}: ${p.connected ? 'connected' : 'NOT CONNECTED'}, last contact ${isoDate(p.lastContactMs)}, ${p.entriesBehind} entries behind, ` +
+          `${p.accepted} accepted` +
+          (Object.keys(p.rejections).length ? `, rejected: ${Object.entries(p.rejections).map(([r, n]) => `${r} ${n}`).join(', ')}` : '') +
+          (p.lastError ? ` (last error: ${p.lastError})` : ''),
+      ),
+      ...s.frozenOrigins.map((f) => `FROZEN origin ${f.origin} since ${isoDate(f.sinceMs)}: ${f.reason}`),
     ].join('\n');
   } finally {
     client.close();

@@ -8,7 +8,8 @@ import { sodiumReady } from '../../../proto/ts/sodium';
 import type { ClientConfig } from '../../../client-sdk/src/config';
 import { generateBoxKeyPair, generateHashingKey, randomToken, sealHashingKey, tokenDigest } from '../crypto/epochs';
 import { generateSigningKeyPair, signDetached } from '../crypto/signing';
-import { writeJsonFile } from '../config/files';
+import { writeJsonFile, writeSecretFile } from '../config/files';
+import { createConsortiumCa, issueMemberCertificate } from '../crypto/certificates';
 import type { ConsortiumDocument, MemberKeyFile, NodeConfigFile, OperatorKeyFile } from '../config/schemas';
 import type { Role } from '../ledger/roles';
 
@@ -27,7 +28,9 @@ export const DEV_MEMBERS: readonly DevMember[] = [
 export interface DevConsortiumLayout {
   dir: string;
   consortiumFile: string;
-  members: { id: string; roles: Role[]; nodeConfig: string; clientConfig: string; endpoint: string }[];
+  /** endpoint: where peers reach the member (replication); listen: its member-local API. */
+  members: { id: string; roles: Role[]; nodeConfig: string; clientConfig: string; endpoint: string; listen: string }[];
+  caFile: string;
 }
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
@@ -43,13 +46,12 @@ export function devLayout(dir: string): DevConsortiumLayout {
   return {
     dir: abs,
     consortiumFile,
-    members: doc.members.map((m) => ({
-      id: m.id,
-      roles: m.roles as Role[],
-      endpoint: m.endpoint,
-      nodeConfig: path.join(abs, m.id, 'node.json'),
-      clientConfig: path.join(abs, m.id, 'client.json'),
-    })),
+    caFile: path.join(abs, 'ca', 'ca.cert.pem'),
+    members: doc.members.map((m) => {
+      const nodeConfig = path.join(abs, m.id, 'node.json');
+      const { listen } = JSON.parse(fs.readFileSync(nodeConfig, 'utf8')) as { listen: string };
+      return { id: m.id, roles: m.roles as Role[], endpoint: m.endpoint, listen, nodeConfig, clientConfig: path.join(abs, m.id, 'client.json') };
+    }),
   };
 }
 
@@ -65,13 +67,19 @@ export async function createDevConsortium(dir: string, basePort: number, options
   const operatorFile: OperatorKeyFile = { operator: true, publicKey: b64(operator.publicKey), secretKey: b64(operator.secretKey) };
   writeJsonFile(path.join(abs, 'operator', 'operator.key.json'), operatorFile, true);
 
+  // The consortium CA (held by the operator) and one certificate per member for mutual TLS.
+  const ca = await createConsortiumCa('mamori-dev');
+  writeSecretFile(path.join(abs, 'ca', 'ca.key.pem'), ca.keyPem);
+  fs.writeFileSync(path.join(abs, 'ca', 'ca.cert.pem'), ca.certPem);
+
   const epochKey = generateHashingKey();
   const now = Date.now();
   const members = DEV_MEMBERS.map((m, i) => ({
     ...m,
     signing: generateSigningKeyPair(),
     box: generateBoxKeyPair(),
-    endpoint: `127.0.0.1:${basePort + i}`,
+    listen: `127.0.0.1:${basePort + i}`,
+    endpoint: `127.0.0.1:${basePort + DEV_MEMBERS.length + i}`,
     token: randomToken(),
   }));
 
@@ -102,9 +110,12 @@ export async function createDevConsortium(dir: string, basePort: number, options
       box: { publicKey: b64(m.box.publicKey), secretKey: b64(m.box.secretKey) },
     };
     writeJsonFile(path.join(memberDir, 'member.key.json'), keyFile, true);
+    const tls = await issueMemberCertificate(ca, m.id);
+    writeSecretFile(path.join(memberDir, 'tls', 'node.key.pem'), tls.keyPem);
+    fs.writeFileSync(path.join(memberDir, 'tls', 'node.cert.pem'), tls.certPem);
     const nodeConfig: NodeConfigFile = {
       member: m.id,
-      listen: m.endpoint,
+      listen: m.listen,
       dataDir: './data',
       consortiumFile: '../consortium.json',
       operatorPublicKey: b64(operator.publicKey),
@@ -114,9 +125,14 @@ export async function createDevConsortium(dir: string, basePort: number, options
       filter: { capacity: 1_000_000, targetFpRate: 1e-6 },
       snapshotIntervalMs: 30_000,
       maxMessageBytes: 8 * 1024 * 1024,
+      peerListen: m.endpoint,
+      tls: { caFile: '../ca/ca.cert.pem', certFile: './tls/node.cert.pem', keyFile: './tls/node.key.pem' },
+      insecureDev: false,
+      antiEntropyIntervalMs: 5_000,
+      consortiumPollMs: 2_000,
     };
     writeJsonFile(path.join(memberDir, 'node.json'), nodeConfig);
-    const client: ClientConfig = { member: m.id, target: m.endpoint, token: m.token, deadlineMs: 5_000 };
+    const client: ClientConfig = { member: m.id, target: m.listen, token: m.token, deadlineMs: 5_000 };
     writeJsonFile(path.join(memberDir, 'client.json'), client, true);
   }
   return devLayout(abs);

@@ -1,29 +1,107 @@
-// `mamori start`: runs one node until SIGINT or SIGTERM, then shuts down cleanly.
-import pino from 'pino';
-import { loadNodeConfig } from '../config/node-config';
+// `mamori start`: runs one node — its member-local API, its Replication service for peers,
+// and replication with every peer — until SIGINT or SIGTERM, then shuts down cleanly.
+// A new consortium file (members added or removed) is picked up without a restart.
+import * as fs from 'node:fs';
+import pino, { type Logger } from 'pino';
+import { loadNodeConfig, type NodeConfig } from '../config/node-config';
+import { Consortium } from '../exchange/membership';
 import { MamoriNode } from '../exchange/node';
-import { startExchangeServer } from '../rpc/server';
+import { Replicator } from '../replication/replicator';
+import type { PeerLink } from '../replication/types';
+import { grpcPeerLink } from '../rpc/grpc-peer-link';
+import { peerChannelCredentials, readTlsMaterial } from '../rpc/peer-credentials';
+import * as grpc from '@grpc/grpc-js';
+import { insecureDevPeerMetadata } from '../rpc/insecure-dev';
+import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
+
+export interface RunningNode {
+  node: MamoriNode;
+  exchange: RunningServer;
+  replication: RunningServer | undefined;
+  replicator: Replicator;
+  stop(): Promise<void>;
+}
+
+function peersOf(node: MamoriNode, config: NodeConfig): string[] {
+  const current = node.consortium.currentMembers().map((m) => m.id).filter((id) => id !== config.member);
+  return config.peers ? current.filter((id) => config.peers?.includes(id)) : current;
+}
+
+/** Opens the node and starts its servers and replication (used by `mamori start` and tests). */
+export async function runNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  const node = await MamoriNode.open(config, log);
+  const servers: RunningServer[] = [];
+  try {
+    const connect = (peer: string): PeerLink => {
+      const member = node.consortium.member(peer);
+      if (!member) throw new Error(`"${peer}" is no longer a member`);
+      if (config.tls) return grpcPeerLink(member.endpoint, peerChannelCredentials(readTlsMaterial(config.tls), peer), config.maxMessageBytes);
+      return grpcPeerLink(member.endpoint, grpc.credentials.createInsecure(), config.maxMessageBytes, insecureDevPeerMetadata(config.member));
+    };
+    const replicator = new Replicator(node.ledgerPort(), (origin) => node.memberKeys(origin), connect, log, {
+      antiEntropyIntervalMs: config.antiEntropyIntervalMs,
+      backoffBaseMs: 200,
+      backoffMaxMs: 10_000,
+    });
+    const exchange = await startExchangeServer(node, config, log, () => replicator.status());
+    servers.push(exchange);
+    const replication = await startReplicationServer(node, config, log);
+    if (replication) servers.push(replication);
+    replicator.setPeers(peersOf(node, config));
+
+    // Membership changes: poll the consortium file; a valid new version replaces the old.
+    let lastMtime = fs.statSync(config.consortiumFile).mtimeMs;
+    const reload = () => {
+      try {
+        const mtime = fs.statSync(config.consortiumFile).mtimeMs;
+        if (mtime === lastMtime) return;
+        lastMtime = mtime;
+        const next = Consortium.load(config.consortiumFile, config.operatorPublicKey);
+        if (next.document.version <= node.consortium.document.version) {
+          log.warn({ version: next.document.version }, 'consortium file not newer than the one in force; ignored');
+          return;
+        }
+        node.replaceConsortium(next);
+        replicator.setPeers(peersOf(node, config));
+        log.info({ version: next.document.version, members: next.currentMembers().map((m) => m.id) }, 'consortium file reloaded');
+      } catch (error) {
+        log.error({ err: error }, 'new consortium file refused; the one in force stays');
+      }
+    };
+    const poll = setInterval(reload, config.consortiumPollMs);
+    poll.unref();
+
+    return {
+      node,
+      exchange,
+      replication,
+      replicator,
+      stop: async () => {
+        clearInterval(poll);
+        await replicator.stop();
+        await Promise.all(servers.map((s) => s.shutdown()));
+        node.close();
+      },
+    };
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.shutdown()));
+    node.close();
+    throw error;
+  }
+}
 
 export async function startNode(configFile: string): Promise<void> {
   const config = loadNodeConfig(configFile);
   const log = pino({ level: config.logLevel, base: { member: config.member } });
-  const node = await MamoriNode.open(config, log);
-  let server;
-  try {
-    server = await startExchangeServer(node, config, log);
-  } catch (error) {
-    node.close();
-    throw error;
-  }
-  log.info({ address: server.address, feedSeq: node.ownHead().seq }, 'node listening');
+  const running = await runNode(config, log);
+  log.info({ address: running.exchange.address, peerAddress: running.replication?.address, feedSeq: running.node.ownHead().seq }, 'node listening');
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    void server.shutdown().then(() => {
-      node.close();
+    void running.stop().then(() => {
       log.info('stopped');
       log.flush?.();
       process.exitCode = 0;

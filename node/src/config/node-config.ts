@@ -15,6 +15,11 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
     dataDir: resolveFrom(file, raw.dataDir),
     consortiumFile: resolveFrom(file, raw.consortiumFile),
     memberKeyFile: resolveFrom(file, raw.memberKeyFile),
+    tls: raw.tls && {
+      caFile: resolveFrom(file, raw.tls.caFile),
+      certFile: resolveFrom(file, raw.tls.certFile),
+      keyFile: resolveFrom(file, raw.tls.keyFile),
+    },
     logLevel: logLevelFromEnv(env) ?? raw.logLevel,
   });
 }

@@ -34,6 +34,9 @@ export const consortiumMemberSchema = z
     boxPublicKey: base64(32, 'an X25519 public key'),
     endpoint: hostPort,
     binRanges: z.array(z.string().regex(/^[0-9]{6,8}$/, 'expected a BIN: 6 to 8 digits')).default([]),
+    // A removed member stays listed with this date so its earlier entries still verify;
+    // nothing new is accepted from it and its connections are refused.
+    removedAtMs: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -80,6 +83,18 @@ export const nodeConfigSchema = z
       .strict()
       .default({ capacity: 1_000_000, targetFpRate: 1e-6 }),
     snapshotIntervalMs: z.number().int().min(1000).default(30_000),
+    // Replication with the other members: mutual TLS on peerListen, pinned to the consortium CA.
+    peerListen: hostPort.optional(),
+    tls: z
+      .object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
+    // Replication without TLS, on loopback only, for local experiments: never the default.
+    insecureDev: z.boolean().default(false),
+    // Members to replicate with directly (default: every other current member).
+    peers: z.array(memberId).optional(),
+    antiEntropyIntervalMs: z.number().int().min(100).default(5_000),
+    consortiumPollMs: z.number().int().min(100).default(2_000),
     maxMessageBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(8 * 1024 * 1024),
   })
   .strict();

@@ -57,14 +57,26 @@ export class Consortium {
     return new Consortium(signed.document);
   }
 
+  /** A current member (not removed). */
   member(id: string): ConsortiumMember | undefined {
-    return this.byId.get(id);
+    const m = this.byId.get(id);
+    return m && m.removedAtMs === undefined ? m : undefined;
   }
 
+  currentMembers(): ConsortiumMember[] {
+    return this.document.members.filter((m) => m.removedAtMs === undefined);
+  }
+
+  /** Keys of a current member: whose new entries are accepted. */
   memberKeys(id: string): MemberKeys | undefined {
+    const m = this.member(id);
+    return m ? { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64') } : undefined;
+  }
+
+  /** Keys of a removed member, so the entries it signed while a member still verify. */
+  formerMemberKeys(id: string): MemberKeys | undefined {
     const m = this.byId.get(id);
-    if (!m) return undefined;
-    return { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64') };
+    return m && m.removedAtMs !== undefined ? { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64') } : undefined;
   }
 
   /** Opens every epoch key sealed to this member; an epoch not sealed to it is an error. */

@@ -7,7 +7,8 @@ import { sodiumReady } from '../../../proto/ts/sodium';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
 import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
-import type { AcceptedEntry } from '../ledger/acceptance';
+import type { AcceptedEntry, MemberKeys } from '../ledger/acceptance';
+import type { LedgerPort } from '../replication/types';
 import { signNextEntry, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
 import type { Role } from '../ledger/roles';
@@ -44,12 +45,59 @@ export class MamoriNode {
     readonly config: NodeConfig,
     readonly log: Logger,
     private readonly identity: MemberIdentity,
-    readonly consortium: Consortium,
+    private currentConsortium: Consortium,
     private readonly epochKeys: EpochKey[],
     private readonly store: LedgerStore,
     private readonly index: SelectorIndex,
     readonly writer: LedgerWriter,
-  ) {}
+  ) {
+    this.frozen = new Set(store.frozenOrigins().map((f) => f.origin));
+  }
+
+  private readonly frozen: Set<string>;
+
+  get consortium(): Consortium {
+    return this.currentConsortium;
+  }
+
+  /** A new signed consortium file (members added or removed) takes effect at once. */
+  replaceConsortium(next: Consortium): void {
+    if (!next.member(this.member)) throw MamoriError.failedPrecondition(`the new consortium file no longer lists "${this.member}"`);
+    this.currentConsortium = next;
+  }
+
+  memberKeys(origin: string): MemberKeys | undefined {
+    return this.currentConsortium.memberKeys(origin);
+  }
+
+  /** The writer and stored ledger, as replication uses them. */
+  ledgerPort(): LedgerPort {
+    return {
+      enqueue: (prepare) => this.writer.enqueue(prepare),
+      committedHeads: () => this.writer.allHeads(),
+      storedEntry: (origin, seq) => this.store.entryAt(origin, seq),
+      isFrozen: (origin) => this.frozen.has(origin),
+      recordEquivocation: (evidence) => {
+        this.store.recordEquivocation(evidence);
+        this.frozen.add(evidence.origin);
+      },
+    };
+  }
+
+  /** A page of one origin's stored entries, for a peer's Fetch. */
+  entriesOf(origin: string, fromSeq: number, limit: number): { seq: number; body: Buffer; signature: Buffer }[] {
+    return this.store.entriesOf(origin, fromSeq, limit);
+  }
+
+  frozenOrigins(): { origin: string; sinceMs: number; reason: string }[] {
+    return this.store.frozenOrigins();
+  }
+
+  /** An operator's decision: accept an origin's entries again (the evidence stays). */
+  unfreeze(origin: string): boolean {
+    this.frozen.delete(origin);
+    return this.store.unfreeze(origin);
+  }
 
   static async open(config: NodeConfig, log: Logger): Promise<MamoriNode> {
     await sodiumReady();
@@ -69,7 +117,7 @@ export class MamoriNode {
     const started = Date.now();
     const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
     try {
-      const heads = verifyStoredLedger(store, (origin) => consortium.memberKeys(origin));
+      const heads = verifyStoredLedger(store, (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin));
       const verifiedMs = Date.now() - started;
       const loaded = loadFilter(store, config.dataDir, config.filter);
       log.info(

@@ -5,10 +5,11 @@ import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { MamoriNode } from '../exchange/node';
 import { LIMITS } from '../ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
+import type { PeerStatus } from '../replication/replicator';
 import type { Authenticator } from './auth';
 import { unary } from './unary';
 
-export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator): ExchangeHandlers {
+export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
   return {
     Publish: unary('Publish', log, authenticate, async (request) => {
       const publication = validatePublication(request.publication, 'publication');
@@ -29,7 +30,19 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       return { results: node.check(selectors) };
     }),
 
-    Status: unary('Status', log, authenticate, () => node.status()),
+    Status: unary('Status', log, authenticate, () => ({
+      ...node.status(),
+      peers: peerStatus().map((p) => ({
+        peer: p.peer,
+        connected: p.connected,
+        lastContactMs: p.lastContactMs,
+        entriesBehind: p.entriesBehind,
+        accepted: p.accepted,
+        rejections: p.rejections,
+        lastError: p.lastError ?? '',
+      })),
+      frozenOrigins: node.frozenOrigins(),
+    })),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),

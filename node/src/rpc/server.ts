@@ -5,8 +5,13 @@ import { loadGrpcTypes } from '../../../proto/ts/loader';
 import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
 import type { MamoriNode } from '../exchange/node';
+import { MamoriError } from '../ledger/errors';
+import type { PeerStatus } from '../replication/replicator';
 import { tokenAuthenticator } from './auth';
 import { exchangeHandlers } from './exchange-handlers';
+import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-credentials';
+import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
+import { INSECURE_PEER_HEADER } from './insecure-dev';
 
 export interface RunningServer {
   port: number;
@@ -50,26 +55,29 @@ function widenFlowControlWindows(server: grpc.Server, log: Logger): void {
   };
 }
 
-export async function startExchangeServer(node: MamoriNode, config: NodeConfig, log: Logger): Promise<RunningServer> {
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  if (!LOOPBACK.test(host)) {
-    // Until mutual TLS is configured, the API is served on loopback only.
-    throw new ConfigError(config.configFile, [`listen: "${host}" is not a loopback address; without TLS the node serves on loopback only`]);
-  }
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':'));
+}
+
+async function startGrpcServer(
+  listen: string,
+  credentials: grpc.ServerCredentials,
+  services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][],
+  maxMessageBytes: number,
+  log: Logger,
+): Promise<RunningServer> {
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.max_send_message_length': config.maxMessageBytes,
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
   });
   widenFlowControlWindows(server, log);
-  const types = loadGrpcTypes();
-  server.addService(types.mamori.v1.Exchange.service, exchangeHandlers(node, log, tokenAuthenticator(config.clientTokenDigests)));
+  for (const [definition, handlers] of services) server.addService(definition, handlers);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
-  const address = `${host}:${port}`;
   return {
     port,
-    address,
+    address: `${hostOf(listen)}:${port}`,
     shutdown: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 5000);
@@ -80,4 +88,52 @@ export async function startExchangeServer(node: MamoriNode, config: NodeConfig, 
         });
       }),
   };
+}
+
+/** The member-local Exchange API: loopback only, each call authenticated by the client token. */
+export async function startExchangeServer(
+  node: MamoriNode,
+  config: NodeConfig,
+  log: Logger,
+  peerStatus: () => PeerStatus[] = () => [],
+): Promise<RunningServer> {
+  const host = hostOf(config.listen);
+  if (!LOOPBACK.test(host)) {
+    throw new ConfigError(config.configFile, [`listen: "${host}" is not a loopback address; the member-local API is served on loopback only`]);
+  }
+  const handlers = exchangeHandlers(node, log, tokenAuthenticator(config.clientTokenDigests), peerStatus);
+  return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config.maxMessageBytes, log);
+}
+
+/**
+ * The Replication service for peers: mutual TLS pinned to the consortium CA, the peer
+ * identified by its certificate. Without TLS only in insecureDev mode, on loopback, where
+ * a peer names itself in metadata.
+ */
+export async function startReplicationServer(node: MamoriNode, config: NodeConfig, log: Logger): Promise<RunningServer | undefined> {
+  if (!config.peerListen) return undefined;
+  let credentials: grpc.ServerCredentials;
+  let identify: PeerIdentifier;
+  if (config.tls) {
+    credentials = peerServerCredentials(readTlsMaterial(config.tls));
+    identify = peerMemberOf;
+  } else {
+    if (!config.insecureDev) {
+      throw new ConfigError(config.configFile, ['tls: is required to serve peers on peerListen (or set insecureDev: true for loopback experiments)']);
+    }
+    if (!LOOPBACK.test(hostOf(config.peerListen))) {
+      throw new ConfigError(config.configFile, [`peerListen: insecureDev serves peers on loopback only, not "${hostOf(config.peerListen)}"`]);
+    }
+    credentials = grpc.ServerCredentials.createInsecure();
+    identify = insecureDevPeer;
+  }
+  const handlers = replicationHandlers(node, log, identify);
+  return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config.maxMessageBytes, log);
+}
+
+/** insecureDev only: the peer's member id from metadata, trusted as given. */
+function insecureDevPeer(call: { metadata: grpc.Metadata }): string {
+  const [value] = call.metadata.get(INSECURE_PEER_HEADER);
+  if (typeof value !== 'string') throw MamoriError.unauthenticated(`insecureDev: the peer must name itself in ${INSECURE_PEER_HEADER}`);
+  return value;
 }

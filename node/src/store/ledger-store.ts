@@ -106,6 +106,22 @@ export class LedgerStore {
       countEntries: db.prepare('SELECT COUNT(*) AS n FROM entries'),
       mainDigestPage: db.prepare('SELECT digest FROM selectors WHERE digest > ? ORDER BY digest LIMIT ?').raw(true),
       recentDigests: db.prepare('SELECT digest FROM selectors_recent').raw(true),
+      entryAt: db.prepare(
+        `SELECT e.hash AS hash, e.body AS body, e.signature AS signature FROM entries e JOIN origins o ON o.id = e.origin_id
+         WHERE o.member = ? AND e.seq = ?`,
+      ),
+      entriesOf: db.prepare(
+        `SELECT e.seq AS seq, e.body AS body, e.signature AS signature FROM entries e JOIN origins o ON o.id = e.origin_id
+         WHERE o.member = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?`,
+      ),
+      insertEquivocation: db.prepare(
+        `INSERT OR IGNORE INTO equivocations (origin, seq, stored_hash, other_hash, other_body, other_signature, reported_by, detected_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      freeze: db.prepare('INSERT OR IGNORE INTO frozen_origins (origin, since_ms, reason) VALUES (?, ?, ?)'),
+      unfreeze: db.prepare('DELETE FROM frozen_origins WHERE origin = ?'),
+      frozen: db.prepare('SELECT origin, since_ms AS sinceMs, reason FROM frozen_origins'),
+      equivocationCount: db.prepare('SELECT COUNT(*) AS n FROM equivocations WHERE origin = ?'),
       countSelectors: db.prepare('SELECT (SELECT COUNT(*) FROM selectors) + (SELECT COUNT(*) FROM selectors_recent) AS n'),
       allDigests: db.prepare('SELECT digest FROM selectors UNION ALL SELECT digest FROM selectors_recent').raw(true),
       digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > @after UNION ALL SELECT digest FROM selectors_recent WHERE entry_id > @after').raw(true),
@@ -264,6 +280,47 @@ export class LedgerStore {
 
   recentDigests(): Buffer[] {
     return (this.statements.recentDigests.all() as [Buffer][]).map((row) => row[0]);
+  }
+
+  /** One stored entry, as signed. */
+  entryAt(origin: string, seq: number): { hash: Buffer; body: Buffer; signature: Buffer } | undefined {
+    return this.statements.entryAt.get(origin, seq) as { hash: Buffer; body: Buffer; signature: Buffer } | undefined;
+  }
+
+  /** A page of one origin's entries from a seq on, in order (.all(): no read stays open). */
+  entriesOf(origin: string, fromSeq: number, limit: number): { seq: number; body: Buffer; signature: Buffer }[] {
+    return this.statements.entriesOf.all(origin, fromSeq, limit) as { seq: number; body: Buffer; signature: Buffer }[];
+  }
+
+  /** Keeps the second signed entry as evidence and freezes its origin, in one transaction. */
+  recordEquivocation(evidence: {
+    origin: string;
+    seq: number;
+    storedHash: Buffer;
+    otherHash: Buffer;
+    otherBody: Buffer;
+    otherSignature: Buffer;
+    reportedBy: string;
+  }): void {
+    const s = this.statements;
+    const now = Date.now();
+    this.db.transaction(() => {
+      s.insertEquivocation.run(evidence.origin, evidence.seq, evidence.storedHash, evidence.otherHash, evidence.otherBody, evidence.otherSignature, evidence.reportedBy, now);
+      s.freeze.run(evidence.origin, now, `equivocation at seq ${evidence.seq}`);
+    })();
+  }
+
+  frozenOrigins(): { origin: string; sinceMs: number; reason: string }[] {
+    return this.statements.frozen.all() as { origin: string; sinceMs: number; reason: string }[];
+  }
+
+  equivocationsOf(origin: string): number {
+    return (this.statements.equivocationCount.get(origin) as { n: number }).n;
+  }
+
+  /** An operator's decision to accept an origin's entries again; the evidence stays. */
+  unfreeze(origin: string): boolean {
+    return this.statements.unfreeze.run(origin).changes > 0;
   }
 
   integrityCheck(): string {

@@ -58,6 +58,26 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (digest, entry_id)
   ) WITHOUT ROWID;
   `,
+  // 3: equivocation evidence (two signed entries at one origin/seq) and frozen origins.
+  `
+  CREATE TABLE equivocations (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    stored_hash BLOB NOT NULL,
+    other_hash BLOB NOT NULL,
+    other_body BLOB NOT NULL,
+    other_signature BLOB NOT NULL,
+    reported_by TEXT NOT NULL,
+    detected_at_ms INTEGER NOT NULL,
+    UNIQUE (origin, seq, other_hash)
+  );
+  CREATE TABLE frozen_origins (
+    origin TEXT PRIMARY KEY,
+    since_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,4 @@
+export * from './types';
+export * from './ingest';
+export * from './replicator';
+export * from './backoff';

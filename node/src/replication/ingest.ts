@@ -1,0 +1,88 @@
+// Applies the acceptance rule of DESIGN.md §4 to entries received from a peer, in order,
+// inside the node's single writer: duplicates are idempotent, a gap is reported (to fetch)
+// and never committed out of order, two signed entries at one seq are equivocation.
+import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
+import { entryHash, verifyDetached } from '../crypto/signing';
+import { acceptEntry, type MemberKeys } from '../ledger/acceptance';
+import { readEntryHeader } from '../ledger/entry';
+import { type ErrorCode, MamoriError } from '../ledger/errors';
+import type { LedgerPort, RawEntry, WriteGroupPort } from './types';
+
+export interface IngestReport {
+  accepted: number;
+  duplicates: number;
+  rejected: Partial<Record<ErrorCode, number>>;
+  /** Origins whose next entry is missing here: fetch them from this seq. */
+  gaps: Map<string, number>;
+  equivocations: string[];
+}
+
+export function emptyReport(): IngestReport {
+  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), equivocations: [] };
+}
+
+export async function ingestEntries(
+  ledger: LedgerPort,
+  member: (origin: string) => MemberKeys | undefined,
+  entries: readonly RawEntry[],
+  fromPeer: string,
+): Promise<IngestReport> {
+  return ledger.enqueue((group) => {
+    const report = emptyReport();
+    for (const entry of entries) classify(ledger, member, group, entry, fromPeer, report);
+    return () => report;
+  });
+}
+
+function reject(report: IngestReport, code: ErrorCode): void {
+  report.rejected[code] = (report.rejected[code] ?? 0) + 1;
+}
+
+function classify(
+  ledger: LedgerPort,
+  member: (origin: string) => MemberKeys | undefined,
+  group: WriteGroupPort,
+  entry: RawEntry,
+  fromPeer: string,
+  report: IngestReport,
+): void {
+  if (!entry || !Buffer.isBuffer(entry.body) || !Buffer.isBuffer(entry.signature) || entry.body.length === 0) {
+    return reject(report, 'MALFORMED_ENTRY');
+  }
+  let header;
+  try {
+    header = readEntryHeader(entry.body);
+  } catch {
+    return reject(report, 'MALFORMED_ENTRY');
+  }
+  const { origin, seq } = header;
+  if (report.gaps.has(origin)) return; // later entries of a feed with a gap wait for the fetch
+  if (ledger.isFrozen(origin)) return reject(report, 'ORIGIN_FROZEN');
+  const head = group.head(origin);
+  if (Number.isSafeInteger(seq) && seq >= 1 && seq <= head.seq) {
+    const hash = entryHash(entry.body);
+    const stored = ledger.storedEntry(origin, seq) ?? group.entries.find((e) => e.origin === origin && e.seq === seq);
+    if (stored && stored.hash.equals(hash)) {
+      report.duplicates++;
+      return;
+    }
+    const keys = member(origin);
+    if (!stored || !keys || !verifyDetached(entry.signature, entrySigningBytes(entry.body), keys.signingPublicKey)) {
+      return reject(report, keys ? 'BAD_SIGNATURE' : 'NOT_A_MEMBER');
+    }
+    // A second entry at this seq, validly signed by the origin: keep it as evidence, freeze the origin.
+    ledger.recordEquivocation({ origin, seq, storedHash: stored.hash, otherHash: hash, otherBody: entry.body, otherSignature: entry.signature, reportedBy: fromPeer });
+    report.equivocations.push(origin);
+    return reject(report, 'EQUIVOCATION');
+  }
+  if (Number.isSafeInteger(seq) && seq > head.seq + 1 && member(origin)) {
+    report.gaps.set(origin, head.seq + 1);
+    return;
+  }
+  try {
+    group.append(acceptEntry(entry, { member, head: (o) => group.head(o) }));
+    report.accepted++;
+  } catch (error) {
+    reject(report, error instanceof MamoriError ? error.code : 'MALFORMED_ENTRY');
+  }
+}

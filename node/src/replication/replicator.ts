@@ -1,0 +1,197 @@
+// Keeps this node's copy of every feed current: for each peer, compare heads and fetch
+// what is missing (anti-entropy, also on a timer), then follow the peer's live stream.
+// Any peer can supply any origin's entries, so a member that cannot reach an origin still
+// converges through another peer. Reconnects with exponential backoff and jitter.
+import type { Logger } from 'pino';
+import type { MemberKeys } from '../ledger/acceptance';
+import type { ErrorCode } from '../ledger/errors';
+import { backoffDelay, sleep } from './backoff';
+import { ingestEntries, type IngestReport } from './ingest';
+import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';
+
+export interface ReplicatorOptions {
+  antiEntropyIntervalMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export interface PeerStatus {
+  peer: string;
+  connected: boolean;
+  lastContactMs: number;
+  entriesBehind: number;
+  accepted: number;
+  rejections: Partial<Record<ErrorCode, number>>;
+  lastError?: string;
+}
+
+class PeerState {
+  connected = false;
+  lastContactMs = 0;
+  remoteHeads = new Map<string, number>();
+  accepted = 0;
+  rejections: Partial<Record<ErrorCode, number>> = {};
+  lastError: string | undefined;
+  readonly fetching = new Set<string>();
+  link: PeerLink | undefined;
+  follow: { cancel(): void } | undefined;
+  constructor(readonly id: string) {}
+}
+
+export class Replicator {
+  private readonly peers = new Map<string, PeerState>();
+  private readonly stopper = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly ledger: LedgerPort,
+    private readonly member: (origin: string) => MemberKeys | undefined,
+    private readonly connect: (peer: string) => PeerLink,
+    private readonly log: Logger,
+    private readonly options: ReplicatorOptions,
+  ) {}
+
+  /** Starts (or, after a membership change, adjusts) the set of peers followed. */
+  setPeers(peerIds: readonly string[]): void {
+    for (const id of peerIds) {
+      if (this.peers.has(id)) continue;
+      const state = new PeerState(id);
+      this.peers.set(id, state);
+      this.loops.push(this.run(state));
+    }
+    for (const [id, state] of this.peers) {
+      if (!peerIds.includes(id)) {
+        this.peers.delete(id);
+        state.follow?.cancel();
+        state.link?.close();
+      }
+    }
+  }
+
+  status(): PeerStatus[] {
+    const local = this.ledger.committedHeads();
+    return [...this.peers.values()].map((p) => {
+      let behind = 0;
+      for (const [origin, seq] of p.remoteHeads) behind += Math.max(0, seq - (local.get(origin)?.seq ?? 0));
+      return {
+        peer: p.id,
+        connected: p.connected,
+        lastContactMs: p.lastContactMs,
+        entriesBehind: behind,
+        accepted: p.accepted,
+        rejections: { ...p.rejections },
+        lastError: p.lastError,
+      };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    for (const p of this.peers.values()) {
+      p.follow?.cancel();
+      p.link?.close();
+    }
+    await Promise.allSettled(this.loops);
+  }
+
+  private get stopped(): boolean {
+    return this.stopper.signal.aborted;
+  }
+
+  private async run(peer: PeerState): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped && this.peers.get(peer.id) === peer) {
+      try {
+        peer.link = this.connect(peer.id);
+        await this.followUntilEnd(peer, () => {
+          peer.connected = true;
+          peer.lastError = undefined;
+          attempt = 0;
+        });
+      } catch (error) {
+        peer.lastError = error instanceof Error ? error.message : String(error);
+        if (peer.connected) this.log.warn({ peer: peer.id, err: peer.lastError }, 'lost the connection to a peer');
+      } finally {
+        peer.connected = false;
+        peer.follow?.cancel();
+        peer.follow = undefined;
+        peer.link?.close();
+        peer.link = undefined;
+      }
+      if (this.stopped) break;
+      await sleep(backoffDelay(attempt++, this.options.backoffBaseMs, this.options.backoffMaxMs), this.stopper.signal);
+    }
+  }
+
+  /**
+   * Subscribes to the peer's live stream first, then fetches what is missing (so nothing
+   * committed in between is missed), and runs anti-entropy on a timer until the stream ends.
+   */
+  private async followUntilEnd(peer: PeerState, onConnected: () => void): Promise<void> {
+    const link = peer.link;
+    if (!link) return;
+    let queue = Promise.resolve();
+    const follow = link.follow((entries) => {
+      peer.lastContactMs = Date.now();
+      // Ingest in arrival order: each batch waits for the previous one.
+      queue = queue.then(async () => void (await this.ingest(peer, entries))).catch((error: unknown) => this.log.warn({ peer: peer.id, err: error }, 'ingest failed'));
+    });
+    peer.follow = follow;
+    await Promise.race([follow.subscribed, follow.done]);
+    await this.antiEntropy(peer);
+    onConnected();
+    const timer = setInterval(() => {
+      void this.antiEntropy(peer).catch((error: unknown) => {
+        peer.lastError = error instanceof Error ? error.message : String(error);
+        follow.cancel();
+      });
+    }, this.options.antiEntropyIntervalMs);
+    try {
+      await follow.done;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Compares heads with the peer and fetches every origin's missing entries. */
+  private async antiEntropy(peer: PeerState): Promise<void> {
+    const link = peer.link;
+    if (!link) return;
+    const heads: PeerHead[] = await link.heads();
+    peer.lastContactMs = Date.now();
+    peer.remoteHeads = new Map(heads.map((h) => [h.origin, h.seq]));
+    const local = this.ledger.committedHeads();
+    await Promise.all(
+      heads
+        .filter((h) => h.seq > (local.get(h.origin)?.seq ?? 0) && this.member(h.origin) && !this.ledger.isFrozen(h.origin))
+        .map((h) => this.fetchOrigin(peer, h.origin)),
+    );
+  }
+
+  private async fetchOrigin(peer: PeerState, origin: string): Promise<void> {
+    const link = peer.link;
+    if (!link || peer.fetching.has(origin)) return;
+    peer.fetching.add(origin);
+    try {
+      const from = (this.ledger.committedHeads().get(origin)?.seq ?? 0) + 1;
+      await link.fetch(origin, from, async (entries) => {
+        peer.lastContactMs = Date.now();
+        await this.ingest(peer, entries);
+      });
+    } finally {
+      peer.fetching.delete(origin);
+    }
+  }
+
+  private async ingest(peer: PeerState, entries: RawEntry[]): Promise<IngestReport> {
+    const report = await ingestEntries(this.ledger, this.member, entries, peer.id);
+    peer.accepted += report.accepted;
+    for (const [code, n] of Object.entries(report.rejected) as [ErrorCode, number][]) {
+      peer.rejections[code] = (peer.rejections[code] ?? 0) + n;
+    }
+    if (Object.keys(report.rejected).length > 0) this.log.warn({ peer: peer.id, rejected: report.rejected }, 'entries from a peer rejected');
+    for (const origin of report.equivocations) this.log.error({ origin, peer: peer.id }, 'EQUIVOCATION: origin signed two different entries at one seq; origin frozen until an operator acts');
+    for (const origin of report.gaps.keys()) void this.fetchOrigin(peer, origin).catch(() => undefined);
+    return report;
+  }
+}

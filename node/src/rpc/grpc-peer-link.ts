@@ -1,0 +1,96 @@
+// The gRPC side of a PeerLink: calls a peer's Replication service over mutual TLS.
+import * as grpc from '@grpc/grpc-js';
+import { loadGrpcTypes } from '../../../proto/ts/loader';
+import type { Entry__Output } from '../../../proto/gen/mamori/v1/Entry';
+import type { HeadsResponse__Output } from '../../../proto/gen/mamori/v1/HeadsResponse';
+import type { PeerHead, PeerLink, RawEntry } from '../replication/types';
+
+/** Entries handed to replication at a time while fetching. */
+const FETCH_BATCH = 64;
+const HEADS_DEADLINE_MS = 5_000;
+const FETCH_DEADLINE_MS = 120_000;
+
+export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredentials, maxMessageBytes: number, metadata = new grpc.Metadata()): PeerLink {
+  const { Replication } = loadGrpcTypes().mamori.v1;
+  const client = new Replication(endpoint, credentials, {
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    // Member certificates name localhost and 127.0.0.1; the member id is checked separately.
+    'grpc.ssl_target_name_override': 'localhost',
+    'grpc-node.flow_control_window': 8 * 1024 * 1024,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+  const toRaw = (e: Entry__Output): RawEntry => ({ body: e.body, signature: e.signature });
+
+  const fetchOnce = (origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>): Promise<{ received: number; next: number }> =>
+    new Promise((resolve, reject) => {
+      const call = client.Fetch({ origin, fromSeq, limit: 0 }, metadata, { deadline: Date.now() + FETCH_DEADLINE_MS });
+      let batch: RawEntry[] = [];
+      let received = 0;
+      let chain = Promise.resolve();
+      const flush = () => {
+        const page = batch;
+        batch = [];
+        call.pause();
+        chain = chain.then(() => onPage(page)).then(() => void call.resume());
+        return chain;
+      };
+      call.on('data', (entry: Entry__Output) => {
+        received++;
+        batch.push(toRaw(entry));
+        if (batch.length >= FETCH_BATCH) flush().catch((error: unknown) => call.cancel() ?? reject(error));
+      });
+      call.on('error', reject);
+      call.on('end', () => {
+        const last = batch.length > 0 ? flush() : chain;
+        last.then(() => resolve({ received, next: fromSeq + received }), reject);
+      });
+    });
+
+  return {
+    heads: () =>
+      new Promise<PeerHead[]>((resolve, reject) => {
+        client.Heads({}, metadata, { deadline: Date.now() + HEADS_DEADLINE_MS }, (error: grpc.ServiceError | null, response?: HeadsResponse__Output) => {
+          if (error || !response) return reject(error ?? new Error('empty Heads response'));
+          resolve(response.heads.map((h) => ({ origin: h.origin, seq: h.seq, hash: h.headHash })));
+        });
+      }),
+
+    async fetch(origin, fromSeq, onPage) {
+      // A Fetch call returns a bounded number of entries; ask again until the peer has no more.
+      let from = fromSeq;
+      for (;;) {
+        const { received, next } = await fetchOnce(origin, from, onPage);
+        if (received === 0) return;
+        from = next;
+      }
+    },
+
+    follow(onEntries) {
+      const call = client.Follow({}, metadata);
+      let pending: RawEntry[] = [];
+      let scheduled = false;
+      const subscribed = new Promise<void>((resolve) => call.once('metadata', () => resolve()));
+      const done = new Promise<void>((resolve, reject) => {
+        call.on('data', (entry: Entry__Output) => {
+          pending.push(toRaw(entry));
+          if (!scheduled) {
+            scheduled = true;
+            setImmediate(() => {
+              scheduled = false;
+              const batch = pending;
+              pending = [];
+              onEntries(batch);
+            });
+          }
+        });
+        call.on('error', (error: grpc.ServiceError) => (error.code === grpc.status.CANCELLED ? resolve() : reject(error)));
+        call.on('end', () => resolve());
+      });
+      return { subscribed, done, cancel: () => call.cancel() };
+    },
+
+    close: () => client.close(),
+  };
+}

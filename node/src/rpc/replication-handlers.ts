@@ -1,0 +1,129 @@
+// The Replication service: heads, paged Fetch and live Follow, served to peers whose
+// certificate names a current member. Both streams respect backpressure: when write()
+// returns false they wait for 'drain', and a follower that falls too far behind is cut
+// off (it resumes with Fetch) instead of growing this node's memory.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { ReplicationHandlers } from '../../../proto/gen/mamori/v1/Replication';
+import type { Entry } from '../../../proto/gen/mamori/v1/Entry';
+import type { FetchRequest__Output } from '../../../proto/gen/mamori/v1/FetchRequest';
+import type { FollowRequest__Output } from '../../../proto/gen/mamori/v1/FollowRequest';
+import type { MamoriNode } from '../exchange/node';
+import type { AcceptedEntry } from '../ledger/acceptance';
+import { MamoriError } from '../ledger/errors';
+import { MEMBER_ID_PATTERN } from '../ledger/limits';
+import { toServiceError } from './status-mapping';
+import { unary } from './unary';
+
+/** Entries read from SQLite per page of a Fetch. */
+const FETCH_PAGE = 16;
+/** Entries sent per Fetch call at most; the peer asks again from where it got to. */
+const FETCH_LIMIT = 4096;
+/** Entries a slow follower may have queued before its stream is ended. */
+const FOLLOW_QUEUE_LIMIT = 2048;
+
+export type PeerIdentifier = (call: { getAuthContext?: () => { sslPeerCertificate?: unknown } | null; metadata: grpc.Metadata }) => string;
+
+function waitForDrain(call: grpc.ServerWritableStream<unknown, Entry>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onDrain = () => done(true);
+    const onGone = () => done(false);
+    function done(ok: boolean) {
+      call.off('drain', onDrain);
+      call.off('cancelled', onGone);
+      call.off('close', onGone);
+      resolve(ok);
+    }
+    call.on('drain', onDrain);
+    call.on('cancelled', onGone);
+    call.on('close', onGone);
+  });
+}
+
+export function replicationHandlers(node: MamoriNode, log: Logger, identify: PeerIdentifier): ReplicationHandlers {
+  const requireMember = (call: Parameters<PeerIdentifier>[0]): string => {
+    const peer = identify(call);
+    if (!node.memberKeys(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
+    return peer;
+  };
+
+  return {
+    Heads: unary('Heads', log, (md) => void md, (_request, call) => {
+      requireMember(call);
+      return { heads: [...node.writer.allHeads()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })) };
+    }),
+
+    Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
+      void (async () => {
+        const peer = requireMember(call);
+        const { origin, fromSeq, limit } = call.request;
+        if (!MEMBER_ID_PATTERN.test(origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
+        if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw MamoriError.invalidArgument('fromSeq', 'must be 1 or more');
+        const max = limit > 0 ? Math.min(limit, FETCH_LIMIT) : FETCH_LIMIT;
+        let next = fromSeq;
+        let sent = 0;
+        while (sent < max && !call.cancelled) {
+          const page = node.entriesOf(origin, next, Math.min(FETCH_PAGE, max - sent));
+          for (const row of page) {
+            sent++;
+            next = row.seq + 1;
+            if (!call.write({ body: row.body, signature: row.signature }) && !(await waitForDrain(call))) return;
+          }
+          if (page.length < FETCH_PAGE) break;
+        }
+        log.debug({ peer, origin, fromSeq, sent }, 'fetch served');
+        call.end();
+      })().catch((error: unknown) => {
+        call.emit('error', toServiceError(error, log, 'Fetch'));
+      });
+    },
+
+    Follow: (call: grpc.ServerWritableStream<FollowRequest__Output, Entry>) => {
+      let peer: string;
+      try {
+        peer = requireMember(call);
+      } catch (error) {
+        call.emit('error', toServiceError(error, log, 'Follow'));
+        return;
+      }
+      const queue: Entry[] = [];
+      let waiting = false;
+      let ended = false;
+      const pump = () => {
+        while (queue.length > 0 && !waiting && !ended) {
+          const entry = queue.shift() as Entry;
+          if (!call.write(entry)) {
+            waiting = true;
+            void waitForDrain(call).then((ok) => {
+              waiting = false;
+              if (ok) pump();
+            });
+          }
+        }
+      };
+      const onCommitted = (entries: readonly AcceptedEntry[]) => {
+        if (ended) return;
+        for (const e of entries) queue.push({ body: e.body, signature: e.signature });
+        if (queue.length > FOLLOW_QUEUE_LIMIT) {
+          stop();
+          log.warn({ peer, queued: queue.length }, 'a follower fell too far behind; its stream is ended and it resumes with Fetch');
+          call.emit('error', { code: 8, details: 'follower too far behind; resume with Fetch' });
+          return;
+        }
+        pump();
+      };
+      const stop = () => {
+        ended = true;
+        queue.length = 0;
+        node.writer.off('committed', onCommitted);
+      };
+      node.writer.on('committed', onCommitted);
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+      // Tell the follower it is subscribed: an empty message marks the point from which
+      // nothing committed is missed (it compares heads after this).
+      call.sendMetadata(new (call.metadata.constructor as typeof grpc.Metadata)());
+    },
+  };
+}
