@@ -4,7 +4,7 @@
 // converges through another peer. Reconnects with exponential backoff and jitter.
 import type { Logger } from 'pino';
 import type { MemberKeys } from '../ledger/acceptance';
-import type { ErrorCode } from '../ledger/errors';
+import { type ErrorCode, MamoriError } from '../ledger/errors';
 import { backoffDelay, sleep } from './backoff';
 import { ingestEntries, type IngestReport } from './ingest';
 import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';
@@ -110,6 +110,8 @@ export class Replicator {
         });
       } catch (error) {
         peer.lastError = error instanceof Error ? error.message : String(error);
+        // A peer that breaks the protocol (for example an oversize message) is counted too.
+        if (error instanceof MamoriError && error.code !== 'UNAVAILABLE') this.count(peer, error.code, 1);
         if (peer.connected) this.log.warn({ peer: peer.id, err: peer.lastError }, 'lost the connection to a peer');
       } finally {
         peer.connected = false;
@@ -183,12 +185,16 @@ export class Replicator {
     }
   }
 
+  private count(peer: PeerState, code: ErrorCode, n: number): void {
+    peer.rejections[code] = (peer.rejections[code] ?? 0) + n;
+  }
+
   private async ingest(peer: PeerState, entries: RawEntry[]): Promise<IngestReport> {
     const report = await ingestEntries(this.ledger, this.member, entries, peer.id);
     peer.accepted += report.accepted;
-    for (const [code, n] of Object.entries(report.rejected) as [ErrorCode, number][]) {
-      peer.rejections[code] = (peer.rejections[code] ?? 0) + n;
-    }
+    for (const [code, n] of Object.entries(report.rejected) as [ErrorCode, number][]) this.count(peer, code, n);
+    // Entries after a gap are not committed out of order; the missing ones are fetched.
+    if (report.gaps.size > 0) this.count(peer, 'SEQ_GAP', report.gaps.size);
     if (Object.keys(report.rejected).length > 0) this.log.warn({ peer: peer.id, rejected: report.rejected }, 'entries from a peer rejected');
     for (const origin of report.equivocations) this.log.error({ origin, peer: peer.id }, 'EQUIVOCATION: origin signed two different entries at one seq; origin frozen until an operator acts');
     for (const origin of report.gaps.keys()) void this.fetchOrigin(peer, origin).catch(() => undefined);

@@ -3,7 +3,14 @@ import * as grpc from '@grpc/grpc-js';
 import { loadGrpcTypes } from '../../../proto/ts/loader';
 import type { Entry__Output } from '../../../proto/gen/mamori/v1/Entry';
 import type { HeadsResponse__Output } from '../../../proto/gen/mamori/v1/HeadsResponse';
+import { MamoriError } from '../ledger/errors';
 import type { PeerHead, PeerLink, RawEntry } from '../replication/types';
+
+/** gRPC failures as domain errors: an oversize message is the peer's fault, the rest is the network. */
+function linkError(error: grpc.ServiceError): MamoriError {
+  if (error.code === grpc.status.RESOURCE_EXHAUSTED) return new MamoriError('ENTRY_TOO_LARGE', `peer sent an oversize message: ${error.details}`);
+  return new MamoriError('UNAVAILABLE', `peer: ${error.details || error.message}`);
+}
 
 /** Entries handed to replication at a time while fetching. */
 const FETCH_BATCH = 64;
@@ -41,7 +48,7 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
         batch.push(toRaw(entry));
         if (batch.length >= FETCH_BATCH) flush().catch((error: unknown) => call.cancel() ?? reject(error));
       });
-      call.on('error', reject);
+      call.on('error', (error: grpc.ServiceError) => reject(linkError(error)));
       call.on('end', () => {
         const last = batch.length > 0 ? flush() : chain;
         last.then(() => resolve({ received, next: fromSeq + received }), reject);
@@ -52,7 +59,7 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
     heads: () =>
       new Promise<PeerHead[]>((resolve, reject) => {
         client.Heads({}, metadata, { deadline: Date.now() + HEADS_DEADLINE_MS }, (error: grpc.ServiceError | null, response?: HeadsResponse__Output) => {
-          if (error || !response) return reject(error ?? new Error('empty Heads response'));
+          if (error || !response) return reject(error ? linkError(error) : new MamoriError('UNAVAILABLE', 'empty Heads response'));
           resolve(response.heads.map((h) => ({ origin: h.origin, seq: h.seq, hash: h.headHash })));
         });
       }),
@@ -85,7 +92,7 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
             });
           }
         });
-        call.on('error', (error: grpc.ServiceError) => (error.code === grpc.status.CANCELLED ? resolve() : reject(error)));
+        call.on('error', (error: grpc.ServiceError) => (error.code === grpc.status.CANCELLED ? resolve() : reject(linkError(error))));
         call.on('end', () => resolve());
       });
       return { subscribed, done, cancel: () => call.cancel() };
