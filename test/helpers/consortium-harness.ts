@@ -1,0 +1,73 @@
+// A three-member consortium of real node processes on loopback, talking mutual TLS.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MamoriClient } from '../../client-sdk/src/client';
+import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import { makeConsortium, memberOf, spawnNode, waitUntilServing, type NodeProcess } from './node-harness';
+import { waitFor } from './wait';
+
+export interface ConsortiumProcesses {
+  layout: DevConsortiumLayout;
+  nodes: Map<string, NodeProcess>;
+  clients: Map<string, MamoriClient>;
+  client(id: string): MamoriClient;
+  start(id: string): Promise<void>;
+  kill(id: string, signal?: NodeJS.Signals): Promise<void>;
+  stopAll(): Promise<void>;
+}
+
+/** Changes a member's node.json (for example its peers) before it starts. */
+export function editNodeConfig(layout: DevConsortiumLayout, id: string, change: (config: Record<string, unknown>) => void): void {
+  const file = memberOf(layout, id).nodeConfig;
+  const config = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  change(config);
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+}
+
+export async function startConsortium(options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[] } = {}): Promise<ConsortiumProcesses> {
+  const layout = await makeConsortium();
+  for (const m of layout.members) editNodeConfig(layout, m.id, (c) => Object.assign(c, { antiEntropyIntervalMs: 1000, consortiumPollMs: 200 }));
+  options.configure?.(layout);
+  const nodes = new Map<string, NodeProcess>();
+  const clients = new Map<string, MamoriClient>();
+  const start = async (id: string) => {
+    const m = memberOf(layout, id);
+    nodes.set(id, spawnNode(m.nodeConfig, path.join(layout.dir, id, 'node.log')));
+    await waitUntilServing(m.clientConfig);
+    clients.get(id)?.close();
+    clients.set(id, MamoriClient.fromConfigFile(m.clientConfig));
+  };
+  const kill = async (id: string, signal: NodeJS.Signals = 'SIGKILL') => {
+    const n = nodes.get(id);
+    if (!n || n.child.exitCode !== null || n.child.signalCode !== null) return;
+    n.child.kill(signal);
+    await n.exited;
+  };
+  await Promise.all((options.only ?? layout.members.map((m) => m.id)).map(start));
+  return {
+    layout,
+    nodes,
+    clients,
+    client: (id) => {
+      const c = clients.get(id);
+      if (!c) throw new Error(`no client for ${id}`);
+      return c;
+    },
+    start,
+    kill,
+    stopAll: async () => {
+      for (const c of clients.values()) c.close();
+      await Promise.all([...nodes.keys()].map((id) => kill(id, 'SIGTERM')));
+    },
+  };
+}
+
+/** Waits until a member's node holds an origin's feed up to a seq. */
+export async function waitForFeed(client: MamoriClient, origin: string, seq: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => ((await client.status()).feeds.find((f) => f.origin === origin)?.seq ?? 0) >= seq,
+    `feed ${origin} to reach seq ${seq}`,
+    timeoutMs,
+    50,
+  );
+}
