@@ -1,6 +1,6 @@
 // `mamori dev` (what `npm start` runs): creates the local consortium if it is missing,
 // starts its three member nodes as separate processes, and stops them on Ctrl-C.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MamoriClient } from '../../../client-sdk/src/client';
@@ -26,6 +26,9 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
   const created = !devConsortiumExists(dir);
   if (created) await createDevConsortium(dir, basePort);
   const layout = devLayout(dir);
+  if (!fs.existsSync(layout.caFile)) {
+    throw new Error(`${layout.dir} was made by an earlier version (no consortium CA for mutual TLS); remove it or run: mamori dev-consortium --dir ${dir} --force`);
+  }
   const sample = path.join(layout.dir, 'sample-leaked-cards.csv');
   if (!fs.existsSync(sample)) writeSampleCsv(sample, 1000);
   console.log(created ? `Created a local consortium in ${layout.dir}` : `Using the local consortium in ${layout.dir}`);
@@ -60,25 +63,59 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
     });
   }
 
+  const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   for (const m of layout.members) {
     const client = MamoriClient.fromConfigFile(m.clientConfig);
     try {
       await client.waitForReady(30_000);
       const status = await client.status();
-      console.log(`  ${m.id.padEnd(11)} ${m.roles.join(',').padEnd(9)} listening on ${m.endpoint}   feed seq ${status.ownFeed?.seq ?? 0}   log ${path.join(path.dirname(m.nodeConfig), 'node.log')}`);
+      console.log(`  ${m.id.padEnd(11)} ${m.roles.join(',').padEnd(9)} API ${m.listen}   peers (mTLS) ${m.endpoint}   log ${rel(path.join(path.dirname(m.nodeConfig), 'node.log'))}`);
     } finally {
       client.close();
     }
   }
-  const rel = (p: string) => path.relative(process.cwd(), p) || '.';
-  const psp = layout.members.find((m) => m.id === 'psp-c') ?? layout.members[0];
-  if (!psp) return;
+  const psp = layout.members.find((m) => m.id === 'psp-c');
+  const acquirer = layout.members.find((m) => m.id === 'acquirer-b');
+  if (!psp || !acquirer) return;
   const sampleCard = fs.readFileSync(sample, 'utf8').split(/\r?\n/)[1]?.split(',')[0] ?? '';
+  await jointDetectionScenario(psp.clientConfig, acquirer.clientConfig, sample, sampleCard);
   console.log(`
 Try it in another terminal:
   npx mamori import cards --config ${rel(psp.clientConfig)} --file ${rel(sample)} --reason merchant-breach --exposure pan,expiry
-  npx mamori check card '${sampleCard}' --config ${rel(psp.clientConfig)}
-  npx mamori status --config ${rel(psp.clientConfig)}
+  npx mamori check card '${sampleCard}' --config ${rel(acquirer.clientConfig)}
+  npx mamori status --config ${rel(acquirer.clientConfig)}
 
 Press Ctrl-C to stop the consortium.`);
+}
+
+/**
+ * What a newcomer watches: the PSP imports a leaked list; the acquirer's own node, which
+ * only ever sees keyed hashes replicated from the PSP, answers "listed" for one of the cards.
+ */
+async function jointDetectionScenario(pspClientConfig: string, acquirerClientConfig: string, sample: string, card: string): Promise<void> {
+  const acquirer = MamoriClient.fromConfigFile(acquirerClientConfig);
+  try {
+    console.log('\nScenario: psp-c imports a leaked-card list; acquirer-b checks one of the cards.');
+    console.log(`  $ mamori import cards --config psp-c/client.json --file ${path.basename(sample)} --reason merchant-breach --exposure pan,expiry`);
+    const imported = spawnSync(process.execPath, [CLI_ENTRY, 'import', 'cards', '--config', pspClientConfig, '--file', sample, '--reason', 'merchant-breach', '--exposure', 'pan,expiry', '--no-progress'], { encoding: 'utf8' });
+    const started = Date.now();
+    console.log(`${imported.stdout}${imported.stderr}`.trimEnd().replace(/^/gm, '    '));
+    for (;;) {
+      const verdict = await acquirer.checkCard(card);
+      if (verdict.listed) {
+        const origin = verdict.evidence.map((e) => e.origin).join(', ');
+        console.log(`  acquirer-b checks card ${card.slice(0, 4)} …: LISTED by ${origin}, ${Date.now() - started} ms after the publication`);
+        break;
+      }
+      if (Date.now() - started > 30_000) {
+        console.log('  acquirer-b has not received the listing after 30 s; see the node logs and `mamori status`');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } catch (error) {
+    console.log(`  the scenario failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    acquirer.close();
+  }
 }

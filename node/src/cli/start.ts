@@ -23,6 +23,7 @@ export interface RunningNode {
 }
 
 function peersOf(node: MamoriNode, config: NodeConfig): string[] {
+  if (!config.tls && !config.insecureDev) return []; // no way to authenticate to peers: replicate with none
   const current = node.consortium.currentMembers().map((m) => m.id).filter((id) => id !== config.member);
   return config.peers ? current.filter((id) => config.peers?.includes(id)) : current;
 }
@@ -48,6 +49,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     const replication = await startReplicationServer(node, config, log);
     if (replication) servers.push(replication);
     replicator.setPeers(peersOf(node, config));
+    if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
 
     // Membership changes: poll the consortium file; a valid new version replaces the old.
     let lastMtime = fs.statSync(config.consortiumFile).mtimeMs;
