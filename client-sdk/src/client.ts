@@ -48,7 +48,7 @@ export interface CardCheck {
 
 export const MAX_BATCH = 10_000;
 
-type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys';
+type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze';
 
 export class MamoriClient {
   private readonly stub: ExchangeClient;
@@ -153,6 +153,11 @@ export class MamoriClient {
     const keys = await this.hashingKeys();
     const selectors = pans.flatMap((pan) => keys.map((k) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: MamoriClient.panDigest(pan, k.key) })));
     return this.call<RetractResponse__Output>('Retract', { kind: 'INDICATOR_KIND_COMPROMISED_CARD', selectors, reason: RETRACT_REASONS[reason] });
+  }
+
+  /** Accept an origin's entries again after an equivocation was dealt with (an operator's decision). */
+  async unfreeze(origin: string): Promise<boolean> {
+    return (await this.call<{ wasFrozen: boolean }>('Unfreeze', { origin })).wasFrozen;
   }
 
   async status(): Promise<StatusResponse__Output> {

@@ -116,6 +116,7 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
     Retract: unimplemented,
     Check: unimplemented,
     GetHashingKeys: unimplemented,
+    Unfreeze: unimplemented,
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

@@ -1,6 +1,7 @@
 // The `mamori` command line.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CARD_REASONS, EXPOSURES, RETRACT_REASONS, type CardListingDetails, type CardReasonName, type ExposureName, type RetractReasonName } from '../../../client-sdk/src/details';
+import { MamoriClient } from '../../../client-sdk/src/client';
 import { checkCard, publishCard, retractCard, showStatus } from './card-commands';
 import { createDevConsortium } from './dev-consortium';
 import { runDevConsortium } from './dev-run';
@@ -157,6 +158,19 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (o: { config: string; json?: boolean }) => {
       console.log(await showStatus(o.config, Boolean(o.json)));
+    });
+
+  program
+    .command('unfreeze <origin>')
+    .description('accept entries from an origin frozen for equivocation again (an operator decision; the evidence stays)')
+    .requiredOption('--config <client.json>', "client config of this member's node")
+    .action(async (origin: string, o: { config: string }) => {
+      const client = MamoriClient.fromConfigFile(o.config);
+      try {
+        console.log((await client.unfreeze(origin)) ? `${origin} unfrozen` : `${origin} was not frozen`);
+      } finally {
+        client.close();
+      }
     });
 
   return program;

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { MamoriNode } from '../exchange/node';
-import { LIMITS } from '../ledger/limits';
+import { MamoriError } from '../ledger/errors';
+import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
 import type { PeerStatus } from '../replication/replicator';
 import type { Authenticator } from './auth';
@@ -43,6 +44,13 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       })),
       frozenOrigins: node.frozenOrigins(),
     })),
+
+    Unfreeze: unary('Unfreeze', log, authenticate, (request) => {
+      if (!MEMBER_ID_PATTERN.test(request.origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
+      const wasFrozen = node.unfreeze(request.origin);
+      log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
+      return { wasFrozen };
+    }),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),

@@ -1,0 +1,472 @@
+// Figures measured on a three-member consortium of real `mamori start` processes:
+//
+//   propagation  - publish of one card at psp-c until a Check at acquirer-b (and issuer-a)
+//                  answers listed: p50 / p99 over sequential single publications
+//   bulk         - `mamori import cards` of the CSV at psp-c until acquirer-b and issuer-a
+//                  hold psp-c's feed up to psp-c's head; RSS of every node at the end
+//   slow-reader  - a raw mutual-TLS Fetch of psp-c's feed from seq 1 that pauses after the
+//                  first entry and holds the stream: psp-c's RSS must stay flat
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { MamoriClient } from '../../client-sdk/src/client';
+import { loadGrpcTypes } from '../../proto/ts/loader';
+import type { Entry__Output } from '../../proto/gen/mamori/v1/Entry';
+import type { ReplicationClient } from '../../proto/gen/mamori/v1/Replication';
+import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
+import {
+  addRow,
+  createConsortium,
+  delay,
+  details,
+  errorText,
+  findBasePort,
+  immediate,
+  isRunning,
+  mb,
+  msSince,
+  now,
+  onCleanup,
+  percentile,
+  problemLogLines,
+  processMemory,
+  progress,
+  randomPan,
+  runCli,
+  secondsSince,
+  startNodeProcess,
+  stopNode,
+  tail,
+  describeUnexpectedExit,
+  type ImportSummary,
+  type ProcessMemory,
+} from './common';
+
+export type ConsortiumPhase = 'propagation' | 'bulk' | 'slow-reader';
+export const CONSORTIUM_PHASES: readonly ConsortiumPhase[] = ['propagation', 'bulk', 'slow-reader'];
+
+export interface ConsortiumOptions {
+  phases: ReadonlySet<ConsortiumPhase>;
+  /** Measured single publications (after `warmup` unmeasured ones). */
+  propagations: number;
+  warmup: number;
+  /** Pause between two Checks of the poll; 0 polls on setImmediate. */
+  pollMs: number;
+  /** A publication not seen within this time counts as lost (latency Infinity). */
+  propagationTimeoutMs: number;
+  /** Overrides node.json's antiEntropyIntervalMs when set. */
+  antiEntropyMs: number | undefined;
+  /** The CSV for the bulk import (written on first use). */
+  csv: () => string;
+  pans: number;
+  bulkTimeoutMs: number;
+  slowReaderSeconds: number;
+  tempDir: string;
+}
+
+const PUBLISHER = 'psp-c';
+const READERS = ['acquirer-b', 'issuer-a'] as const;
+const MEMBERS = ['issuer-a', 'acquirer-b', PUBLISHER] as const;
+
+interface Member {
+  id: string;
+  dir: string;
+  nodeConfig: string;
+  clientConfig: string;
+  peerListen: string;
+  logFile: string;
+  child: ChildProcess;
+  client: MamoriClient;
+}
+
+const feedSeq = (status: StatusResponse__Output, origin: string) => status.feeds.find((f) => f.origin === origin)?.seq ?? 0;
+
+function assertRunning(m: Member): void {
+  if (!isRunning(m.child)) throw new Error(`${m.id}: ${describeUnexpectedExit(m.child, m.logFile) ?? 'node exited'}; log:\n${tail(m.logFile)}`);
+}
+
+// ---------------------------------------------------------------- start and stop
+
+async function startConsortium(options: ConsortiumOptions): Promise<Map<string, Member>> {
+  const basePort = await findBasePort(6);
+  const dir = path.join(options.tempDir, 'consortium-3');
+  await createConsortium(dir, basePort);
+  progress(`consortium of three in ${dir}: member APIs on ${basePort}..${basePort + 2}, peer endpoints on ${basePort + 3}..${basePort + 5}`);
+  const members = new Map<string, Member>();
+  for (const id of MEMBERS) {
+    const nodeConfig = path.join(dir, id, 'node.json');
+    const config = JSON.parse(fs.readFileSync(nodeConfig, 'utf8')) as { peerListen: string; antiEntropyIntervalMs: number };
+    if (options.antiEntropyMs !== undefined) {
+      config.antiEntropyIntervalMs = options.antiEntropyMs;
+      fs.writeFileSync(nodeConfig, JSON.stringify(config, null, 2));
+    }
+    const logFile = path.join(options.tempDir, `consortium-${id}.log`);
+    const child = startNodeProcess(nodeConfig, logFile);
+    const clientConfig = path.join(dir, id, 'client.json');
+    const client = MamoriClient.fromConfigFile(clientConfig);
+    onCleanup(() => client.close());
+    members.set(id, { id, dir: path.join(dir, id), nodeConfig, clientConfig, peerListen: config.peerListen, logFile, child, client });
+  }
+  details.consortium = {
+    antiEntropyIntervalMs: options.antiEntropyMs ?? (JSON.parse(fs.readFileSync(path.join(dir, PUBLISHER, 'node.json'), 'utf8')) as { antiEntropyIntervalMs: number }).antiEntropyIntervalMs,
+  };
+  const t0 = now();
+  await Promise.all(
+    [...members.values()].map((m) =>
+      Promise.race([
+        m.client.waitForReady(60_000),
+        new Promise<never>((_, reject) => m.child.once('exit', (code, signal) => reject(new Error(`${m.id} exited during start-up (code ${code}, signal ${signal}); log:\n${tail(m.logFile)}`)))),
+      ]),
+    ),
+  );
+  progress(`three nodes serving after ${secondsSince(t0).toFixed(2)} s (pids ${[...members.values()].map((m) => `${m.id} ${m.child.pid}`).join(', ')})`);
+  // Every node connected to both peers.
+  for (;;) {
+    const statuses = await Promise.all([...members.values()].map((m) => m.client.status()));
+    if (statuses.every((s) => s.peers.length === 2 && s.peers.every((p) => p.connected))) break;
+    if (secondsSince(t0) > 60) {
+      throw new Error(`peers not all connected after 60 s: ${statuses.map((s) => `${s.member}: ${s.peers.map((p) => `${p.peer} ${p.connected ? 'up' : `down (${p.lastError})`}`).join(', ')}`).join('; ')}`);
+    }
+    await delay(50);
+  }
+  progress(`all peers connected after ${secondsSince(t0).toFixed(2)} s`);
+  return members;
+}
+
+async function stopConsortium(members: Map<string, Member>): Promise<void> {
+  const statuses: Record<string, unknown> = {};
+  for (const m of members.values()) {
+    if (!isRunning(m.child)) continue;
+    try {
+      const s = await m.client.status();
+      statuses[m.id] = {
+        entries: s.entries,
+        indicators: s.indicators,
+        feeds: s.feeds.map((f) => ({ origin: f.origin, seq: f.seq })),
+        peers: s.peers.map((p) => ({ peer: p.peer, connected: p.connected, entriesBehind: p.entriesBehind, accepted: p.accepted, rejections: p.rejections, lastError: p.lastError })),
+        frozenOrigins: s.frozenOrigins,
+      };
+    } catch (error) {
+      statuses[m.id] = { error: errorText(error) };
+    }
+  }
+  const problems: Record<string, string[]> = {};
+  for (const m of members.values()) {
+    m.client.close();
+    const seconds = isRunning(m.child) ? await stopNode(m.child, m.logFile) : NaN;
+    const lines = problemLogLines(m.child, m.logFile);
+    problems[m.id] = lines;
+    progress(`${m.id} stopped in ${seconds.toFixed(2)} s; ${lines.length} warn/error log line(s)`);
+    for (const line of lines.slice(0, 10)) progress(`  ${m.id}: ${line.slice(0, 400)}`);
+    if (lines.length > 10) progress(`  ${m.id}: … ${lines.length - 10} more`);
+  }
+  details.consortiumEnd = { statuses, problemLogLines: Object.fromEntries(Object.entries(problems).map(([id, lines]) => [id, lines.slice(0, 50)])) };
+}
+
+// ---------------------------------------------------------------- 1. propagation
+
+async function waitListed(client: MamoriClient, pan: string, t0: bigint, options: ConsortiumOptions, errors: string[]): Promise<number> {
+  for (;;) {
+    try {
+      if ((await client.checkCard(pan)).listed) return msSince(t0);
+    } catch (error) {
+      errors.push(errorText(error));
+    }
+    if (msSince(t0) > options.propagationTimeoutMs) return Infinity;
+    await (options.pollMs > 0 ? delay(options.pollMs) : immediate());
+  }
+}
+
+async function propagation(members: Map<string, Member>, options: ConsortiumOptions): Promise<void> {
+  const publisher = members.get(PUBLISHER) as Member;
+  const readers = READERS.map((id) => members.get(id) as Member);
+  const latencies: Record<string, number[]> = Object.fromEntries(READERS.map((id) => [id, []]));
+  const publishMs: number[] = [];
+  const slowest: { i: number; at: string; ms: Record<string, number> }[] = [];
+  const checkErrors: string[] = [];
+  const publishErrors: string[] = [];
+  const total = options.warmup + options.propagations;
+  progress(`propagation: ${options.warmup} warm-up + ${options.propagations} single publications at ${PUBLISHER}, polling ${READERS.join(' and ')} every ${options.pollMs > 0 ? `${options.pollMs} ms` : 'setImmediate'}`);
+  const started = now();
+  for (let i = 0; i < total; i++) {
+    const pan = randomPan(i & 1 ? '5' : '4');
+    const at = new Date().toISOString();
+    const t0 = now();
+    const seen = Promise.all(readers.map((r) => waitListed(r.client, pan, t0, options, checkErrors)));
+    try {
+      const response = await publisher.client.publishCompromisedCards([pan], { reason: 'phishing' });
+      if (response.seq <= 0) throw new Error(`publish answered seq ${response.seq}`);
+      publishMs.push(msSince(t0));
+    } catch (error) {
+      publishErrors.push(errorText(error));
+      if (publishErrors.length > 10) throw new Error(`more than 10 publications failed at ${PUBLISHER}; last: ${errorText(error)}`);
+    }
+    const ms = await seen;
+    if (i < options.warmup) continue;
+    const record: Record<string, number> = {};
+    readers.forEach((r, k) => {
+      (latencies[r.id] as number[]).push(ms[k] as number);
+      record[r.id] = ms[k] as number;
+    });
+    if (ms.some((v) => !Number.isFinite(v))) progress(`WARNING: publication ${i - options.warmup + 1} (${at}) not seen within ${options.propagationTimeoutMs} ms: ${JSON.stringify(record)}`);
+    slowest.push({ i: i - options.warmup + 1, at, ms: record });
+    slowest.sort((a, b) => Math.max(...Object.values(b.ms)) - Math.max(...Object.values(a.ms)));
+    slowest.length = Math.min(slowest.length, 10);
+    const n = i - options.warmup + 1;
+    if (n % 250 === 0 || n === options.propagations) {
+      progress(
+        `propagation ${n}/${options.propagations}: ` +
+          readers.map((r) => `${r.id} p50 ${percentile(latencies[r.id] as number[], 50).toFixed(1)} ms p99 ${percentile(latencies[r.id] as number[], 99).toFixed(1)} ms`).join('; ') +
+          `; publish p50 ${percentile(publishMs, 50).toFixed(1)} ms`,
+      );
+    }
+    for (const m of members.values()) assertRunning(m);
+  }
+  const seconds = secondsSince(started);
+  for (const [k, r] of readers.entries()) {
+    const values = latencies[r.id] as number[];
+    if (k === 0) {
+      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p50 (${values.length} cards)`, percentile(values, 50), 'ms');
+      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p99`, percentile(values, 99), 'ms', { op: '<', value: 500 });
+    } else {
+      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p50`, percentile(values, 50), 'ms');
+      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p99`, percentile(values, 99), 'ms', { op: '<', value: 500 });
+    }
+  }
+  addRow(`propagation: publish call at ${PUBLISHER}, p50`, percentile(publishMs, 50), 'ms');
+  const lost = Object.values(latencies).reduce((n, values) => n + values.filter((v) => !Number.isFinite(v)).length, 0);
+  if (lost > 0) addRow(`propagation: not seen within ${options.propagationTimeoutMs} ms`, lost, 'checks', { op: '<', value: 1 });
+  if (checkErrors.length > 0) progress(`WARNING: ${checkErrors.length} Check errors while polling; first: ${checkErrors[0]}`);
+  details.propagation = {
+    publications: options.propagations,
+    warmup: options.warmup,
+    pollMs: options.pollMs,
+    seconds,
+    byReader: Object.fromEntries(
+      Object.entries(latencies).map(([id, v]) => [id, { p50Ms: percentile(v, 50), p90Ms: percentile(v, 90), p99Ms: percentile(v, 99), maxMs: Math.max(...v), lost: v.filter((x) => !Number.isFinite(x)).length }]),
+    ),
+    publishCall: { p50Ms: percentile(publishMs, 50), p99Ms: percentile(publishMs, 99), maxMs: Math.max(...publishMs) },
+    slowest,
+    checkErrors: { count: checkErrors.length, first: checkErrors.slice(0, 5) },
+    publishErrors,
+  };
+}
+
+// ---------------------------------------------------------------- 2. bulk replication
+
+interface Sample {
+  ms: number;
+  seq: Record<string, number>;
+}
+
+async function importAt(publisher: Member, csv: string): Promise<ImportSummary & { wallSeconds: number }> {
+  const result = await runCli(['import', 'cards', '--config', publisher.clientConfig, '--file', csv, '--no-progress', '--json']);
+  let summary: ImportSummary;
+  try {
+    summary = JSON.parse(result.stdout) as ImportSummary;
+  } catch {
+    throw new Error(`import printed no JSON summary (code ${result.code}); stdout: ${result.stdout.slice(0, 2000)} stderr: ${result.stderr.slice(0, 2000)}; node log:\n${tail(publisher.logFile)}`);
+  }
+  if (result.code !== 0 || summary.error) throw new Error(`import failed (code ${result.code}) after ${summary.imported} imported: ${summary.error ?? result.stderr}; node log:\n${tail(publisher.logFile)}`);
+  return { ...summary, wallSeconds: result.seconds };
+}
+
+async function bulk(members: Map<string, Member>, options: ConsortiumOptions): Promise<void> {
+  const publisher = members.get(PUBLISHER) as Member;
+  const all = [...members.values()];
+  const csv = options.csv();
+  const startSeq = (await publisher.client.status()).ownFeed?.seq ?? 0;
+  const rssBefore = Object.fromEntries(all.map((m) => [m.id, processMemory(m.child.pid)]));
+  progress(`bulk: importing ${options.pans.toLocaleString('en-US')} PANs at ${PUBLISHER} (feed at seq ${startSeq}) and waiting for ${READERS.join(' and ')} to hold its head …`);
+  const t0 = now();
+  let imported: (ImportSummary & { wallSeconds: number }) | undefined;
+  let importError: unknown;
+  let importEndMs = NaN;
+  const importing = importAt(publisher, csv).then(
+    (s) => {
+      imported = s;
+      importEndMs = msSince(t0);
+    },
+    (error: unknown) => (importError = error),
+  );
+  const samples: Sample[] = [];
+  const peakRss: Record<string, number> = {};
+  let head: number | undefined;
+  const reachedMs: Record<string, number> = {};
+  let lastLog = 0;
+  for (;;) {
+    for (const m of all) {
+      assertRunning(m);
+      const mem = processMemory(m.child.pid);
+      if (mem) peakRss[m.id] = Math.max(peakRss[m.id] ?? 0, mem.rss);
+    }
+    const statuses = await Promise.all(all.map((m) => m.client.status().catch((error: unknown) => error as Error)));
+    const ms = msSince(t0);
+    const sample: Sample = { ms, seq: {} };
+    statuses.forEach((s, k) => {
+      if (!(s instanceof Error)) sample.seq[(all[k] as Member).id] = feedSeq(s, PUBLISHER);
+    });
+    samples.push(sample);
+    if (importError) throw importError;
+    if (imported && head === undefined) {
+      const s = await publisher.client.status();
+      head = s.ownFeed?.seq ?? 0;
+      progress(`bulk: import finished after ${(importEndMs / 1000).toFixed(2)} s (${imported.imported} imported, ${imported.entries} entries); ${PUBLISHER} head seq ${head}`);
+    }
+    if (head !== undefined) {
+      for (const id of READERS) if (reachedMs[id] === undefined && (sample.seq[id] ?? 0) >= head) reachedMs[id] = ms;
+      if (READERS.every((id) => reachedMs[id] !== undefined)) break;
+    }
+    if (ms > options.bulkTimeoutMs) {
+      throw new Error(`bulk: not replicated after ${options.bulkTimeoutMs / 1000} s: head ${head ?? '(import running)'}, seqs ${JSON.stringify(sample.seq)}`);
+    }
+    if (ms - lastLog > 5_000) {
+      lastLog = ms;
+      progress(`bulk: ${(ms / 1000).toFixed(1)} s: ${PUBLISHER} feed seq at ${Object.entries(sample.seq).map(([id, seq]) => `${id} ${seq}`).join(', ')}`);
+    }
+    await delay(50);
+  }
+  await importing;
+  const summary = imported as ImportSummary & { wallSeconds: number };
+  const replicatedSeconds = Math.max(...READERS.map((id) => reachedMs[id] as number)) / 1000;
+  progress(`bulk: replicated to ${READERS.map((id) => `${id} after ${((reachedMs[id] as number) / 1000).toFixed(2)} s`).join(', ')} (import ended at ${(importEndMs / 1000).toFixed(2)} s)`);
+  const rssEnd: Record<string, ProcessMemory | undefined> = Object.fromEntries(all.map((m) => [m.id, processMemory(m.child.pid)]));
+  addRow(`bulk: ${options.pans.toLocaleString('en-US')} PANs imported at ${PUBLISHER} until held by both others`, replicatedSeconds, 's', { op: '<', value: 60 });
+  addRow(`bulk: import wall time at ${PUBLISHER} (CLI)`, importEndMs / 1000, 's');
+  for (const id of READERS) addRow(`bulk: ${id} lag after the import ended`, ((reachedMs[id] as number) - importEndMs) / 1000, 's');
+  for (const m of all) addRow(`bulk: RSS at the end, ${m.id}`, mb(rssEnd[m.id]?.rss ?? NaN), 'MB');
+  for (const m of all) addRow(`bulk: peak RSS so far (VmHWM), ${m.id}`, mb(rssEnd[m.id]?.hwm ?? NaN), 'MB');
+  details.bulk = {
+    pans: options.pans,
+    import: summary,
+    startSeq,
+    head,
+    importEndSeconds: importEndMs / 1000,
+    replicatedSeconds: Object.fromEntries(READERS.map((id) => [id, (reachedMs[id] as number) / 1000])),
+    rssBeforeMB: Object.fromEntries(Object.entries(rssBefore).map(([id, m]) => [id, m && mb(m.rss)])),
+    rssPeakSampledMB: Object.fromEntries(Object.entries(peakRss).map(([id, v]) => [id, mb(v)])),
+    rssEndMB: Object.fromEntries(Object.entries(rssEnd).map(([id, m]) => [id, m && { rss: mb(m.rss), hwm: mb(m.hwm) }])),
+    // Every 20th sample: the shape of the replication curve.
+    samples: samples.filter((_, i) => i % 20 === 0 || i === samples.length - 1).map((s) => ({ s: Math.round(s.ms) / 1000, ...s.seq })),
+  };
+}
+
+// ---------------------------------------------------------------- 3. slow reader
+
+async function slowReader(members: Map<string, Member>, options: ConsortiumOptions): Promise<void> {
+  const publisher = members.get(PUBLISHER) as Member;
+  const reader = members.get('acquirer-b') as Member;
+  let status = await publisher.client.status();
+  if ((status.ownFeed?.seq ?? 0) < 50) {
+    progress(`slow reader: ${PUBLISHER}'s feed has ${status.ownFeed?.seq ?? 0} entries; importing the CSV first (not timed)`);
+    await importAt(publisher, options.csv());
+    status = await publisher.client.status();
+  }
+  const feedEntries = status.ownFeed?.seq ?? 0;
+  const tlsDir = path.join(reader.dir, 'tls');
+  const credentials = grpc.credentials.createSsl(
+    fs.readFileSync(path.join(reader.dir, '..', 'ca', 'ca.cert.pem')),
+    fs.readFileSync(path.join(tlsDir, 'node.key.pem')),
+    fs.readFileSync(path.join(tlsDir, 'node.cert.pem')),
+  );
+  const { Replication } = loadGrpcTypes().mamori.v1;
+  const client = new Replication(publisher.peerListen, credentials, {
+    'grpc.ssl_target_name_override': 'localhost',
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  }) as ReplicationClient;
+  const unregister = onCleanup(() => client.close());
+  try {
+    await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
+    // Let the node settle (snapshot, replication of the bulk) before the baseline.
+    await delay(2_000);
+    const pid = publisher.child.pid;
+    const before = processMemory(pid);
+    if (!before) throw new Error(`${PUBLISHER} (pid ${pid}) has no /proc status`);
+    progress(`slow reader: Fetch(origin ${PUBLISHER}, from_seq 1) as acquirer-b over mutual TLS; ${PUBLISHER} feed ${feedEntries} entries, RSS ${mb(before.rss).toFixed(1)} MB`);
+    const holdMs = options.slowReaderSeconds * 1000;
+    const call = client.Fetch({ origin: PUBLISHER, fromSeq: 1, limit: 0 }, new grpc.Metadata(), { deadline: Date.now() + holdMs + 120_000 });
+    let received = 0;
+    let bytes = 0;
+    let maxSeqBytes = 0;
+    let paused = false;
+    let firstAt: bigint | undefined;
+    const firstEntry = new Promise<void>((resolve) => {
+      call.on('data', (entry: Entry__Output) => {
+        received++;
+        const size = entry.body.length + entry.signature.length;
+        bytes += size;
+        maxSeqBytes = Math.max(maxSeqBytes, size);
+        if (!firstAt) {
+          firstAt = now();
+          call.pause();
+          paused = true;
+          resolve();
+        }
+      });
+    });
+    const ended = new Promise<{ error?: string }>((resolve) => {
+      call.on('error', (error: grpc.ServiceError) => resolve({ error: `${grpc.status[error.code]}: ${error.details}` }));
+      call.on('end', () => resolve({}));
+    });
+    await Promise.race([firstEntry, ended.then((r) => Promise.reject(new Error(`Fetch ended before its first entry: ${r.error ?? 'no entries'}`)))]);
+    const t0 = firstAt as bigint;
+    const samples: { ms: number; rss: number }[] = [];
+    while (msSince(t0) < holdMs) {
+      const mem = processMemory(pid);
+      if (!mem) throw new Error(`${PUBLISHER} exited while the reader was paused; log:\n${tail(publisher.logFile)}`);
+      samples.push({ ms: msSince(t0), rss: mem.rss });
+      await delay(100);
+    }
+    const receivedWhilePaused = received;
+    const rssPaused = samples.map((s) => s.rss);
+    const peak = Math.max(...rssPaused);
+    const atFirst = rssPaused[0] as number;
+    const atEnd = rssPaused[rssPaused.length - 1] as number;
+    progress(
+      `slow reader: held ${(holdMs / 1000).toFixed(0)} s after the first entry (${receivedWhilePaused} entries delivered to the paused stream): ` +
+        `${PUBLISHER} RSS before ${mb(before.rss).toFixed(1)} MB, at the first entry ${mb(atFirst).toFixed(1)} MB, peak ${mb(peak).toFixed(1)} MB, after ${(holdMs / 1000).toFixed(0)} s ${mb(atEnd).toFixed(1)} MB`,
+    );
+    // Resume and drain: how much the call serves, to compare with the growth.
+    const r0 = now();
+    paused = false;
+    call.resume();
+    const result = await ended;
+    const drainSeconds = secondsSince(r0);
+    if (result.error) progress(`WARNING: the slow reader's Fetch ended with ${result.error} after resuming (${received} entries received)`);
+    progress(`slow reader: after resuming, the Fetch served ${received} entries, ${mb(bytes).toFixed(1)} MB, in ${drainSeconds.toFixed(2)} s${result.error ? ` (${result.error})` : ''}`);
+    const servedMB = mb(bytes);
+    const growth = mb(peak - before.rss);
+    addRow(`slow reader: ${PUBLISHER} RSS before the Fetch`, mb(before.rss), 'MB');
+    addRow(`slow reader: ${PUBLISHER} peak RSS, reader paused ${options.slowReaderSeconds} s`, mb(peak), 'MB');
+    addRow(`slow reader: ${PUBLISHER} RSS growth (the Fetch serves ${servedMB.toFixed(0)} MB)`, growth, 'MB', { op: '<', value: Math.max(8, Math.round(servedMB / 4)) });
+    details.slowReader = {
+      feedEntries,
+      holdSeconds: options.slowReaderSeconds,
+      rssBeforeMB: mb(before.rss),
+      rssAtFirstEntryMB: mb(atFirst),
+      rssPeakMB: mb(peak),
+      rssEndOfHoldMB: mb(atEnd),
+      entriesDeliveredWhilePaused: receivedWhilePaused,
+      served: { entries: received, MB: servedMB, largestEntryBytes: maxSeqBytes, drainSeconds, error: result.error },
+      paused,
+      rssSamplesMB: samples.filter((_, i) => i % 5 === 0).map((s) => ({ s: Math.round(s.ms) / 1000, rss: Math.round(mb(s.rss) * 10) / 10 })),
+    };
+  } finally {
+    client.close();
+    unregister();
+  }
+}
+
+// ---------------------------------------------------------------- entry
+
+export async function runConsortiumBench(options: ConsortiumOptions): Promise<void> {
+  const members = await startConsortium(options);
+  try {
+    if (options.phases.has('propagation')) await propagation(members, options);
+    if (options.phases.has('bulk')) await bulk(members, options);
+    if (options.phases.has('slow-reader')) await slowReader(members, options);
+  } finally {
+    await stopConsortium(members).catch((error: unknown) => progress(`WARNING: stopping the consortium: ${errorText(error)}`));
+  }
+}
