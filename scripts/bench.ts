@@ -1,47 +1,104 @@
-// `npm run bench`: end-to-end performance figures of a Mamori node on this machine.
+// `npm run bench`: end-to-end performance figures of Mamori nodes on this machine.
 //
-//   1. import   - 1,000,000 PANs from a CSV through `mamori import cards` into a running node
-//   2. restart  - spawn of `mamori start` until the first successful Check (snapshot / rebuild)
-//   3. check    - node-side Check throughput, batches of 1,000 precomputed selectors
+// One node (psp-c of a dev consortium, alone):
+//   import       - 1,000,000 PANs from a CSV through `mamori import cards` into a running node
+//   restart      - spawn of `mamori start` until the first successful Check (snapshot / rebuild)
+//   check        - node-side Check throughput, batches of 1,000 precomputed selectors
+// Three nodes (issuer-a, acquirer-b, psp-c replicating over mutual TLS; scripts/bench/consortium.ts):
+//   propagation  - publish of one card at psp-c until a Check at acquirer-b / issuer-a answers listed (p50, p99)
+//   bulk         - the CSV imported at psp-c until acquirer-b and issuer-a hold psp-c's head; RSS of each node
+//   slow-reader  - a Fetch of psp-c's feed paused after its first entry: psp-c's RSS must stay flat
 //
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
-// Options: --runs N (import runs, median; default 1), --check-runs N (default 5),
-//          --pans N (CSV size; default 1,000,000), --keep (keep the temp folder), --out FILE.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// Options: --only LIST (comma-separated phases above; default all), --runs N (import runs, median;
+//          default 1), --check-runs N (default 5), --restart-runs N (default 3), --pans N (CSV size;
+//          default 1,000,000), --propagations N (default 1,000), --poll-ms N (0 = setImmediate; default 1),
+//          --anti-entropy-ms N (override node.json), --slow-reader-seconds N (default 10),
+//          --keep (keep the temp folder and node logs), --out FILE.
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MamoriClient } from '../client-sdk/src/client';
 import { readClientConfig } from '../client-sdk/src/config';
 import { loadGrpcTypes } from '../proto/ts/loader';
-import { withLuhnDigit } from '../proto/ts/normalize';
 import { panSelector } from '../proto/ts/selectors';
 import { sodiumReady } from '../proto/ts/sodium';
-import { isPublicTestPan } from '../proto/ts/test-cards';
 import type { CheckResponse__Output } from '../proto/gen/mamori/v1/CheckResponse';
 import type { ExchangeClient } from '../proto/gen/mamori/v1/Exchange';
-
-const REPO = path.resolve(__dirname, '../..');
-const CLI = path.join(REPO, 'bin/mamori.js');
+import {
+  REPO,
+  addRow,
+  cleanupSync,
+  createConsortium,
+  delay,
+  describeUnexpectedExit,
+  details,
+  findBasePort,
+  isTempKept,
+  median,
+  now,
+  percentile,
+  printTable,
+  progress,
+  randomPan,
+  rows,
+  runCli,
+  secondsSince,
+  setTempDir,
+  startNodeProcess,
+  stopNode,
+  tail,
+  waitExit,
+  writeCardCsv,
+  type ImportSummary,
+} from './bench/common';
+import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
 
 // ---------------------------------------------------------------- options
 
+const NODE_PHASES = ['import', 'restart', 'check'] as const;
+type NodePhase = (typeof NODE_PHASES)[number];
+type Phase = NodePhase | ConsortiumPhase;
+const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES];
+
 interface Options {
+  phases: Set<Phase>;
   importRuns: number;
   checkRuns: number;
   restartRuns: number;
   pans: number;
+  propagations: number;
+  pollMs: number;
+  antiEntropyMs: number | undefined;
+  slowReaderSeconds: number;
   keep: boolean;
   out: string;
 }
 
+const USAGE =
+  'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
+  '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N] [--keep] [--out FILE]\n' +
+  `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n`;
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = { importRuns: 1, checkRuns: 5, restartRuns: 3, pans: 1_000_000, keep: false, out: path.join(REPO, 'bench/results.json') };
-  const int = (name: string, v: string | undefined): number => {
+  const o: Options = {
+    phases: new Set(PHASES),
+    importRuns: 1,
+    checkRuns: 5,
+    restartRuns: 3,
+    pans: 1_000_000,
+    propagations: 1_000,
+    pollMs: 1,
+    antiEntropyMs: undefined,
+    slowReaderSeconds: 10,
+    keep: false,
+    out: path.join(REPO, 'bench/results.json'),
+  };
+  const int = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${String(v)}`);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer of at least ${min}, got ${String(v)}`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -50,241 +107,23 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--check-runs') o.checkRuns = int(a, argv[++i]);
     else if (a === '--restart-runs') o.restartRuns = int(a, argv[++i]);
     else if (a === '--pans') o.pans = int(a, argv[++i]);
-    else if (a === '--keep') o.keep = true;
+    else if (a === '--propagations') o.propagations = int(a, argv[++i]);
+    else if (a === '--poll-ms') o.pollMs = int(a, argv[++i], 0);
+    else if (a === '--anti-entropy-ms') o.antiEntropyMs = int(a, argv[++i], 100);
+    else if (a === '--slow-reader-seconds') o.slowReaderSeconds = int(a, argv[++i]);
+    else if (a === '--only') {
+      const names = String(argv[++i]).split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = names.filter((n) => !PHASES.includes(n as Phase));
+      if (names.length === 0 || unknown.length > 0) throw new Error(`--only: unknown phase(s) ${unknown.join(', ') || '(none given)'}; expected ${PHASES.join(', ')}`);
+      o.phases = new Set(names as Phase[]);
+    } else if (a === '--keep') o.keep = true;
     else if (a === '--out') o.out = path.resolve(String(argv[++i]));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node dist/scripts/bench.js [--runs N] [--check-runs N] [--restart-runs N] [--pans N] [--keep] [--out FILE]\n');
+      process.stdout.write(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown option ${String(a)}`);
+    } else throw new Error(`unknown option ${String(a)}\n${USAGE}`);
   }
   return o;
-}
-
-// ---------------------------------------------------------------- small helpers
-
-const progress = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const now = () => process.hrtime.bigint();
-const secondsSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
-/** Nearest-rank percentile. */
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
-}
-
-function tail(file: string, lines = 30): string {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-// ---------------------------------------------------------------- child processes and cleanup
-
-const children = new Set<ChildProcess>();
-let tempDir: string | undefined;
-let keepTemp = false;
-
-function cleanupSync(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-  children.clear();
-  if (tempDir && !keepTemp) {
-    try {
-      fs.rmSync(tempDir, { recursive: true, force: true });
-    } catch {
-      /* best effort */
-    }
-    tempDir = undefined;
-  }
-}
-
-process.on('exit', cleanupSync);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    progress(`${signal}: stopping children and removing ${tempDir ?? 'nothing'}`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-/** Runs the CLI to completion, capturing stdout and stderr. */
-async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
-  const t0 = now();
-  const child = track(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [{ code }] = await Promise.all([
-    waitExit(child),
-    new Promise<void>((resolve) => child.stdout?.once('close', resolve) ?? resolve()),
-    new Promise<void>((resolve) => child.stderr?.once('close', resolve) ?? resolve()),
-  ]);
-  return { code, stdout, stderr, seconds: secondsSince(t0) };
-}
-
-/** Nodes the bench itself asked to stop; any other exit is unexpected. */
-const stopRequested = new WeakSet<ChildProcess>();
-
-function startNodeProcess(nodeConfig: string, logFile: string): ChildProcess {
-  const logOffset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-  const fd = fs.openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    child = track(spawn(process.execPath, [CLI, 'start', '--config', nodeConfig], { stdio: ['ignore', fd, fd] }));
-  } finally {
-    fs.closeSync(fd);
-  }
-  logOffsets.set(child, logOffset);
-  child.once('exit', (code, signal) => {
-    if (!stopRequested.has(child)) progress(`WARNING: ${describeUnexpectedExit(child, logFile) ?? `node exited (code ${code}, signal ${signal})`}`);
-  });
-  return child;
-}
-
-/** Where each node's output starts in its (shared, appended) log file. */
-const logOffsets = new WeakMap<ChildProcess, number>();
-
-/** This node's own log lines (the log file is shared by the restarts of one member). */
-function ownLog(child: ChildProcess, logFile: string): string {
-  try {
-    return fs.readFileSync(logFile).subarray(logOffsets.get(child) ?? 0).toString('utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Why a node the bench did not stop is gone, or undefined while it runs (or when the bench stopped it). */
-function describeUnexpectedExit(child: ChildProcess, logFile: string): string | undefined {
-  if (stopRequested.has(child)) return undefined;
-  const signal = /"signal":"(SIG[A-Z]+)"[^\n]*shutting down/.exec(ownLog(child, logFile))?.[1];
-  const running = child.exitCode === null && child.signalCode === null;
-  if (running && !signal) return undefined;
-  let text = running
-    ? `node pid ${child.pid} is shutting down although the bench did not stop it`
-    : `node pid ${child.pid} exited unexpectedly (code ${child.exitCode}, signal ${child.signalCode})`;
-  if (signal) {
-    text += `; its log shows it received ${signal}, which the bench did not send`;
-  } else if (child.signalCode === 'SIGTERM' || child.signalCode === 'SIGINT') {
-    text += `; it was killed by ${child.signalCode} before it installed its signal handlers (during start-up), and the bench did not send it`;
-  }
-  if (signal || child.signalCode) text += ': is another process on this machine killing "mamori start" processes (pkill -f / killall)?';
-  return text;
-}
-
-async function stopNode(child: ChildProcess, logFile: string): Promise<number> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    throw new Error(`${describeUnexpectedExit(child, logFile) ?? `node already exited (code ${child.exitCode}, signal ${child.signalCode})`}; log:\n${tail(logFile)}`);
-  }
-  const t0 = now();
-  stopRequested.add(child);
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    progress('node did not exit within 60 s of SIGTERM; killing it');
-    child.kill('SIGKILL');
-  }, 60_000);
-  const { code, signal } = await waitExit(child);
-  clearTimeout(timer);
-  const seconds = secondsSince(t0);
-  if (code !== 0) progress(`WARNING: node exited with code ${code} signal ${signal} after SIGTERM; log tail:\n${tail(logFile, 10)}`);
-  return seconds;
-}
-
-// ---------------------------------------------------------------- ports
-
-function listenOn(port: number): Promise<net.Server | undefined> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(server));
-  });
-}
-
-const closeServer = (s: net.Server) => new Promise<void>((resolve) => s.close(() => resolve()));
-
-/** A base port P with P, P+1 and P+2 free on loopback. */
-async function findBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const probe = await listenOn(0);
-    if (!probe) continue;
-    const base = (probe.address() as net.AddressInfo).port;
-    await closeServer(probe);
-    if (base > 65533 - 2) continue;
-    const held: net.Server[] = [];
-    let ok = true;
-    for (let i = 0; i < 3 && ok; i++) {
-      const s = await listenOn(base + i);
-      if (s) held.push(s);
-      else ok = false;
-    }
-    await Promise.all(held.map(closeServer));
-    if (ok) return base;
-  }
-  throw new Error('no three consecutive free loopback ports found');
-}
-
-// ---------------------------------------------------------------- card numbers
-
-function randomDigits(n: number): string {
-  let s = '';
-  while (s.length < n) s += String(Math.floor(Math.random() * 1e7)).padStart(7, '0');
-  return s.slice(0, n);
-}
-
-/** A random Luhn-valid 16-digit PAN starting with `first`, never a public test number. */
-function randomPan(first: string): string {
-  for (;;) {
-    const pan = withLuhnDigit(first + randomDigits(15 - first.length));
-    if (!isPublicTestPan(pan)) return pan;
-  }
-}
-
-/** Writes a CSV of `count` PANs (starting with 4 or 5); returns a sample of the listed PANs. */
-function writeCardCsv(file: string, count: number, sampleEvery: number): string[] {
-  const sample: string[] = [];
-  const parts: string[] = ['pan\n'];
-  const CHUNK = 50_000;
-  for (let start = 0; start < count; start += CHUNK) {
-    const lines: string[] = [];
-    const end = Math.min(count, start + CHUNK);
-    for (let i = start; i < end; i++) {
-      const pan = randomPan(i & 1 ? '5' : '4');
-      if (i % sampleEvery === 0) sample.push(pan);
-      lines.push(pan);
-    }
-    parts.push(lines.join('\n') + '\n');
-  }
-  fs.writeFileSync(file, parts.join(''));
-  return sample;
 }
 
 // ---------------------------------------------------------------- readiness
@@ -309,43 +148,6 @@ async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, chi
     if (secondsSince(t0) * 1000 > timeoutMs) throw new Error(`no successful Check within ${timeoutMs} ms (last: ${lastError}); log:\n${tail(logFile)}`);
     await delay(10); // poll interval: keep the bench from competing with the starting node for the CPU
   }
-}
-
-// ---------------------------------------------------------------- results
-
-interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-}
-
-const rows: Row[] = [];
-const details: Record<string, unknown> = {};
-
-function addRow(name: string, value: number, unit: string, target?: { op: '>=' | '<'; value: number }): void {
-  const row: Row = { name, value, unit };
-  if (target) {
-    row.target = `${target.op} ${target.value.toLocaleString('en-US')}`;
-    row.pass = Number.isFinite(value) && (target.op === '>=' ? value >= target.value : value < target.value);
-  }
-  rows.push(row);
-}
-
-function formatValue(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
-  if (Math.abs(v) >= 10) return v.toFixed(1);
-  return v.toFixed(3);
-}
-
-function printTable(): void {
-  const header = ['benchmark', 'value', 'unit', 'target', 'result'];
-  const body = rows.map((r) => [r.name, formatValue(r.value), r.unit, r.target ?? '-', r.pass === undefined ? '-' : r.pass ? 'PASS' : 'FAIL']);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ');
-  process.stdout.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${body.map(line).join('\n')}\n`);
 }
 
 // ---------------------------------------------------------------- check throughput
@@ -387,28 +189,89 @@ async function checkRun(stub: ExchangeClient, md: grpc.Metadata, batches: { type
 
 // ---------------------------------------------------------------- main
 
+interface CardCsv {
+  file: string;
+  listedSample: string[];
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  keepTemp = options.keep;
   const started = new Date();
   await sodiumReady();
-  tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-bench-'));
-  progress(`temp folder ${tempDir}${options.keep ? ' (kept)' : ''}; ${os.cpus().length} CPUs, node ${process.version}`);
+  const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-bench-'));
+  setTempDir(tempDir, options.keep);
+  progress(`temp folder ${tempDir}${options.keep ? ' (kept)' : ''}; ${os.cpus().length} CPUs, node ${process.version}; phases ${[...options.phases].join(', ')}`);
   const loadBefore = os.loadavg();
   if ((loadBefore[0] as number) > 0.5) {
     progress(`WARNING: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before the bench: other processes compete for the ${os.cpus().length} CPUs, figures will be low`);
   }
 
-  // CSV
-  const csv = path.join(tempDir, 'cards.csv');
-  let t0 = now();
-  const sampleEvery = Math.max(1, Math.floor(options.pans / 2000));
-  const listedSample = writeCardCsv(csv, options.pans, sampleEvery);
-  progress(`wrote ${options.pans.toLocaleString('en-US')} PANs to ${csv} (${(fs.statSync(csv).size / 1e6).toFixed(1)} MB) in ${secondsSince(t0).toFixed(2)} s`);
-  const probePan = listedSample[0] as string;
+  // The CSV, written on first use and shared by the single-node import and the bulk replication.
+  let cardCsv: CardCsv | undefined;
+  const csv = (): CardCsv => {
+    if (!cardCsv) {
+      const file = path.join(tempDir, 'cards.csv');
+      const t0 = now();
+      const listedSample = writeCardCsv(file, options.pans, Math.max(1, Math.floor(options.pans / 2000)));
+      progress(`wrote ${options.pans.toLocaleString('en-US')} PANs to ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB) in ${secondsSince(t0).toFixed(2)} s`);
+      cardCsv = { file, listedSample };
+    }
+    return cardCsv;
+  };
 
-  const basePort = await findBasePort();
-  progress(`base port ${basePort} (members on ${basePort}..${basePort + 2})`);
+  if (NODE_PHASES.some((p) => options.phases.has(p))) await singleNode(options, csv(), tempDir);
+  const consortiumPhases = CONSORTIUM_PHASES.filter((p) => options.phases.has(p));
+  if (consortiumPhases.length > 0) {
+    await runConsortiumBench({
+      phases: new Set(consortiumPhases),
+      propagations: options.propagations,
+      warmup: Math.min(20, options.propagations),
+      pollMs: options.pollMs,
+      propagationTimeoutMs: 30_000,
+      antiEntropyMs: options.antiEntropyMs,
+      csv: () => csv().file,
+      pans: options.pans,
+      bulkTimeoutMs: 600_000,
+      slowReaderSeconds: options.slowReaderSeconds,
+      tempDir,
+    });
+  }
+
+  // ---- report
+  printTable();
+  const result = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    code: codeVersion(),
+    loadAverage: { before: loadBefore, after: os.loadavg() },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), platform: `${os.platform()} ${os.release()}`, node: process.version },
+    options: {
+      phases: [...options.phases],
+      importRuns: options.importRuns,
+      checkRuns: options.checkRuns,
+      restartRuns: options.restartRuns,
+      pans: options.pans,
+      propagations: options.propagations,
+      pollMs: options.pollMs,
+      antiEntropyMs: options.antiEntropyMs ?? null,
+      slowReaderSeconds: options.slowReaderSeconds,
+    },
+    rows,
+    details,
+    pass: rows.every((r) => r.pass !== false),
+  };
+  fs.mkdirSync(path.dirname(options.out), { recursive: true });
+  fs.writeFileSync(options.out, JSON.stringify(result, null, 2) + '\n');
+  progress(`wrote ${options.out}`);
+}
+
+/** import, restart and check on psp-c alone (the import also feeds restart and check). */
+async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): Promise<void> {
+  const { file: csv, listedSample } = cardCsv;
+  const probePan = listedSample[0] as string;
+  const basePort = await findBasePort(6);
+  progress(`base port ${basePort} (member APIs on ${basePort}..${basePort + 2}, peer endpoints on ${basePort + 3}..${basePort + 5}; only psp-c runs)`);
+  let t0: bigint;
 
   // ---- 1. import (a fresh consortium per run; the last run's node is kept for the rest)
   interface ImportRun {
@@ -428,18 +291,18 @@ async function main(): Promise<void> {
   let clientConfig = '';
   let logFile = '';
   let node: ChildProcess | undefined;
-  for (let run = 1; run <= options.importRuns; run++) {
+  const runs = options.phases.has('import') ? options.importRuns : 1;
+  for (let run = 1; run <= runs; run++) {
     if (node) {
       await stopNode(node, logFile);
       fs.rmSync(dir, { recursive: true, force: true });
     }
     dir = path.join(tempDir, `consortium-${run}`);
-    const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort)]);
-    if (created.code !== 0) throw new Error(`dev-consortium failed (code ${created.code}): ${created.stderr || created.stdout}`);
+    await createConsortium(dir, basePort);
     nodeConfig = path.join(dir, 'psp-c/node.json');
     clientConfig = path.join(dir, 'psp-c/client.json');
     logFile = path.join(tempDir, `psp-c-${run}.log`);
-    progress(`import run ${run}/${options.importRuns}: consortium in ${dir}; starting psp-c node (log ${logFile})`);
+    progress(`import run ${run}/${runs}: consortium in ${dir}; starting psp-c node (log ${logFile})`);
     t0 = now();
     node = startNodeProcess(nodeConfig, logFile);
     {
@@ -461,9 +324,9 @@ async function main(): Promise<void> {
 
     progress(`importing ${options.pans.toLocaleString('en-US')} PANs through the CLI …`);
     const result = await runCli(['import', 'cards', '--config', clientConfig, '--file', csv, '--no-progress', '--json']);
-    let summary: { imported: number; duplicates: number; rejected: number; seconds: number; pansPerSecond: number; entries: number; error?: string };
+    let summary: ImportSummary;
     try {
-      summary = JSON.parse(result.stdout) as typeof summary;
+      summary = JSON.parse(result.stdout) as ImportSummary;
     } catch {
       throw new Error(`import printed no JSON summary (code ${result.code}); stdout: ${result.stdout.slice(0, 2000)} stderr: ${result.stderr.slice(0, 2000)}; node log:\n${tail(logFile)}`);
     }
@@ -490,10 +353,12 @@ async function main(): Promise<void> {
     if (r.rejected > 0) progress(`WARNING: ${r.rejected} PANs rejected by the importer`);
   }
   if (!node) throw new Error('unreachable: no import run');
-  addRow('import: PANs/s end to end (CLI wall clock)', median(importRuns.map((r) => r.pansPerSecond)), 'PANs/s', { op: '>=', value: 100_000 });
-  addRow("import: PANs/s (tool's own figure)", median(importRuns.map((r) => r.toolPansPerSecond)), 'PANs/s');
-  addRow('import: wall time', median(importRuns.map((r) => r.wallSeconds)), 's');
-  details.import = { runs: importRuns, pans: options.pans };
+  if (options.phases.has('import')) {
+    addRow('import: PANs/s end to end (CLI wall clock)', median(importRuns.map((r) => r.pansPerSecond)), 'PANs/s', { op: '>=', value: 100_000 });
+    addRow("import: PANs/s (tool's own figure)", median(importRuns.map((r) => r.toolPansPerSecond)), 'PANs/s');
+    addRow('import: wall time', median(importRuns.map((r) => r.wallSeconds)), 's');
+    details.import = { runs: importRuns, pans: options.pans };
+  }
 
   // Sanity: the node holds what was imported.
   {
@@ -510,21 +375,23 @@ async function main(): Promise<void> {
   }
 
   // ---- 2. restart from the snapshot
-  const restartOnce = async (label: string): Promise<{ seconds: number; stopSeconds: number }> => {
-    const stopSeconds = await stopNode(node as ChildProcess, logFile);
-    const start = now();
-    node = startNodeProcess(nodeConfig, logFile);
-    const seconds = await waitFirstCheck(start, clientConfig, probePan, node, logFile);
-    progress(`${label}: first listed Check after ${seconds.toFixed(3)} s (previous stop took ${stopSeconds.toFixed(2)} s)`);
-    return { seconds, stopSeconds };
-  };
-  const restarts: { seconds: number; stopSeconds: number }[] = [];
-  for (let i = 1; i <= options.restartRuns; i++) restarts.push(await restartOnce(`restart ${i}/${options.restartRuns} (snapshot)`));
-  addRow('restart: spawn to first Check (snapshot, median)', median(restarts.map((r) => r.seconds)), 's', { op: '<', value: 2 });
-  details.restart = { snapshot: restarts, logLines: readyLogLines(logFile) };
+  if (options.phases.has('restart')) {
+    const restartOnce = async (label: string): Promise<{ seconds: number; stopSeconds: number }> => {
+      const stopSeconds = await stopNode(node as ChildProcess, logFile);
+      const start = now();
+      node = startNodeProcess(nodeConfig, logFile);
+      const seconds = await waitFirstCheck(start, clientConfig, probePan, node, logFile);
+      progress(`${label}: first listed Check after ${seconds.toFixed(3)} s (previous stop took ${stopSeconds.toFixed(2)} s)`);
+      return { seconds, stopSeconds };
+    };
+    const restarts: { seconds: number; stopSeconds: number }[] = [];
+    for (let i = 1; i <= options.restartRuns; i++) restarts.push(await restartOnce(`restart ${i}/${options.restartRuns} (snapshot)`));
+    addRow('restart: spawn to first Check (snapshot, median)', median(restarts.map((r) => r.seconds)), 's', { op: '<', value: 2 });
+    details.restart = { snapshot: restarts, logLines: readyLogLines(logFile) };
+  }
 
   // ---- 3. check throughput (node started from the snapshot)
-  {
+  if (options.phases.has('check')) {
     const config = readClientConfig(clientConfig);
     const client = MamoriClient.fromConfigFile(clientConfig);
     const [key] = await client.hashingKeys();
@@ -592,7 +459,7 @@ async function main(): Promise<void> {
   }
 
   // ---- 2b. restart with a filter rebuild from SQLite
-  {
+  if (options.phases.has('restart')) {
     const stopSeconds = await stopNode(node, logFile);
     const snapshot = path.join(path.dirname(nodeConfig), 'data/filter.snapshot');
     if (!fs.existsSync(snapshot)) progress(`WARNING: ${snapshot} does not exist after a clean stop`);
@@ -603,25 +470,8 @@ async function main(): Promise<void> {
     progress(`restart without snapshot (rebuild): first listed Check after ${seconds.toFixed(3)} s`);
     addRow('restart: spawn to first Check (filter rebuilt from SQLite)', seconds, 's');
     details.restartRebuild = { seconds, stopSeconds, logLines: readyLogLines(logFile).slice(-1) };
-    await stopNode(node, logFile);
   }
-
-  // ---- report
-  printTable();
-  const result = {
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    code: codeVersion(),
-    loadAverage: { before: loadBefore, after: os.loadavg() },
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), platform: `${os.platform()} ${os.release()}`, node: process.version },
-    options: { importRuns: options.importRuns, checkRuns: options.checkRuns, restartRuns: options.restartRuns, pans: options.pans },
-    rows,
-    details,
-    pass: rows.every((r) => r.pass !== false),
-  };
-  fs.mkdirSync(path.dirname(options.out), { recursive: true });
-  fs.writeFileSync(options.out, JSON.stringify(result, null, 2) + '\n');
-  progress(`wrote ${options.out}`);
+  await stopNode(node, logFile);
 }
 
 /** The commit the figures were measured on, and whether the working tree had changes. */
@@ -662,7 +512,7 @@ main().then(
   },
   (error: unknown) => {
     progress(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    if (tempDir && !keepTemp) progress('(pass --keep to keep the temp folder and node logs)');
+    if (!isTempKept()) progress('(pass --keep to keep the temp folder and node logs)');
     cleanupSync();
     process.exit(2);
   },
