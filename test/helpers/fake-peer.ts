@@ -41,9 +41,10 @@ export class FakePeer {
     private readonly server: grpc.Server,
   ) {}
 
-  static async start(endpoint: string, tls: TlsMaterial): Promise<FakePeer> {
+  static async start(endpoint: string, tls: TlsMaterial, view?: (caller: string) => FakeFeed[]): Promise<FakePeer> {
     const server = new grpc.Server();
     const fake = new FakePeer(endpoint, server);
+    if (view) fake.view = view;
     server.addService(loadGrpcTypes().mamori.v1.Replication.service, {
       Heads: (call: grpc.ServerUnaryCall<unknown, HeadsResponse>, callback: grpc.sendUnaryData<HeadsResponse>) => {
         const caller = callerOf(call);
@@ -111,8 +112,8 @@ export class FakePeer {
     return this.callsOf('Follow', caller).length;
   }
 
-  async stop(): Promise<void> {
-    for (const list of this.open.values()) for (const c of list) c.end();
+  /** Ends every stream and closes the listener at once. */
+  stop(): void {
     this.open.clear();
     this.server.forceShutdown();
   }
