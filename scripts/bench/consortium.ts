@@ -4,8 +4,9 @@
 //                  answers listed: p50 / p99 over sequential single publications
 //   bulk         - `mamori import cards` of the CSV at psp-c until acquirer-b and issuer-a
 //                  hold psp-c's feed up to psp-c's head; RSS of every node at the end
-//   slow-reader  - a raw mutual-TLS Fetch of psp-c's feed from seq 1 that pauses after the
-//                  first entry and holds the stream: psp-c's RSS must stay flat
+//   slow-reader  - a raw mutual-TLS Fetch of psp-c's feed (from the first entry of the bulk
+//                  import) that pauses after the first entry and holds the stream: psp-c's RSS
+//                  must stay flat
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -272,7 +273,8 @@ async function importAt(publisher: Member, csv: string): Promise<ImportSummary &
   return { ...summary, wallSeconds: result.seconds };
 }
 
-async function bulk(members: Map<string, Member>, options: ConsortiumOptions): Promise<void> {
+/** Measures the bulk replication; returns the first seq of psp-c's feed the import wrote. */
+async function bulk(members: Map<string, Member>, options: ConsortiumOptions): Promise<number> {
   const publisher = members.get(PUBLISHER) as Member;
   const all = [...members.values()];
   const csv = options.csv();
@@ -350,16 +352,40 @@ async function bulk(members: Map<string, Member>, options: ConsortiumOptions): P
     // Every 20th sample: the shape of the replication curve.
     samples: samples.filter((_, i) => i % 20 === 0 || i === samples.length - 1).map((s) => ({ s: Math.round(s.ms) / 1000, ...s.seq })),
   };
+  return startSeq + 1;
+}
+
+/** Waits (at most `maxMs`) until a process's RSS moved less than 2 MB over the last 2 s (for example after a filter rebuild). */
+async function waitRssSettled(pid: number | undefined, maxMs: number): Promise<number> {
+  const t0 = now();
+  const window: { ms: number; rss: number }[] = [];
+  for (;;) {
+    const mem = processMemory(pid);
+    if (!mem) return msSince(t0);
+    const ms = msSince(t0);
+    window.push({ ms, rss: mem.rss });
+    while (window.length > 0 && (window[0] as { ms: number }).ms < ms - 2_000) window.shift();
+    const rss = window.map((w) => w.rss);
+    if (ms >= 2_000 && Math.max(...rss) - Math.min(...rss) < 2 * 1024 * 1024) return ms;
+    if (ms > maxMs) return ms;
+    await delay(200);
+  }
 }
 
 // ---------------------------------------------------------------- 3. slow reader
 
-async function slowReader(members: Map<string, Member>, options: ConsortiumOptions): Promise<void> {
+/**
+ * Fetches psp-c's feed from `fromSeq` (the first entry of the bulk import when it ran, so the
+ * stream is made of large entries rather than the single-card ones of the propagation phase).
+ */
+async function slowReader(members: Map<string, Member>, options: ConsortiumOptions, bulkFromSeq: number | undefined): Promise<void> {
   const publisher = members.get(PUBLISHER) as Member;
   const reader = members.get('acquirer-b') as Member;
   let status = await publisher.client.status();
-  if ((status.ownFeed?.seq ?? 0) < 50) {
-    progress(`slow reader: ${PUBLISHER}'s feed has ${status.ownFeed?.seq ?? 0} entries; importing the CSV first (not timed)`);
+  let fromSeq = bulkFromSeq ?? 1;
+  if (bulkFromSeq === undefined) {
+    fromSeq = (status.ownFeed?.seq ?? 0) + 1;
+    progress(`slow reader: importing the CSV at ${PUBLISHER} first (not timed), from its feed seq ${fromSeq}`);
     await importAt(publisher, options.csv());
     status = await publisher.client.status();
   }
@@ -378,17 +404,20 @@ async function slowReader(members: Map<string, Member>, options: ConsortiumOptio
   const unregister = onCleanup(() => client.close());
   try {
     await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
-    // Let the node settle (snapshot, replication of the bulk) before the baseline.
-    await delay(2_000);
+    // Let the node settle (filter growth, snapshot, replication of the bulk) before the baseline.
     const pid = publisher.child.pid;
+    const settledMs = await waitRssSettled(pid, 30_000);
     const before = processMemory(pid);
     if (!before) throw new Error(`${PUBLISHER} (pid ${pid}) has no /proc status`);
-    progress(`slow reader: Fetch(origin ${PUBLISHER}, from_seq 1) as acquirer-b over mutual TLS; ${PUBLISHER} feed ${feedEntries} entries, RSS ${mb(before.rss).toFixed(1)} MB`);
+    progress(
+      `slow reader: Fetch(origin ${PUBLISHER}, from_seq ${fromSeq}) as acquirer-b over mutual TLS; ${PUBLISHER} feed ${feedEntries} entries, ` +
+        `RSS ${mb(before.rss).toFixed(1)} MB (settled after ${(settledMs / 1000).toFixed(1)} s)`,
+    );
     const holdMs = options.slowReaderSeconds * 1000;
-    const call = client.Fetch({ origin: PUBLISHER, fromSeq: 1, limit: 0 }, new grpc.Metadata(), { deadline: Date.now() + holdMs + 120_000 });
+    const call = client.Fetch({ origin: PUBLISHER, fromSeq, limit: 0 }, new grpc.Metadata(), { deadline: Date.now() + holdMs + 120_000 });
     let received = 0;
     let bytes = 0;
-    let maxSeqBytes = 0;
+    let largestEntryBytes = 0;
     let paused = false;
     let firstAt: bigint | undefined;
     const firstEntry = new Promise<void>((resolve) => {
@@ -396,7 +425,7 @@ async function slowReader(members: Map<string, Member>, options: ConsortiumOptio
         received++;
         const size = entry.body.length + entry.signature.length;
         bytes += size;
-        maxSeqBytes = Math.max(maxSeqBytes, size);
+        largestEntryBytes = Math.max(largestEntryBytes, size);
         if (!firstAt) {
           firstAt = now();
           call.pause();
@@ -442,13 +471,15 @@ async function slowReader(members: Map<string, Member>, options: ConsortiumOptio
     addRow(`slow reader: ${PUBLISHER} RSS growth (the Fetch serves ${servedMB.toFixed(0)} MB)`, growth, 'MB', { op: '<', value: Math.max(8, Math.round(servedMB / 4)) });
     details.slowReader = {
       feedEntries,
+      fromSeq,
+      settledMs,
       holdSeconds: options.slowReaderSeconds,
       rssBeforeMB: mb(before.rss),
       rssAtFirstEntryMB: mb(atFirst),
       rssPeakMB: mb(peak),
       rssEndOfHoldMB: mb(atEnd),
       entriesDeliveredWhilePaused: receivedWhilePaused,
-      served: { entries: received, MB: servedMB, largestEntryBytes: maxSeqBytes, drainSeconds, error: result.error },
+      served: { entries: received, MB: servedMB, largestEntryBytes, drainSeconds, error: result.error },
       paused,
       rssSamplesMB: samples.filter((_, i) => i % 5 === 0).map((s) => ({ s: Math.round(s.ms) / 1000, rss: Math.round(mb(s.rss) * 10) / 10 })),
     };
@@ -464,8 +495,8 @@ export async function runConsortiumBench(options: ConsortiumOptions): Promise<vo
   const members = await startConsortium(options);
   try {
     if (options.phases.has('propagation')) await propagation(members, options);
-    if (options.phases.has('bulk')) await bulk(members, options);
-    if (options.phases.has('slow-reader')) await slowReader(members, options);
+    const bulkFromSeq = options.phases.has('bulk') ? await bulk(members, options) : undefined;
+    if (options.phases.has('slow-reader')) await slowReader(members, options, bulkFromSeq);
   } finally {
     await stopConsortium(members).catch((error: unknown) => progress(`WARNING: stopping the consortium: ${errorText(error)}`));
   }

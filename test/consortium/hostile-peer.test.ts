@@ -276,3 +276,224 @@ describe('consortium: a hostile peer', function () {
     }
   });
 });
+
+/** Polls until the node reports every one of `peers` connected. */
+async function waitConnected(client: MamoriClient, member: string, peers: string[]): Promise<void> {
+  await waitFor(async () => {
+    const status = await client.status();
+    return peers.every((p) => peerOf(status, p)?.connected);
+  }, `${member} to be connected to ${peers.join(' and ')}`);
+}
+
+interface EvidenceRow {
+  seq: number;
+  stored_hash: Buffer;
+  other_hash: Buffer;
+  other_body: Buffer;
+  other_signature: Buffer;
+  reported_by: string;
+}
+
+/** What a stopped node's database holds for an origin: its stored entries and equivocation evidence. */
+function storedOf(dbFile: string, origin: string): { entries: { seq: number; body: Buffer }[]; evidence: EvidenceRow[]; frozen: string[] } {
+  const db = new Database(dbFile, { readonly: true });
+  try {
+    return {
+      entries: db.prepare('SELECT e.seq, e.body FROM entries e JOIN origins o ON o.id = e.origin_id WHERE o.member = ? ORDER BY e.seq').all(origin) as { seq: number; body: Buffer }[],
+      evidence: db.prepare('SELECT seq, stored_hash, other_hash, other_body, other_signature, reported_by FROM equivocations WHERE origin = ? ORDER BY id').all(origin) as EvidenceRow[],
+      frozen: (db.prepare('SELECT origin FROM frozen_origins').all() as { origin: string }[]).map((r) => r.origin),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe('consortium: an equivocating origin (psp-c signs two different entries at seq 1)', function () {
+  this.timeout(120_000);
+
+  const HONEST = ['issuer-a', 'acquirer-b'] as const;
+  const other = (id: string) => (id === 'issuer-a' ? 'acquirer-b' : 'issuer-a');
+
+  /** Both honest members peer with psp-c (the fake) and with each other. */
+  function configure(layout: DevConsortiumLayout): void {
+    for (const id of HONEST) editNodeConfig(layout, id, (c) => Object.assign(c, { peers: ['psp-c', other(id)] }));
+  }
+
+  /** Two validly signed psp-c entries at seq 1 (different indicators), and a valid seq 2 on top of each. */
+  function versions(layout: DevConsortiumLayout) {
+    const key = secretKeyOf(layout, 'psp-c');
+    const epochKey = crypto.randomBytes(32); // the digests' key does not matter to acceptance
+    const a = cardEntry('psp-c', { seq: 0, hash: ZERO_HASH }, key, epochKey, [randomPan()]);
+    const b = cardEntry('psp-c', { seq: 0, hash: ZERO_HASH }, key, epochKey, [randomPan()]);
+    return {
+      a,
+      b,
+      a2: cardEntry('psp-c', { seq: 1, hash: a.hash }, key, epochKey, [randomPan()]),
+      b2: cardEntry('psp-c', { seq: 1, hash: b.hash }, key, epochKey, [randomPan()]),
+    };
+  }
+
+  it('both honest nodes, each holding a different psp-c seq 1, find the other version through each other: psp-c frozen on both, with evidence', async () => {
+    await sodiumReady();
+    let fakeStarting: Promise<FakePeer> | undefined;
+    let consortium: ConsortiumProcesses | undefined;
+    let v: ReturnType<typeof versions> | undefined;
+    try {
+      // The fake psp-c shows version A to issuer-a and version B to acquirer-b.
+      const view = (caller: string): FakeFeed[] => (v ? [{ origin: 'psp-c', entries: [caller === 'issuer-a' ? v.a : v.b] }] : []);
+      consortium = await startConsortium({
+        only: ['issuer-a'],
+        configure: (layout) => {
+          configure(layout);
+          v = versions(layout);
+          fakeStarting = FakePeer.start(memberOf(layout, 'psp-c').endpoint, tlsOf(layout, 'psp-c'), view);
+        },
+      });
+      const fake = await (fakeStarting as Promise<FakePeer>);
+      const { layout } = consortium;
+      const { a, b, a2, b2 } = v as ReturnType<typeof versions>;
+      const mine = (id: string) => (id === 'issuer-a' ? a : b);
+      const theirs = (id: string) => (id === 'issuer-a' ? b : a);
+
+      // Each honest node takes its own version from psp-c while the other is down (a partition),
+      // so that neither version reaches the other node through the live Follow stream.
+      await waitForFeed(consortium.client('issuer-a'), 'psp-c', 1, 30_000);
+      await consortium.kill('issuer-a', 'SIGTERM');
+      await consortium.start('acquirer-b');
+      await waitForFeed(consortium.client('acquirer-b'), 'psp-c', 1, 30_000);
+      await consortium.start('issuer-a');
+      for (const id of HONEST) {
+        const status = await consortium.client(id).status();
+        expect(status.feeds.find((f) => f.origin === 'psp-c')?.headHash.equals(mine(id).hash), `${id} holds its own version`).to.equal(true);
+      }
+      // The partition heals: the honest nodes talk to each other (and to psp-c).
+      for (const id of HONEST) await waitConnected(consortium.client(id), id, ['psp-c', other(id)]);
+
+      // Each one learns the other version from its honest peer: evidence, alert, origin frozen.
+      for (const id of HONEST) {
+        const client = consortium.client(id);
+        let last: StatusResponse__Output | undefined;
+        try {
+          await waitFor(async () => {
+            last = await client.status();
+            return last.frozenOrigins.some((f) => f.origin === 'psp-c');
+          }, `${id} to freeze psp-c`, 20_000, 100);
+        } catch (error) {
+          const head = last?.feeds.find((f) => f.origin === 'psp-c')?.headHash.toString('hex').slice(0, 16);
+          throw new Error(
+            `${(error as Error).message}: ${id} holds psp-c#1 ${head}… while ${other(id)} holds ${theirs(id).hash.toString('hex').slice(0, 16)}…, ` +
+              `both connected; peers ${JSON.stringify(last?.peers.map((p) => ({ peer: p.peer, connected: p.connected, accepted: p.accepted, rejections: p.rejections })))}`,
+          );
+        }
+        const status = last as StatusResponse__Output;
+        expect(status.frozenOrigins.find((f) => f.origin === 'psp-c')?.reason).to.match(/equivocation at seq 1/);
+        expect(rejectionsOf(status, other(id)).EQUIVOCATION ?? 0, `${id} counts EQUIVOCATION from ${other(id)}`).to.be.at.least(1);
+        expect(feedSeq(status, 'psp-c')).to.equal(1);
+      }
+
+      // A further, valid psp-c seq 2 is refused while psp-c is frozen, whoever serves it.
+      const updatedAt = Date.now();
+      fake.view = (caller) => [{ origin: 'psp-c', entries: caller === 'issuer-a' ? [a, a2] : [b, b2] }];
+      await fake.push('issuer-a', [a2]);
+      await fake.push('acquirer-b', [b2]);
+      for (const id of HONEST) {
+        await waitForRejections(consortium.client(id), 'psp-c', 'ORIGIN_FROZEN', 1);
+        await waitFor(() => fake.callsOf('Heads', id).some((c) => c.atMs > updatedAt), `${id} to compare heads with psp-c after seq 2 appeared`);
+        expect(feedSeq(await consortium.client(id).status(), 'psp-c'), `${id} stays at psp-c seq 1`).to.equal(1);
+        expect(fake.callsOf('Fetch', id).filter((c) => c.origin === 'psp-c' && c.atMs > updatedAt), `${id} does not fetch a frozen origin`).to.deep.equal([]);
+      }
+
+      await consortium.stopAll();
+      for (const id of HONEST) {
+        const stored = storedOf(path.join(layout.dir, id, 'data', 'mamori.db'), 'psp-c');
+        expect(stored.entries.map((e) => e.seq)).to.deep.equal([1]);
+        const kept = stored.entries[0]?.body as Buffer;
+        expect(kept.equals(mine(id).body), `${id} kept its version`).to.equal(true);
+        expect(stored.frozen).to.deep.equal(['psp-c']);
+        expect(stored.evidence.length, `${id} has one evidence row for psp-c`).to.equal(1);
+        const row = stored.evidence[0] as EvidenceRow;
+        expect(row.seq).to.equal(1);
+        expect(row.other_body.equals(theirs(id).body), `${id}'s evidence is the version it did not keep`).to.equal(true);
+        expect(row.other_signature.equals(theirs(id).signature)).to.equal(true);
+        expect(row.other_hash.equals(theirs(id).hash)).to.equal(true);
+        expect(row.stored_hash.equals(mine(id).hash)).to.equal(true);
+        expect(row.reported_by).to.equal(other(id));
+      }
+    } finally {
+      await consortium?.stopAll();
+      await fakeStarting?.then((f) => f.stop(), () => undefined);
+    }
+  });
+
+  it('a node holding one version (relayed by an honest peer) freezes psp-c when psp-c serves it the other, keeps evidence, and refuses psp-c seq 2 from every peer', async () => {
+    await sodiumReady();
+    let fakeStarting: Promise<FakePeer> | undefined;
+    let consortium: ConsortiumProcesses | undefined;
+    let v: ReturnType<typeof versions> | undefined;
+    try {
+      consortium = await startConsortium({
+        only: [...HONEST],
+        configure: (layout) => {
+          configure(layout);
+          v = versions(layout);
+          // psp-c shows nothing until both honest nodes are connected to each other.
+          fakeStarting = FakePeer.start(memberOf(layout, 'psp-c').endpoint, tlsOf(layout, 'psp-c'));
+        },
+      });
+      const fake = await (fakeStarting as Promise<FakePeer>);
+      const { layout } = consortium;
+      const { a, b, a2, b2 } = v as ReturnType<typeof versions>;
+      const issuer = consortium.client('issuer-a');
+      const acquirer = consortium.client('acquirer-b');
+      for (const id of HONEST) await waitConnected(consortium.client(id), id, ['psp-c', other(id)]);
+
+      // Version A to issuer-a only; issuer-a relays it and acquirer-b takes it from issuer-a.
+      fake.view = (caller) => (caller === 'issuer-a' ? [{ origin: 'psp-c', entries: [a] }] : []);
+      await fake.push('issuer-a', [a]);
+      await waitForFeed(acquirer, 'psp-c', 1, 30_000);
+      const relayed = await acquirer.status();
+      expect(relayed.feeds.find((f) => f.origin === 'psp-c')?.headHash.equals(a.hash)).to.equal(true);
+      expect(peerOf(relayed, 'issuer-a')?.accepted, 'acquirer-b took psp-c#1 from issuer-a').to.equal(1);
+
+      // Now psp-c shows acquirer-b version B: two valid signatures at one seq.
+      fake.view = (caller) => [{ origin: 'psp-c', entries: [caller === 'issuer-a' ? a : b] }];
+      await fake.push('acquirer-b', [b]);
+      const caught = await waitForRejections(acquirer, 'psp-c', 'EQUIVOCATION', 1);
+      expect(caught.frozenOrigins.map((f) => f.origin)).to.deep.equal(['psp-c']);
+      expect(caught.frozenOrigins[0]?.reason).to.match(/equivocation at seq 1/);
+      expect(feedSeq(caught, 'psp-c')).to.equal(1);
+
+      // psp-c seq 2 (valid on top of A) reaches acquirer-b from psp-c itself and, relayed, from
+      // issuer-a (which accepts it): refused from both while frozen, and never fetched.
+      fake.view = (caller) => [{ origin: 'psp-c', entries: caller === 'issuer-a' ? [a, a2] : [b, b2] }];
+      const updatedAt = Date.now();
+      await fake.push('acquirer-b', [b2]);
+      await waitForRejections(acquirer, 'psp-c', 'ORIGIN_FROZEN', 1);
+      await fake.push('issuer-a', [a2]);
+      await waitForFeed(issuer, 'psp-c', 2, 30_000);
+      await waitForRejections(acquirer, 'issuer-a', 'ORIGIN_FROZEN', 1);
+      await waitFor(() => fake.callsOf('Heads', 'acquirer-b').some((c) => c.atMs > updatedAt), 'acquirer-b to compare heads with psp-c after seq 2 appeared');
+      const frozen = await acquirer.status();
+      expect(feedSeq(frozen, 'psp-c'), 'acquirer-b stays at psp-c seq 1').to.equal(1);
+      expect(rejectionsOf(frozen, 'psp-c').EQUIVOCATION).to.equal(1);
+      expect(fake.callsOf('Fetch', 'acquirer-b').filter((c) => c.origin === 'psp-c' && c.atMs > updatedAt)).to.deep.equal([]);
+
+      await consortium.stopAll();
+      const stored = storedOf(path.join(layout.dir, 'acquirer-b', 'data', 'mamori.db'), 'psp-c');
+      expect(stored.entries.map((e) => e.seq)).to.deep.equal([1]);
+      expect(stored.entries[0]?.body.equals(a.body), 'acquirer-b kept the version it received first (A)').to.equal(true);
+      expect(stored.frozen).to.deep.equal(['psp-c']);
+      expect(stored.evidence.length).to.equal(1);
+      const row = stored.evidence[0] as EvidenceRow;
+      expect(row.seq).to.equal(1);
+      expect(row.other_body.equals(b.body), 'the evidence is the version it did not keep (B)').to.equal(true);
+      expect(row.other_signature.equals(b.signature)).to.equal(true);
+      expect(row.stored_hash.equals(a.hash)).to.equal(true);
+      expect(row.other_hash.equals(b.hash)).to.equal(true);
+      expect(row.reported_by).to.equal('psp-c');
+    } finally {
+      await consortium?.stopAll();
+      await fakeStarting?.then((f) => f.stop(), () => undefined);
+    }
+  });
+});

@@ -15,10 +15,12 @@ export interface IngestReport {
   /** Origins whose next entry is missing here: fetch them from this seq. */
   gaps: Map<string, number>;
   equivocations: string[];
+  /** Origins whose received entry did not chain onto our head (PREV_MISMATCH). */
+  forks: Set<string>;
 }
 
 export function emptyReport(): IngestReport {
-  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), equivocations: [] };
+  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), equivocations: [], forks: new Set() };
 }
 
 export async function ingestEntries(
@@ -83,6 +85,8 @@ function classify(
     group.append(acceptEntry(entry, { member, head: (o) => group.head(o) }));
     report.accepted++;
   } catch (error) {
-    reject(report, error instanceof MamoriError ? error.code : 'MALFORMED_ENTRY');
+    const code = error instanceof MamoriError ? error.code : 'MALFORMED_ENTRY';
+    if (code === 'PREV_MISMATCH') report.forks.add(origin);
+    reject(report, code);
   }
 }

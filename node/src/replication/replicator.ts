@@ -163,11 +163,42 @@ export class Replicator {
     peer.lastContactMs = Date.now();
     peer.remoteHeads = new Map(heads.map((h) => [h.origin, h.seq]));
     const local = this.ledger.committedHeads();
-    await Promise.all(
-      heads
-        .filter((h) => h.seq > (local.get(h.origin)?.seq ?? 0) && this.member(h.origin) && !this.ledger.isFrozen(h.origin))
-        .map((h) => this.fetchOrigin(peer, h.origin)),
-    );
+    const usable = heads.filter((h) => this.member(h.origin) && !this.ledger.isFrozen(h.origin));
+    // A head we also hold but with another hash is a fork: fetch the peer's entry there, so
+    // that an equivocation is caught even when neither version is new to anyone.
+    const forks = usable.filter((h) => {
+      if (h.seq > (local.get(h.origin)?.seq ?? 0)) return false;
+      const ours = this.ledger.storedEntry(h.origin, h.seq);
+      return ours !== undefined && !ours.hash.equals(h.hash);
+    });
+    await Promise.all([
+      ...usable.filter((h) => h.seq > (local.get(h.origin)?.seq ?? 0)).map((h) => this.fetchOrigin(peer, h.origin)),
+      ...forks.map((h) => this.fetchOne(peer, h.origin, h.seq)),
+    ]);
+  }
+
+  /** One entry of the peer's copy of a feed, to compare with ours. */
+  private async fetchOne(peer: PeerState, origin: string, seq: number): Promise<IngestReport | undefined> {
+    const link = peer.link;
+    if (!link) return undefined;
+    let report: IngestReport | undefined;
+    await link.fetch(origin, seq, async (entries) => {
+      report = await this.ingest(peer, entries.slice(0, 1));
+    }, 1);
+    return report;
+  }
+
+  /**
+   * The peer's next entry does not chain onto ours: walk back through the peer's copy until
+   * it matches ours (the peer relayed a forgery) or a validly signed different entry turns
+   * up (equivocation, recorded by ingest).
+   */
+  private async findFork(peer: PeerState, origin: string): Promise<void> {
+    let seq = this.ledger.committedHeads().get(origin)?.seq ?? 0;
+    for (let steps = 0; seq >= 1 && steps < 64; steps++, seq--) {
+      const report = await this.fetchOne(peer, origin, seq);
+      if (!report || report.duplicates > 0 || report.equivocations.length > 0) return;
+    }
   }
 
   private async fetchOrigin(peer: PeerState, origin: string): Promise<void> {
@@ -198,6 +229,7 @@ export class Replicator {
     if (Object.keys(report.rejected).length > 0) this.log.warn({ peer: peer.id, rejected: report.rejected }, 'entries from a peer rejected');
     for (const origin of report.equivocations) this.log.error({ origin, peer: peer.id }, 'EQUIVOCATION: origin signed two different entries at one seq; origin frozen until an operator acts');
     for (const origin of report.gaps.keys()) void this.fetchOrigin(peer, origin).catch(() => undefined);
+    for (const origin of report.forks) void this.findFork(peer, origin).catch(() => undefined);
     return report;
   }
 }

@@ -18,8 +18,11 @@ export interface PeerHead {
 /** The network side of one peer (implemented over gRPC in rpc/). */
 export interface PeerLink {
   heads(): Promise<PeerHead[]>;
-  /** Streams one origin's entries from a seq on; waits for each page's handler before reading on. */
-  fetch(origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>): Promise<void>;
+  /**
+   * Streams one origin's entries from a seq on (at most `limit` when given); waits for each
+   * page's handler before reading on.
+   */
+  fetch(origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit?: number): Promise<void>;
   /**
    * Live entries from any origin. `subscribed` resolves once the peer will send everything
    * it commits from then on; `done` settles when the stream ends or fails.

@@ -30,9 +30,9 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
   });
   const toRaw = (e: Entry__Output): RawEntry => ({ body: e.body, signature: e.signature });
 
-  const fetchOnce = (origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>): Promise<{ received: number; next: number }> =>
+  const fetchOnce = (origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit = 0): Promise<{ received: number; next: number }> =>
     new Promise((resolve, reject) => {
-      const call = client.Fetch({ origin, fromSeq, limit: 0 }, metadata, { deadline: Date.now() + FETCH_DEADLINE_MS });
+      const call = client.Fetch({ origin, fromSeq, limit }, metadata, { deadline: Date.now() + FETCH_DEADLINE_MS });
       let batch: RawEntry[] = [];
       let received = 0;
       let chain = Promise.resolve();
@@ -64,7 +64,11 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
         });
       }),
 
-    async fetch(origin, fromSeq, onPage) {
+    async fetch(origin, fromSeq, onPage, limit) {
+      if (limit !== undefined) {
+        await fetchOnce(origin, fromSeq, onPage, limit);
+        return;
+      }
       // A Fetch call returns a bounded number of entries; ask again until the peer has no more.
       let from = fromSeq;
       for (;;) {

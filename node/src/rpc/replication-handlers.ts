@@ -2,7 +2,7 @@
 // certificate names a current member. Both streams respect backpressure: when write()
 // returns false they wait for 'drain', and a follower that falls too far behind is cut
 // off (it resumes with Fetch) instead of growing this node's memory.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ReplicationHandlers } from '../../../proto/gen/mamori/v1/Replication';
 import type { Entry } from '../../../proto/gen/mamori/v1/Entry';
@@ -107,7 +107,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         if (queue.length > FOLLOW_QUEUE_LIMIT) {
           stop();
           log.warn({ peer, queued: queue.length }, 'a follower fell too far behind; its stream is ended and it resumes with Fetch');
-          call.emit('error', { code: 8, details: 'follower too far behind; resume with Fetch' });
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'follower too far behind; resume with Fetch' });
           return;
         }
         pump();
@@ -123,7 +123,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
       call.on('error', stop);
       // Tell the follower it is subscribed: an empty message marks the point from which
       // nothing committed is missed (it compares heads after this).
-      call.sendMetadata(new (call.metadata.constructor as typeof grpc.Metadata)());
+      call.sendMetadata(new grpc.Metadata());
     },
   };
 }
