@@ -155,10 +155,10 @@ async function stopConsortium(members: Map<string, Member>): Promise<void> {
   const problems: Record<string, string[]> = {};
   for (const m of members.values()) {
     m.client.close();
-    const seconds = isRunning(m.child) ? await stopNode(m.child, m.logFile) : NaN;
+    const stopped = isRunning(m.child) ? `stopped in ${(await stopNode(m.child, m.logFile)).toFixed(2)} s` : `had already exited (code ${m.child.exitCode}, signal ${m.child.signalCode})`;
     const lines = problemLogLines(m.child, m.logFile);
     problems[m.id] = lines;
-    progress(`${m.id} stopped in ${seconds.toFixed(2)} s; ${lines.length} warn/error log line(s)`);
+    progress(`${m.id} ${stopped}; ${lines.length} warn/error log line(s)`);
     for (const line of lines.slice(0, 10)) progress(`  ${m.id}: ${line.slice(0, 400)}`);
     if (lines.length > 10) progress(`  ${m.id}: … ${lines.length - 10} more`);
   }

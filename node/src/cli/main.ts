@@ -82,7 +82,8 @@ export function buildProgram(): Command {
     .command('start')
     .description('run a node until SIGINT or SIGTERM')
     .requiredOption('--config <file>', 'node config (node.json)')
-    .action(async (o: { config: string }) => startNode(o.config));
+    .option('--insecure-dev', 'replicate without TLS, on loopback only (experiments; never in production)')
+    .action(async (o: { config: string; insecureDev?: boolean }) => startNode(o.config, { insecureDev: Boolean(o.insecureDev) }));
 
   program
     .command('dev')

@@ -92,8 +92,10 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
   }
 }
 
-export async function startNode(configFile: string): Promise<void> {
-  const config = loadNodeConfig(configFile);
+export async function startNode(configFile: string, options: { insecureDev?: boolean } = {}): Promise<void> {
+  const loaded = loadNodeConfig(configFile);
+  // --insecure-dev drops TLS for replication; startReplicationServer then insists on loopback.
+  const config: NodeConfig = options.insecureDev ? Object.freeze({ ...loaded, insecureDev: true, tls: undefined }) : loaded;
   const log = pino({ level: config.logLevel, base: { member: config.member } });
   const running = await runNode(config, log);
   log.info({ address: running.exchange.address, peerAddress: running.replication?.address, feedSeq: running.node.ownHead().seq }, 'node listening');
