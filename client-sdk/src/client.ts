@@ -1,205 +1,318 @@
-// The client a member's systems use to reach their own node. Card numbers are normalized
-// and hashed in this process; only selectors leave it.
-import * as grpc from '@grpc/grpc-js';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+// The client an authorization pipeline (and a member's tooling) uses to reach its own node.
+// Card numbers are normalized and hashed in this process; only selectors leave it. A check
+// answers within its deadline, from the in-process mirror, the node, or the fail mode.
 import { normalizePan } from '../../proto/ts/normalize';
 import { panSelector } from '../../proto/ts/selectors';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { isPublicTestPan } from '../../proto/ts/test-cards';
-import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/GetHashingKeysResponse';
-import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult';
-import type { Evidence__Output } from '../../proto/gen/mamori/v1/Evidence';
-import type { PublishIndicators } from '../../proto/gen/mamori/v1/PublishIndicators';
 import type { PublishResponse__Output } from '../../proto/gen/mamori/v1/PublishResponse';
 import type { RetractResponse__Output } from '../../proto/gen/mamori/v1/RetractResponse';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
-import { readClientConfig } from './config';
-import {
-  CARD_REASONS,
-  DAY_MS,
-  DEFAULT_CONFIDENCE,
-  DEFAULT_VALID_DAYS,
-  EXPOSURES,
-  RETRACT_REASONS,
-  type CardListingDetails,
-  type RetractReasonName,
-} from './details';
-import { MamoriClientError } from './errors';
+import { CheckBatcher, type PanSelector } from './batcher';
+import { configToOptions, readClientConfig } from './config';
+import { RETRACT_REASONS, type CardListingDetails, type RetractReasonName } from './details';
+import { asClientError, MamoriClientError } from './errors';
+import { KeyRing, type HashingKey } from './keys';
+import { FilterMirror } from './mirror';
+import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
+import { ACTIONS, type Action } from './policy';
+import { cardPublication } from './publication';
+import { fallbackResult, mergeEvidence, type CardCheckResult, type CheckSource, type Evidence } from './results';
+import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
+import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
+import { Transport } from './transport';
 
-export interface ClientOptions {
-  target: string;
-  token: string;
-  /** Deadline of each call in milliseconds (default 5000). */
+export { cardPublication } from './publication';
+export { MAX_BATCH } from './options';
+export type { ClientOptions } from './options';
+export type { HashingKey } from './keys';
+
+export interface CheckOptions {
+  /** This call's budget in ms, instead of the client's deadlineMs. */
   deadlineMs?: number;
+  /** Handed to the policy as context.transaction (amount, channel, MCC, …). */
+  transaction?: Readonly<Record<string, unknown>>;
 }
 
-export interface HashingKey {
-  epoch: number;
-  key: Uint8Array;
-}
-
-export interface CardCheck {
-  listed: boolean;
-  listingMembers: number;
-  evidence: Evidence__Output[];
-}
-
-export const MAX_BATCH = 10_000;
-
-type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze';
+/** The node's status, plus this client's own: mode, mirror, counters. */
+export type ClientStatus = StatusResponse__Output & { sdk: SdkStatus };
 
 export class MamoriClient {
-  private readonly stub: ExchangeClient;
-  private readonly metadata: grpc.Metadata;
-  private keys: HashingKey[] | undefined;
-  readonly deadlineMs: number;
+  readonly options: ResolvedOptions;
+  private readonly transport: Transport;
+  private readonly keyRing: KeyRing;
+  private readonly batcher: CheckBatcher;
+  private readonly mirror: FilterMirror | undefined;
+  private readonly counters = new ClientCounters();
+  private closed = false;
 
-  private constructor(options: ClientOptions) {
-    const { Exchange } = loadGrpcTypes().mamori.v1;
-    this.stub = new Exchange(options.target, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
-      'grpc.max_send_message_length': 16 * 1024 * 1024,
-    });
-    this.metadata = new grpc.Metadata();
-    this.metadata.set('authorization', `Bearer ${options.token}`);
-    this.deadlineMs = options.deadlineMs ?? 5_000;
+  private constructor(options: ResolvedOptions) {
+    this.options = options;
+    this.transport = new Transport(options);
+    this.keyRing = new KeyRing(() => this.loadKeys());
+    this.batcher = new CheckBatcher(
+      (selectors, deadline) => this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline),
+      options.batch,
+    );
+    if (options.mode === 'mirror') {
+      // Started at once so that it is warm by the first authorization.
+      this.mirror = FilterMirror.start({ target: options.target, token: options.token, credentials: options.credentials, log: options.log });
+    }
   }
 
   static connect(options: ClientOptions): MamoriClient {
-    return new MamoriClient(options);
+    return new MamoriClient(parseOptions(options));
   }
 
-  /** Connects with a client.json written by `mamori dev-consortium`. */
-  static fromConfigFile(file: string): MamoriClient {
-    const config = readClientConfig(file);
-    return new MamoriClient({ target: config.target, token: config.token, deadlineMs: config.deadlineMs });
+  /** Connects with a client.json (as `mamori dev-consortium` writes it); `overrides` win over the file. */
+  static fromConfigFile(file: string, overrides: Partial<ClientOptions> = {}): MamoriClient {
+    return MamoriClient.connect({ ...configToOptions(readClientConfig(file)), ...overrides });
   }
 
-  /** One unary call with a deadline; grpc-js has no default deadline. */
-  private call<Res>(method: UnaryMethod, request: object, deadlineMs = this.deadlineMs): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      const fn = this.stub[method] as unknown as (
-        req: object,
-        md: grpc.Metadata,
-        opts: grpc.CallOptions,
-        cb: (e: grpc.ServiceError | null, r?: Res) => void,
-      ) => unknown;
-      fn.call(this.stub, request, this.metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
-        if (error) reject(MamoriClientError.fromGrpc(error));
-        else resolve(response as Res);
-      });
-    });
-  }
-
-  /** Active hashing keys from the member's own node, newest first; held in memory only. */
-  async hashingKeys(refresh = false): Promise<HashingKey[]> {
-    if (!this.keys || refresh) {
-      await sodiumReady();
-      const response = await this.call<GetHashingKeysResponse__Output>('GetHashingKeys', {});
-      if (response.keys.length === 0) throw new MamoriClientError('FAILED_PRECONDITION', 'the node has no active hashing-key epoch');
-      this.keys = response.keys.map((k) => ({ epoch: k.epoch, key: new Uint8Array(k.key) }));
-    }
-    return this.keys;
+  /** Budget of a check in ms. */
+  get deadlineMs(): number {
+    return this.options.deadlineMs;
   }
 
   /** Normalizes and hashes a PAN under one key; throws INVALID_PAN with a reason that never contains the number. */
   static panDigest(pan: string, key: Uint8Array): Buffer {
     const normalized = normalizePan(pan);
-    if (!normalized.ok) throw new MamoriClientError('INVALID_PAN', `card number ${normalized.reason}`);
+    if (!normalized.ok) throw MamoriClientError.invalidPan(normalized.reason);
     return panSelector(key, normalized.digits);
   }
 
-  async checkCard(pan: string): Promise<CardCheck> {
-    const [result] = await this.checkCards([pan]);
-    return result as CardCheck;
+  async checkCard(pan: string, options?: CheckOptions): Promise<CardCheckResult> {
+    return (await this.checkCards([pan], options))[0] as CardCheckResult;
   }
 
-  /** Checks cards under every active epoch, merging the answers per card. */
-  async checkCards(pans: readonly string[]): Promise<CardCheck[]> {
-    const keys = await this.hashingKeys();
-    const selectors = pans.flatMap((pan) => keys.map((k) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: MamoriClient.panDigest(pan, k.key) })));
-    const results: CheckResult__Output[] = [];
-    for (let i = 0; i < selectors.length; i += MAX_BATCH) {
-      const response = await this.call<CheckResponse__Output>('Check', { selectors: selectors.slice(i, i + MAX_BATCH) });
-      results.push(...response.results);
+  /**
+   * Checks cards under every active key epoch. Malformed numbers throw INVALID_PAN before any
+   * I/O. If the node does not answer in time or is unreachable, the fail mode answers
+   * (`degraded: true`); other errors throw.
+   */
+  async checkCards(pans: readonly string[], options: CheckOptions = {}): Promise<CardCheckResult[]> {
+    if (this.closed) throw MamoriClientError.closed();
+    const budget = options.deadlineMs ?? this.options.deadlineMs;
+    if (!(budget > 0 && budget <= 600_000)) throw new MamoriClientError('INVALID_ARGUMENT', `deadlineMs: expected a number from 1 to 600000, got ${String(budget)}`);
+    const deadline = Date.now() + budget;
+    const digits = this.normalizeAll(pans);
+    if (digits.length === 0) return [];
+    this.counters.checks += digits.length;
+
+    let keys = this.keyRing.current();
+    if (!keys) {
+      try {
+        keys = await withDeadline(this.keyRing.fetch(), deadline, budget);
+      } catch (error) {
+        return digits.map(() => this.degraded(error));
+      }
     }
-    return pans.map((_, p) => mergeChecks(results.slice(p * keys.length, (p + 1) * keys.length)));
+
+    const results = new Array<CardCheckResult>(digits.length);
+    const toNode: number[] = [];
+    const selectors: PanSelector[] = [];
+    for (let i = 0; i < digits.length; i++) {
+      const cardSelectors = keys.map((k): PanSelector => ({ type: 'SELECTOR_TYPE_PAN', digest: panSelector(k.key, digits[i] as string) }));
+      if (this.mirror && this.mirrorRulesOut(cardSelectors)) {
+        results[i] = this.answer([], 'mirror', options.transaction);
+      } else {
+        toNode.push(i);
+        for (const s of cardSelectors) selectors.push(s);
+      }
+    }
+    if (toNode.length > 0) {
+      try {
+        const answers = await this.batcher.check(selectors, deadline, budget);
+        this.counters.recovered(this.options.log);
+        toNode.forEach((card, j) => {
+          results[card] = this.answer(mergeEvidence(answers.slice(j * keys.length, (j + 1) * keys.length)), 'node', options.transaction);
+        });
+      } catch (error) {
+        for (const card of toNode) results[card] = this.degraded(error);
+      }
+    }
+    return results;
+  }
+
+  /** Not served by the node yet: merchant screening arrives with its own issue. */
+  async screenMerchant(fields: MerchantFields): Promise<MerchantScreenResult> {
+    void fields;
+    throw MamoriClientError.notAvailableYet('merchant screening');
+  }
+
+  /** Not served by the node yet: sightings arrive with joint detection. */
+  async reportSighting(sighting: CardSighting): Promise<SightingReceipt> {
+    void sighting;
+    throw MamoriClientError.notAvailableYet('reporting sightings');
+  }
+
+  /** Active hashing keys from the member's own node, newest first; held in memory only. */
+  async hashingKeys(refresh = false): Promise<HashingKey[]> {
+    return (!refresh && this.keyRing.current()) || this.keyRing.fetch();
   }
 
   /** Publishes already-hashed PAN selectors (bulk import); digests must be hashed under keyEpoch. */
   async publishPanDigests(digests: readonly Buffer[], details: CardListingDetails, keyEpoch: number): Promise<PublishResponse__Output> {
-    return this.call<PublishResponse__Output>('Publish', { publication: cardPublication(digests, details), keyEpoch });
+    return this.admin<PublishResponse__Output>('Publish', { publication: cardPublication(digests, details), keyEpoch });
   }
 
   /** Publishes compromised cards: refuses invalid and public test numbers before anything is sent. */
   async publishCompromisedCards(pans: readonly string[], details: CardListingDetails): Promise<PublishResponse__Output> {
-    const [key] = await this.hashingKeys();
-    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    const digests = pans.map((pan, i) => {
-      const normalized = normalizePan(pan);
-      if (!normalized.ok) throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: card number ${normalized.reason}`);
-      if (isPublicTestPan(normalized.digits)) {
+    const digits = this.normalizeAll(pans, true);
+    pans.forEach((_, i) => {
+      if (isPublicTestPan(digits[i] as string)) {
         throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: is a public test card number; test numbers are never published`);
       }
-      return panSelector(key.key, normalized.digits);
     });
-    return this.publishPanDigests(digests, details, key.epoch);
+    const [key] = await this.hashingKeys();
+    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch);
   }
 
-  /** Retracts this member's listings of cards (for example after reissue). */
+  /** Retracts this member's listings of cards (for example after reissue), under every active epoch. */
   async retractCards(pans: readonly string[], reason: RetractReasonName): Promise<RetractResponse__Output> {
+    const digits = this.normalizeAll(pans, true);
     const keys = await this.hashingKeys();
-    const selectors = pans.flatMap((pan) => keys.map((k) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: MamoriClient.panDigest(pan, k.key) })));
-    return this.call<RetractResponse__Output>('Retract', { kind: 'INDICATOR_KIND_COMPROMISED_CARD', selectors, reason: RETRACT_REASONS[reason] });
+    const selectors = digits.flatMap((d) => keys.map((k) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: panSelector(k.key, d) })));
+    return this.admin<RetractResponse__Output>('Retract', { kind: 'INDICATOR_KIND_COMPROMISED_CARD', selectors, reason: RETRACT_REASONS[reason] });
   }
 
   /** Accept an origin's entries again after an equivocation was dealt with (an operator's decision). */
   async unfreeze(origin: string): Promise<boolean> {
-    return (await this.call<{ wasFrozen: boolean }>('Unfreeze', { origin })).wasFrozen;
+    return (await this.admin<{ wasFrozen: boolean }>('Unfreeze', { origin })).wasFrozen;
   }
 
-  async status(): Promise<StatusResponse__Output> {
-    return this.call<StatusResponse__Output>('Status', {});
+  /** The node's status and this client's; throws when the node cannot be reached (see sdkStatus()). */
+  async status(): Promise<ClientStatus> {
+    const node = await this.admin<StatusResponse__Output>('Status', {});
+    return { ...node, sdk: this.sdkStatus() };
   }
 
-  /** Waits until the node answers, for scripts that start a node and then use it. */
-  async waitForReady(timeoutMs: number): Promise<void> {
-    await new Promise<void>((resolve, reject) =>
-      this.stub.waitForReady(Date.now() + timeoutMs, (error) => (error ? reject(new MamoriClientError('UNAVAILABLE', `node not reachable: ${error.message}`)) : resolve())),
-    );
+  /** This client's own status, without I/O: for a health endpoint that must answer while the node is down. */
+  sdkStatus(): SdkStatus {
+    const mirror = this.mirror?.status();
+    const usable = mirror !== undefined && mirror.ready && !mirror.stale;
+    return {
+      mode: this.options.mode,
+      checksVia: usable ? 'mirror' : 'node',
+      fallbackReason:
+        this.options.mode === 'mirror' && !usable
+          ? `mirror not usable (${mirror?.reason ?? (mirror?.ready ? 'stale' : 'not loaded')}); checks go to the node`
+          : undefined,
+      mirror,
+      failMode: this.options.failMode,
+      deadlineMs: this.options.deadlineMs,
+      keyEpochs: (this.keyRing.current() ?? []).map((k) => k.epoch),
+      degradedSinceMs: this.counters.degradedSinceMs,
+      stats: this.stats(),
+    };
+  }
+
+  /** Counters: RPCs sent, checks by source, batching. */
+  stats(): ClientStats {
+    return this.counters.snapshot(this.transport.sent, this.batcher.stats());
+  }
+
+  /**
+   * Waits until the node answers and the hashing keys are loaded; in mirror mode, also (within
+   * the same time) for the mirror — checks work without it, so a slow mirror does not fail this.
+   */
+  async waitForReady(timeoutMs: number): Promise<SdkStatus> {
+    const deadline = Date.now() + timeoutMs;
+    await this.transport.waitForReady(deadline);
+    await withDeadline(this.keyRing.fetch(), deadline, timeoutMs, 'loading the hashing keys');
+    while (this.mirror && Date.now() < deadline) {
+      const m = this.mirror.status();
+      if (m.ready && !m.stale) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return this.sdkStatus();
   }
 
   close(): void {
-    this.stub.close();
+    this.closed = true;
+    this.mirror?.close();
+    this.transport.close();
+  }
+
+  private async loadKeys(): Promise<HashingKey[]> {
+    await sodiumReady();
+    const response = await this.admin<GetHashingKeysResponse__Output>('GetHashingKeys', {});
+    if (response.keys.length === 0) throw new MamoriClientError('FAILED_PRECONDITION', 'the node has no active hashing-key epoch');
+    return response.keys.map((k) => ({ epoch: k.epoch, key: new Uint8Array(k.key) }));
+  }
+
+  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze', request: object): Promise<Res> {
+    if (this.closed) return Promise.reject(MamoriClientError.closed());
+    return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
+  }
+
+  /** Every card normalized, or INVALID_PAN naming the first bad one's position and reason (never its digits). */
+  private normalizeAll(pans: readonly string[], alwaysNumber = false): string[] {
+    if (!Array.isArray(pans)) throw new MamoriClientError('INVALID_ARGUMENT', 'pans: expected an array of card numbers');
+    return pans.map((pan, i) => {
+      const normalized = typeof pan === 'string' ? normalizePan(pan) : { ok: false as const, reason: `is not a string (${typeof pan})` };
+      if (!normalized.ok) {
+        this.counters.invalid++;
+        throw MamoriClientError.invalidPan(normalized.reason, pans.length > 1 || alwaysNumber ? i : undefined);
+      }
+      return normalized.digits;
+    });
+  }
+
+  /** True only when the mirror is certain for every epoch's selector: not listed, no I/O needed. */
+  private mirrorRulesOut(selectors: readonly PanSelector[]): boolean {
+    const mirror = this.mirror as FilterMirror;
+    let certain = true;
+    for (const s of selectors) {
+      const may = mirror.mayContain(s.digest);
+      if (may === undefined) {
+        this.counters.mirrorUnusable(this.options.log, mirror.status().reason);
+        return false;
+      }
+      if (may) certain = false;
+    }
+    this.counters.mirrorUsable(this.options.log);
+    return certain;
+  }
+
+  private answer(evidence: Evidence[], source: CheckSource, transaction: CheckOptions['transaction']): CardCheckResult {
+    const listingMembers = evidence.length;
+    const action: Action = this.options.policy(evidence, { listingMembers, nowMs: Date.now(), transaction });
+    if (!ACTIONS.includes(action)) {
+      throw new MamoriClientError('INVALID_ARGUMENT', `options.policy returned ${JSON.stringify(action)}; expected one of ${ACTIONS.join(', ')}`);
+    }
+    this.counters.answered(source);
+    return { listed: listingMembers > 0, action, listingMembers, evidence, source, degraded: false };
+  }
+
+  /** The fail mode's answer for DEADLINE_EXCEEDED and UNAVAILABLE; any other error is thrown. */
+  private degraded(error: unknown): CardCheckResult {
+    const e = asClientError(error);
+    if (!e.degradable) throw e;
+    const result = fallbackResult(this.options.failMode, e.code as 'UNAVAILABLE' | 'DEADLINE_EXCEEDED');
+    this.counters.degraded(this.options.log, e, result.action);
+    return result;
   }
 }
 
-export function cardPublication(digests: readonly Buffer[], details: CardListingDetails, nowMs = Date.now()): PublishIndicators {
-  const reason = CARD_REASONS[details.reason];
-  if (!reason) throw new MamoriClientError('INVALID_ARGUMENT', `reason: unknown "${String(details.reason)}"; expected one of ${Object.keys(CARD_REASONS).join(', ')}`);
-  const exposed = (details.exposed ?? ['pan']).map((e) => {
-    const value = EXPOSURES[e];
-    if (!value) throw new MamoriClientError('INVALID_ARGUMENT', `exposure: unknown "${String(e)}"; expected any of ${Object.keys(EXPOSURES).join(', ')}`);
-    return value;
+/** Rejects with DEADLINE_EXCEEDED at `deadline` if `work` has not settled; `work` itself goes on. */
+function withDeadline<T>(work: Promise<T>, deadline: number, budgetMs: number, what = 'the check'): Promise<T> {
+  const left = deadline - Date.now();
+  if (left <= 0) return Promise.reject(MamoriClientError.deadlineExceeded(what, budgetMs));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(MamoriClientError.deadlineExceeded(what, budgetMs)), left);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  const validDays = details.validDays ?? DEFAULT_VALID_DAYS;
-  return {
-    kind: 'INDICATOR_KIND_COMPROMISED_CARD',
-    reason,
-    exposed,
-    confidence: details.confidence ?? DEFAULT_CONFIDENCE,
-    validFromMs: nowMs,
-    validUntilMs: nowMs + Math.round(validDays * DAY_MS),
-    eventId: details.eventId ?? '',
-    indicators: digests.map((digest) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }] })),
-  };
-}
-
-function mergeChecks(results: CheckResult__Output[]): CardCheck {
-  const byOrigin = new Map<string, Evidence__Output>();
-  for (const r of results) for (const e of r.evidence) if (!byOrigin.has(e.origin)) byOrigin.set(e.origin, e);
-  const evidence = [...byOrigin.values()];
-  return { listed: evidence.length > 0, listingMembers: evidence.length, evidence };
 }

@@ -14,6 +14,19 @@ export type ClientErrorCode =
 
 const RETRYABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED']);
 
+/** The codes on which a check answers with the fail-open / fail-closed policy instead of throwing. */
+const DEGRADABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
+
+const BY_GRPC_STATUS: Partial<Record<grpc.status, ClientErrorCode>> = {
+  [grpc.status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+  [grpc.status.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+  [grpc.status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
+  [grpc.status.UNAVAILABLE]: 'UNAVAILABLE',
+  [grpc.status.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
+  [grpc.status.RESOURCE_EXHAUSTED]: 'RESOURCE_EXHAUSTED',
+  [grpc.status.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
+};
+
 /** The SDK's one error type. Messages never contain a card number. */
 export class MamoriClientError extends Error {
   readonly retryable: boolean;
@@ -28,17 +41,40 @@ export class MamoriClientError extends Error {
     this.retryable = RETRYABLE.has(code);
   }
 
+  /** True when a check should be answered by the fail mode rather than fail the payment. */
+  get degradable(): boolean {
+    return DEGRADABLE.has(this.code);
+  }
+
   static fromGrpc(error: grpc.ServiceError): MamoriClientError {
-    const byStatus: Partial<Record<grpc.status, ClientErrorCode>> = {
-      [grpc.status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
-      [grpc.status.UNAUTHENTICATED]: 'UNAUTHENTICATED',
-      [grpc.status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
-      [grpc.status.UNAVAILABLE]: 'UNAVAILABLE',
-      [grpc.status.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
-      [grpc.status.RESOURCE_EXHAUSTED]: 'RESOURCE_EXHAUSTED',
-      [grpc.status.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
-    };
-    const code = byStatus[error.code] ?? 'INTERNAL';
+    const code = BY_GRPC_STATUS[error.code] ?? 'INTERNAL';
     return new MamoriClientError(code, error.details || error.message, { cause: error });
   }
+
+  /** `reason` comes from normalizePan and never contains the number. */
+  static invalidPan(reason: string, index?: number): MamoriClientError {
+    return new MamoriClientError('INVALID_PAN', index === undefined ? `card number ${reason}` : `card ${index + 1}: card number ${reason}`);
+  }
+
+  static config(field: string, problem: string): MamoriClientError {
+    return new MamoriClientError('CONFIG', `${field}: ${problem}`);
+  }
+
+  static deadlineExceeded(what: string, deadlineMs: number): MamoriClientError {
+    return new MamoriClientError('DEADLINE_EXCEEDED', `${what} did not finish within ${deadlineMs} ms`);
+  }
+
+  static notAvailableYet(feature: string): MamoriClientError {
+    return new MamoriClientError('FAILED_PRECONDITION', `${feature} is not available from this node yet`);
+  }
+
+  static closed(): MamoriClientError {
+    return new MamoriClientError('FAILED_PRECONDITION', 'the client is closed');
+  }
+}
+
+/** Any thrown value as a MamoriClientError, keeping the original as the cause. */
+export function asClientError(error: unknown): MamoriClientError {
+  if (error instanceof MamoriClientError) return error;
+  return new MamoriClientError('INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
 }

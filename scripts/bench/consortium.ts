@@ -167,8 +167,10 @@ async function stopConsortium(members: Map<string, Member>): Promise<void> {
 
 // ---------------------------------------------------------------- 1. propagation
 
-async function waitListed(client: MamoriClient, pan: string, t0: bigint, options: ConsortiumOptions, errors: string[]): Promise<number> {
+/** Polls a member's Check until the card is listed: ms from `t0`, Infinity after the timeout, NaN when `cancel.cancelled`. */
+async function waitListed(client: MamoriClient, pan: string, t0: bigint, options: ConsortiumOptions, errors: string[], cancel: { cancelled: boolean }): Promise<number> {
   for (;;) {
+    if (cancel.cancelled) return NaN;
     try {
       if ((await client.checkCard(pan)).listed) return msSince(t0);
     } catch (error) {
@@ -194,14 +196,20 @@ async function propagation(members: Map<string, Member>, options: ConsortiumOpti
     const pan = randomPan(i & 1 ? '5' : '4');
     const at = new Date().toISOString();
     const t0 = now();
-    const seen = Promise.all(readers.map((r) => waitListed(r.client, pan, t0, options, checkErrors)));
+    // Poll from the moment of the call: a reader may list the card before the publisher's answer arrives.
+    const cancel = { cancelled: false };
+    const seen = Promise.all(readers.map((r) => waitListed(r.client, pan, t0, options, checkErrors, cancel)));
     try {
       const response = await publisher.client.publishCompromisedCards([pan], { reason: 'phishing' });
       if (response.seq <= 0) throw new Error(`publish answered seq ${response.seq}`);
       publishMs.push(msSince(t0));
     } catch (error) {
+      cancel.cancelled = true;
+      await seen;
       publishErrors.push(errorText(error));
+      progress(`WARNING: publication ${i + 1} at ${PUBLISHER} failed: ${errorText(error)}`);
       if (publishErrors.length > 10) throw new Error(`more than 10 publications failed at ${PUBLISHER}; last: ${errorText(error)}`);
+      continue;
     }
     const ms = await seen;
     if (i < options.warmup) continue;
@@ -257,7 +265,10 @@ async function propagation(members: Map<string, Member>, options: ConsortiumOpti
 // ---------------------------------------------------------------- 2. bulk replication
 
 interface Sample {
+  /** When the statuses came back, from the start of the import. */
   ms: number;
+  /** How long the three Status calls took together. */
+  roundTripMs: number;
   seq: Record<string, number>;
 }
 
@@ -293,6 +304,7 @@ async function bulk(members: Map<string, Member>, options: ConsortiumOptions): P
     (error: unknown) => (importError = error),
   );
   const samples: Sample[] = [];
+  const statusMs: Record<string, number[]> = {};
   const peakRss: Record<string, number> = {};
   let head: number | undefined;
   const reachedMs: Record<string, number> = {};
@@ -303,9 +315,21 @@ async function bulk(members: Map<string, Member>, options: ConsortiumOptions): P
       const mem = processMemory(m.child.pid);
       if (mem) peakRss[m.id] = Math.max(peakRss[m.id] ?? 0, mem.rss);
     }
-    const statuses = await Promise.all(all.map((m) => m.client.status().catch((error: unknown) => error as Error)));
+    const asked = msSince(t0);
+    const statuses = await Promise.all(
+      all.map((m) => {
+        const c0 = now();
+        return m.client.status().then(
+          (s) => {
+            (statusMs[m.id] ??= []).push(msSince(c0));
+            return s;
+          },
+          (error: unknown) => error as Error,
+        );
+      }),
+    );
     const ms = msSince(t0);
-    const sample: Sample = { ms, seq: {} };
+    const sample: Sample = { ms, roundTripMs: ms - asked, seq: {} };
     statuses.forEach((s, k) => {
       if (!(s instanceof Error)) sample.seq[(all[k] as Member).id] = feedSeq(s, PUBLISHER);
     });
@@ -332,6 +356,8 @@ async function bulk(members: Map<string, Member>, options: ConsortiumOptions): P
   await importing;
   const summary = imported as ImportSummary & { wallSeconds: number };
   const replicatedSeconds = Math.max(...READERS.map((id) => reachedMs[id] as number)) / 1000;
+  const slowStatus = Object.entries(statusMs).map(([id, v]) => `${id} p50 ${percentile(v, 50).toFixed(0)} ms max ${Math.max(...v).toFixed(0)} ms`);
+  progress(`bulk: Status calls meanwhile: ${slowStatus.join(', ')}`);
   progress(`bulk: replicated to ${READERS.map((id) => `${id} after ${((reachedMs[id] as number) / 1000).toFixed(2)} s`).join(', ')} (import ended at ${(importEndMs / 1000).toFixed(2)} s)`);
   const rssEnd: Record<string, ProcessMemory | undefined> = Object.fromEntries(all.map((m) => [m.id, processMemory(m.child.pid)]));
   addRow(`bulk: ${options.pans.toLocaleString('en-US')} PANs imported at ${PUBLISHER} until held by both others`, replicatedSeconds, 's', { op: '<', value: 60 });
@@ -349,8 +375,12 @@ async function bulk(members: Map<string, Member>, options: ConsortiumOptions): P
     rssBeforeMB: Object.fromEntries(Object.entries(rssBefore).map(([id, m]) => [id, m && mb(m.rss)])),
     rssPeakSampledMB: Object.fromEntries(Object.entries(peakRss).map(([id, v]) => [id, mb(v)])),
     rssEndMB: Object.fromEntries(Object.entries(rssEnd).map(([id, m]) => [id, m && { rss: mb(m.rss), hwm: mb(m.hwm) }])),
-    // Every 20th sample: the shape of the replication curve.
-    samples: samples.filter((_, i) => i % 20 === 0 || i === samples.length - 1).map((s) => ({ s: Math.round(s.ms) / 1000, ...s.seq })),
+    // Status calls answered by each node while it imported / replicated: its member-local API's responsiveness.
+    statusCallMs: Object.fromEntries(Object.entries(statusMs).map(([id, v]) => [id, { p50: percentile(v, 50), p99: percentile(v, 99), max: Math.max(...v) }])),
+    // The replication curve: every sample where a seq changed (and the last).
+    samples: samples
+      .filter((s, i) => i === 0 || i === samples.length - 1 || JSON.stringify(s.seq) !== JSON.stringify((samples[i - 1] as Sample).seq))
+      .map((s) => ({ s: Math.round(s.ms) / 1000, rtMs: Math.round(s.roundTripMs), ...s.seq })),
   };
   return startSeq + 1;
 }

@@ -24,6 +24,7 @@ export interface FakeCall {
   caller: string;
   origin?: string;
   fromSeq?: number;
+  limit?: number;
   atMs: number;
 }
 
@@ -60,10 +61,11 @@ export class FakePeer {
       },
       Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
         const caller = callerOf(call);
-        const { origin, fromSeq } = call.request;
-        fake.calls.push({ method: 'Fetch', caller, origin, fromSeq, atMs: Date.now() });
+        const { origin, fromSeq, limit } = call.request;
+        fake.calls.push({ method: 'Fetch', caller, origin, fromSeq, limit, atMs: Date.now() });
         const feed = fake.view(caller).find((f) => f.origin === origin);
-        for (const e of feed?.entries ?? []) if (e.seq >= fromSeq) call.write({ body: e.body, signature: e.signature });
+        const entries = (feed?.entries ?? []).filter((e) => e.seq >= fromSeq);
+        for (const e of limit > 0 ? entries.slice(0, limit) : entries) call.write({ body: e.body, signature: e.signature });
         call.end();
       },
       Follow: (call: FollowCall) => {

@@ -117,6 +117,7 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
     Check: unimplemented,
     GetHashingKeys: unimplemented,
     Unfreeze: unimplemented,
+    MirrorFilter: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

@@ -48,7 +48,7 @@ export class MamoriNode {
     private currentConsortium: Consortium,
     private readonly epochKeys: EpochKey[],
     private readonly store: LedgerStore,
-    private readonly index: SelectorIndex,
+    readonly index: SelectorIndex,
     readonly writer: LedgerWriter,
   ) {
     this.frozen = new Set(store.frozenOrigins().map((f) => f.origin));

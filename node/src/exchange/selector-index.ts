@@ -1,12 +1,18 @@
 // Keeps the lookup side of the ledger healthy: the Bloom filter (its snapshot, its growth
 // when over capacity) and the merge of recently stored selectors into the large table.
 import type { Logger } from 'pino';
-import { writeSnapshot, type DigestBloomFilter } from '../index/index';
+import { EventEmitter } from 'node:events';
+import { writeSnapshot, type BloomParams, type DigestBloomFilter } from '../index/index';
 import type { LedgerStore } from '../store/ledger-store';
 import { BackgroundFilterRebuild } from './filter-rebuild';
 import { capacityFor, snapshotFile, type FilterSettings } from './filter-loader';
 
-export class SelectorIndex {
+export interface SelectorIndexEvents {
+  /** The filter was replaced (grown); copies of the old one must be reloaded. */
+  replaced: [];
+}
+
+export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
   private dirty: boolean;
   private rebuild: BackgroundFilterRebuild | undefined;
   private readonly snapshotTimer: NodeJS.Timeout;
@@ -19,6 +25,8 @@ export class SelectorIndex {
     private readonly log: Logger,
     snapshotMatchesLedger: boolean,
   ) {
+    super();
+    this.setMaxListeners(0);
     this.dirty = !snapshotMatchesLedger;
     this.snapshotTimer = setInterval(() => this.snapshotIfDirty(), settings.snapshotIntervalMs);
     this.snapshotTimer.unref();
@@ -38,6 +46,11 @@ export class SelectorIndex {
     this.dirty = true;
     if (this.filter.overCapacity() && !this.rebuild) this.startRebuild();
     if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
+  }
+
+  /** A copy of the filter's bits and parameters, for a client's mirror. */
+  copy(): { params: BloomParams; items: number; bits: Buffer } {
+    return { params: this.filter.params, items: this.filter.items, bits: Buffer.from(this.filter.bitsetBytes()) };
   }
 
   status() {
@@ -66,6 +79,7 @@ export class SelectorIndex {
         this.rebuild = undefined;
         this.dirty = true;
         this.log.info({ capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
+        this.emit('replaced');
         if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
       },
       (error) => {

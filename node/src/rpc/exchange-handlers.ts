@@ -8,6 +8,7 @@ import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
 import type { PeerStatus } from '../replication/replicator';
 import type { Authenticator } from './auth';
+import { mirrorFilterHandler } from './mirror-handler';
 import { unary } from './unary';
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
@@ -51,6 +52,8 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
       return { wasFrozen };
     }),
+
+    MirrorFilter: mirrorFilterHandler(node, log, authenticate),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),

@@ -13,6 +13,7 @@ import type { AcceptedEntry } from '../ledger/acceptance';
 import { MamoriError } from '../ledger/errors';
 import { MEMBER_ID_PATTERN } from '../ledger/limits';
 import { toServiceError } from './status-mapping';
+import { waitForDrain } from './streams';
 import { unary } from './unary';
 
 /** Entries read from SQLite per page of a Fetch. */
@@ -24,21 +25,6 @@ const FOLLOW_QUEUE_LIMIT = 2048;
 
 export type PeerIdentifier = (call: { getAuthContext?: () => { sslPeerCertificate?: unknown } | null; metadata: grpc.Metadata }) => string;
 
-function waitForDrain(call: grpc.ServerWritableStream<unknown, Entry>): Promise<boolean> {
-  return new Promise((resolve) => {
-    const onDrain = () => done(true);
-    const onGone = () => done(false);
-    function done(ok: boolean) {
-      call.off('drain', onDrain);
-      call.off('cancelled', onGone);
-      call.off('close', onGone);
-      resolve(ok);
-    }
-    call.on('drain', onDrain);
-    call.on('cancelled', onGone);
-    call.on('close', onGone);
-  });
-}
 
 export function replicationHandlers(node: MamoriNode, log: Logger, identify: PeerIdentifier): ReplicationHandlers {
   const requireMember = (call: Parameters<PeerIdentifier>[0]): string => {

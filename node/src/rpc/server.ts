@@ -80,7 +80,8 @@ async function startGrpcServer(
     address: `${hostOf(listen)}:${port}`,
     shutdown: () =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 5000);
+        // Follow and mirror streams never end by themselves: give unary calls a moment, then cut.
+        const force = setTimeout(() => server.forceShutdown(), 1000);
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);

@@ -1,0 +1,180 @@
+// The in-process mirror of the node's Bloom filter, kept current like a Safe Browsing local
+// database: loaded once from the node, then every selector the node commits is streamed in.
+// A negative answers in microseconds with no I/O; a positive (or a mirror that is not loaded
+// or has gone stale) is confirmed with the node, which also returns the evidence.
+import * as grpc from '@grpc/grpc-js';
+import { BitSet } from 'bloom-filters';
+import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
+import { loadGrpcTypes } from '../../proto/ts/loader';
+import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
+import type { MirrorMessage__Output } from '../../proto/gen/mamori/v1/MirrorMessage';
+
+export interface MirrorOptions {
+  target: string;
+  token: string;
+  credentials?: grpc.ChannelCredentials;
+  /** No message (heartbeats come every second) for this long: the mirror is stale. */
+  staleAfterMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface MirrorStatus {
+  ready: boolean;
+  stale: boolean;
+  /** Time since the node was last heard from on the mirror stream. */
+  lagMs: number;
+  items: number;
+  lastUpdateMs: number;
+  reloads: number;
+  reason?: string;
+}
+
+interface Loading {
+  params: { bits: number; hashes: number; capacity: number; targetFpRate: number };
+  items: number;
+  bytes: Uint8Array;
+  received: number;
+  /** Digests committed while the bits were still arriving, applied once they are in. */
+  pending: Buffer[];
+}
+
+const DIGEST_BYTES = 32;
+
+export class FilterMirror {
+  private filter: DigestBloomFilter | undefined;
+  private loading: Loading | undefined;
+  private call: grpc.ClientReadableStream<MirrorMessage__Output> | undefined;
+  private lastMessageAt = 0;
+  private reloads = 0;
+  private reason: string | undefined = 'loading';
+  private attempt = 0;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly staleAfterMs: number;
+  private readonly stub: ExchangeClient;
+  private readonly metadata = new grpc.Metadata();
+
+  private constructor(private readonly options: MirrorOptions) {
+    this.staleAfterMs = options.staleAfterMs ?? 3000;
+    const { Exchange } = loadGrpcTypes().mamori.v1;
+    this.stub = new Exchange(options.target, options.credentials ?? grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 5000,
+      'grpc-node.flow_control_window': 4 * 1024 * 1024,
+    });
+    this.metadata.set('authorization', `Bearer ${options.token}`);
+  }
+
+  static start(options: MirrorOptions): FilterMirror {
+    const mirror = new FilterMirror(options);
+    mirror.connect();
+    return mirror;
+  }
+
+  /**
+   * false: certainly not in the node's filter, so not listed; true: ask the node;
+   * undefined: the mirror cannot answer (not loaded yet, or stale), ask the node.
+   */
+  mayContain(digest: Buffer): boolean | undefined {
+    const filter = this.filter;
+    if (!filter || Date.now() - this.lastMessageAt > this.staleAfterMs) return undefined;
+    return filter.has(digest);
+  }
+
+  status(): MirrorStatus {
+    const lagMs = this.lastMessageAt === 0 ? Infinity : Date.now() - this.lastMessageAt;
+    const stale = this.filter === undefined || lagMs > this.staleAfterMs;
+    return {
+      ready: this.filter !== undefined,
+      stale,
+      lagMs,
+      items: this.filter?.items ?? 0,
+      lastUpdateMs: this.lastMessageAt,
+      reloads: this.reloads,
+      reason: stale ? (this.reason ?? `no word from the node for ${lagMs} ms`) : undefined,
+    };
+  }
+
+  /** Resolves once the mirror can answer (for start-up and tests); false on timeout. */
+  async whenReady(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.mayContain(Buffer.alloc(DIGEST_BYTES)) !== undefined) return true;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return false;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.call?.cancel();
+    this.stub.close();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const call = this.stub.MirrorFilter({}, this.metadata);
+    this.call = call;
+    call.on('data', (message: MirrorMessage__Output) => this.onMessage(message));
+    call.on('error', (error: grpc.ServiceError) => this.onEnd(call, error.code === grpc.status.CANCELLED ? undefined : error.details || error.message));
+    call.on('end', () => this.onEnd(call, 'the node ended the mirror stream (its filter was replaced)'));
+  }
+
+  /** Once per stream: grpc-js may report both 'error' and 'end' for one call. */
+  private onEnd(call: grpc.ClientReadableStream<MirrorMessage__Output>, reason: string | undefined): void {
+    if (this.closed || this.call !== call) return;
+    this.call = undefined;
+    this.loading = undefined;
+    this.reason = reason ?? 'mirror stream closed';
+    this.options.log?.(`mirror: ${this.reason}; reconnecting`);
+    // Exponential backoff with jitter; the current filter keeps answering until it goes stale.
+    const delay = Math.min(5000, 100 * 2 ** Math.min(this.attempt++, 6)) * (0.5 + Math.random() / 2);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryTimer.unref?.();
+  }
+
+  private onMessage(message: MirrorMessage__Output): void {
+    this.lastMessageAt = Date.now();
+    if (message.header) {
+      const h = message.header;
+      this.loading = {
+        params: { bits: h.bits, hashes: h.hashes, capacity: h.capacity, targetFpRate: h.targetFpRate },
+        items: h.items,
+        bytes: new Uint8Array(h.totalBytes),
+        received: 0,
+        pending: [],
+      };
+      if (h.totalBytes === 0) this.completeLoading();
+    } else if (message.bitsChunk && this.loading) {
+      this.loading.bytes.set(message.bitsChunk, this.loading.received);
+      this.loading.received += message.bitsChunk.length;
+      if (this.loading.received >= this.loading.bytes.length) this.completeLoading();
+    } else if (message.added) {
+      const digests = message.added.digests;
+      if (this.loading) this.loading.pending.push(digests);
+      else if (this.filter) addAll(this.filter, digests);
+    }
+  }
+
+  private completeLoading(): void {
+    const loading = this.loading;
+    if (!loading) return;
+    const bitset = new BitSet(loading.params.bits);
+    bitset.array = loading.bytes;
+    const filter = new DigestBloomFilter(loading.params, bitset, loading.items);
+    for (const digests of loading.pending) addAll(filter, digests);
+    this.filter = filter;
+    this.loading = undefined;
+    this.reloads++;
+    this.attempt = 0;
+    this.reason = undefined;
+  }
+}
+
+function addAll(filter: DigestBloomFilter, digests: Buffer): void {
+  for (let offset = 0; offset + DIGEST_BYTES <= digests.length; offset += DIGEST_BYTES) {
+    filter.add(digests.subarray(offset, offset + DIGEST_BYTES));
+  }
+}

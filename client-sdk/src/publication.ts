@@ -1,0 +1,25 @@
+// The PublishIndicators a member signs when it lists compromised cards.
+import type { PublishIndicators } from '../../proto/gen/mamori/v1/PublishIndicators';
+import { CARD_REASONS, DAY_MS, DEFAULT_CONFIDENCE, DEFAULT_VALID_DAYS, EXPOSURES, type CardListingDetails } from './details';
+import { MamoriClientError } from './errors';
+
+export function cardPublication(digests: readonly Buffer[], details: CardListingDetails, nowMs = Date.now()): PublishIndicators {
+  const reason = CARD_REASONS[details.reason];
+  if (!reason) throw new MamoriClientError('INVALID_ARGUMENT', `reason: unknown "${String(details.reason)}"; expected one of ${Object.keys(CARD_REASONS).join(', ')}`);
+  const exposed = (details.exposed ?? ['pan']).map((e) => {
+    const value = EXPOSURES[e];
+    if (!value) throw new MamoriClientError('INVALID_ARGUMENT', `exposure: unknown "${String(e)}"; expected any of ${Object.keys(EXPOSURES).join(', ')}`);
+    return value;
+  });
+  const validDays = details.validDays ?? DEFAULT_VALID_DAYS;
+  return {
+    kind: 'INDICATOR_KIND_COMPROMISED_CARD',
+    reason,
+    exposed,
+    confidence: details.confidence ?? DEFAULT_CONFIDENCE,
+    validFromMs: nowMs,
+    validUntilMs: nowMs + Math.round(validDays * DAY_MS),
+    eventId: details.eventId ?? '',
+    indicators: digests.map((digest) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }] })),
+  };
+}

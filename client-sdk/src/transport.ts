@@ -1,0 +1,60 @@
+// The channel to the member's node: one grpc-js client, unary calls that always carry a
+// deadline, and a count of every RPC sent (what stats() reports and tests assert on).
+import * as grpc from '@grpc/grpc-js';
+import { loadGrpcTypes } from '../../proto/ts/loader';
+import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
+import { MamoriClientError } from './errors';
+import type { ResolvedOptions } from './options';
+
+export type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze';
+
+export class Transport {
+  readonly stub: ExchangeClient;
+  private readonly metadata: grpc.Metadata;
+  /** RPCs sent, by method. */
+  readonly sent: Record<UnaryMethod, number> = { Publish: 0, Retract: 0, Check: 0, Status: 0, GetHashingKeys: 0, Unfreeze: 0 };
+
+  constructor(options: ResolvedOptions) {
+    const { Exchange } = loadGrpcTypes().mamori.v1;
+    this.stub = new Exchange(options.target, options.credentials ?? grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.max_send_message_length': 16 * 1024 * 1024,
+      // grpc-js reconnects by itself; short backoffs so a restarted node is used again within a second or two.
+      'grpc.initial_reconnect_backoff_ms': options.reconnect.initialBackoffMs,
+      'grpc.max_reconnect_backoff_ms': options.reconnect.maxBackoffMs,
+    });
+    this.metadata = new grpc.Metadata();
+    this.metadata.set('authorization', `Bearer ${options.token}`);
+    // Fail fast while the node is unreachable instead of queueing until the deadline: a check
+    // then gets its fallback answer at once. (False is grpc-js's default; stated because it matters.)
+    this.metadata.setOptions({ waitForReady: false });
+  }
+
+  /** One unary call; `deadline` is an absolute time in ms (grpc-js has no default deadline). */
+  unary<Res>(method: UnaryMethod, request: object, deadline: number): Promise<Res> {
+    this.sent[method]++;
+    return new Promise((resolve, reject) => {
+      const fn = this.stub[method] as unknown as (
+        req: object,
+        md: grpc.Metadata,
+        opts: grpc.CallOptions,
+        cb: (e: grpc.ServiceError | null, r?: Res) => void,
+      ) => unknown;
+      fn.call(this.stub, request, this.metadata, { deadline }, (error, response) => {
+        if (error) reject(MamoriClientError.fromGrpc(error));
+        else resolve(response as Res);
+      });
+    });
+  }
+
+  /** Resolves once the channel is connected; rejects with UNAVAILABLE at the deadline. */
+  waitForReady(deadline: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.stub.waitForReady(deadline, (error) => (error ? reject(new MamoriClientError('UNAVAILABLE', `node not reachable: ${error.message}`, { cause: error })) : resolve())),
+    );
+  }
+
+  close(): void {
+    this.stub.close();
+  }
+}

@@ -1,0 +1,83 @@
+// MirrorFilter: the node's Bloom filter streamed to a member-local client (the SDK's
+// in-process mirror), then every selector committed from then on. The copy of the bits and
+// the subscription to commits happen in the same turn of the event loop, so nothing falls
+// between them. Memory is bounded: a client that reads too slowly is cut off and reloads.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { MirrorFilterRequest__Output } from '../../../proto/gen/mamori/v1/MirrorFilterRequest';
+import type { MirrorMessage } from '../../../proto/gen/mamori/v1/MirrorMessage';
+import type { MamoriNode } from '../exchange/node';
+import type { AcceptedEntry } from '../ledger/acceptance';
+import type { Authenticator } from './auth';
+import { toServiceError } from './status-mapping';
+import { waitForDrain } from './streams';
+
+const CHUNK_BYTES = 1024 * 1024;
+const HEARTBEAT_MS = 1000;
+/** Digests queued for a slow client before its stream is ended. */
+const MAX_QUEUED_DIGESTS = 200_000;
+
+export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate: Authenticator) {
+  return (call: grpc.ServerWritableStream<MirrorFilterRequest__Output, MirrorMessage>): void => {
+    try {
+      authenticate(call.metadata);
+    } catch (error) {
+      call.emit('error', toServiceError(error, log, 'MirrorFilter'));
+      return;
+    }
+    const { params, items, bits } = node.index.copy();
+    const queue: MirrorMessage[] = [];
+    let queuedDigests = 0;
+    let closed = false;
+    let writing = false;
+
+    const onCommitted = (entries: readonly AcceptedEntry[]) => {
+      const digests = entries.flatMap((e) => (e.publication?.indicators ?? []).flatMap((ind) => ind.selectors.map((s) => s.digest)));
+      if (digests.length === 0) return;
+      queue.push({ added: { digests: Buffer.concat(digests) } });
+      queuedDigests += digests.length;
+      if (queuedDigests > MAX_QUEUED_DIGESTS) return finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'mirror client too slow; reload the filter' });
+      void pump();
+    };
+    const onReplaced = () => finish();
+    const heartbeat = setInterval(() => {
+      queue.push({ heartbeatMs: Date.now() });
+      void pump();
+    }, HEARTBEAT_MS);
+
+    function finish(status?: Partial<grpc.StatusObject>) {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      node.writer.off('committed', onCommitted);
+      node.index.off('replaced', onReplaced);
+      queue.length = 0;
+      if (status) call.emit('error', status);
+      else if (!call.cancelled) call.end();
+    }
+
+    async function pump(): Promise<void> {
+      if (writing) return;
+      writing = true;
+      try {
+        while (queue.length > 0 && !closed) {
+          const message = queue.shift() as MirrorMessage;
+          if (message.added) queuedDigests -= (message.added.digests as Buffer).length / 32;
+          if (!call.write(message) && !(await waitForDrain(call))) return finish();
+        }
+      } finally {
+        writing = false;
+      }
+    }
+
+    node.writer.on('committed', onCommitted);
+    node.index.on('replaced', onReplaced);
+    call.on('cancelled', () => finish());
+    call.on('close', () => finish());
+    queue.unshift(
+      { header: { bits: params.bits, hashes: params.hashes, capacity: params.capacity, targetFpRate: params.targetFpRate, items, totalBytes: bits.length } },
+      ...Array.from({ length: Math.ceil(bits.length / CHUNK_BYTES) }, (_, i) => ({ bitsChunk: bits.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES) })),
+    );
+    void pump();
+  };
+}
