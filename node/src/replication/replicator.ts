@@ -110,8 +110,7 @@ export class Replicator {
         });
       } catch (error) {
         peer.lastError = error instanceof Error ? error.message : String(error);
-        // A peer that breaks the protocol (for example an oversize message) is counted too.
-        if (error instanceof MamoriError && error.code !== 'UNAVAILABLE') this.count(peer, error.code, 1);
+        this.countLinkError(peer, error);
         if (peer.connected) this.log.warn({ peer: peer.id, err: peer.lastError }, 'lost the connection to a peer');
       } finally {
         peer.connected = false;
@@ -145,6 +144,7 @@ export class Replicator {
     const timer = setInterval(() => {
       void this.antiEntropy(peer).catch((error: unknown) => {
         peer.lastError = error instanceof Error ? error.message : String(error);
+        this.countLinkError(peer, error);
         follow.cancel();
       });
     }, this.options.antiEntropyIntervalMs);
@@ -216,6 +216,11 @@ export class Replicator {
     }
   }
 
+  /** A peer that breaks the protocol (for example an oversize message) is counted; network trouble is not. */
+  private countLinkError(peer: PeerState, error: unknown): void {
+    if (error instanceof MamoriError && error.code !== 'UNAVAILABLE') this.count(peer, error.code, 1);
+  }
+
   private count(peer: PeerState, code: ErrorCode, n: number): void {
     peer.rejections[code] = (peer.rejections[code] ?? 0) + n;
   }
@@ -228,8 +233,8 @@ export class Replicator {
     if (report.gaps.size > 0) this.count(peer, 'SEQ_GAP', report.gaps.size);
     if (Object.keys(report.rejected).length > 0) this.log.warn({ peer: peer.id, rejected: report.rejected }, 'entries from a peer rejected');
     for (const origin of report.equivocations) this.log.error({ origin, peer: peer.id }, 'EQUIVOCATION: origin signed two different entries at one seq; origin frozen until an operator acts');
-    for (const origin of report.gaps.keys()) void this.fetchOrigin(peer, origin).catch(() => undefined);
-    for (const origin of report.forks) void this.findFork(peer, origin).catch(() => undefined);
+    for (const origin of report.gaps.keys()) void this.fetchOrigin(peer, origin).catch((error: unknown) => this.countLinkError(peer, error));
+    for (const origin of report.forks) void this.findFork(peer, origin).catch((error: unknown) => this.countLinkError(peer, error));
     return report;
   }
 }

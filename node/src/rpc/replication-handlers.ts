@@ -93,7 +93,8 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         if (queue.length > FOLLOW_QUEUE_LIMIT) {
           stop();
           log.warn({ peer, queued: queue.length }, 'a follower fell too far behind; its stream is ended and it resumes with Fetch');
-          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'follower too far behind; resume with Fetch' });
+          // ABORTED, not RESOURCE_EXHAUSTED: flow control, not a fault of the follower's peer.
+          call.emit('error', { code: grpc.status.ABORTED, details: 'follower too far behind; resume with Fetch' });
           return;
         }
         pump();
