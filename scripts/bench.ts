@@ -20,7 +20,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { MamoriClient } from '../client-sdk/src/client';
 import { readClientConfig } from '../client-sdk/src/config';
 import { loadGrpcTypes } from '../proto/ts/loader';
 import { panSelector } from '../proto/ts/selectors';
@@ -38,6 +37,7 @@ import {
   findBasePort,
   isTempKept,
   median,
+  nodeClient,
   now,
   percentile,
   printTable,
@@ -135,11 +135,11 @@ async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, chi
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`${describeUnexpectedExit(child, logFile) ?? 'node exited during start-up'}; log:\n${tail(logFile)}`);
     }
-    const client = MamoriClient.fromConfigFile(clientConfig);
+    const client = nodeClient(clientConfig);
     try {
       const result = await client.checkCard(pan);
       if (result.listed) return secondsSince(t0);
-      lastError = 'answered listed=false';
+      lastError = result.degraded ? `degraded answer (${result.degradedReason})` : 'answered listed=false';
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error);
     } finally {
@@ -306,7 +306,7 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
     t0 = now();
     node = startNodeProcess(nodeConfig, logFile);
     {
-      const client = MamoriClient.fromConfigFile(clientConfig);
+      const client = nodeClient(clientConfig);
       try {
         await Promise.race([
           client.waitForReady(30_000),
@@ -362,7 +362,7 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
 
   // Sanity: the node holds what was imported.
   {
-    const client = MamoriClient.fromConfigFile(clientConfig);
+    const client = nodeClient(clientConfig);
     try {
       const status = await client.status();
       progress(`node holds ${status.indicators} indicators in ${status.entries} entries; filter ${status.filter?.items} items, capacity ${status.filter?.capacity}, est. FP ${status.filter?.estimatedFpRate}`);
@@ -393,7 +393,7 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
   // ---- 3. check throughput (node started from the snapshot)
   if (options.phases.has('check')) {
     const config = readClientConfig(clientConfig);
-    const client = MamoriClient.fromConfigFile(clientConfig);
+    const client = nodeClient(clientConfig);
     const [key] = await client.hashingKeys();
     client.close();
     if (!key) throw new Error('no hashing key');

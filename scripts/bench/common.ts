@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { MamoriClient } from '../../client-sdk/src/client';
 import { withLuhnDigit } from '../../proto/ts/normalize';
 import { isPublicTestPan } from '../../proto/ts/test-cards';
 
@@ -40,6 +41,15 @@ export function tail(file: string, lines = 30): string {
   } catch {
     return '(no log)';
   }
+}
+
+/**
+ * A client for node-side figures: every check is a Check RPC at the node (mode 'remote', not the
+ * SDK's default in-process filter mirror), with a 5 s budget instead of the default 50 ms, so a
+ * slow answer is measured rather than replaced by the fail mode's (degraded) answer.
+ */
+export function nodeClient(clientConfig: string): MamoriClient {
+  return MamoriClient.fromConfigFile(clientConfig, { mode: 'remote', deadlineMs: 5_000 });
 }
 
 // ---------------------------------------------------------------- child processes and cleanup

@@ -1,7 +1,8 @@
 // Figures measured on a three-member consortium of real `mamori start` processes:
 //
 //   propagation  - publish of one card at psp-c until a Check at acquirer-b (and issuer-a)
-//                  answers listed: p50 / p99 over sequential single publications
+//                  answers listed: p50 / p99 over sequential single publications; node-side
+//                  checks (SDK mode 'remote'), and at acquirer-b also the SDK's default mirror mode
 //   bulk         - `mamori import cards` of the CSV at psp-c until acquirer-b and issuer-a
 //                  hold psp-c's feed up to psp-c's head; RSS of every node at the end
 //   slow-reader  - a raw mutual-TLS Fetch of psp-c's feed (from the first entry of the bulk
@@ -27,6 +28,7 @@ import {
   isRunning,
   mb,
   msSince,
+  nodeClient,
   now,
   onCleanup,
   percentile,
@@ -105,7 +107,7 @@ async function startConsortium(options: ConsortiumOptions): Promise<Map<string, 
     const logFile = path.join(options.tempDir, `consortium-${id}.log`);
     const child = startNodeProcess(nodeConfig, logFile);
     const clientConfig = path.join(dir, id, 'client.json');
-    const client = MamoriClient.fromConfigFile(clientConfig);
+    const client = nodeClient(clientConfig);
     onCleanup(() => client.close());
     members.set(id, { id, dir: path.join(dir, id), nodeConfig, clientConfig, peerListen: config.peerListen, logFile, child, client });
   }
@@ -172,7 +174,9 @@ async function waitListed(client: MamoriClient, pan: string, t0: bigint, options
   for (;;) {
     if (cancel.cancelled) return NaN;
     try {
-      if ((await client.checkCard(pan)).listed) return msSince(t0);
+      const result = await client.checkCard(pan);
+      if (result.listed) return msSince(t0);
+      if (result.degraded) errors.push(`degraded answer (${result.degradedReason})`);
     } catch (error) {
       errors.push(errorText(error));
     }
@@ -181,16 +185,44 @@ async function waitListed(client: MamoriClient, pan: string, t0: bigint, options
   }
 }
 
+/** Where a publication is looked for: a member's node (remote checks), or the SDK in its default mirror mode. */
+interface Poller {
+  key: string;
+  client: MamoriClient;
+}
+
 async function propagation(members: Map<string, Member>, options: ConsortiumOptions): Promise<void> {
   const publisher = members.get(PUBLISHER) as Member;
   const readers = READERS.map((id) => members.get(id) as Member);
-  const latencies: Record<string, number[]> = Object.fromEntries(READERS.map((id) => [id, []]));
+  // The SDK's default mode at acquirer-b: negatives answered in-process by a mirror of the node's
+  // filter that the node keeps current over a stream; a possible hit is asked of the node.
+  const mirrorMember = readers[0] as Member;
+  const mirrorKey = `${mirrorMember.id} (SDK mirror mode)`;
+  const mirrorClient = MamoriClient.fromConfigFile(mirrorMember.clientConfig, { mode: 'mirror', deadlineMs: 5_000 });
+  const unregister = onCleanup(() => mirrorClient.close());
+  try {
+    const sdk = await mirrorClient.waitForReady(30_000);
+    if (sdk.checksVia !== 'mirror') progress(`WARNING: ${mirrorKey}: the mirror is not usable after 30 s (${sdk.fallbackReason}); its checks go to the node`);
+    const pollers: Poller[] = [...readers.map((r) => ({ key: r.id, client: r.client })), { key: mirrorKey, client: mirrorClient }];
+    await propagationRuns(members, publisher, pollers, options);
+    details.propagationMirror = mirrorClient.sdkStatus();
+  } finally {
+    mirrorClient.close();
+    unregister();
+  }
+}
+
+async function propagationRuns(members: Map<string, Member>, publisher: Member, pollers: Poller[], options: ConsortiumOptions): Promise<void> {
+  const latencies: Record<string, number[]> = Object.fromEntries(pollers.map((p) => [p.key, []]));
   const publishMs: number[] = [];
   const slowest: { i: number; at: string; ms: Record<string, number> }[] = [];
   const checkErrors: string[] = [];
   const publishErrors: string[] = [];
   const total = options.warmup + options.propagations;
-  progress(`propagation: ${options.warmup} warm-up + ${options.propagations} single publications at ${PUBLISHER}, polling ${READERS.join(' and ')} every ${options.pollMs > 0 ? `${options.pollMs} ms` : 'setImmediate'}`);
+  progress(
+    `propagation: ${options.warmup} warm-up + ${options.propagations} single publications at ${PUBLISHER}, ` +
+      `polling ${pollers.map((p) => p.key).join(', ')} every ${options.pollMs > 0 ? `${options.pollMs} ms` : 'setImmediate'}`,
+  );
   const started = now();
   for (let i = 0; i < total; i++) {
     const pan = randomPan(i & 1 ? '5' : '4');
@@ -198,7 +230,7 @@ async function propagation(members: Map<string, Member>, options: ConsortiumOpti
     const t0 = now();
     // Poll from the moment of the call: a reader may list the card before the publisher's answer arrives.
     const cancel = { cancelled: false };
-    const seen = Promise.all(readers.map((r) => waitListed(r.client, pan, t0, options, checkErrors, cancel)));
+    const seen = Promise.all(pollers.map((p) => waitListed(p.client, pan, t0, options, checkErrors, cancel)));
     try {
       const response = await publisher.client.publishCompromisedCards([pan], { reason: 'phishing' });
       if (response.seq <= 0) throw new Error(`publish answered seq ${response.seq}`);
@@ -214,39 +246,34 @@ async function propagation(members: Map<string, Member>, options: ConsortiumOpti
     const ms = await seen;
     if (i < options.warmup) continue;
     const record: Record<string, number> = {};
-    readers.forEach((r, k) => {
-      (latencies[r.id] as number[]).push(ms[k] as number);
-      record[r.id] = ms[k] as number;
+    pollers.forEach((p, k) => {
+      (latencies[p.key] as number[]).push(ms[k] as number);
+      record[p.key] = ms[k] as number;
     });
-    if (ms.some((v) => !Number.isFinite(v))) progress(`WARNING: publication ${i - options.warmup + 1} (${at}) not seen within ${options.propagationTimeoutMs} ms: ${JSON.stringify(record)}`);
-    slowest.push({ i: i - options.warmup + 1, at, ms: record });
+    const n = i - options.warmup + 1;
+    if (ms.some((v) => !Number.isFinite(v))) progress(`WARNING: publication ${n} (${at}) not seen within ${options.propagationTimeoutMs} ms: ${JSON.stringify(record)}`);
+    slowest.push({ i: n, at, ms: record });
     slowest.sort((a, b) => Math.max(...Object.values(b.ms)) - Math.max(...Object.values(a.ms)));
     slowest.length = Math.min(slowest.length, 10);
-    const n = i - options.warmup + 1;
     if (n % 250 === 0 || n === options.propagations) {
       progress(
         `propagation ${n}/${options.propagations}: ` +
-          readers.map((r) => `${r.id} p50 ${percentile(latencies[r.id] as number[], 50).toFixed(1)} ms p99 ${percentile(latencies[r.id] as number[], 99).toFixed(1)} ms`).join('; ') +
-          `; publish p50 ${percentile(publishMs, 50).toFixed(1)} ms`,
+          pollers.map((p) => `${p.key} p50 ${percentile(latencies[p.key] as number[], 50).toFixed(1)} ms p99 ${percentile(latencies[p.key] as number[], 99).toFixed(1)} ms`).join('; ') +
+          `; publish call p50 ${percentile(publishMs, 50).toFixed(1)} ms`,
       );
     }
     for (const m of members.values()) assertRunning(m);
   }
   const seconds = secondsSince(started);
-  for (const [k, r] of readers.entries()) {
-    const values = latencies[r.id] as number[];
-    if (k === 0) {
-      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p50 (${values.length} cards)`, percentile(values, 50), 'ms');
-      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p99`, percentile(values, 99), 'ms', { op: '<', value: 500 });
-    } else {
-      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p50`, percentile(values, 50), 'ms');
-      addRow(`propagation: ${PUBLISHER} publish to ${r.id} listed, p99`, percentile(values, 99), 'ms', { op: '<', value: 500 });
-    }
+  for (const [k, p] of pollers.entries()) {
+    const values = latencies[p.key] as number[];
+    addRow(`propagation: ${PUBLISHER} publish to listed at ${p.key}, p50${k === 0 ? ` (${values.length} cards)` : ''}`, percentile(values, 50), 'ms');
+    addRow(`propagation: ${PUBLISHER} publish to listed at ${p.key}, p99`, percentile(values, 99), 'ms', { op: '<', value: 500 });
   }
   addRow(`propagation: publish call at ${PUBLISHER}, p50`, percentile(publishMs, 50), 'ms');
   const lost = Object.values(latencies).reduce((n, values) => n + values.filter((v) => !Number.isFinite(v)).length, 0);
   if (lost > 0) addRow(`propagation: not seen within ${options.propagationTimeoutMs} ms`, lost, 'checks', { op: '<', value: 1 });
-  if (checkErrors.length > 0) progress(`WARNING: ${checkErrors.length} Check errors while polling; first: ${checkErrors[0]}`);
+  if (checkErrors.length > 0) progress(`WARNING: ${checkErrors.length} Check errors or degraded answers while polling; first: ${checkErrors[0]}`);
   details.propagation = {
     publications: options.propagations,
     warmup: options.warmup,
