@@ -59,6 +59,7 @@ export class LedgerStore {
   private readonly appendTransaction: (entries: readonly AcceptedEntry[], receivedAtMs: number) => number[];
   private readonly mergeTransaction: () => void;
   private recentRows: number;
+  private cachedCounts: { entries: number; indicators: number } | undefined;
   /** Rows of selectors_recent that trigger a merge into the large table. */
   readonly mergeThreshold: number;
 
@@ -167,10 +168,13 @@ export class LedgerStore {
   /** Appends entries, in order, in one transaction (group commit); returns their row ids once committed. */
   appendMany(entries: readonly AcceptedEntry[], receivedAtMs = Date.now()): number[] {
     const before = this.recentRows;
+    const counted = this.cachedCounts && { ...this.cachedCounts };
     try {
       return this.appendTransaction(entries, receivedAtMs);
     } catch (error) {
-      this.recentRows = before; // the transaction rolled back
+      // The transaction rolled back: so do the numbers kept beside it.
+      this.recentRows = before;
+      this.cachedCounts = counted;
       throw error;
     }
   }
@@ -204,6 +208,10 @@ export class LedgerStore {
       s.insertSelector.run(row.digest, row.entryId, row.type);
     }
     this.recentRows += selectorRows.length;
+    if (this.cachedCounts) {
+      this.cachedCounts.entries += entries.length;
+      this.cachedCounts.indicators += selectorRows.length;
+    }
     return ids;
   }
 
@@ -256,11 +264,13 @@ export class LedgerStore {
     return (this.statements.maxEntryId.get() as { id: number }).id;
   }
 
+  /** Counted once, then kept by the writer: COUNT(*) over 10^6 rows would stall status calls. */
   counts(): { entries: number; indicators: number } {
-    return {
+    this.cachedCounts ??= {
       entries: (this.statements.countEntries.get() as { n: number }).n,
       indicators: (this.statements.countSelectors.get() as { n: number }).n,
     };
+    return { ...this.cachedCounts };
   }
 
   /** Every stored digest, for rebuilding the filter; after an entry id when catching up. */
