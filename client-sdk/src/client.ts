@@ -13,6 +13,7 @@ import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusRes
 import { CheckBatcher, type PanSelector } from './batcher';
 import { configToOptions, readClientConfig } from './config';
 import { RETRACT_REASONS, type CardListingDetails, type RetractReasonName } from './details';
+import { withDeadline } from './deadline';
 import { asClientError, MamoriClientError } from './errors';
 import { KeyRing, type HashingKey } from './keys';
 import { FilterMirror } from './mirror';
@@ -83,8 +84,18 @@ export class MamoriClient {
     return panSelector(key, normalized.digits);
   }
 
-  async checkCard(pan: string, options?: CheckOptions): Promise<CardCheckResult> {
-    return (await this.checkCards([pan], options))[0] as CardCheckResult;
+  async checkCard(pan: string, options: CheckOptions = {}): Promise<CardCheckResult> {
+    // The common case (keys loaded) skips the arrays of checkCards: in mirror mode this path
+    // runs on every authorization and is counted in microseconds.
+    const keys = this.keyRing.current();
+    if (!keys || this.closed) return (await this.checkCards([pan], options))[0] as CardCheckResult;
+    const budget = this.budgetOf(options);
+    const deadline = Date.now() + budget;
+    const [digits] = this.normalizeAll([pan]);
+    this.counters.checks++;
+    const local = this.fromMirror(digits as string, keys, options.transaction);
+    if (!Array.isArray(local)) return local;
+    return (await this.askNode([local], deadline, budget, options.transaction))[0] as CardCheckResult;
   }
 
   /**
@@ -94,8 +105,7 @@ export class MamoriClient {
    */
   async checkCards(pans: readonly string[], options: CheckOptions = {}): Promise<CardCheckResult[]> {
     if (this.closed) throw MamoriClientError.closed();
-    const budget = options.deadlineMs ?? this.options.deadlineMs;
-    if (!(budget > 0 && budget <= 600_000)) throw new MamoriClientError('INVALID_ARGUMENT', `deadlineMs: expected a number from 1 to 600000, got ${String(budget)}`);
+    const budget = this.budgetOf(options);
     const deadline = Date.now() + budget;
     const digits = this.normalizeAll(pans);
     if (digits.length === 0) return [];
@@ -112,28 +122,37 @@ export class MamoriClient {
 
     const results = new Array<CardCheckResult>(digits.length);
     const toNode: number[] = [];
-    const selectors: PanSelector[] = [];
+    const selectors: PanSelector[][] = [];
     for (let i = 0; i < digits.length; i++) {
-      const cardSelectors = keys.map((k): PanSelector => ({ type: 'SELECTOR_TYPE_PAN', digest: panSelector(k.key, digits[i] as string) }));
-      if (this.mirror && this.mirrorRulesOut(cardSelectors)) {
-        results[i] = this.answer([], 'mirror', options.transaction);
-      } else {
+      const local = this.fromMirror(digits[i] as string, keys, options.transaction);
+      if (Array.isArray(local)) {
         toNode.push(i);
-        for (const s of cardSelectors) selectors.push(s);
+        selectors.push(local);
+      } else {
+        results[i] = local;
       }
     }
     if (toNode.length > 0) {
-      try {
-        const answers = await this.batcher.check(selectors, deadline, budget);
-        this.counters.recovered(this.options.log);
-        toNode.forEach((card, j) => {
-          results[card] = this.answer(mergeEvidence(answers.slice(j * keys.length, (j + 1) * keys.length)), 'node', options.transaction);
-        });
-      } catch (error) {
-        for (const card of toNode) results[card] = this.degraded(error);
-      }
+      const answers = await this.askNode(selectors, deadline, budget, options.transaction);
+      toNode.forEach((card, j) => (results[card] = answers[j] as CardCheckResult));
     }
     return results;
+  }
+
+  /** One answer per card from the node (through the batcher), or the fail mode's. */
+  private async askNode(cards: PanSelector[][], deadline: number, budget: number, transaction: CheckOptions['transaction']): Promise<CardCheckResult[]> {
+    const flat = cards.length === 1 ? (cards[0] as PanSelector[]) : cards.flat();
+    try {
+      const answers = await this.batcher.check(flat, deadline, budget);
+      this.counters.recovered(this.options.log);
+      let offset = 0;
+      return cards.map((selectors) => {
+        const evidence = mergeEvidence(answers.slice(offset, (offset += selectors.length)));
+        return this.answer(evidence, 'node', transaction);
+      });
+    } catch (error) {
+      return cards.map(() => this.degraded(error));
+    }
   }
 
   /** Not served by the node yet: merchant screening arrives with its own issue. */
@@ -145,7 +164,7 @@ export class MamoriClient {
   /** Not served by the node yet: sightings arrive with joint detection. */
   async reportSighting(sighting: CardSighting): Promise<SightingReceipt> {
     void sighting;
-    throw MamoriClientError.notAvailableYet('reporting sightings');
+    throw MamoriClientError.notAvailableYet('sightings', true);
   }
 
   /** Active hashing keys from the member's own node, newest first; held in memory only. */
@@ -262,20 +281,30 @@ export class MamoriClient {
     });
   }
 
-  /** True only when the mirror is certain for every epoch's selector: not listed, no I/O needed. */
-  private mirrorRulesOut(selectors: readonly PanSelector[]): boolean {
-    const mirror = this.mirror as FilterMirror;
+  /** The mirror's answer when it is certain the card is not listed; otherwise the selectors to ask the node about. */
+  private fromMirror(digits: string, keys: readonly HashingKey[], transaction: CheckOptions['transaction']): CardCheckResult | PanSelector[] {
+    const selectors = keys.map((k): PanSelector => ({ type: 'SELECTOR_TYPE_PAN', digest: panSelector(k.key, digits) }));
+    const mirror = this.mirror;
+    if (!mirror) return selectors;
     let certain = true;
     for (const s of selectors) {
       const may = mirror.mayContain(s.digest);
       if (may === undefined) {
-        this.counters.mirrorUnusable(this.options.log, mirror.status().reason);
-        return false;
+        this.counters.mirrorUnusable(this.options.log, () => mirror.status().reason);
+        return selectors;
       }
       if (may) certain = false;
     }
     this.counters.mirrorUsable(this.options.log);
-    return certain;
+    return certain ? this.answer([], 'mirror', transaction) : selectors;
+  }
+
+  private budgetOf(options: CheckOptions): number {
+    const budget = options.deadlineMs ?? this.options.deadlineMs;
+    if (!(typeof budget === 'number' && budget > 0 && budget <= 600_000)) {
+      throw new MamoriClientError('INVALID_ARGUMENT', `deadlineMs: expected a number from 1 to 600000, got ${String(budget)}`);
+    }
+    return budget;
   }
 
   private answer(evidence: Evidence[], source: CheckSource, transaction: CheckOptions['transaction']): CardCheckResult {
@@ -296,23 +325,4 @@ export class MamoriClient {
     this.counters.degraded(this.options.log, e, result.action);
     return result;
   }
-}
-
-/** Rejects with DEADLINE_EXCEEDED at `deadline` if `work` has not settled; `work` itself goes on. */
-function withDeadline<T>(work: Promise<T>, deadline: number, budgetMs: number, what = 'the check'): Promise<T> {
-  const left = deadline - Date.now();
-  if (left <= 0) return Promise.reject(MamoriClientError.deadlineExceeded(what, budgetMs));
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(MamoriClientError.deadlineExceeded(what, budgetMs)), left);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }

@@ -64,8 +64,8 @@ export class MamoriClientError extends Error {
     return new MamoriClientError('DEADLINE_EXCEEDED', `${what} did not finish within ${deadlineMs} ms`);
   }
 
-  static notAvailableYet(feature: string): MamoriClientError {
-    return new MamoriClientError('FAILED_PRECONDITION', `${feature} is not available from this node yet`);
+  static notAvailableYet(feature: string, plural = false): MamoriClientError {
+    return new MamoriClientError('FAILED_PRECONDITION', `${feature} ${plural ? 'are' : 'is'} not available from this node yet`);
   }
 
   static closed(): MamoriClientError {

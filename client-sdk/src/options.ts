@@ -103,6 +103,8 @@ export function parseOptions(input: ClientOptions): ResolvedOptions {
   if (resolved.reconnect.maxBackoffMs < resolved.reconnect.initialBackoffMs) {
     throw MamoriClientError.config('options.reconnect.maxBackoffMs', `must be at least initialBackoffMs (${resolved.reconnect.initialBackoffMs})`);
   }
+  // Kept out of JSON.stringify and console.log, so that logging the options never logs the token.
+  Object.defineProperty(resolved, 'token', { enumerable: false });
   return Object.freeze(resolved);
 }
 

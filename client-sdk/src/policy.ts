@@ -1,7 +1,10 @@
 // The verdict policy: what an authorization should do given the consortium's evidence about
 // the card. The SDK only recommends; the pipeline decides.
 import type { DataElement__Output } from '../../proto/gen/mamori/v1/DataElement';
-import type { Evidence } from './results';
+import type { Evidence__Output } from '../../proto/gen/mamori/v1/Evidence';
+
+/** One member's listing of the card: reason, exposed data, confidence, validity. Never the card number. */
+export type Evidence = Evidence__Output;
 
 /**
  * approve: authorize as usual. step_up: challenge the cardholder (EMV 3-D Secure).
@@ -41,6 +44,7 @@ export const HIGH_CONFIDENCE = 80;
  * reason to ask the cardholder (3-D Secure), not to refuse them.
  */
 export const defaultPolicy: VerdictPolicy = (evidence, context) => {
+  if (evidence.length === 0 && context.listingMembers === 0) return 'approve';
   const members = Math.max(context.listingMembers, new Set(evidence.map((e) => e.origin)).size);
   if (members === 0) return 'approve';
   if (members >= 2) return evidence.some((e) => e.exposed.some((x) => SENSITIVE.has(x))) ? 'decline' : 'review';

@@ -1,11 +1,9 @@
 // What a check returns, and how it is put together from the node's per-selector answers.
 import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult';
-import type { Evidence__Output } from '../../proto/gen/mamori/v1/Evidence';
-import type { Action } from './policy';
 import type { FailMode } from './options';
+import type { Action, Evidence } from './policy';
 
-/** One member's listing of the card: reason, exposed data, confidence, validity. Never the card number. */
-export type Evidence = Evidence__Output;
+export type { Evidence } from './policy';
 
 /**
  * mirror: answered in this process by the filter mirror (certainly not listed), no I/O.

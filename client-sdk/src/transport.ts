@@ -11,6 +11,7 @@ export type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashi
 export class Transport {
   readonly stub: ExchangeClient;
   private readonly metadata: grpc.Metadata;
+  private closed = false;
   /** RPCs sent, by method. */
   readonly sent: Record<UnaryMethod, number> = { Publish: 0, Retract: 0, Check: 0, Status: 0, GetHashingKeys: 0, Unfreeze: 0 };
 
@@ -32,6 +33,8 @@ export class Transport {
 
   /** One unary call; `deadline` is an absolute time in ms (grpc-js has no default deadline). */
   unary<Res>(method: UnaryMethod, request: object, deadline: number): Promise<Res> {
+    // grpc-js throws synchronously on a closed channel; a batch flushed after close() must reject instead.
+    if (this.closed) return Promise.reject(MamoriClientError.closed());
     this.sent[method]++;
     return new Promise((resolve, reject) => {
       const fn = this.stub[method] as unknown as (
@@ -55,6 +58,7 @@ export class Transport {
   }
 
   close(): void {
+    this.closed = true;
     this.stub.close();
   }
 }

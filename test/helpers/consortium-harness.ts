@@ -35,7 +35,7 @@ export async function startConsortium(options: { configure?: (layout: DevConsort
     nodes.set(id, spawnNode(m.nodeConfig, path.join(layout.dir, id, 'node.log')));
     await waitUntilServing(m.clientConfig);
     clients.get(id)?.close();
-    clients.set(id, MamoriClient.fromConfigFile(m.clientConfig));
+    clients.set(id, MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 30_000 }));
   };
   const kill = async (id: string, signal: NodeJS.Signals = 'SIGKILL') => {
     const n = nodes.get(id);

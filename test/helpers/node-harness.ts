@@ -90,7 +90,7 @@ export async function startInProcessNode(
   const server = await startExchangeServer(node, config, log);
   const { token } = readClientConfig(m.clientConfig);
   const target = `127.0.0.1:${server.port}`;
-  const client = MamoriClient.connect({ target, token });
+  const client = MamoriClient.connect({ target, token, mode: 'remote', deadlineMs: 30_000 });
   return {
     node,
     server,
@@ -143,7 +143,7 @@ export function spawnNode(nodeConfig: string, logFile: string): NodeProcess {
 export async function waitUntilServing(clientConfig: string, timeoutMs = 60_000): Promise<void> {
   await waitFor(
     async () => {
-      const client = MamoriClient.fromConfigFile(clientConfig);
+      const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
       try {
         await client.status();
         return true;

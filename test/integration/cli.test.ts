@@ -98,7 +98,7 @@ describe('mamori CLI with a node process', function () {
     expect(published.code, published.stderr).to.equal(0);
     expect(published.stdout).to.match(/Published as entry #\d+/);
     const listed = await cli(['check', 'card', '-', '--config', client], pan);
-    expect(listed.stdout).to.match(/^LISTED by 1 member\(s\)\n {2}psp-c: phishing/);
+    expect(listed.stdout).to.match(/^LISTED by 1 member\(s\); recommended action: step-up\n {2}psp-c: phishing/);
     const retracted = await cli(['retract', 'card', pan, '--config', client, '--reason', 'reissued', '--json']);
     expect(JSON.parse(retracted.stdout)).to.deep.include({ retracted: 1, notListed: 0 });
     expect((await cli(['check', 'card', pan, '--config', client])).stdout.trim()).to.equal('NOT LISTED');

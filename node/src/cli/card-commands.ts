@@ -1,6 +1,7 @@
 // `mamori publish card`, `check card`, `retract card` and `status`.
 import * as fs from 'node:fs';
 import { MamoriClient } from '../../../client-sdk/src/client';
+import { MamoriClientError } from '../../../client-sdk/src/errors';
 import type { CardListingDetails, RetractReasonName } from '../../../client-sdk/src/details';
 import { isoDate, shortName, toJson } from './output';
 
@@ -10,7 +11,7 @@ export function readPanArgument(pan: string): string {
 }
 
 export async function publishCard(clientConfig: string, pan: string, details: CardListingDetails, json: boolean): Promise<string> {
-  const client = MamoriClient.fromConfigFile(clientConfig);
+  const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
   try {
     const r = await client.publishCompromisedCards([readPanArgument(pan)], details);
     if (json) return toJson(r);
@@ -21,12 +22,14 @@ export async function publishCard(clientConfig: string, pan: string, details: Ca
 }
 
 export async function checkCard(clientConfig: string, pan: string, json: boolean): Promise<{ text: string; listed: boolean }> {
-  const client = MamoriClient.fromConfigFile(clientConfig);
+  const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
   try {
     const r = await client.checkCard(readPanArgument(pan));
+    // A person asking must not mistake "the node did not answer" for "not listed".
+    if (r.degraded) throw new MamoriClientError(r.degradedReason ?? 'UNAVAILABLE', `the node did not answer (${r.degradedReason ?? 'unavailable'}); the card was not checked`);
     if (json) return { text: toJson(r), listed: r.listed };
     if (!r.listed) return { text: 'NOT LISTED', listed: false };
-    const lines = [`LISTED by ${r.listingMembers} member(s)`];
+    const lines = [`LISTED by ${r.listingMembers} member(s); recommended action: ${r.action.replace('_', '-')}`];
     for (const e of r.evidence) {
       lines.push(
         `  ${e.origin}: ${shortName(e.reason, 'REASON_CODE_')}; exposed ${e.exposed.map((x) => shortName(x, 'DATA_ELEMENT_')).join(', ') || '-'}; ` +
@@ -41,7 +44,7 @@ export async function checkCard(clientConfig: string, pan: string, json: boolean
 }
 
 export async function retractCard(clientConfig: string, pan: string, reason: RetractReasonName, json: boolean): Promise<string> {
-  const client = MamoriClient.fromConfigFile(clientConfig);
+  const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
   try {
     const r = await client.retractCards([readPanArgument(pan)], reason);
     if (json) return toJson(r);
@@ -52,7 +55,7 @@ export async function retractCard(clientConfig: string, pan: string, reason: Ret
 }
 
 export async function showStatus(clientConfig: string, json: boolean): Promise<string> {
-  const client = MamoriClient.fromConfigFile(clientConfig);
+  const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
   try {
     const s = await client.status();
     if (json) return toJson(s);

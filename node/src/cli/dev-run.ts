@@ -65,7 +65,7 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
 
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   for (const m of layout.members) {
-    const client = MamoriClient.fromConfigFile(m.clientConfig);
+    const client = MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote' });
     try {
       await client.waitForReady(30_000);
       const status = await client.status();
@@ -93,7 +93,7 @@ Press Ctrl-C to stop the consortium.`);
  * only ever sees keyed hashes replicated from the PSP, answers "listed" for one of the cards.
  */
 async function jointDetectionScenario(pspClientConfig: string, acquirerClientConfig: string, sample: string, card: string): Promise<void> {
-  const acquirer = MamoriClient.fromConfigFile(acquirerClientConfig);
+  const acquirer = MamoriClient.fromConfigFile(acquirerClientConfig, { mode: 'remote' });
   try {
     console.log('\nScenario: psp-c imports a leaked-card list; acquirer-b checks one of the cards.');
     console.log(`  $ mamori import cards --config psp-c/client.json --file ${path.basename(sample)} --reason merchant-breach --exposure pan,expiry`);

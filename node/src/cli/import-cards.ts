@@ -43,7 +43,7 @@ const MAX_LISTED_REJECTIONS = 1000;
 export async function importCards(options: ImportOptions): Promise<ImportSummary> {
   const started = process.hrtime.bigint();
   const fileSize = fs.statSync(options.file).size;
-  const client = MamoriClient.fromConfigFile(options.clientConfig);
+  const client = MamoriClient.fromConfigFile(options.clientConfig, { mode: 'remote' });
   const summary: ImportSummary = {
     file: options.file,
     lines: 0,

@@ -166,7 +166,7 @@ export function buildProgram(): Command {
     .description('accept entries from an origin frozen for equivocation again (an operator decision; the evidence stays)')
     .requiredOption('--config <client.json>', "client config of this member's node")
     .action(async (origin: string, o: { config: string }) => {
-      const client = MamoriClient.fromConfigFile(o.config);
+      const client = MamoriClient.fromConfigFile(o.config, { mode: 'remote' });
       try {
         console.log((await client.unfreeze(origin)) ? `${origin} unfrozen` : `${origin} was not frozen`);
       } finally {
