@@ -42,6 +42,8 @@ const DIGEST_BYTES = 32;
 
 export class FilterMirror {
   private filter: DigestBloomFilter | undefined;
+  /** True only while the stream that loaded `filter` is open and delivering its updates. */
+  private live = false;
   private loading: Loading | undefined;
   private call: grpc.ClientReadableStream<MirrorMessage__Output> | undefined;
   private lastMessageAt = 0;
@@ -78,13 +80,13 @@ export class FilterMirror {
    */
   mayContain(digest: Buffer): boolean | undefined {
     const filter = this.filter;
-    if (!filter || Date.now() - this.lastMessageAt > this.staleAfterMs) return undefined;
+    if (!filter || !this.live || Date.now() - this.lastMessageAt > this.staleAfterMs) return undefined;
     return filter.has(digest);
   }
 
   status(): MirrorStatus {
     const lagMs = this.lastMessageAt === 0 ? Infinity : Date.now() - this.lastMessageAt;
-    const stale = this.filter === undefined || lagMs > this.staleAfterMs;
+    const stale = this.filter === undefined || !this.live || lagMs > this.staleAfterMs;
     return {
       ready: this.filter !== undefined,
       stale,
@@ -126,6 +128,8 @@ export class FilterMirror {
   private onEnd(call: grpc.ClientReadableStream<MirrorMessage__Output>, reason: string | undefined): void {
     if (this.closed || this.call !== call) return;
     this.call = undefined;
+    // Updates committed from now on are not seen: the old copy may no longer say "not listed".
+    this.live = false;
     this.loading = undefined;
     this.reason = reason ?? 'mirror stream closed';
     this.options.log?.(`mirror: ${this.reason}; reconnecting`);
@@ -136,7 +140,8 @@ export class FilterMirror {
   }
 
   private onMessage(message: MirrorMessage__Output): void {
-    this.lastMessageAt = Date.now();
+    // Freshness comes from the stream that feeds the filter in use, not from a reload in progress.
+    if (!this.loading || message.header) this.lastMessageAt = Date.now();
     if (message.header) {
       const h = message.header;
       this.loading = {
@@ -166,6 +171,8 @@ export class FilterMirror {
     const filter = new DigestBloomFilter(loading.params, bitset, loading.items);
     for (const digests of loading.pending) addAll(filter, digests);
     this.filter = filter;
+    this.live = true;
+    this.lastMessageAt = Date.now();
     this.loading = undefined;
     this.reloads++;
     this.attempt = 0;

@@ -123,7 +123,13 @@ describe('mamori CLI with a node process', function () {
     fs.writeFileSync(noPanColumn, 'card,expiry\n4545451234567897,01/30\n');
     const r = await cli(['import', 'cards', '--config', client, '--file', noPanColumn]);
     expect(r.code).to.equal(1);
-    expect(r.stdout + r.stderr).to.contain('no "pan" column');
+    expect(r.stdout + r.stderr).to.contain('none is named "pan"');
+    const headerless = path.join(tempDir(), 'headerless.csv');
+    const secretPan = randomPan();
+    fs.writeFileSync(headerless, `${secretPan},Taro Yamada,12/29\n`);
+    const h = await cli(['import', 'cards', '--config', client, '--file', headerless]);
+    expect(h.code).to.equal(1);
+    expect(h.stdout + h.stderr).to.contain('none is named "pan"').and.not.contain(secretPan.slice(0, 8)).and.not.match(/taro/i);
     const badOption = await cli(['import', 'cards', '--config', client, '--file', noPanColumn, '--exposure', 'pan,shoe-size']);
     expect(badOption.code).to.not.equal(0);
     expect(badOption.stderr).to.contain('unknown data element "shoe-size"');

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { panSelector } from '../../proto/ts/selectors';
+import { acceptEntry } from '../../node/src/ledger/acceptance';
+import { entryHash } from '../../node/src/crypto/signing';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
 import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
@@ -122,6 +124,21 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
     expect(checks.every((c) => c.listed && c.listingMembers === 1)).to.equal(true);
     const again = await n.client.publishCompromisedCards(pans.slice(0, 10), { reason: 'phishing' });
     expect(again.duplicates).to.equal(10);
+  });
+
+  it('retracting one card written two ways retracts it once, in an entry every peer accepts', async () => {
+    const pan = randomPan();
+    await n.client.publishCompromisedCards([pan], { reason: 'phishing' });
+    const r = await n.client.retractCards([pan, pan.replace(/(.{4})(?!$)/g, '$1-')], 'reissued');
+    expect(r.retracted).to.equal(1);
+    const node = n.node as unknown as { store: { entryAt(o: string, s: number): { body: Buffer; signature: Buffer } }; writer: { committedHead(o: string): { seq: number } } };
+    const stored = node.store.entryAt('psp-c', r.seq);
+    const prev = node.store.entryAt('psp-c', r.seq - 1);
+    const accepted = acceptEntry(stored, {
+      member: (o) => n.node.memberKeys(o),
+      head: () => ({ seq: r.seq - 1, hash: entryHash(prev.body) }),
+    });
+    expect(accepted.retraction?.selectors.length).to.equal(1);
   });
 
   it('expired listings never produce a hit', async () => {

@@ -207,14 +207,16 @@ describe('unit: ledger entry acceptance', () => {
       expect(accepted.retraction!.selectors[0].digest.equals(d)).to.equal(true);
     });
 
-    it('does not re-encode the body: the stored body is byte-for-byte the signed one, unknown fields included', () => {
-      // An EntryBody with an extra unknown field 99 (varint 7) appended: still valid protobuf.
+    it('does not re-encode the body: the stored body is byte-for-byte the signed one; unknown fields are refused', () => {
       const base = next(issuer);
-      const body = Buffer.concat([base.body, Buffer.from([0x98, 0x06, 0x07])]);
+      const accepted = ledger.accept(base);
+      expect(accepted.body.equals(base.body)).to.equal(true);
+      expect(accepted.hash.equals(entryHash(base.body))).to.equal(true);
+      // An extra unknown field 99 (varint 7) appended and validly signed: refused.
+      const other = next(issuer);
+      const body = Buffer.concat([other.body, Buffer.from([0x98, 0x06, 0x07])]);
       const signature = signDetached(entrySigningBytes(body), issuer.keys.secretKey);
-      const accepted = ledger.accept({ body, signature });
-      expect(accepted.body.equals(body)).to.equal(true);
-      expect(accepted.hash.equals(entryHash(body))).to.equal(true);
+      expectMamoriError(() => ledger.accept({ body, signature }), 'MALFORMED_ENTRY');
     });
   });
 
@@ -276,9 +278,10 @@ describe('unit: ledger entry acceptance', () => {
     it('ROLE_FORBIDS operations outside the role: card-testing report by an issuer, fraud report by a psp', () => {
       expectMamoriError(() => acceptEntry(next(issuer, { cardTestingReport: {} }), ledger), 'ROLE_FORBIDS');
       expectMamoriError(() => acceptEntry(next(psp, { fraudReport: {} }), ledger), 'ROLE_FORBIDS');
-      // ... while the allowed roles pass (controls for the two refusals above).
-      expect(ledger.accept(next(psp, { cardTestingReport: {} })).operation).to.equal('cardTestingReport');
-      expect(ledger.accept(next(issuer, { fraudReport: {} })).operation).to.equal('fraudReport');
+      // ... while the allowed roles get past the role check, to the refusal of operations whose
+      // content this version does not validate yet (controls for the two refusals above).
+      expect(() => acceptEntry(next(psp, { cardTestingReport: {} }), ledger)).to.throw(MamoriError, /cardTestingReport is not accepted/);
+      expect(() => acceptEntry(next(issuer, { fraudReport: {} }), ledger)).to.throw(MamoriError, /fraudReport is not accepted/);
     });
 
     it('SEQ_GAP for seq 3 when the head is 1', () => {
@@ -650,5 +653,31 @@ describe('unit: entry header reader', () => {
       operation: 'publishIndicators',
     });
     expect(() => readEntryHeader(Buffer.from([0xff, 0xff, 0xff]))).to.throw(/not a valid EntryBody/);
+  });
+});
+
+describe('unit: acceptance refuses what the protocol does not define', () => {
+  before(async () => {
+    await sodiumReady();
+  });
+
+  const members = () => {
+    const kp = generateSigningKeyPair();
+    return { kp, ctx: { member: (o: string) => (o === 'psp-c' ? { roles: ['psp' as const], signingPublicKey: kp.publicKey } : undefined), head: () => ({ seq: 0, hash: ZERO_HASH }) } };
+  };
+
+  it('refuses a body carrying an unknown field (where free text could ride along), even validly signed', () => {
+    const { kp, ctx } = members();
+    const signed = signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, 1, { keyEpochAck: { epoch: 1 } }, kp.secretKey);
+    expect(acceptEntry(signed, ctx).seq).to.equal(1);
+    const smuggled = Buffer.concat([signed.body, Buffer.from([0x9a, 0x06, 0x05]), Buffer.from('TARO!')]); // field 99, length 5
+    const signature = signDetached(entrySigningBytes(smuggled), kp.secretKey);
+    expect(() => acceptEntry({ body: smuggled, signature }, ctx)).to.throw(MamoriError, /canonical encoding/);
+  });
+
+  it('refuses operations whose content this version does not validate yet', () => {
+    const { kp, ctx } = members();
+    const signed = signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, 1, { sightings: {} }, kp.secretKey);
+    expect(() => acceptEntry(signed, ctx)).to.throw(MamoriError, /sightings is not accepted/);
   });
 });

@@ -40,7 +40,9 @@ export function detectFormat(firstLine: string): CardFileFormat | { error: strin
   const column = fields.indexOf('pan');
   if (column >= 0) return { kind: 'csv', column, columns: fields.length };
   if (fields.length > 1 && fields.some((f) => /[a-z]/.test(f))) {
-    return { error: `the CSV header has no "pan" column (columns: ${fields.join(', ')})` };
+    // Column names are shown only when none holds a digit: a data line must never be echoed.
+    const names = fields.some((f) => /[0-9]/.test(f)) ? '' : ` (columns: ${fields.join(', ')})`;
+    return { error: `the first line has ${fields.length} columns and none is named "pan"${names}; add a header line with a pan column` };
   }
   return { kind: 'lines' };
 }

@@ -30,6 +30,14 @@ export class WriteGroup {
     this.pendingHeads.set(entry.origin, { seq: entry.seq, hash: entry.hash });
   }
 
+  /** Undoes the appends after `mark` entries: a write that fails leaves nothing behind. */
+  rollbackTo(mark: number): void {
+    if (this.entries.length === mark) return;
+    this.entries.length = mark;
+    this.pendingHeads.clear();
+    for (const e of this.entries) this.pendingHeads.set(e.origin, { seq: e.seq, hash: e.hash });
+  }
+
   heads(): ReadonlyMap<string, FeedHead> {
     return this.pendingHeads;
   }
@@ -102,11 +110,11 @@ export class LedgerWriter extends EventEmitter<LedgerWriterEvents> {
     const group = new WriteGroup(this.heads);
     const prepared: { job: PendingWrite; finish: () => unknown }[] = [];
     for (const job of jobs) {
-      const before = group.entries.length;
+      const mark = group.entries.length;
       try {
         prepared.push({ job, finish: job.prepare(group) });
       } catch (error) {
-        if (group.entries.length !== before) throw new Error('a write that fails must not add entries to its group');
+        group.rollbackTo(mark);
         job.reject(error);
       }
     }
@@ -120,12 +128,30 @@ export class LedgerWriter extends EventEmitter<LedgerWriterEvents> {
       this.schedule();
     }
     for (const [origin, head] of group.heads()) this.heads.set(origin, head);
-    this.index.added(
-      group.entries.flatMap((entry) => (entry.publication?.indicators ?? []).flatMap((indicator) => indicator.selectors.map((sel) => sel.digest))),
-    );
+    try {
+      this.index.added(
+        group.entries.flatMap((entry) => (entry.publication?.indicators ?? []).flatMap((indicator) => indicator.selectors.map((sel) => sel.digest))),
+      );
+    } catch (error) {
+      // The entries are committed: they are acknowledged and relayed whatever happens to the
+      // filter (a positive is confirmed in SQLite; the filter is rebuilt at the next start).
+      this.log.error({ err: error }, 'the filter could not take the committed selectors');
+    }
     this.log.debug({ writes: jobs.length, entries: group.entries.length }, 'group committed');
-    for (const { job, finish } of prepared) job.resolve(finish());
-    if (group.entries.length > 0) this.emit('committed', group.entries);
+    for (const { job, finish } of prepared) {
+      try {
+        job.resolve(finish());
+      } catch (error) {
+        job.reject(error);
+      }
+    }
+    if (group.entries.length > 0) {
+      try {
+        this.emit('committed', group.entries);
+      } catch (error) {
+        this.log.error({ err: error }, 'a listener of committed entries failed');
+      }
+    }
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import type { EntryBody__Output } from '../../../proto/gen/mamori/v1/EntryBody';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
 import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
 import { entryHash, verifyDetached } from '../crypto/signing';
-import { decodeEntryBody, type FeedHead, operationOf } from './entry';
+import { decodeEntryBody, type FeedHead, isCanonicalBody, operationOf } from './entry';
 import { MamoriError } from './errors';
 import { LIMITS, MEMBER_ID_PATTERN } from './limits';
 import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
@@ -35,6 +35,9 @@ export interface AcceptedEntry {
   retraction?: ValidRetraction;
 }
 
+/** Operations whose content this version validates; the others are refused until they are. */
+const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set(['publishIndicators', 'retract', 'keyEpochAck']);
+
 export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, ctx: AcceptanceContext): AcceptedEntry {
   if (!entry.body || entry.body.length === 0) throw MamoriError.malformedEntry('empty body');
   if (entry.body.length > LIMITS.maxEntryBodyBytes) throw MamoriError.entryTooLarge(entry.body.length, LIMITS.maxEntryBodyBytes);
@@ -54,9 +57,15 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
     throw MamoriError.badSignature(origin, seq);
   }
 
+  // One encoding per body: re-encoding what was decoded must give the same bytes. This refuses
+  // unknown fields (where free text or a card number could ride along), repeated or mistyped
+  // fields, and any body that different parsers could read differently.
+  if (!isCanonicalBody(entry.body)) throw MamoriError.malformedEntry(`entry ${origin}#${seq}: body is not in canonical encoding`);
+
   const operation = operationOf(body);
   if (!operation) throw MamoriError.malformedEntry(`entry ${origin}#${seq} carries no operation`);
   if (!roleAllowsOperation(member.roles, operation)) throw MamoriError.roleForbids(origin, operation);
+  if (!SUPPORTED_OPERATIONS.has(operation)) throw MamoriError.malformedEntry(`entry ${origin}#${seq}: ${operation} is not accepted by this protocol version`);
 
   const accepted: AcceptedEntry = {
     origin,

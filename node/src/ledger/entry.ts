@@ -21,6 +21,21 @@ export function encodeEntryBody(body: EntryBody): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * True when the body re-encodes to the same bytes from what was decoded (fields present on
+ * the wire, in field order). False for unknown fields, a field repeated or sent with another
+ * wire type, or any encoding that two parsers might read differently.
+ */
+export function isCanonicalBody(bytes: Uint8Array): boolean {
+  const type = entryBodyType();
+  try {
+    const again = type.encode(type.decode(bytes)).finish();
+    return Buffer.from(again.buffer, again.byteOffset, again.byteLength).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch {
+    return false;
+  }
+}
+
 export function decodeEntryBody(bytes: Uint8Array): EntryBody__Output {
   const type = entryBodyType();
   try {

@@ -64,6 +64,16 @@ export function validateSelectors(selectors: Selector__Output[] | undefined, fie
   return selectors.map((s, i) => validateSelector(s, `${field}[${i}]`));
 }
 
+/** Refuses the same selector twice in one list: an entry must never name a selector twice. */
+export function rejectRepeatedSelectors(selectors: readonly ValidSelector[], field: string): void {
+  const seen = new Set<string>();
+  selectors.forEach((s, i) => {
+    const key = s.digest.toString('latin1');
+    if (seen.has(key)) throw MamoriError.invalidArgument(`${field}[${i}]`, 'repeats an earlier selector of the same list');
+    seen.add(key);
+  });
+}
+
 export function validateKind(kind: unknown, field: string): IndicatorKindName {
   return enumValue<IndicatorKindName>(IndicatorKind, kind as IndicatorKind__Output, field);
 }
@@ -118,6 +128,7 @@ export function validatePublication(p: PublishIndicators__Output | null | undefi
     if (!ind) throw MamoriError.invalidArgument(at, 'is required');
     const selectors = validateSelectors(ind.selectors, `${at}.selectors`, LIMITS.maxSelectorsPerIndicator);
     selectors.forEach((s, j) => checkSelectorFitsKind(kind, s, `${at}.selectors[${j}]`));
+    rejectRepeatedSelectors(selectors, `${at}.selectors`);
     if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && selectors.length !== 1) {
       throw MamoriError.invalidArgument(`${at}.selectors`, 'a compromised-card indicator has exactly one PAN selector');
     }

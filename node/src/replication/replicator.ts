@@ -9,6 +9,9 @@ import { backoffDelay, sleep } from './backoff';
 import { ingestEntries, type IngestReport } from './ingest';
 import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';
 
+/** Entries received on a live stream and not yet ingested, before the stream is dropped. */
+const MAX_FOLLOW_BACKLOG = 4096;
+
 export interface ReplicatorOptions {
   antiEntropyIntervalMs: number;
   backoffBaseMs: number;
@@ -132,10 +135,22 @@ export class Replicator {
     const link = peer.link;
     if (!link) return;
     let queue = Promise.resolve();
+    let queued = 0;
     const follow = link.follow((entries) => {
       peer.lastContactMs = Date.now();
+      queued += entries.length;
+      if (queued > MAX_FOLLOW_BACKLOG) {
+        // Ingest cannot keep up: drop the live stream rather than buffer without bound;
+        // the reconnection catches up with Fetch, which waits for each page.
+        this.log.warn({ peer: peer.id, queued }, 'live stream from a peer is ahead of ingest; catching up with Fetch');
+        follow.cancel();
+        return;
+      }
       // Ingest in arrival order: each batch waits for the previous one.
-      queue = queue.then(async () => void (await this.ingest(peer, entries))).catch((error: unknown) => this.log.warn({ peer: peer.id, err: error }, 'ingest failed'));
+      queue = queue
+        .then(async () => void (await this.ingest(peer, entries)))
+        .catch((error: unknown) => this.log.warn({ peer: peer.id, err: error }, 'ingest failed'))
+        .finally(() => (queued -= entries.length));
     });
     peer.follow = follow;
     await Promise.race([follow.subscribed, follow.done]);

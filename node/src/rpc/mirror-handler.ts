@@ -14,8 +14,13 @@ import { waitForDrain } from './streams';
 
 const CHUNK_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 1000;
-/** Digests queued for a slow client before its stream is ended. */
-const MAX_QUEUED_DIGESTS = 200_000;
+/** 8,192 digests = 256 KiB per message, far below any message-size limit. */
+const DIGESTS_PER_MESSAGE = 8192;
+/**
+ * Digests waiting for a slow client before its stream is ended (64 MiB). A bulk commit of
+ * hundreds of thousands passes through: the queue only grows while the client does not read.
+ */
+const MAX_QUEUED_DIGESTS = 2_000_000;
 
 export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate: Authenticator) {
   return (call: grpc.ServerWritableStream<MirrorFilterRequest__Output, MirrorMessage>): void => {
@@ -34,7 +39,9 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
     const onCommitted = (entries: readonly AcceptedEntry[]) => {
       const digests = entries.flatMap((e) => (e.publication?.indicators ?? []).flatMap((ind) => ind.selectors.map((s) => s.digest)));
       if (digests.length === 0) return;
-      queue.push({ added: { digests: Buffer.concat(digests) } });
+      for (let i = 0; i < digests.length; i += DIGESTS_PER_MESSAGE) {
+        queue.push({ added: { digests: Buffer.concat(digests.slice(i, i + DIGESTS_PER_MESSAGE)) } });
+      }
       queuedDigests += digests.length;
       if (queuedDigests > MAX_QUEUED_DIGESTS) return finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'mirror client too slow; reload the filter' });
       void pump();

@@ -89,6 +89,12 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
       };
       const onCommitted = (entries: readonly AcceptedEntry[]) => {
         if (ended) return;
+        if (!node.memberKeys(peer)) {
+          // Removed by a newer consortium file while connected: nothing more for it.
+          stop();
+          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `"${peer}" is no longer a member of the consortium` });
+          return;
+        }
         for (const e of entries) queue.push({ body: e.body, signature: e.signature });
         if (queue.length > FOLLOW_QUEUE_LIMIT) {
           stop();

@@ -127,10 +127,7 @@ export class LedgerStore {
       allDigests: db.prepare('SELECT digest FROM selectors UNION ALL SELECT digest FROM selectors_recent').raw(true),
       digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > @after UNION ALL SELECT digest FROM selectors_recent WHERE entry_id > @after').raw(true),
     };
-    for (const row of db.prepare('SELECT id, member FROM origins').all() as { id: number; member: string }[]) {
-      this.originIds.set(row.member, row.id);
-      this.originNames.set(row.id, row.member);
-    }
+    this.loadOrigins();
     this.appendTransaction = db.transaction((entries: readonly AcceptedEntry[], receivedAtMs: number): number[] => this.appendRows(entries, receivedAtMs));
     this.mergeTransaction = db.transaction(() => {
       this.statements.mergeRecent.run();
@@ -172,9 +169,10 @@ export class LedgerStore {
     try {
       return this.appendTransaction(entries, receivedAtMs);
     } catch (error) {
-      // The transaction rolled back: so do the numbers kept beside it.
+      // The transaction rolled back: so do the numbers and ids kept beside it.
       this.recentRows = before;
       this.cachedCounts = counted;
+      this.loadOrigins();
       throw error;
     }
   }
@@ -213,6 +211,15 @@ export class LedgerStore {
       this.cachedCounts.indicators += selectorRows.length;
     }
     return ids;
+  }
+
+  private loadOrigins(): void {
+    this.originIds.clear();
+    this.originNames.clear();
+    for (const row of this.db.prepare('SELECT id, member FROM origins').all() as { id: number; member: string }[]) {
+      this.originIds.set(row.member, row.id);
+      this.originNames.set(row.id, row.member);
+    }
   }
 
   private originId(member: string): number {
