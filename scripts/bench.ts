@@ -4,6 +4,9 @@
 //   import       - 1,000,000 PANs from a CSV through `mamori import cards` into a running node
 //   restart      - spawn of `mamori start` until the first successful Check (snapshot / rebuild)
 //   check        - node-side Check throughput, batches of 1,000 precomputed selectors
+//   sdk          - the client SDK against that node: mirror-mode negative checks on one thread,
+//                  remote mode at concurrency 1 and 64, and the two limits (keyed hash + filter
+//                  lookup without the SDK, a bare grpc-js unary call); scripts/bench/sdk.ts
 // Three nodes (issuer-a, acquirer-b, psp-c replicating over mutual TLS; scripts/bench/consortium.ts):
 //   propagation  - publish of one card at psp-c until a Check at acquirer-b / issuer-a answers listed (p50, p99)
 //   bulk         - the CSV imported at psp-c until acquirer-b and issuer-a hold psp-c's head; RSS of each node
@@ -14,6 +17,9 @@
 //          default 1), --check-runs N (default 5), --restart-runs N (default 3), --pans N (CSV size;
 //          default 1,000,000), --propagations N (default 1,000), --poll-ms N (0 = setImmediate; default 1),
 //          --anti-entropy-ms N (override node.json), --slow-reader-seconds N (default 10),
+//          --sdk-runs N (default 5), --sdk-checks N (mirror checks per run; default 200,000),
+//          --sdk-remote-checks N (concurrency 64, per run; default 200,000), --sdk-sequential-checks N
+//          (concurrency 1 and bare unary calls, per run; default 10,000),
 //          --keep (keep the temp folder and node logs), --out FILE.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -55,10 +61,11 @@ import {
   type ImportSummary,
 } from './bench/common';
 import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
+import { runSdkBench } from './bench/sdk';
 
 // ---------------------------------------------------------------- options
 
-const NODE_PHASES = ['import', 'restart', 'check'] as const;
+const NODE_PHASES = ['import', 'restart', 'check', 'sdk'] as const;
 type NodePhase = (typeof NODE_PHASES)[number];
 type Phase = NodePhase | ConsortiumPhase;
 const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES];
@@ -73,13 +80,18 @@ interface Options {
   pollMs: number;
   antiEntropyMs: number | undefined;
   slowReaderSeconds: number;
+  sdkRuns: number;
+  sdkChecks: number;
+  sdkRemoteChecks: number;
+  sdkSequentialChecks: number;
   keep: boolean;
   out: string;
 }
 
 const USAGE =
   'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
-  '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N] [--keep] [--out FILE]\n' +
+  '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N]\n' +
+  '                                  [--sdk-runs N] [--sdk-checks N] [--sdk-remote-checks N] [--sdk-sequential-checks N] [--keep] [--out FILE]\n' +
   `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n`;
 
 function parseArgs(argv: string[]): Options {
@@ -93,6 +105,10 @@ function parseArgs(argv: string[]): Options {
     pollMs: 1,
     antiEntropyMs: undefined,
     slowReaderSeconds: 10,
+    sdkRuns: 5,
+    sdkChecks: 200_000,
+    sdkRemoteChecks: 200_000,
+    sdkSequentialChecks: 10_000,
     keep: false,
     out: path.join(REPO, 'bench/results.json'),
   };
@@ -111,6 +127,10 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--poll-ms') o.pollMs = int(a, argv[++i], 0);
     else if (a === '--anti-entropy-ms') o.antiEntropyMs = int(a, argv[++i], 100);
     else if (a === '--slow-reader-seconds') o.slowReaderSeconds = int(a, argv[++i]);
+    else if (a === '--sdk-runs') o.sdkRuns = int(a, argv[++i]);
+    else if (a === '--sdk-checks') o.sdkChecks = int(a, argv[++i]);
+    else if (a === '--sdk-remote-checks') o.sdkRemoteChecks = int(a, argv[++i]);
+    else if (a === '--sdk-sequential-checks') o.sdkSequentialChecks = int(a, argv[++i]);
     else if (a === '--only') {
       const names = String(argv[++i]).split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = names.filter((n) => !PHASES.includes(n as Phase));
@@ -255,6 +275,10 @@ async function main(): Promise<void> {
       pollMs: options.pollMs,
       antiEntropyMs: options.antiEntropyMs ?? null,
       slowReaderSeconds: options.slowReaderSeconds,
+      sdkRuns: options.sdkRuns,
+      sdkChecks: options.sdkChecks,
+      sdkRemoteChecks: options.sdkRemoteChecks,
+      sdkSequentialChecks: options.sdkSequentialChecks,
     },
     rows,
     details,
@@ -265,7 +289,7 @@ async function main(): Promise<void> {
   progress(`wrote ${options.out}`);
 }
 
-/** import, restart and check on psp-c alone (the import also feeds restart and check). */
+/** import, restart, check and sdk on psp-c alone (the import also feeds the others). */
 async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): Promise<void> {
   const { file: csv, listedSample } = cardCsv;
   const probePan = listedSample[0] as string;
@@ -456,6 +480,20 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
     } finally {
       stub.close();
     }
+  }
+
+  // ---- 4. the client SDK against the node
+  if (options.phases.has('sdk')) {
+    await runSdkBench({
+      clientConfig,
+      listedSample,
+      runs: options.sdkRuns,
+      mirrorChecks: options.sdkChecks,
+      remoteChecks: options.sdkRemoteChecks,
+      sequentialChecks: options.sdkSequentialChecks,
+    });
+    const exit = describeUnexpectedExit(node, logFile);
+    if (exit) throw new Error(`${exit}; log:\n${tail(logFile)}`);
   }
 
   // ---- 2b. restart with a filter rebuild from SQLite
