@@ -31,10 +31,19 @@ export function hashSelector(key: Uint8Array, type: SelectorTypeName, normalized
   const message = Buffer.allocUnsafe(prefix.length + valueLength);
   prefix.copy(message, 0);
   message.write(normalized, prefix.length, 'utf8');
-  return Buffer.from(sodium().crypto_generichash(DIGEST_BYTES, message, key));
+  const digest = sodium().crypto_generichash(DIGEST_BYTES, message, key);
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength); // a view, not a copy
 }
 
-/** Selector of a normalized PAN (digits only). */
+const PAN_PREFIX = prefixes.get('SELECTOR_TYPE_PAN') as Buffer;
+/** The message buffer of panSelector, reused: hashing is synchronous, one message at a time. */
+const panMessage = Buffer.alloc(PAN_PREFIX.length + 19);
+PAN_PREFIX.copy(panMessage, 0);
+
+/** Selector of a normalized PAN (12-19 ASCII digits): the check hot path, no allocation for the message. */
 export function panSelector(key: Uint8Array, digits: string): Buffer {
-  return hashSelector(key, 'SELECTOR_TYPE_PAN', digits);
+  if (digits.length > 19) return hashSelector(key, 'SELECTOR_TYPE_PAN', digits);
+  const written = panMessage.write(digits, PAN_PREFIX.length, 'latin1');
+  const digest = sodium().crypto_generichash(DIGEST_BYTES, panMessage.subarray(0, PAN_PREFIX.length + written), key);
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
 }
