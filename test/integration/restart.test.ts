@@ -136,4 +136,29 @@ describe('restart of a node', function () {
       await n.stop();
     }
   });
+
+  it('does not trust a snapshot built from another ledger, even at the same position', async () => {
+    const other = await makeConsortium();
+    const dataDir = path.join(other.dir, 'issuer-a', 'data');
+    let n = await startInProcessNode(other, 'issuer-a');
+    await n.client.publishCompromisedCards(randomPans(50), { reason: 'phishing' });
+    await n.client.publishCompromisedCards(randomPans(50), { reason: 'phishing' });
+    await n.stop();
+    const firstSnapshot = fs.readFileSync(path.join(dataDir, 'filter.snapshot'));
+    for (const f of fs.readdirSync(dataDir)) fs.rmSync(path.join(dataDir, f)); // a different database from here on
+    n = await startInProcessNode(other, 'issuer-a');
+    const second = randomPans(100);
+    await n.client.publishCompromisedCards(second.slice(0, 50), { reason: 'skimming' });
+    await n.client.publishCompromisedCards(second.slice(50), { reason: 'skimming' });
+    await n.stop();
+    fs.writeFileSync(path.join(dataDir, 'filter.snapshot'), firstSnapshot);
+    n = await startInProcessNode(other, 'issuer-a');
+    try {
+      expect(readyLine(n).filterReason).to.match(/another ledger/);
+      const checks = await n.client.checkCards(second);
+      expect(checks.filter((c) => !c.listed).length).to.equal(0);
+    } finally {
+      await n.stop();
+    }
+  });
 });

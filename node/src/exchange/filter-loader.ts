@@ -35,12 +35,13 @@ export function loadFilter(store: LedgerStore, dataDir: string, settings: Filter
   const snapshot = readSnapshot(snapshotFile(dataDir));
   const rebuild = (reason: string): LoadedFilter => ({ filter: rebuildFilter(store, settings), source: 'rebuilt', reason });
   if ('problem' in snapshot) return rebuild(`snapshot ${snapshot.problem}: ${snapshot.detail}`);
-  const { filter, position } = snapshot;
+  const { filter, position, positionHash } = snapshot;
   if (filter.params.targetFpRate !== settings.targetFpRate || filter.params.capacity < settings.capacity) {
     return rebuild('snapshot parameters differ from the configuration');
   }
   const head = store.maxEntryId();
   if (position > head) return rebuild(`snapshot covers entry ${position} but the ledger ends at ${head}`);
+  if (store.entryHashById(position) !== positionHash) return rebuild('snapshot was built from another ledger (the entry at its position differs)');
   if (position === head && !filter.overCapacity()) return { filter, source: 'snapshot' };
   for (const digest of store.digests(position)) filter.add(digest);
   if (filter.overCapacity()) return rebuild('filter over capacity');

@@ -105,7 +105,8 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
   private snapshotIfDirty(): void {
     if (!this.dirty || this.closed) return;
     try {
-      writeSnapshot(snapshotFile(this.settings.dataDir), this.filter, this.store.maxEntryId());
+      const position = this.store.maxEntryId();
+      writeSnapshot(snapshotFile(this.settings.dataDir), this.filter, position, this.store.entryHashById(position));
       this.dirty = false;
     } catch (error) {
       this.log.warn({ err: error }, 'filter snapshot could not be written; it will be retried');

@@ -22,10 +22,15 @@ export interface FilterSnapshotMeta {
   items: number;
   /** Highest ledger entry row id whose selectors are in the filter. */
   position: number;
+  /**
+   * Hash (hex) of the entry at `position`: ties the snapshot to the ledger it was built from,
+   * so a database replaced or restored under it is noticed. Empty for an empty ledger.
+   */
+  positionHash: string;
 }
 
 export type SnapshotReadResult =
-  | { filter: DigestBloomFilter; position: number }
+  | { filter: DigestBloomFilter; position: number; positionHash: string }
   | { problem: 'missing' | 'corrupt'; detail: string };
 
 const MAGIC = Buffer.from('MAMORIBF1\n', 'latin1');
@@ -33,12 +38,12 @@ const PREFIX_BYTES = MAGIC.length + 4;
 /** The header is a few hundred bytes; a bigger length field is damage, not data. */
 const MAX_HEADER_BYTES = 64 * 1024;
 
-export function writeSnapshot(file: string, filter: DigestBloomFilter, position: number): void {
+export function writeSnapshot(file: string, filter: DigestBloomFilter, position: number, positionHash = ''): void {
   if (!Number.isSafeInteger(position) || position < 0) {
     throw new RangeError(`position must be a non-negative integer, got ${position}`);
   }
   const bytes = filter.bitsetBytes();
-  const meta: FilterSnapshotMeta = { ...filter.params, items: filter.items, position };
+  const meta: FilterSnapshotMeta = { ...filter.params, items: filter.items, position, positionHash };
   const header = Buffer.from(JSON.stringify({ ...meta, sha256: sha256Hex(bytes) }), 'utf8');
   const prefix = Buffer.alloc(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
@@ -112,9 +117,9 @@ export function readSnapshot(file: string): SnapshotReadResult {
   try {
     const bitset = new BitSet(meta.bits);
     bitset.array.set(body);
-    const { bits, hashes, capacity, targetFpRate, items, position } = meta;
+    const { bits, hashes, capacity, targetFpRate, items, position, positionHash } = meta;
     const filter = new DigestBloomFilter({ bits, hashes, capacity, targetFpRate }, bitset, items);
-    return { filter, position };
+    return { filter, position, positionHash };
   } catch (err) {
     // Parameters that passed the checksum but not the filter's own validation.
     return corrupt(`bad parameters: ${(err as Error).message}`);
@@ -143,6 +148,7 @@ function parseHeader(value: unknown): (FilterSnapshotMeta & { sha256: string }) 
     targetFpRate: h.targetFpRate,
     items: h.items as number,
     position: h.position as number,
+    positionHash: typeof h.positionHash === 'string' ? h.positionHash : '',
     sha256: h.sha256,
   };
 }

@@ -104,6 +104,7 @@ export class LedgerStore {
          WHERE e.id > ? ORDER BY e.id LIMIT ?`,
       ),
       maxEntryId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM entries'),
+      entryHashById: db.prepare('SELECT hash FROM entries WHERE id = ?').pluck(true),
       countEntries: db.prepare('SELECT COUNT(*) AS n FROM entries'),
       mainDigestPage: db.prepare('SELECT digest FROM selectors WHERE digest > ? ORDER BY digest LIMIT ?').raw(true),
       recentDigests: db.prepare('SELECT digest FROM selectors_recent').raw(true),
@@ -265,6 +266,12 @@ export class LedgerStore {
   /** Entries in commit order, one page at a time (.all(), so no read stays open across pages). */
   entriesAfter(afterId: number, limit: number): StoredEntryPage[] {
     return this.statements.entryPage.all(afterId, limit) as StoredEntryPage[];
+  }
+
+  /** Hash of the entry at a row id (hex), or '' when there is none. */
+  entryHashById(id: number): string {
+    const hash = this.statements.entryHashById.get(id) as Buffer | undefined;
+    return hash ? hash.toString('hex') : '';
   }
 
   maxEntryId(): number {
