@@ -9,6 +9,7 @@ import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-byt
 import { sodiumReady } from '../../proto/ts/sodium';
 import { createConsortiumCa, issueMemberCertificate } from '../../node/src/crypto/certificates';
 import { signDetached } from '../../node/src/crypto/signing';
+import { generateHashingKey, sealHashingKey } from '../../node/src/crypto/epochs';
 import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { memberOf } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
@@ -155,8 +156,31 @@ describe('consortium: replication between member processes', function () {
           return (error as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED;
         }
       }, 'the removed member to be refused');
-      const log = fs.readFileSync(path.join(dir, 'acquirer-b', 'node.log'), 'utf8');
-      expect(log).to.contain('consortium file reloaded');
+      // Logs are written asynchronously: wait for the line rather than read at once.
+      await waitFor(() => fs.readFileSync(path.join(dir, 'acquirer-b', 'node.log'), 'utf8').includes('consortium file reloaded'), 'the reload in the log');
+    });
+
+    it('takes a new hashing-key epoch from a newer consortium file without a restart', async () => {
+      c = await startConsortium({ only: ['acquirer-b'] });
+      const dir = c.layout.dir;
+      const file = path.join(dir, 'consortium.json');
+      const signed = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+        document: { version: number; members: { id: string; boxPublicKey: string }[]; keyEpochs: { epoch: number; activeFromMs: number; sealed: Record<string, string> }[] };
+        signature: string;
+      };
+      const key = generateHashingKey();
+      signed.document.version += 1;
+      signed.document.keyEpochs.push({
+        epoch: 2,
+        activeFromMs: Date.now() - 1000,
+        sealed: Object.fromEntries(signed.document.members.map((m) => [m.id, sealHashingKey(key, Buffer.from(m.boxPublicKey, 'base64')).toString('base64')])),
+      });
+      const operator = JSON.parse(fs.readFileSync(path.join(dir, 'operator', 'operator.key.json'), 'utf8')) as { secretKey: string };
+      signed.signature = signDetached(consortiumSigningBytes(canonicalJson(signed.document)), Buffer.from(operator.secretKey, 'base64')).toString('base64');
+      fs.writeFileSync(file, JSON.stringify(signed, null, 2));
+      await waitFor(async () => (await c!.client('acquirer-b').hashingKeys(true)).map((k) => k.epoch).join(',') === '2,1', 'epoch 2 to be active');
+      expect(Buffer.from((await c.client('acquirer-b').hashingKeys())[0]?.key as Uint8Array).equals(Buffer.from(key))).to.equal(true);
+      expect((await c.client('acquirer-b').status()).keyEpoch).to.equal(2);
     });
 
     it('refuses a consortium file whose signature fails, and keeps the one in force', async () => {
