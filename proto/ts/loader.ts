@@ -28,13 +28,17 @@ export const LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
 
 export type MamoriGrpcTypes = ExchangeGrpcType & ReplicationGrpcType;
 let grpcTypes: MamoriGrpcTypes | undefined;
+let packageDefinition: protoLoader.PackageDefinition | undefined;
+
+/** The proto-loader package definition of every Mamori service (server reflection serves it). */
+export function loadMamoriPackageDefinition(): protoLoader.PackageDefinition {
+  packageDefinition ??= protoLoader.loadSync(['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto'], LOADER_OPTIONS);
+  return packageDefinition;
+}
 
 /** The generated gRPC package object (service constructors and definitions). */
 export function loadGrpcTypes(): MamoriGrpcTypes {
-  if (!grpcTypes) {
-    const files = ['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto'];
-    grpcTypes = grpc.loadPackageDefinition(protoLoader.loadSync(files, LOADER_OPTIONS)) as unknown as MamoriGrpcTypes;
-  }
+  grpcTypes ??= grpc.loadPackageDefinition(loadMamoriPackageDefinition()) as unknown as MamoriGrpcTypes;
   return grpcTypes;
 }
 

@@ -139,7 +139,7 @@ export async function runCli(args: string[]): Promise<{ code: number | null; std
   return { code, stdout, stderr, seconds: secondsSince(t0) };
 }
 
-/** `mamori dev-consortium` into `dir` on six ports from `basePort`. */
+/** `mamori dev-consortium` into `dir` on nine ports from `basePort`. */
 export async function createConsortium(dir: string, basePort: number): Promise<void> {
   const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort)]);
   if (created.code !== 0) throw new Error(`dev-consortium failed (code ${created.code}): ${created.stderr || created.stdout}`);
@@ -241,8 +241,8 @@ function listenOn(port: number): Promise<net.Server | undefined> {
 
 const closeServer = (s: net.Server) => new Promise<void>((resolve) => s.close(() => resolve()));
 
-/** A base port P with P .. P+count-1 free on loopback (dev-consortium needs six: three member APIs, three peer endpoints). */
-export async function findBasePort(count = 6): Promise<number> {
+/** A base port P with P .. P+count-1 free on loopback (dev-consortium needs nine: member APIs, peer endpoints, metrics). */
+export async function findBasePort(count = 9): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const probe = await listenOn(0);
     if (!probe) continue;

@@ -34,12 +34,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Six consecutive free loopback ports for a dev consortium (three APIs, three peer ports). */
+/** Nine consecutive free loopback ports for a dev consortium (APIs, peer ports, metrics). */
 export async function freePortBlock(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = await freePort();
     if (base > 65000) continue;
-    const ok = await Promise.all([1, 2, 3, 4, 5].map((d) => portIsFree(base + d)));
+    const ok = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((d) => portIsFree(base + d)));
     if (ok.every(Boolean)) return base;
   }
   throw new Error('no block of three free ports');

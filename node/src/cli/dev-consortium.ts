@@ -80,6 +80,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
     box: generateBoxKeyPair(),
     listen: `127.0.0.1:${basePort + i}`,
     endpoint: `127.0.0.1:${basePort + DEV_MEMBERS.length + i}`,
+    metrics: `127.0.0.1:${basePort + 2 * DEV_MEMBERS.length + i}`,
     token: randomToken(),
   }));
 
@@ -130,6 +131,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       insecureDev: false,
       antiEntropyIntervalMs: 5_000,
       consortiumPollMs: 2_000,
+      metricsListen: m.metrics,
     };
     writeJsonFile(path.join(memberDir, 'node.json'), nodeConfig);
     const client: ClientConfig = { member: m.id, target: m.listen, token: m.token, deadlineMs: 5_000 };

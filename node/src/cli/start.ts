@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { loadNodeConfig, type NodeConfig } from '../config/node-config';
 import { Consortium } from '../exchange/membership';
 import { MamoriNode } from '../exchange/node';
+import { serveNodeMetrics, type RunningMetricsServer } from '../metrics';
 import { Replicator } from '../replication/replicator';
 import type { PeerLink } from '../replication/types';
 import { grpcPeerLink } from '../rpc/grpc-peer-link';
@@ -18,6 +19,8 @@ export interface RunningNode {
   node: MamoriNode;
   exchange: RunningServer;
   replication: RunningServer | undefined;
+  /** Prometheus metrics over HTTP, when the config has metricsListen. */
+  metrics: RunningMetricsServer | undefined;
   replicator: Replicator;
   stop(): Promise<void>;
 }
@@ -32,6 +35,7 @@ function peersOf(node: MamoriNode, config: NodeConfig): string[] {
 export async function runNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
   const node = await MamoriNode.open(config, log);
   const servers: RunningServer[] = [];
+  let metrics: RunningMetricsServer | undefined;
   try {
     const connect = (peer: string): PeerLink => {
       const member = node.consortium.member(peer);
@@ -48,6 +52,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     servers.push(exchange);
     const replication = await startReplicationServer(node, config, log);
     if (replication) servers.push(replication);
+    if (config.metricsListen) metrics = await serveNodeMetrics(node, () => replicator.status(), config.metricsListen, log);
     replicator.setPeers(peersOf(node, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
 
@@ -77,15 +82,19 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       node,
       exchange,
       replication,
+      metrics,
       replicator,
       stop: async () => {
+        for (const s of servers) s.markNotServing();
         clearInterval(poll);
+        await metrics?.close();
         await replicator.stop();
         await Promise.all(servers.map((s) => s.shutdown()));
         node.close();
       },
     };
   } catch (error) {
+    await metrics?.close();
     await Promise.all(servers.map((s) => s.shutdown()));
     node.close();
     throw error;
@@ -98,7 +107,7 @@ export async function startNode(configFile: string, options: { insecureDev?: boo
   const config: NodeConfig = options.insecureDev ? Object.freeze({ ...loaded, insecureDev: true, tls: undefined }) : loaded;
   const log = pino({ level: config.logLevel, base: { member: config.member } });
   const running = await runNode(config, log);
-  log.info({ address: running.exchange.address, peerAddress: running.replication?.address, feedSeq: running.node.ownHead().seq }, 'node listening');
+  log.info({ address: running.exchange.address, peerAddress: running.replication?.address, metricsAddress: running.metrics?.address, feedSeq: running.node.ownHead().seq }, 'node listening');
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -96,6 +96,9 @@ export const nodeConfigSchema = z
     antiEntropyIntervalMs: z.number().int().min(100).default(5_000),
     consortiumPollMs: z.number().int().min(100).default(2_000),
     maxMessageBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(8 * 1024 * 1024),
+    // Prometheus metrics over HTTP (GET /metrics); off when absent. Unauthenticated: bind to
+    // loopback or a management network. Nothing in it names a card, a key or a selector.
+    metricsListen: hostPort.optional(),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 export * from './node';
+export * from './observer';
 export * from './evidence';
 export * from './membership';
 export * from './filter-loader';

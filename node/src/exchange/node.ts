@@ -21,6 +21,7 @@ import { LedgerWriter, type WriteGroup } from './ledger-writer';
 import { SelectorIndex } from './selector-index';
 import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
 import { verifyStoredLedger } from './verify-ledger';
+import type { NodeObserver } from './observer';
 
 
 export interface PublishOutcome {
@@ -46,7 +47,7 @@ export class MamoriNode {
     readonly log: Logger,
     private readonly identity: MemberIdentity,
     private currentConsortium: Consortium,
-    private readonly epochKeys: EpochKey[],
+    private epochKeys: EpochKey[],
     private readonly store: LedgerStore,
     readonly index: SelectorIndex,
     readonly writer: LedgerWriter,
@@ -55,6 +56,13 @@ export class MamoriNode {
   }
 
   private readonly frozen: Set<string>;
+  private readonly observers = new Set<NodeObserver>();
+
+  /** Metrics: told of every check and publication; returns the unsubscribe. */
+  observe(observer: NodeObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
 
   get consortium(): Consortium {
     return this.currentConsortium;
@@ -63,7 +71,10 @@ export class MamoriNode {
   /** A new signed consortium file (members added or removed) takes effect at once. */
   replaceConsortium(next: Consortium): void {
     if (!next.member(this.member)) throw MamoriError.failedPrecondition(`the new consortium file no longer lists "${this.member}"`);
+    // New hashing-key epochs (a rotation) come with the file: open them before switching.
+    const epochKeys = next.openEpochKeys(this.identity, this.config.consortiumFile);
     this.currentConsortium = next;
+    this.epochKeys = epochKeys;
   }
 
   memberKeys(origin: string): MemberKeys | undefined {
@@ -169,7 +180,9 @@ export class MamoriNode {
     this.requireActiveEpoch(keyEpoch);
     const kind = publication.kind as Parameters<typeof roleAllowsKind>[1];
     if (!roleAllowsKind(this.roles, kind)) throw MamoriError.permissionDenied(`member "${this.member}" may not publish ${kind}`);
-    return this.writer.enqueue((group) => this.preparePublish(publication, keyEpoch, group));
+    const outcome = await this.writer.enqueue((group) => this.preparePublish(publication, keyEpoch, group));
+    for (const o of this.observers) o.published?.(outcome.accepted, outcome.duplicates);
+    return outcome;
   }
 
   /** Tombstones this member's active listings of the given selectors. */
@@ -202,8 +215,12 @@ export class MamoriNode {
   }
 
   private prepareRetract(retraction: ValidRetraction, group: WriteGroup): () => RetractOutcome {
+    const inRequest = new Set<string>();
     const listed = retraction.selectors.filter((sel) => {
       const key = sel.digest.toString('latin1');
+      // The same card twice in one request (two spellings of one number) is retracted once.
+      if (inRequest.has(key)) return false;
+      inRequest.add(key);
       return !group.retracted.has(key) && (group.published.has(key) || this.hasActiveOwnListing(sel.digest, group.now));
     });
     if (listed.length === 0) return () => ({ retracted: 0, notListed: retraction.selectors.length, seq: 0 });
@@ -246,7 +263,14 @@ export class MamoriNode {
   /** Checks selectors: a filter negative needs no SQLite; a positive is confirmed there. */
   check(selectors: readonly ValidSelector[], nowMs = Date.now()): CheckVerdict[] {
     this.assertOpen();
-    return selectors.map((s) => (this.index.mayContain(s.digest) ? this.confirm(s.digest, nowMs) : NOT_LISTED));
+    const started = this.observers.size > 0 ? process.hrtime.bigint() : 0n;
+    const verdicts = selectors.map((s) => (this.index.mayContain(s.digest) ? this.confirm(s.digest, nowMs) : NOT_LISTED));
+    if (started !== 0n) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const hits = verdicts.reduce((n, v) => (v.listed ? n + 1 : n), 0);
+      for (const o of this.observers) o.checked?.(verdicts.length, hits, seconds);
+    }
+    return verdicts;
   }
 
   private confirm(digest: Buffer, now: number): CheckVerdict {

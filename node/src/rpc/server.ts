@@ -12,10 +12,13 @@ import { exchangeHandlers } from './exchange-handlers';
 import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-credentials';
 import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
 import { INSECURE_PEER_HEADER } from './insecure-dev';
+import { addOperationsServices } from './operations';
 
 export interface RunningServer {
   port: number;
   address: string;
+  /** Health turns NOT_SERVING (also done by shutdown): say it first when the node begins to stop. */
+  markNotServing(): void;
   shutdown(): Promise<void>;
 }
 
@@ -72,14 +75,19 @@ async function startGrpcServer(
   });
   widenFlowControlWindows(server, log);
   for (const [definition, handlers] of services) server.addService(definition, handlers);
+  // Health and reflection: no bearer token needed (see operations.ts); on the peer server, mutual TLS still applies.
+  const health = addOperationsServices(server, services.map(([definition]) => definition));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
+  health.serving();
   return {
     port,
     address: `${hostOf(listen)}:${port}`,
+    markNotServing: () => health.notServing(),
     shutdown: () =>
       new Promise<void>((resolve) => {
+        health.notServing();
         // Follow and mirror streams never end by themselves: give unary calls a moment, then cut.
         const force = setTimeout(() => server.forceShutdown(), 1000);
         force.unref();

@@ -1,0 +1,184 @@
+// The node's Prometheus metrics, one registry per node. Checks and publications are counted
+// as they happen (an increment each); everything else is read at scrape time from what the
+// node already keeps: node.status() (cached counts, the filter's running bit count),
+// replicator status, two file sizes. Labels are member ids, error codes and file names only:
+// never a card number, a key or a selector.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MamoriNode } from '../exchange/node';
+import type { PeerStatus } from '../replication/replicator';
+
+export interface NodeMetrics {
+  registry: Registry;
+  /** The Prometheus text of every metric, read from one snapshot of the node. */
+  scrape(): Promise<string>;
+  /** Stops observing the node (the registry stays readable). */
+  close(): void;
+}
+
+/** Check latency buckets, in seconds: a negative answers from the filter in microseconds. */
+const CHECK_SECONDS_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+
+/** Scrape-time values shared by every gauge of one scrape (prom-client collects them one by one). */
+interface Snapshot {
+  status: ReturnType<MamoriNode['status']>;
+  peers: PeerStatus[];
+  frozenOrigins: number;
+  databaseBytes: number;
+  walBytes: number;
+}
+
+function fileBytes(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0; // no WAL file between checkpoints on some platforms, or the node is closing
+  }
+}
+
+export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = () => []): NodeMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ member: node.member });
+  collectDefaultMetrics({ register: registry });
+
+  const databaseFile = path.join(node.config.dataDir, 'mamori.db');
+  const takeSnapshot = (): Snapshot | undefined => {
+    try {
+      return {
+        status: node.status(),
+        peers: peers(),
+        frozenOrigins: node.frozenOrigins().length,
+        databaseBytes: fileBytes(databaseFile),
+        walBytes: fileBytes(`${databaseFile}-wal`),
+      };
+    } catch {
+      return undefined; // the node is closing: gauges keep their last values
+    }
+  };
+  let current: { value: Snapshot | undefined } | undefined;
+  // Inside scrape() every gauge reads the same snapshot; a direct registry.metrics() takes one per gauge.
+  const snapshot = (): Snapshot | undefined => (current ?? { value: takeSnapshot() }).value;
+  const scrape = async (): Promise<string> => {
+    current = { value: takeSnapshot() };
+    try {
+      return await registry.metrics();
+    } finally {
+      current = undefined;
+    }
+  };
+  const gauge = (name: string, help: string, read: (s: Snapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = snapshot();
+        if (s) this.set(read(s));
+      },
+    });
+  const perPeer = <L extends string>(name: string, help: string, labelNames: L[], fill: (metric: Gauge<L>, peers: PeerStatus[]) => void) =>
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        const s = snapshot();
+        if (!s) return;
+        this.reset(); // a peer no longer followed disappears
+        fill(this, s.peers);
+      },
+    });
+  // Cumulative counts kept by the replicator, exposed as counters: reset, then set to the total.
+  const peerCounter = <L extends string>(name: string, help: string, labelNames: L[], fill: (metric: Counter<L>, peers: PeerStatus[]) => void) =>
+    new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        const s = snapshot();
+        if (!s) return;
+        this.reset();
+        fill(this, s.peers);
+      },
+    });
+
+  // Counted as they happen.
+  const checks = new Counter({ name: 'mamori_checks_total', help: 'Selectors (cards) checked by this node', registers: [registry] });
+  const hits = new Counter({ name: 'mamori_check_hits_total', help: 'Checked selectors answered listed', registers: [registry] });
+  const checkSeconds = new Histogram({
+    name: 'mamori_check_duration_seconds',
+    help: 'Time the node took to answer one Check call (filter, then SQLite for positives)',
+    buckets: CHECK_SECONDS_BUCKETS,
+    registers: [registry],
+  });
+  const publications = new Counter({ name: 'mamori_publications_total', help: 'Publish calls that committed a new entry of this member\'s feed', registers: [registry] });
+  const published = new Counter({
+    name: 'mamori_published_indicators_total',
+    help: 'Indicators in committed Publish calls, by result (accepted into a new entry, or duplicate)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const unsubscribe = node.observe({
+    checked(count, listed, seconds) {
+      checks.inc(count);
+      if (listed > 0) hits.inc(listed);
+      checkSeconds.observe(seconds);
+    },
+    published(accepted, duplicates) {
+      if (accepted > 0) publications.inc();
+      published.inc({ result: 'accepted' }, accepted);
+      published.inc({ result: 'duplicate' }, duplicates);
+    },
+  });
+  // Label sets exist (at 0) before the first event, so rate() and ratios work from the start.
+  published.inc({ result: 'accepted' }, 0);
+  published.inc({ result: 'duplicate' }, 0);
+
+  // Read at scrape time.
+  gauge('mamori_entries', 'Ledger entries stored, all origins', (s) => s.status.entries);
+  gauge('mamori_indicators', 'Indicators stored, all origins', (s) => s.status.indicators);
+  new Gauge({
+    name: 'mamori_feed_seq',
+    help: 'Sequence number of the newest stored entry of each origin\'s feed',
+    labelNames: ['origin'],
+    registers: [registry],
+    collect() {
+      const s = snapshot();
+      if (!s) return;
+      this.reset();
+      for (const f of s.status.feeds) this.set({ origin: f.origin }, f.seq);
+    },
+  });
+  gauge('mamori_key_epoch', 'Newest active hashing-key epoch (its number, not the key)', (s) => s.status.keyEpoch);
+  gauge('mamori_filter_items', 'Selectors in the Bloom filter', (s) => s.status.filter.items);
+  gauge('mamori_filter_capacity', 'Selectors the Bloom filter is sized for', (s) => s.status.filter.capacity);
+  gauge('mamori_filter_bits', 'Size of the Bloom filter in bits', (s) => s.status.filter.bits);
+  gauge('mamori_filter_fill_ratio', 'Fraction of the Bloom filter bits set', (s) => s.status.filter.fill);
+  gauge('mamori_filter_estimated_fp_rate', 'Estimated Bloom filter false-positive rate at the current fill', (s) => s.status.filter.estimatedFpRate);
+  gauge('mamori_filter_target_fp_rate', 'Configured Bloom filter false-positive rate at capacity', (s) => s.status.filter.targetFpRate);
+  gauge('mamori_frozen_origins', 'Origins frozen for equivocation (awaiting an operator)', (s) => s.frozenOrigins);
+  gauge('mamori_database_size_bytes', 'Size of the SQLite database file', (s) => s.databaseBytes);
+  gauge('mamori_wal_size_bytes', 'Size of the SQLite write-ahead log file', (s) => s.walBytes);
+  gauge('mamori_start_time_seconds', 'When the node opened, in seconds since the epoch', (s) => s.status.startedAtMs / 1000);
+
+  perPeer('mamori_replication_peer_connected', 'Whether the live stream to the peer is up (1) or not (0)', ['peer'], (m, ps) => {
+    for (const p of ps) m.set({ peer: p.peer }, p.connected ? 1 : 0);
+  });
+  perPeer('mamori_replication_entries_behind', 'Entries the peer has announced that this node does not hold yet', ['peer'], (m, ps) => {
+    for (const p of ps) m.set({ peer: p.peer }, p.entriesBehind);
+  });
+  perPeer('mamori_replication_last_contact_timestamp_seconds', 'Last successful exchange with the peer, seconds since the epoch (0: never)', ['peer'], (m, ps) => {
+    for (const p of ps) m.set({ peer: p.peer }, p.lastContactMs / 1000);
+  });
+  peerCounter('mamori_replication_entries_accepted_total', 'Entries accepted from the peer', ['peer'], (m, ps) => {
+    for (const p of ps) m.inc({ peer: p.peer }, p.accepted);
+  });
+  peerCounter('mamori_replication_rejections_total', 'Entries from the peer refused, by reason (error code)', ['peer', 'reason'], (m, ps) => {
+    for (const p of ps) for (const [reason, n] of Object.entries(p.rejections)) m.inc({ peer: p.peer, reason }, n ?? 0);
+  });
+
+  return { registry, scrape, close: unsubscribe };
+}
