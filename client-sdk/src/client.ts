@@ -22,6 +22,8 @@ import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
 import { fallbackResult, mergeEvidence, type CardCheckResult, type CheckSource, type Evidence } from './results';
 import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
+import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
+import { merchantMatches, merchantPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport } from './transport';
 
@@ -155,10 +157,49 @@ export class MamoriClient {
     }
   }
 
-  /** Not served by the node yet: merchant screening arrives with its own issue. */
+  /** Normalizes and hashes a merchant's fields; a field that does not normalize is refused by name. */
+  private async merchantSelectors(fields: MerchantFields, keys: readonly HashingKey[]): Promise<MerchantSelector[]> {
+    const all: MerchantSelector[] = [];
+    for (const key of keys) {
+      const { selectors, rejected } = merchantSelectors(key.key, fields);
+      if (rejected.length > 0) {
+        throw new MamoriClientError('INVALID_ARGUMENT', rejected.map((r) => `${r.field}: ${r.reason}`).join('; '));
+      }
+      all.push(...selectors);
+    }
+    if (all.length === 0) throw new MamoriClientError('INVALID_ARGUMENT', 'fields: give at least one merchant field');
+    return all;
+  }
+
+  /**
+   * Screens a merchant (at onboarding, or the merchant of an authorization) against every
+   * acquirer's listings: which listings matched, on which fields, for what reasons.
+   */
   async screenMerchant(fields: MerchantFields): Promise<MerchantScreenResult> {
-    void fields;
-    throw MamoriClientError.notAvailableYet('merchant screening');
+    const selectors = await this.merchantSelectors(fields, await this.hashingKeys());
+    const response = await this.admin<CheckResponse__Output>('Check', { selectors: selectors.map((s) => ({ type: s.type, digest: s.digest })) });
+    const { matches, evidence } = merchantMatches(selectors, response.results);
+    const matched = [...new Set(matches.flatMap((m) => m.fields))];
+    const action: Action = matches.length >= 2 ? 'decline' : matches.length === 1 ? 'review' : 'approve';
+    return { listed: matches.length > 0, action, listingMembers: matches.length, matches, evidence, matched, source: 'node', degraded: false };
+  }
+
+  /** Lists a merchant this acquirer terminated (only acquirers may), one indicator with every field given. */
+  async publishFraudulentMerchant(fields: MerchantFields, details: MerchantListingDetails): Promise<PublishResponse__Output> {
+    const [key] = await this.hashingKeys();
+    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    const selectors = await this.merchantSelectors(fields, [key]);
+    return this.admin<PublishResponse__Output>('Publish', { publication: merchantPublication(selectors, details), keyEpoch: key.epoch });
+  }
+
+  /** Ends this acquirer's listing of a merchant (only the listing acquirer can). */
+  async retractMerchant(fields: MerchantFields, reason: RetractReasonName): Promise<RetractResponse__Output> {
+    const selectors = await this.merchantSelectors(fields, await this.hashingKeys());
+    return this.admin<RetractResponse__Output>('Retract', {
+      kind: 'INDICATOR_KIND_FRAUDULENT_MERCHANT',
+      selectors: selectors.map((s) => ({ type: s.type, digest: s.digest })),
+      reason: RETRACT_REASONS[reason],
+    });
   }
 
   /** Not served by the node yet: sightings arrive with joint detection. */
@@ -263,7 +304,7 @@ export class MamoriClient {
     return response.keys.map((k) => ({ epoch: k.epoch, key: new Uint8Array(k.key) }));
   }
 
-  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze', request: object): Promise<Res> {
+  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check', request: object): Promise<Res> {
     if (this.closed) return Promise.reject(MamoriClientError.closed());
     return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
   }

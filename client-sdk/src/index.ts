@@ -8,6 +8,7 @@ export { type BatcherStats } from './batcher';
 export { type HashingKey } from './keys';
 export { type CardSighting, type MerchantField, type MerchantFields, type MerchantScreenResult, type SightingOutcome, type SightingReceipt } from './screening';
 export { MamoriClientError, type ClientErrorCode } from './errors';
+export { MERCHANT_REASONS, DEFAULT_MERCHANT_VALID_DAYS, type MerchantListingDetails, type MerchantListingMatch, type MerchantReasonName } from './merchants';
 export { readClientConfig, clientConfigSchema, type ClientConfig } from './config';
 export { cardPublication } from './publication';
 export * from './details';

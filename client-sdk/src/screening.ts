@@ -3,26 +3,23 @@
 // throw FAILED_PRECONDITION).
 import type { Action } from './policy';
 import type { CheckSource, Evidence } from './results';
+import type { MerchantSelectorField } from '../../proto/ts/merchant';
+import type { MerchantListingMatch } from './merchants';
 
-/** What an acquirer knows about a merchant it is onboarding; each field present is hashed and checked. */
-export interface MerchantFields {
-  /** The national corporate number (for example Japan's 13-digit 法人番号). */
-  corporateNumber?: string;
-  domain?: string;
-  phone?: string;
-  nameAddress?: { name: string; address: string };
-  representative?: string;
-  acquirerMid?: { acquirer: string; mid: string };
-}
-
-export type MerchantField = keyof MerchantFields;
+/** What an acquirer knows about a merchant; each field present is normalized, hashed and checked. */
+export type { MerchantFields } from '../../proto/ts/merchant';
+export type MerchantField = MerchantSelectorField;
 
 export interface MerchantScreenResult {
   listed: boolean;
+  /** review when one acquirer lists the merchant, decline when two or more do. */
   action: Action;
+  /** Distinct acquirers listing the merchant. */
   listingMembers: number;
+  /** One match per listing acquirer: which fields matched, the reason codes. */
+  matches: MerchantListingMatch[];
   evidence: Evidence[];
-  /** The fields whose selectors matched a listing. */
+  /** Every field that matched some listing. */
   matched: MerchantField[];
   source: CheckSource;
   degraded: boolean;

@@ -6,3 +6,4 @@ export * from './selectors';
 export * from './signed-bytes';
 export * from './sodium';
 export * from './test-cards';
+export * from './merchant';

@@ -6,7 +6,9 @@ import { checkCard, publishCard, retractCard, showStatus } from './card-commands
 import { createDevConsortium } from './dev-consortium';
 import { runDevConsortium } from './dev-run';
 import { formatImportSummary, importCards } from './import-cards';
-import { toJson } from './output';
+import { isoDate, shortName, toJson } from './output';
+import { MERCHANT_REASONS, type MerchantReasonName } from '../../../client-sdk/src/merchants';
+import type { MerchantFields } from '../../../proto/ts/merchant';
 import { startNode } from './start';
 
 function positiveNumber(name: string) {
@@ -61,6 +63,36 @@ function addListingOptions(cmd: Command): Command {
 
 function listingDetails(o: ListingOptions): CardListingDetails {
   return { reason: o.reason, exposed: o.exposure, eventId: o.event, validDays: o.validDays, confidence: o.confidence };
+}
+
+interface MerchantCliOptions {
+  config: string;
+  json?: boolean;
+  corporateNumber?: string;
+  name?: string;
+  address?: string;
+  phone?: string;
+  domain?: string;
+  representative?: string;
+  mid?: string;
+}
+
+function merchantFields(o: MerchantCliOptions): MerchantFields {
+  let acquirerMid: MerchantFields['acquirerMid'];
+  if (o.mid !== undefined) {
+    const at = o.mid.indexOf(':');
+    if (at <= 0) throw new InvalidArgumentError('--mid must be ACQUIRER:MID, for example acquirer-b:M-0042');
+    acquirerMid = { acquirer: o.mid.slice(0, at), mid: o.mid.slice(at + 1) };
+  }
+  return {
+    corporateNumber: o.corporateNumber,
+    name: o.name,
+    address: o.address,
+    phone: o.phone,
+    domain: o.domain,
+    representative: o.representative,
+    acquirerMid,
+  };
 }
 
 export function buildProgram(): Command {
@@ -128,6 +160,56 @@ export function buildProgram(): Command {
     .action(async (pan: string, o: ListingOptions & { config: string; json?: boolean }) => {
       console.log(await publishCard(o.config, pan, listingDetails(o), Boolean(o.json)));
     });
+
+  const merchantFieldOptions = (cmd: Command): Command =>
+    cmd
+      .option('--corporate-number <n>', 'corporate number (法人番号, 13 digits)')
+      .option('--name <name>', 'legal name (used with --address)')
+      .option('--address <address>', 'address (used with --name)')
+      .option('--phone <phone>', 'phone number (E.164 or Japanese format)')
+      .option('--domain <domain>', 'web domain')
+      .option('--representative <name>', 'representative')
+      .option('--mid <acquirer:mid>', "an acquirer's merchant id, as ACQUIRER:MID")
+      .requiredOption('--config <client.json>', "client config of this member's node")
+      .option('--json', 'print JSON');
+
+  merchantFieldOptions(
+    publish
+      .command('merchant')
+      .description('list a merchant this acquirer terminated (acquirers only); every field given is hashed as its own selector'),
+  )
+    .addOption(new Option('--reason <reason>', 'why the merchant was terminated').choices(Object.keys(MERCHANT_REASONS)).makeOptionMandatory())
+    .option('--valid-days <days>', 'how long the listing stays valid (default five years)', positiveNumber('--valid-days'))
+    .action(async (o: MerchantCliOptions & { reason: MerchantReasonName; validDays?: number }) => {
+      const client = MamoriClient.fromConfigFile(o.config, { mode: 'remote' });
+      try {
+        const r = await client.publishFraudulentMerchant(merchantFields(o), { reason: o.reason, validDays: o.validDays });
+        console.log(o.json ? toJson(r) : r.accepted > 0 ? `Merchant listed as entry #${r.seq}.` : 'Already listed by this member.');
+      } finally {
+        client.close();
+      }
+    });
+
+  merchantFieldOptions(
+    program
+      .command('screen')
+      .description('screen against the shared blacklists')
+      .command('merchant')
+      .description("screen a merchant against every acquirer's listings by whatever fields you have"),
+  ).action(async (o: MerchantCliOptions) => {
+    const client = MamoriClient.fromConfigFile(o.config, { mode: 'remote' });
+    try {
+      const r = await client.screenMerchant(merchantFields(o));
+      if (o.json) return console.log(toJson(r));
+      if (!r.listed) return console.log('NOT LISTED');
+      console.log(`LISTED by ${r.listingMembers} acquirer(s); recommended action: ${r.action}`);
+      for (const m of r.matches) {
+        console.log(`  ${m.origin}: ${m.reasons.map((x) => shortName(x, 'REASON_CODE_')).join(', ')}; matched ${m.fields.join(', ')}; listed ${isoDate(m.firstSeenMs)}; valid until ${isoDate(m.validUntilMs)}`);
+      }
+    } finally {
+      client.close();
+    }
+  });
 
   program
     .command('check')
