@@ -26,6 +26,8 @@ import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchan
 import { merchantMatches, merchantPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport } from './transport';
+import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
+import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 
 export { cardPublication } from './publication';
 export { MAX_BATCH } from './options';
@@ -202,6 +204,24 @@ export class MamoriClient {
     });
   }
 
+  /** Reports a card-testing burst against a BIN range (acquirers and PSPs only) as one signed entry. */
+  async reportCardTesting(report: CardTestingReportInput): Promise<PublishResponse__Output> {
+    const request = await cardTestingRequest(report, async (fields) => {
+      const [key] = await this.hashingKeys();
+      if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+      return this.merchantSelectors(fields, [key]);
+    });
+    return this.admin<PublishResponse__Output>('ReportCardTesting', request);
+  }
+
+  /**
+   * This member's alerts in id order, after `options.after`; with `follow`, new ones as they
+   * come, reconnecting after a node restart from the last id yielded (none missed, none repeated).
+   */
+  alerts(options: AlertsOptions = {}): AsyncGenerator<MamoriAlert, void, undefined> {
+    return alertStream((request) => this.transport.serverStream<Alert__Output>('Alerts', request), options, () => this.closed);
+  }
+
   /** Not served by the node yet: sightings arrive with joint detection. */
   async reportSighting(sighting: CardSighting): Promise<SightingReceipt> {
     void sighting;
@@ -304,7 +324,7 @@ export class MamoriClient {
     return response.keys.map((k) => ({ epoch: k.epoch, key: new Uint8Array(k.key) }));
   }
 
-  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check', request: object): Promise<Res> {
+  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting', request: object): Promise<Res> {
     if (this.closed) return Promise.reject(MamoriClientError.closed());
     return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
   }

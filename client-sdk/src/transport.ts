@@ -6,14 +6,14 @@ import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { MamoriClientError } from './errors';
 import type { ResolvedOptions } from './options';
 
-export type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze';
+export type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'ReportCardTesting';
 
 export class Transport {
   readonly stub: ExchangeClient;
   private readonly metadata: grpc.Metadata;
   private closed = false;
   /** RPCs sent, by method. */
-  readonly sent: Record<UnaryMethod, number> = { Publish: 0, Retract: 0, Check: 0, Status: 0, GetHashingKeys: 0, Unfreeze: 0 };
+  readonly sent: Record<UnaryMethod, number> = { Publish: 0, Retract: 0, Check: 0, Status: 0, GetHashingKeys: 0, Unfreeze: 0, ReportCardTesting: 0 };
 
   constructor(options: ResolvedOptions) {
     const { Exchange } = loadGrpcTypes().mamori.v1;
@@ -48,6 +48,12 @@ export class Transport {
         else resolve(response as Res);
       });
     });
+  }
+
+  /** A server-streaming call with the client token; no deadline (it follows until cancelled). */
+  serverStream<Res>(method: 'Alerts', request: object): grpc.ClientReadableStream<Res> {
+    if (this.closed) throw MamoriClientError.closed();
+    return this.stub[method](request, this.metadata) as unknown as grpc.ClientReadableStream<Res>;
   }
 
   /** Resolves once the channel is connected; rejects with UNAVAILABLE at the deadline. */

@@ -127,6 +127,6 @@ describe('operations: Prometheus metrics', function () {
     }
     // Label names: member ids, error codes, a result, bucket bounds and Node's own process labels.
     const labelNames = new Set([...scrapes.matchAll(/[{,]([a-zA-Z_]\w*)="/g)].map((m) => m[1]));
-    for (const name of labelNames) expect(['member', 'origin', 'peer', 'reason', 'result', 'le', 'quantile', 'version', 'major', 'minor', 'patch', 'space', 'kind', 'type']).to.include(name);
+    for (const name of labelNames) expect(['member', 'origin', 'peer', 'reason', 'result', 'le', 'quantile', 'version', 'major', 'minor', 'patch', 'space', 'kind', 'type', 'scope']).to.include(name);
   });
 });

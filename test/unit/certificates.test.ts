@@ -118,6 +118,8 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
     GetHashingKeys: unimplemented,
     Unfreeze: unimplemented,
     MirrorFilter: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+    ReportCardTesting: unimplemented,
+    Alerts: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

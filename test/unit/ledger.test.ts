@@ -280,8 +280,33 @@ describe('unit: ledger entry acceptance', () => {
       expectMamoriError(() => acceptEntry(next(psp, { fraudReport: {} }), ledger), 'ROLE_FORBIDS');
       // ... while the allowed roles get past the role check, to the refusal of operations whose
       // content this version does not validate yet (controls for the two refusals above).
-      expect(() => acceptEntry(next(psp, { cardTestingReport: {} }), ledger)).to.throw(MamoriError, /cardTestingReport is not accepted/);
+      // (A psp's card-testing report gets past the role check to content validation: an empty one lacks its BIN.)
+      expect(() => acceptEntry(next(psp, { cardTestingReport: {} }), ledger)).to.throw(MamoriError, /cardTestingReport\.bin: /);
       expect(() => acceptEntry(next(issuer, { fraudReport: {} }), ledger)).to.throw(MamoriError, /fraudReport is not accepted/);
+    });
+
+    it('accepts a well-formed card-testing report from a psp and carries the validated report', () => {
+      const report = { bin: '45454512', bucketStartMs: 600_000 * 2_900_000, bucketMinutes: 10, attempts: 900, declines: 870 };
+      const accepted = acceptEntry(next(psp, { cardTestingReport: report }), ledger);
+      expect(accepted.operation).to.equal('cardTestingReport');
+      expect(accepted.cardTestingReport).to.deep.equal({ ...report, merchant: null });
+    });
+
+    it('MALFORMED_ENTRY for a card-testing report with bad content, naming the field', () => {
+      const base = { bin: '454545', bucketStartMs: 600_000 * 2_900_000, bucketMinutes: 10, attempts: 10, declines: 9 };
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [{ bin: '45454' }, /cardTestingReport\.bin: /],
+        [{ bin: '4545451234' }, /cardTestingReport\.bin: /],
+        [{ declines: 11 }, /cardTestingReport\.declines: /],
+        [{ attempts: 0, declines: 0 }, /cardTestingReport\.attempts: /],
+        [{ bucketStartMs: 600_000 * 2_900_000 + 1 }, /cardTestingReport\.bucketStartMs: /],
+        [{ bucketMinutes: 0 }, /cardTestingReport\.bucketMinutes: /],
+        [{ merchant: { type: 'SELECTOR_TYPE_PAN', digest: Buffer.alloc(32, 1) } }, /cardTestingReport\.merchant\.type: /],
+      ];
+      for (const [change, message] of cases) {
+        const err = expectMamoriError(() => acceptEntry(next(psp, { cardTestingReport: { ...base, ...change } }), ledger), 'MALFORMED_ENTRY');
+        expect(err.message).to.match(message);
+      }
     });
 
     it('SEQ_GAP for seq 3 when the head is 1', () => {

@@ -79,6 +79,8 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
   if (!psp || !acquirer) return;
   const sampleCard = fs.readFileSync(sample, 'utf8').split(/\r?\n/)[1]?.split(',')[0] ?? '';
   await jointDetectionScenario(psp.clientConfig, acquirer.clientConfig, sample, sampleCard);
+  const issuer = layout.members.find((m) => m.id === 'issuer-a');
+  if (issuer) await merchantAndCardTestingScenario(issuer.clientConfig, acquirer.clientConfig, psp.clientConfig);
   console.log(`
 Try it in another terminal:
   npx mamori import cards --config ${rel(psp.clientConfig)} --file ${rel(sample)} --reason merchant-breach --exposure pan,expiry
@@ -117,5 +119,61 @@ async function jointDetectionScenario(pspClientConfig: string, acquirerClientCon
     console.log(`  the scenario failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     acquirer.close();
+  }
+}
+
+/**
+ * The rest of what only a consortium sees: an acquirer's terminated merchant found by another
+ * member under a different spelling, and a card-testing attack on the issuer's BIN reported
+ * by two members, arriving at the issuer as one alert.
+ */
+async function merchantAndCardTestingScenario(issuerConfig: string, acquirerConfig: string, pspConfig: string): Promise<void> {
+  const issuer = MamoriClient.fromConfigFile(issuerConfig, { mode: 'remote' });
+  const acquirer = MamoriClient.fromConfigFile(acquirerConfig, { mode: 'remote' });
+  const psp = MamoriClient.fromConfigFile(pspConfig, { mode: 'remote' });
+  const stop = new AbortController();
+  try {
+    console.log('\nScenario: acquirer-b lists a terminated merchant; psp-c screens it under another spelling.');
+    await acquirer.publishFraudulentMerchant(
+      { name: '株式会社スマイル商店', address: '東京都港区芝公園4-2-8', phone: '03-1234-5678', domain: 'smile-shop.example.jp' },
+      { reason: 'excessive-chargebacks' },
+    );
+    const variant = { name: 'ｽﾏｲﾙ商店(株)', address: '東京都港区芝公園４−２−８', domain: 'WWW.SMILE-SHOP.EXAMPLE.JP' };
+    const started = Date.now();
+    for (;;) {
+      const screened = await psp.screenMerchant(variant);
+      if (screened.listed) {
+        const m = screened.matches[0];
+        console.log(`  psp-c screens "ｽﾏｲﾙ商店(株)": LISTED by ${m?.origin} (${m?.reasons.join(', ')}), matched on ${m?.fields.join(', ')}, action ${screened.action}`);
+        break;
+      }
+      if (Date.now() - started > 30_000) {
+        console.log('  the listing has not reached psp-c after 30 s; see `mamori status`');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+
+    console.log('Scenario: psp-c and acquirer-b both see card testing on BIN 454545 (issued by issuer-a).');
+    let after = 0; // alerts of an earlier run are not news: follow from the newest one
+    for await (const old of issuer.alerts({ after: 0, follow: false })) after = Math.max(after, old.id);
+    const alerts = issuer.alerts({ after, follow: true, signal: stop.signal });
+    await psp.reportCardTesting({ bin: '45454512', attempts: 900, declines: 870 });
+    await acquirer.reportCardTesting({ bin: '454545', attempts: 300, declines: 290 });
+    const timeout = setTimeout(() => stop.abort(), 30_000);
+    for await (const alert of alerts) {
+      if (alert.bin.startsWith('454545')) {
+        console.log(`  issuer-a receives alert #${alert.id}: card testing on BIN ${alert.bin}, reported by ${alert.reportingMembers} members (not named)`);
+        break;
+      }
+    }
+    clearTimeout(timeout);
+  } catch (error) {
+    console.log(`  the scenario failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    stop.abort();
+    issuer.close();
+    acquirer.close();
+    psp.close();
   }
 }

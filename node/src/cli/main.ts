@@ -10,6 +10,7 @@ import { isoDate, shortName, toJson } from './output';
 import { MERCHANT_REASONS, type MerchantReasonName } from '../../../client-sdk/src/merchants';
 import type { MerchantFields } from '../../../proto/ts/merchant';
 import { startNode } from './start';
+import { addCardTestingCommands } from './card-testing-commands';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -255,6 +256,8 @@ export function buildProgram(): Command {
         client.close();
       }
     });
+
+  addCardTestingCommands(program);
 
   return program;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { limitsSchema } from './limits-schema';
 
 const base64 = (bytes: number, what: string) =>
   z
@@ -83,6 +84,12 @@ export const nodeConfigSchema = z
       .strict()
       .default({ capacity: 1_000_000, targetFpRate: 1e-6 }),
     snapshotIntervalMs: z.number().int().min(1000).default(30_000),
+    // Card-testing alerts (DESIGN.md §8): k distinct reporting members within a window. k
+    // of at least 2, so that an alert never stands for one member's report.
+    cardTesting: z
+      .object({ k: z.number().int().min(2).max(100).default(2), windowMinutes: z.number().int().min(1).max(1440).default(60) })
+      .strict()
+      .default({ k: 2, windowMinutes: 60 }),
     // Replication with the other members: mutual TLS on peerListen, pinned to the consortium CA.
     peerListen: hostPort.optional(),
     tls: z
@@ -99,6 +106,9 @@ export const nodeConfigSchema = z
     // Prometheus metrics over HTTP (GET /metrics); off when absent. Unauthenticated: bind to
     // loopback or a management network. Nothing in it names a card, a key or a selector.
     metricsListen: hostPort.optional(),
+    // Resource and rate limits of the gRPC servers, and the enumeration alert (limits-schema.ts);
+    // absent: every default (rpc/limits.ts limitsOf).
+    limits: limitsSchema.optional(),
   })
   .strict();
 

@@ -21,6 +21,10 @@ import { LedgerWriter, type WriteGroup } from './ledger-writer';
 import { SelectorIndex } from './selector-index';
 import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
 import { verifyStoredLedger } from './verify-ledger';
+import { CardTestingDetector } from '../detection/card-testing';
+import { AlertStore } from '../store/alert-store';
+import type { ValidCardTestingReport } from '../ledger/validate';
+import { roleAllowsOperation } from '../ledger/roles';
 import type { NodeObserver } from './observer';
 
 
@@ -53,7 +57,14 @@ export class MamoriNode {
     readonly writer: LedgerWriter,
   ) {
     this.frozen = new Set(store.frozenOrigins().map((f) => f.origin));
+    const binRanges = () => this.currentConsortium.member(this.member)?.binRanges ?? [];
+    this.cardTesting = new CardTestingDetector(new AlertStore(store.db), config.member, binRanges, config.cardTesting, log);
+    this.detachCardTesting = this.cardTesting.attach(writer);
   }
+
+  /** Card-testing detection and this member's alerts (what the Alerts stream serves). */
+  readonly cardTesting: CardTestingDetector;
+  private readonly detachCardTesting: () => void;
 
   private readonly frozen: Set<string>;
   private readonly observers = new Set<NodeObserver>();
@@ -214,6 +225,18 @@ export class MamoriNode {
     return () => ({ accepted: fresh.length, duplicates: duplicateIndices.length, duplicateIndices, seq: entry.seq, entryHash: entry.hash });
   }
 
+  /** Publishes a validated card-testing report as one signed entry (acquirers and PSPs only). */
+  async reportCardTesting(report: ValidCardTestingReport): Promise<PublishOutcome> {
+    this.assertOpen();
+    if (!roleAllowsOperation(this.roles, 'cardTestingReport')) {
+      throw MamoriError.permissionDenied(`member "${this.member}" may not report card testing (acquirers and PSPs only)`);
+    }
+    return this.writer.enqueue((group) => {
+      const entry = this.signOwn(group, this.newestEpoch(), { cardTestingReport: report }, { operation: 'cardTestingReport', cardTestingReport: report });
+      return () => ({ accepted: 1, duplicates: 0, duplicateIndices: [], seq: entry.seq, entryHash: entry.hash });
+    });
+  }
+
   private prepareRetract(retraction: ValidRetraction, group: WriteGroup): () => RetractOutcome {
     const inRequest = new Set<string>();
     const listed = retraction.selectors.filter((sel) => {
@@ -245,7 +268,7 @@ export class MamoriNode {
     group: WriteGroup,
     keyEpoch: number,
     operation: Parameters<typeof signNextEntry>[3],
-    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction'>,
+    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport'>,
   ): AcceptedEntry {
     const createdAtMs = Date.now();
     const head = group.head(this.member);
@@ -305,6 +328,7 @@ export class MamoriNode {
   close(): void {
     if (this.closed) return;
     this.index.close();
+    this.detachCardTesting();
     this.closed = true;
     this.writer.close();
     this.store.close();

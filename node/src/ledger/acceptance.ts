@@ -10,7 +10,7 @@ import { decodeEntryBody, type FeedHead, isCanonicalBody, operationOf } from './
 import { MamoriError } from './errors';
 import { LIMITS, MEMBER_ID_PATTERN } from './limits';
 import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
-import { validatePublication, validateRetraction, type ValidRetraction } from './validate';
+import { validateCardTestingReport, validatePublication, validateRetraction, type ValidCardTestingReport, type ValidRetraction } from './validate';
 
 export interface MemberKeys {
   roles: readonly Role[];
@@ -33,10 +33,11 @@ export interface AcceptedEntry {
   operation: OperationName;
   publication?: PublishIndicators__Output;
   retraction?: ValidRetraction;
+  cardTestingReport?: ValidCardTestingReport;
 }
 
 /** Operations whose content this version validates; the others are refused until they are. */
-const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set(['publishIndicators', 'retract', 'keyEpochAck']);
+const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set(['publishIndicators', 'retract', 'keyEpochAck', 'cardTestingReport']);
 
 export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, ctx: AcceptanceContext): AcceptedEntry {
   if (!entry.body || entry.body.length === 0) throw MamoriError.malformedEntry('empty body');
@@ -86,6 +87,8 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
     } else if (operation === 'retract') {
       accepted.retraction = validateRetraction(body.retract, 'retract');
       rejectRepeatedDigests(accepted.retraction.selectors.map((s) => s.digest));
+    } else if (operation === 'cardTestingReport') {
+      accepted.cardTestingReport = validateCardTestingReport(body.cardTestingReport, 'cardTestingReport');
     }
   } catch (error) {
     if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {

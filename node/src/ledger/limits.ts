@@ -7,6 +7,7 @@ export const LIMITS = Object.freeze({
   maxSelectorsPerCheck: 10_000,
   maxConfidence: 100,
   maxEventIdLength: 64,
+  maxCardTestingBucketMinutes: 1440,
 });
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;

@@ -162,3 +162,41 @@ export function validateRetraction(
 const ReasonCodeNumbers: Readonly<Record<string, number>> = Object.freeze({
   ...ledgerProtoRoot().lookupEnum('mamori.v1.ReasonCode').values,
 });
+
+export interface ValidCardTestingReport {
+  bin: string;
+  bucketStartMs: number;
+  bucketMinutes: number;
+  attempts: number;
+  declines: number;
+  merchant: ValidSelector | null;
+}
+
+/** A card-testing report: a BIN of 6-8 digits, an aligned time bucket, counts, an optional merchant selector. */
+export function validateCardTestingReport(
+  r: { bin: string; bucketStartMs: number; bucketMinutes: number; attempts: number; declines: number; merchant?: Selector__Output | null } | null | undefined,
+  field: string,
+): ValidCardTestingReport {
+  if (!r) throw MamoriError.invalidArgument(field, 'is required');
+  if (typeof r.bin !== 'string' || !BIN_PATTERN.test(r.bin)) {
+    throw MamoriError.invalidArgument(`${field}.bin`, 'must be the first 6 to 8 digits of the card numbers tested');
+  }
+  if (!Number.isInteger(r.bucketMinutes) || r.bucketMinutes < 1 || r.bucketMinutes > LIMITS.maxCardTestingBucketMinutes) {
+    throw MamoriError.invalidArgument(`${field}.bucketMinutes`, `must be an integer from 1 to ${LIMITS.maxCardTestingBucketMinutes}`);
+  }
+  if (!Number.isSafeInteger(r.bucketStartMs) || r.bucketStartMs <= 0 || r.bucketStartMs % (r.bucketMinutes * 60_000) !== 0) {
+    throw MamoriError.invalidArgument(`${field}.bucketStartMs`, 'must be a positive time in milliseconds, a multiple of bucketMinutes');
+  }
+  if (!Number.isInteger(r.attempts) || r.attempts < 1) throw MamoriError.invalidArgument(`${field}.attempts`, 'must be at least 1');
+  if (!Number.isInteger(r.declines) || r.declines < 0 || r.declines > r.attempts) {
+    throw MamoriError.invalidArgument(`${field}.declines`, 'must be from 0 to attempts');
+  }
+  let merchant: ValidSelector | null = null;
+  if (r.merchant) {
+    merchant = validateSelector(r.merchant, `${field}.merchant`);
+    if (!MERCHANT_SELECTOR_TYPES.has(merchant.type)) {
+      throw MamoriError.invalidArgument(`${field}.merchant.type`, `must be a merchant selector, not ${merchant.type}`);
+    }
+  }
+  return { bin: r.bin, bucketStartMs: r.bucketStartMs, bucketMinutes: r.bucketMinutes, attempts: r.attempts, declines: r.declines, merchant };
+}

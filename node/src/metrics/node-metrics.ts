@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MamoriNode } from '../exchange/node';
 import type { PeerStatus } from '../replication/replicator';
+import { RATE_LIMIT_SCOPES, rateLimited } from '../rpc/rate-limit';
 
 export interface NodeMetrics {
   registry: Registry;
@@ -138,6 +139,17 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
   published.inc({ result: 'duplicate' }, 0);
 
   // Read at scrape time.
+  new Counter({
+    name: 'mamori_rate_limited_total',
+    help: 'Calls refused with RESOURCE_EXHAUSTED by a rate limit, by scope (checks, publications, fetches, heads)',
+    labelNames: ['scope'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = rateLimited(node);
+      for (const scope of RATE_LIMIT_SCOPES) this.inc({ scope }, counts[scope]);
+    },
+  });
   gauge('mamori_entries', 'Ledger entries stored, all origins', (s) => s.status.entries);
   gauge('mamori_indicators', 'Indicators stored, all origins', (s) => s.status.indicators);
   new Gauge({

@@ -3,7 +3,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { tokenDigest } from '../crypto/epochs';
 import { MamoriError } from '../ledger/errors';
 
-export type Authenticator = (metadata: grpc.Metadata) => void;
+/** Throws when the caller is not accepted; returns who it is (the token digest), if known. */
+export type Authenticator = (metadata: grpc.Metadata) => string | undefined;
 
 export function tokenAuthenticator(tokenDigests: readonly string[]): Authenticator {
   const allowed = new Set(tokenDigests);
@@ -12,8 +13,10 @@ export function tokenAuthenticator(tokenDigests: readonly string[]): Authenticat
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
       throw MamoriError.unauthenticated('missing "authorization: Bearer <token>" metadata (the token is in client.json)');
     }
-    if (!allowed.has(tokenDigest(header.slice('Bearer '.length)))) {
+    const digest = tokenDigest(header.slice('Bearer '.length));
+    if (!allowed.has(digest)) {
       throw MamoriError.unauthenticated('the client token is not accepted by this node');
     }
+    return digest;
   };
 }

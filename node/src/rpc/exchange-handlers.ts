@@ -9,12 +9,17 @@ import { validatePublication, validateRetraction, validateSelectors } from '../l
 import type { PeerStatus } from '../replication/replicator';
 import type { Authenticator } from './auth';
 import { mirrorFilterHandler } from './mirror-handler';
+import { exchangeGuard, limitsOf } from './limits';
+import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
+  // Rate limits per client token and the enumeration alert (limits.ts).
+  const guard = exchangeGuard(node, limitsOf(node.config), log);
   return {
-    Publish: unary('Publish', log, authenticate, async (request) => {
+    Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
       const publication = validatePublication(request.publication, 'publication');
+      guard.publications.take(caller, publication.indicators.length);
       const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
       return outcome;
@@ -27,9 +32,12 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       return outcome;
     }),
 
-    Check: unary('Check', log, authenticate, (request): CheckResponse => {
+    Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
       const selectors = validateSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
-      return { results: node.check(selectors) };
+      guard.checks.take(caller, selectors.length);
+      const results = node.check(selectors);
+      guard.enumeration.observe(caller, selectors, results);
+      return { results };
     }),
 
     Status: unary('Status', log, authenticate, () => ({
@@ -54,6 +62,8 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
     }),
 
     MirrorFilter: mirrorFilterHandler(node, log, authenticate),
+    ReportCardTesting: reportCardTestingHandler(node, log, authenticate),
+    Alerts: alertsHandler(node, log, authenticate),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),

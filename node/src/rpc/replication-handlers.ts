@@ -12,6 +12,7 @@ import type { MamoriNode } from '../exchange/node';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { MamoriError } from '../ledger/errors';
 import { MEMBER_ID_PATTERN } from '../ledger/limits';
+import { limitsOf, replicationGuard } from './limits';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
 import { unary } from './unary';
@@ -32,16 +33,19 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
     if (!node.memberKeys(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
     return peer;
   };
+  // Rate limits per peer member (limits.ts).
+  const guard = replicationGuard(node, limitsOf(node.config));
 
   return {
     Heads: unary('Heads', log, (md) => void md, (_request, call) => {
-      requireMember(call);
+      guard.heads.take(requireMember(call));
       return { heads: [...node.writer.allHeads()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })) };
     }),
 
     Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
       void (async () => {
         const peer = requireMember(call);
+        guard.fetches.take(peer);
         const { origin, fromSeq, limit } = call.request;
         if (!MEMBER_ID_PATTERN.test(origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
         if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw MamoriError.invalidArgument('fromSeq', 'must be 1 or more');

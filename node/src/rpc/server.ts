@@ -13,6 +13,7 @@ import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-cre
 import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
 import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
+import { limitsOf, serverOptions } from './limits';
 
 export interface RunningServer {
   port: number;
@@ -66,13 +67,11 @@ async function startGrpcServer(
   listen: string,
   credentials: grpc.ServerCredentials,
   services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][],
-  maxMessageBytes: number,
+  config: NodeConfig,
   log: Logger,
 ): Promise<RunningServer> {
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': maxMessageBytes,
-    'grpc.max_send_message_length': maxMessageBytes,
-  });
+  // Message sizes both ways, concurrent streams, keepalive, connection age, deadlines (limits.ts).
+  const server = new grpc.Server(serverOptions(limitsOf(config), config.maxMessageBytes));
   widenFlowControlWindows(server, log);
   for (const [definition, handlers] of services) server.addService(definition, handlers);
   // Health and reflection: no bearer token needed (see operations.ts); on the peer server, mutual TLS still applies.
@@ -111,7 +110,7 @@ export async function startExchangeServer(
     throw new ConfigError(config.configFile, [`listen: "${host}" is not a loopback address; the member-local API is served on loopback only`]);
   }
   const handlers = exchangeHandlers(node, log, tokenAuthenticator(config.clientTokenDigests), peerStatus);
-  return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config.maxMessageBytes, log);
+  return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config, log);
 }
 
 /**
@@ -137,7 +136,7 @@ export async function startReplicationServer(node: MamoriNode, config: NodeConfi
     identify = insecureDevPeer;
   }
   const handlers = replicationHandlers(node, log, identify);
-  return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config.maxMessageBytes, log);
+  return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log);
 }
 
 /** insecureDev only: the peer's member id from metadata, trusted as given. */

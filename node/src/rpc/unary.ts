@@ -11,13 +11,13 @@ export function unary<Req, Res>(
   method: string,
   log: Logger,
   authenticate: Authenticator,
-  handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+  handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>, caller: string) => Res | Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => {
-        authenticate(call.metadata);
-        return handler(call.request, call);
+        const caller = authenticate(call.metadata) ?? '';
+        return handler(call.request, call, caller);
       })
       .then(
         (response) => callback(null, response),

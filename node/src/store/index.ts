@@ -1,3 +1,4 @@
 export * from './database';
 export * from './migrations';
 export * from './ledger-store';
+export * from './alert-store';

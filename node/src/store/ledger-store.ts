@@ -81,6 +81,10 @@ export class LedgerStore {
       clearRecent: db.prepare('DELETE FROM selectors_recent'),
       countRecent: db.prepare('SELECT COUNT(*) AS n FROM selectors_recent'),
       insertRetraction: db.prepare('INSERT OR IGNORE INTO retractions (digest, origin_id, entry_id, reason) VALUES (?, ?, ?, ?)'),
+      insertCardTestingReport: db.prepare(
+        `INSERT INTO card_testing_reports (entry_id, origin, bin, bucket_start_ms, bucket_minutes, attempts, declines, merchant)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       listings: db.prepare(
         `SELECT s.type AS type, e.origin_id AS originId, e.seq AS seq, s.entry_id AS entryId, e.created_at_ms AS createdAtMs,
                 p.kind AS kind, p.reason AS reason, p.exposed AS exposed, p.confidence AS confidence,
@@ -200,6 +204,8 @@ export class LedgerStore {
       }
       const r = entry.retraction;
       if (r) for (const selector of r.selectors) s.insertRetraction.run(selector.digest, originId, entryId, r.reason);
+      const ct = entry.cardTestingReport;
+      if (ct) s.insertCardTestingReport.run(entryId, entry.origin, ct.bin, ct.bucketStartMs, ct.bucketMinutes, ct.attempts, ct.declines, ct.merchant?.digest ?? null);
     }
     // In key order, the inserts of a transaction touch each B-tree page once.
     for (const i of digestOrder(selectorRows)) {

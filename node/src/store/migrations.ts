@@ -78,6 +78,31 @@ const MIGRATIONS: readonly string[] = [
     reason TEXT NOT NULL
   );
   `,
+  // 4: card-testing reports (from every origin's feed) and this member's alerts. An alert's
+  // id is the subscriber's resume cursor (AUTOINCREMENT: never reused); its payload holds
+  // only aggregates. dedup_key makes detection idempotent: one alert per (kind, bin, window).
+  `
+  CREATE TABLE card_testing_reports (
+    entry_id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    bin TEXT NOT NULL,
+    bucket_start_ms INTEGER NOT NULL,
+    bucket_minutes INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    declines INTEGER NOT NULL,
+    merchant BLOB
+  );
+  CREATE INDEX card_testing_reports_by_bin6 ON card_testing_reports (substr(bin, 1, 6), bucket_start_ms);
+  CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    member TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    UNIQUE (member, kind, dedup_key)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

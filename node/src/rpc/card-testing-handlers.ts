@@ -1,0 +1,99 @@
+// ReportCardTesting (an acquirer's or PSP's report, signed into its feed) and Alerts (this
+// member's alerts: a replay after the client's cursor, then live ones). The stream pulls
+// pages from SQLite by id and only uses the detector's event as a wake-up, so an alert
+// raised during the replay is neither missed nor sent twice.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Alert } from '../../../proto/gen/mamori/v1/Alert';
+import type { AlertsRequest__Output } from '../../../proto/gen/mamori/v1/AlertsRequest';
+import type { CardTestingReport__Output } from '../../../proto/gen/mamori/v1/CardTestingReport';
+import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishResponse';
+import type { MamoriNode } from '../exchange/node';
+import { MamoriError } from '../ledger/errors';
+import { validateCardTestingReport } from '../ledger/validate';
+import type { StoredAlert } from '../store/alert-store';
+import type { Authenticator } from './auth';
+import { toServiceError } from './status-mapping';
+import { waitForDrain } from './streams';
+import { unary } from './unary';
+
+/** A report's bucket may start at most this far in the node's future (clock skew). */
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+const ALERTS_PER_PAGE = 256;
+
+export function reportCardTestingHandler(node: MamoriNode, log: Logger, authenticate: Authenticator): grpc.handleUnaryCall<CardTestingReport__Output, PublishResponse> {
+  return unary('ReportCardTesting', log, authenticate, async (request: CardTestingReport__Output) => {
+    const report = validateCardTestingReport(request, 'report');
+    if (report.bucketStartMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('report.bucketStartMs', 'is in the future');
+    const outcome = await node.reportCardTesting(report);
+    log.info({ method: 'ReportCardTesting', bin: report.bin.slice(0, 6), seq: outcome.seq }, 'card-testing report published');
+    return outcome;
+  });
+}
+
+function toAlert(a: StoredAlert): Alert {
+  const p = a.payload;
+  return {
+    id: a.id,
+    kind: a.kind,
+    createdAtMs: a.createdAtMs,
+    bin: String(p.bin ?? ''),
+    reportingMembers: Number(p.reportingMembers ?? 0),
+    merchants: Number(p.merchants ?? 0),
+    windowStartMs: Number(p.windowStartMs ?? 0),
+    windowEndMs: Number(p.windowEndMs ?? 0),
+  };
+}
+
+export function alertsHandler(node: MamoriNode, log: Logger, authenticate: Authenticator) {
+  return (call: grpc.ServerWritableStream<AlertsRequest__Output, Alert>): void => {
+    let cursor: number;
+    try {
+      authenticate(call.metadata);
+      cursor = call.request.afterId;
+      if (!Number.isSafeInteger(cursor) || cursor < 0) throw MamoriError.invalidArgument('afterId', 'must be a non-negative integer');
+    } catch (error) {
+      call.emit('error', toServiceError(error, log, 'Alerts'));
+      return;
+    }
+    const follow = call.request.follow;
+    let closed = false;
+    let pending = false;
+    let wake: (() => void) | undefined;
+
+    const onAlert = () => {
+      pending = true;
+      wake?.();
+    };
+    const finish = (status?: Partial<grpc.StatusObject>) => {
+      if (closed) return;
+      closed = true;
+      node.cardTesting.off('alert', onAlert);
+      wake?.();
+      if (status) call.emit('error', status);
+      else if (!call.cancelled) call.end();
+    };
+
+    node.cardTesting.on('alert', onAlert);
+    call.on('cancelled', () => finish());
+    call.on('close', () => finish());
+
+    const pump = async (): Promise<void> => {
+      while (!closed) {
+        pending = false;
+        const page = node.cardTesting.alertsAfter(cursor, ALERTS_PER_PAGE);
+        for (const alert of page) {
+          if (closed) return;
+          const flowing = call.write(toAlert(alert));
+          cursor = alert.id;
+          if (!flowing && !(await waitForDrain(call))) return finish();
+        }
+        if (page.length === ALERTS_PER_PAGE) continue;
+        if (!follow) return finish();
+        if (!pending) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    };
+    pump().catch((error: unknown) => finish(toServiceError(error, log, 'Alerts')));
+  };
+}

@@ -1,0 +1,110 @@
+// The enumeration alert: a client that checks many distinct selectors, nearly all of them not
+// listed, is sweeping card numbers (or merchants) to learn what is listed. Per client token and
+// fixed window, distinct selectors are counted with a HyperLogLog over the digests (keyed
+// hashes, so uniformly distributed): 4 KiB per client, a few operations per selector, no
+// allocation, and no selector kept. The operator gets one warning per client and window,
+// naming the client by a prefix of its token digest and never a selector.
+import type { Logger } from 'pino';
+
+/** 2^12 registers: about 1.6 % standard error at any count. */
+const INDEX_BITS = 12;
+const REGISTERS = 1 << INDEX_BITS;
+const ALPHA = 0.7213 / (1 + 1.079 / REGISTERS);
+const POW2_NEG = Float64Array.from({ length: 34 }, (_, i) => 2 ** -i);
+
+export interface EnumerationSettings {
+  distinctSelectors: number;
+  windowMs: number;
+  minMissRatio: number;
+}
+
+class ClientWindow {
+  readonly registers = new Uint8Array(REGISTERS);
+  startedMs = 0;
+  checked = 0;
+  missed = 0;
+  alerted = false;
+  /** Σ 2^-register and the registers still 0, kept as registers change: the estimate is O(1). */
+  private sum = REGISTERS;
+  private zeros = REGISTERS;
+
+  reset(now: number): void {
+    this.registers.fill(0);
+    this.startedMs = now;
+    this.checked = 0;
+    this.missed = 0;
+    this.alerted = false;
+    this.sum = REGISTERS;
+    this.zeros = REGISTERS;
+  }
+
+  add(digest: Uint8Array): void {
+    if (digest.length < 8) return;
+    const index = (digest[0] << 4) | (digest[1] >>> 4);
+    const rest = ((digest[4] << 24) | (digest[5] << 16) | (digest[6] << 8) | digest[7]) >>> 0;
+    const rank = Math.clz32(rest) + 1;
+    const old = this.registers[index];
+    if (rank <= old) return;
+    this.registers[index] = rank;
+    this.sum += POW2_NEG[rank] - POW2_NEG[old];
+    if (old === 0) this.zeros--;
+  }
+
+  distinct(): number {
+    const raw = (ALPHA * REGISTERS * REGISTERS) / this.sum;
+    if (raw <= 2.5 * REGISTERS && this.zeros > 0) return REGISTERS * Math.log(REGISTERS / this.zeros);
+    return raw;
+  }
+}
+
+export class EnumerationDetector {
+  private readonly clients = new Map<string, ClientWindow>();
+  private alerts = 0;
+
+  constructor(
+    private readonly settings: EnumerationSettings,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Warnings logged so far. */
+  alertCount(): number {
+    return this.alerts;
+  }
+
+  /** One Check call of `client`: its selectors' digests and whether each was listed. */
+  observe(client: string, digests: readonly { digest: Uint8Array }[], verdicts: readonly { listed: boolean }[]): void {
+    const now = this.clock();
+    let w = this.clients.get(client);
+    if (w === undefined) {
+      w = new ClientWindow();
+      w.reset(now);
+      this.clients.set(client, w);
+    } else if (now - w.startedMs >= this.settings.windowMs) {
+      w.reset(now);
+    }
+    if (w.alerted) return; // once per window: nothing more to count until it ends
+    for (let i = 0; i < digests.length; i++) {
+      w.add(digests[i].digest);
+      if (!verdicts[i]?.listed) w.missed++;
+    }
+    w.checked += digests.length;
+    if (w.checked <= this.settings.distinctSelectors) return; // cannot be more distinct than checked
+    const distinct = w.distinct();
+    const missRatio = w.missed / w.checked;
+    if (distinct > this.settings.distinctSelectors && missRatio >= this.settings.minMissRatio) {
+      w.alerted = true;
+      this.alerts++;
+      this.log.warn(
+        {
+          client: client.slice(0, 8),
+          selectors: Math.round(distinct),
+          windowSeconds: Math.round(this.settings.windowMs / 1000),
+          missRatio: Math.round(missRatio * 1000) / 1000,
+          threshold: this.settings.distinctSelectors,
+        },
+        'possible enumeration: one client checked many distinct selectors, nearly all not listed',
+      );
+    }
+  }
+}
