@@ -158,3 +158,13 @@ export async function runMemberNode(layout: DevConsortiumLayout, member: string,
   const running = await runNode(loadNodeConfig(file), log);
   return Object.assign(running, { logLines });
 }
+
+/** The error a call fails with; throws if it succeeds. */
+export async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}

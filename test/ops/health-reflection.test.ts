@@ -6,17 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
 import { bearer, makeConsortium, memberOf } from '../helpers/node-harness';
-import { clientFromReflection, healthCheck, insecureTarget, memberTlsTarget, reflectionListServices, runMemberNode, unaryCall, type OpsTarget } from '../helpers/ops';
+import { clientFromReflection, healthCheck, insecureTarget, memberTlsTarget, reflectionListServices, runMemberNode, unaryCall, type OpsTarget, grpcError } from '../helpers/ops';
 import { readClientConfig } from '../../client-sdk/src/config';
-
-async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('operations: gRPC health and server reflection', function () {
   let layout: DevConsortiumLayout;

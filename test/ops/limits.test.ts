@@ -20,17 +20,9 @@ import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { panForms, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
+import { grpcError } from '../helpers/ops';
 
 const randomSelectors = (n: number) => Array.from({ length: n }, () => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: crypto.randomBytes(32) }));
-
-async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('operations: resource and rate limits', function () {
   let layout: DevConsortiumLayout;
