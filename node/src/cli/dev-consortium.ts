@@ -126,6 +126,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       filter: { capacity: 1_000_000, targetFpRate: 1e-6 },
       snapshotIntervalMs: 30_000,
       cardTesting: { k: 2, windowMinutes: 60 },
+      audit: { retentionDays: 365 },
       maxMessageBytes: 8 * 1024 * 1024,
       peerListen: m.endpoint,
       tls: { caFile: '../ca/ca.cert.pem', certFile: './tls/node.cert.pem', keyFile: './tls/node.key.pem' },

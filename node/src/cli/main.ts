@@ -11,6 +11,8 @@ import { MERCHANT_REASONS, type MerchantReasonName } from '../../../client-sdk/s
 import type { MerchantFields } from '../../../proto/ts/merchant';
 import { startNode } from './start';
 import { addCardTestingCommands } from './card-testing-commands';
+import { addAuditCommands } from './audit-commands';
+import { addKeysCommands } from './keys-rotate';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -258,6 +260,8 @@ export function buildProgram(): Command {
     });
 
   addCardTestingCommands(program);
+  addKeysCommands(program);
+  addAuditCommands(program);
 
   return program;
 }

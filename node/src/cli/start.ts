@@ -55,6 +55,8 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     if (config.metricsListen) metrics = await serveNodeMetrics(node, () => replicator.status(), config.metricsListen, log);
     replicator.setPeers(peersOf(node, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
+    node.audit.record('node', 'node.start', { consortiumVersion: node.consortium.document.version, feedSeq: node.ownHead().seq });
+    node.audit.startRetention(config.audit.retentionDays);
 
     // Membership changes: poll the consortium file; a valid new version replaces the old.
     let lastMtime = fs.statSync(config.consortiumFile).mtimeMs;
@@ -71,8 +73,10 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         node.replaceConsortium(next);
         replicator.setPeers(peersOf(node, config));
         log.info({ version: next.document.version, members: next.currentMembers().map((m) => m.id) }, 'consortium file reloaded');
+        node.audit.record('node', 'consortium.reload', { version: next.document.version, members: next.currentMembers().map((m) => m.id) });
       } catch (error) {
         log.error({ err: error }, 'new consortium file refused; the one in force stays');
+        node.audit.record('node', 'consortium.refused', { versionInForce: node.consortium.document.version });
       }
     };
     const poll = setInterval(reload, config.consortiumPollMs);
@@ -90,6 +94,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         await metrics?.close();
         await replicator.stop();
         await Promise.all(servers.map((s) => s.shutdown()));
+        node.audit.record('node', 'node.stop', { feedSeq: node.ownHead().seq });
         node.close();
       },
     };

@@ -109,6 +109,11 @@ export const nodeConfigSchema = z
     // Resource and rate limits of the gRPC servers, and the enumeration alert (limits-schema.ts);
     // absent: every default (rpc/limits.ts limitsOf).
     limits: limitsSchema.optional(),
+    // The audit log (store/audit-store.ts): rows older than this are pruned at start and daily.
+    audit: z
+      .object({ retentionDays: z.number().int().min(1).max(36_500).default(365) })
+      .strict()
+      .default({ retentionDays: 365 }),
   })
   .strict();
 

@@ -26,6 +26,7 @@ import { AlertStore } from '../store/alert-store';
 import type { ValidCardTestingReport } from '../ledger/validate';
 import { roleAllowsOperation } from '../ledger/roles';
 import type { NodeObserver } from './observer';
+import { AuditLog } from './audit-log';
 
 
 export interface PublishOutcome {
@@ -60,7 +61,11 @@ export class MamoriNode {
     const binRanges = () => this.currentConsortium.member(this.member)?.binRanges ?? [];
     this.cardTesting = new CardTestingDetector(new AlertStore(store.db), config.member, binRanges, config.cardTesting, log);
     this.detachCardTesting = this.cardTesting.attach(writer);
+    this.audit = new AuditLog(store.db, log);
   }
+
+  /** The tamper-evident audit log (audit-log.ts): counts only, never a card, key or selector. */
+  readonly audit: AuditLog;
 
   /** Card-testing detection and this member's alerts (what the Alerts stream serves). */
   readonly cardTesting: CardTestingDetector;
@@ -329,6 +334,7 @@ export class MamoriNode {
     if (this.closed) return;
     this.index.close();
     this.detachCardTesting();
+    this.audit.close();
     this.closed = true;
     this.writer.close();
     this.store.close();

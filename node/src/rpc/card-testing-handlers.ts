@@ -16,17 +16,19 @@ import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
 import { unary } from './unary';
+import { callerActor } from '../exchange/audit-log';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 const ALERTS_PER_PAGE = 256;
 
 export function reportCardTestingHandler(node: MamoriNode, log: Logger, authenticate: Authenticator): grpc.handleUnaryCall<CardTestingReport__Output, PublishResponse> {
-  return unary('ReportCardTesting', log, authenticate, async (request: CardTestingReport__Output) => {
+  return unary('ReportCardTesting', log, authenticate, async (request: CardTestingReport__Output, _call, caller) => {
     const report = validateCardTestingReport(request, 'report');
     if (report.bucketStartMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('report.bucketStartMs', 'is in the future');
     const outcome = await node.reportCardTesting(report);
     log.info({ method: 'ReportCardTesting', bin: report.bin.slice(0, 6), seq: outcome.seq }, 'card-testing report published');
+    node.audit.record(callerActor(caller), 'card-testing-report', { seq: outcome.seq, attempts: report.attempts, declines: report.declines });
     return outcome;
   });
 }

@@ -12,6 +12,7 @@ import { mirrorFilterHandler } from './mirror-handler';
 import { exchangeGuard, limitsOf } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
+import { callerActor } from '../exchange/audit-log';
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
   // Rate limits per client token and the enumeration alert (limits.ts).
@@ -22,13 +23,15 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       guard.publications.take(caller, publication.indicators.length);
       const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
+      node.audit.record(callerActor(caller), 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
       return outcome;
     }),
 
-    Retract: unary('Retract', log, authenticate, async (request) => {
+    Retract: unary('Retract', log, authenticate, async (request, _call, caller) => {
       const retraction = validateRetraction(request, 'request');
       const outcome = await node.retract(retraction);
       log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
+      node.audit.record(callerActor(caller), 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
       return outcome;
     }),
 
@@ -37,6 +40,7 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       guard.checks.take(caller, selectors.length);
       const results = node.check(selectors);
       guard.enumeration.observe(caller, selectors, results);
+      node.audit.checked(caller, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
       return { results };
     }),
 
@@ -54,10 +58,11 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       frozenOrigins: node.frozenOrigins(),
     })),
 
-    Unfreeze: unary('Unfreeze', log, authenticate, (request) => {
+    Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {
       if (!MEMBER_ID_PATTERN.test(request.origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
       const wasFrozen = node.unfreeze(request.origin);
       log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
+      node.audit.record(callerActor(caller), 'unfreeze', { origin: request.origin, wasFrozen });
       return { wasFrozen };
     }),
 

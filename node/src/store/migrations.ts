@@ -103,6 +103,25 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (member, kind, dedup_key)
   );
   `,
+  // 5: the audit log, chained by hash (audit-store.ts), and the anchor its first row links
+  // to once older rows are pruned. details holds JSON of counts only.
+  `
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+  );
+  CREATE TABLE audit_anchor (
+    only INTEGER PRIMARY KEY CHECK (only = 1),
+    last_id INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    pruned_at_ms INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,307 @@
+// Hashing-key rotation by the consortium operator (DESIGN.md §3, the cryptoperiod procedure):
+// `mamori keys rotate` issues epoch N+1 sealed to every current member and schedules the
+// retirement of epoch N after an overlap; `mamori keys retire` moves a retirement date (for
+// example after a suspected compromise); `mamori keys list` shows the epochs. The commands
+// verify the file with the operator key before changing it, re-sign it, raise `version`, and
+// replace it atomically (tmp + rename) so a polling node never reads half a file. Epoch keys
+// are generated and sealed in memory and never printed.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { sodiumReady } from '../../../proto/ts/sodium';
+import { generateHashingKey, sealHashingKey } from '../crypto/epochs';
+import { signDetached, verifyDetached } from '../crypto/signing';
+import { ConfigError } from '../config/errors';
+import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
+import { consortiumFileSchema, operatorKeyFileSchema } from '../config/schemas';
+import { Consortium } from '../exchange/membership';
+import { isoDate } from './output';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+export const MIN_OVERLAP_DAYS = 1;
+export const MAX_OVERLAP_DAYS = 365;
+export const DEFAULT_OVERLAP_DAYS = 30;
+
+interface RawEpoch {
+  epoch: number;
+  activeFromMs: number;
+  retiresAtMs?: number;
+  sealed: Record<string, string>;
+}
+
+interface RawDocument {
+  version: number;
+  issuedAtMs: number;
+  operatorPublicKey: string;
+  members: { id: string; boxPublicKey: string; removedAtMs?: number }[];
+  keyEpochs: RawEpoch[];
+  [field: string]: unknown;
+}
+
+interface OperatorKey {
+  publicKey: Buffer;
+  secretKey: Buffer;
+}
+
+export type EpochState = 'active' | 'upcoming' | 'retired';
+
+export interface EpochSummary {
+  epoch: number;
+  state: EpochState;
+  activeFromMs: number;
+  retiresAtMs?: number;
+  sealedTo: string[];
+}
+
+export interface RotationResult {
+  file: string;
+  version: number;
+  newEpoch: EpochSummary;
+  previousEpoch: EpochSummary;
+  overlapDays: number;
+  epochs: EpochSummary[];
+}
+
+export function epochState(e: { activeFromMs: number; retiresAtMs?: number }, nowMs = Date.now()): EpochState {
+  if (e.retiresAtMs !== undefined && e.retiresAtMs <= nowMs) return 'retired';
+  return e.activeFromMs > nowMs ? 'upcoming' : 'active';
+}
+
+function summarize(e: RawEpoch, nowMs: number): EpochSummary {
+  return { epoch: e.epoch, state: epochState(e, nowMs), activeFromMs: e.activeFromMs, retiresAtMs: e.retiresAtMs, sealedTo: Object.keys(e.sealed).sort() };
+}
+
+/** Reads the operator key file and checks that its secret key belongs to its public key. */
+function loadOperatorKey(file: string): OperatorKey {
+  const raw = readJsonFile(file, operatorKeyFileSchema);
+  const key = { publicKey: Buffer.from(raw.publicKey, 'base64'), secretKey: Buffer.from(raw.secretKey, 'base64') };
+  const probe = Buffer.from('mamori/v1/operator-key-check\0', 'utf8');
+  if (!verifyDetached(signDetached(probe, key.secretKey), probe, key.publicKey)) {
+    throw new ConfigError(file, ['secretKey: does not belong to publicKey (a damaged or mismatched operator key file)']);
+  }
+  return key;
+}
+
+/**
+ * Reads the consortium file and refuses it unless it is valid and signed by this operator key:
+ * the operator never re-signs a file someone else altered.
+ */
+function loadSigned(consortiumFile: string, operatorKeyFile: string): { raw: { document: RawDocument; signature: string }; operator: OperatorKey } {
+  const operator = loadOperatorKey(operatorKeyFile);
+  const raw = readJsonValue(consortiumFile);
+  const parsed = parseJsonValue(consortiumFile, raw, consortiumFileSchema);
+  const operatorPublicKey = operator.publicKey.toString('base64');
+  if (parsed.document.operatorPublicKey !== operatorPublicKey) {
+    throw new ConfigError(operatorKeyFile, [
+      `publicKey: is not this consortium's operator key (document.operatorPublicKey in ${consortiumFile}); wrong operator key file?`,
+    ]);
+  }
+  Consortium.load(consortiumFile, operatorPublicKey); // signature, duplicate members
+  return { raw: raw as { document: RawDocument; signature: string }, operator };
+}
+
+/** Signs the document and replaces the file atomically: a polling node sees the old file or the new one. */
+function writeSigned(file: string, document: RawDocument, operator: OperatorKey): void {
+  const signature = signDetached(consortiumSigningBytes(canonicalJson(document)), operator.secretKey).toString('base64');
+  const text = `${JSON.stringify({ document, signature }, null, 2)}\n`;
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'wx', fs.statSync(file).mode & 0o777);
+    try {
+      fs.writeFileSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+function parseIsoTime(value: string, option: string): number {
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || !Number.isFinite(ms)) {
+    throw new InvalidArgumentError(`${option} must be an ISO 8601 date or time, for example 2027-01-31T00:00:00Z (got "${value}")`);
+  }
+  return ms;
+}
+
+export function checkOverlapDays(days: number): void {
+  if (!Number.isFinite(days) || days < MIN_OVERLAP_DAYS || days > MAX_OVERLAP_DAYS) {
+    throw new Error(
+      `--overlap-days must be from ${MIN_OVERLAP_DAYS} to ${MAX_OVERLAP_DAYS} (got ${days}): members need at least a day to pick up the new epoch and republish under it, and an epoch key must not stay in force for more than a year`,
+    );
+  }
+}
+
+export interface RotateOptions {
+  consortiumFile: string;
+  operatorKeyFile: string;
+  overlapDays?: number;
+  /** When the new epoch becomes active; default now. */
+  activateAtMs?: number;
+  nowMs?: number;
+}
+
+/** Issues epoch N+1 sealed to every current member and schedules epoch N's retirement. */
+export async function rotateHashingKey(o: RotateOptions): Promise<RotationResult> {
+  await sodiumReady();
+  const overlapDays = o.overlapDays ?? DEFAULT_OVERLAP_DAYS;
+  checkOverlapDays(overlapDays);
+  const nowMs = o.nowMs ?? Date.now();
+  const { raw, operator } = loadSigned(o.consortiumFile, o.operatorKeyFile);
+  const doc = raw.document;
+  const previous = doc.keyEpochs.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+  if (previous.activeFromMs > nowMs) {
+    throw new Error(`epoch ${previous.epoch} is not active yet (it activates at ${isoDate(previous.activeFromMs)}); rotate again once it is`);
+  }
+  if (previous.retiresAtMs !== undefined && previous.retiresAtMs <= nowMs) {
+    throw new Error(`the newest epoch ${previous.epoch} retired at ${isoDate(previous.retiresAtMs)}; the consortium has no active epoch to rotate from`);
+  }
+  const activeFromMs = o.activateAtMs ?? nowMs;
+  if (activeFromMs < previous.activeFromMs) {
+    throw new Error(`--activate-at ${isoDate(activeFromMs)} is before epoch ${previous.epoch} became active (${isoDate(previous.activeFromMs)})`);
+  }
+  const members = doc.members.filter((m) => m.removedAtMs === undefined);
+  if (members.length === 0) throw new Error(`${o.consortiumFile}: has no current member to seal a new epoch to`);
+
+  const key = generateHashingKey();
+  const next: RawEpoch = {
+    epoch: previous.epoch + 1,
+    activeFromMs,
+    sealed: Object.fromEntries(members.map((m) => [m.id, sealHashingKey(key, Buffer.from(m.boxPublicKey, 'base64')).toString('base64')])),
+  };
+  key.fill(0);
+  const retiresAtMs = activeFromMs + overlapDays * DAY_MS;
+  previous.retiresAtMs = previous.retiresAtMs === undefined ? retiresAtMs : Math.min(previous.retiresAtMs, retiresAtMs);
+  doc.keyEpochs.push(next);
+  doc.version += 1;
+  doc.issuedAtMs = nowMs;
+  writeSigned(o.consortiumFile, doc, operator);
+  return {
+    file: path.resolve(o.consortiumFile),
+    version: doc.version,
+    newEpoch: summarize(next, nowMs),
+    previousEpoch: summarize(previous, nowMs),
+    overlapDays,
+    epochs: doc.keyEpochs.map((e) => summarize(e, nowMs)),
+  };
+}
+
+export interface RetireOptions {
+  consortiumFile: string;
+  operatorKeyFile: string;
+  epoch: number;
+  /** When the epoch retires; default now. */
+  atMs?: number;
+  nowMs?: number;
+}
+
+/**
+ * Moves an epoch's retirement date (an emergency after a suspected key compromise, or closing
+ * an overlap early). Refuses to leave the consortium without an active epoch.
+ */
+export async function retireHashingKey(o: RetireOptions): Promise<{ file: string; version: number; epochs: EpochSummary[] }> {
+  await sodiumReady();
+  const nowMs = o.nowMs ?? Date.now();
+  const { raw, operator } = loadSigned(o.consortiumFile, o.operatorKeyFile);
+  const doc = raw.document;
+  const target = doc.keyEpochs.find((e) => e.epoch === o.epoch);
+  if (!target) throw new Error(`${o.consortiumFile}: has no epoch ${o.epoch}; epochs: ${doc.keyEpochs.map((e) => e.epoch).join(', ')}`);
+  const atMs = o.atMs ?? nowMs;
+  const from = Math.max(atMs, nowMs); // a newer epoch must be in force once this one is gone
+  const newer = doc.keyEpochs.filter((e) => e.epoch > o.epoch && e.activeFromMs <= from && (e.retiresAtMs === undefined || e.retiresAtMs > from));
+  if (newer.length === 0) {
+    throw new Error(`epoch ${o.epoch} cannot retire at ${isoDate(atMs)}: no newer epoch is active by then; run "mamori keys rotate" first`);
+  }
+  target.retiresAtMs = atMs;
+  doc.version += 1;
+  doc.issuedAtMs = nowMs;
+  writeSigned(o.consortiumFile, doc, operator);
+  return { file: path.resolve(o.consortiumFile), version: doc.version, epochs: doc.keyEpochs.map((e) => summarize(e, nowMs)) };
+}
+
+/** The epochs of a consortium file (read-only; the signature is not checked without the operator key). */
+export function listEpochs(consortiumFile: string, nowMs = Date.now()): { version: number; epochs: EpochSummary[] } {
+  const parsed = readJsonFile(consortiumFile, consortiumFileSchema);
+  return { version: parsed.document.version, epochs: parsed.document.keyEpochs.map((e) => summarize(e as RawEpoch, nowMs)) };
+}
+
+export function formatEpochs(epochs: readonly EpochSummary[]): string {
+  return epochs
+    .map(
+      (e) =>
+        `  epoch ${e.epoch}  ${e.state.padEnd(8)}  active from ${isoDate(e.activeFromMs)}  ` +
+        `${e.retiresAtMs === undefined ? 'no retirement date' : `${e.state === 'retired' ? 'retired' : 'retires'} ${isoDate(e.retiresAtMs)}`}  sealed to ${e.sealedTo.join(', ')}`,
+    )
+    .join('\n');
+}
+
+function formatRotation(r: RotationResult): string {
+  return [
+    `Rotated the hashing key in ${r.file} (now version ${r.version}).`,
+    `  new epoch ${r.newEpoch.epoch}: ${r.newEpoch.state}, active from ${isoDate(r.newEpoch.activeFromMs)}, sealed to ${r.newEpoch.sealedTo.join(', ')}`,
+    `  epoch ${r.previousEpoch.epoch} retires ${isoDate(r.previousEpoch.retiresAtMs ?? 0)} (overlap ${r.overlapDays} days): members republish under epoch ${r.newEpoch.epoch} before then`,
+    'Epochs:',
+    formatEpochs(r.epochs),
+  ].join('\n');
+}
+
+function overlapDaysArg(value: string): number {
+  const n = Number(value);
+  try {
+    checkOverlapDays(n);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message.replace(/^--overlap-days /, ''));
+  }
+  return n;
+}
+
+function epochArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an epoch number (1 or more)');
+  return n;
+}
+
+export function addKeysCommands(program: Command): void {
+  const keys = program.command('keys').description('hashing-key epochs of the consortium (operator)');
+
+  keys
+    .command('rotate')
+    .description('issue hashing-key epoch N+1 sealed to every current member; epoch N retires after the overlap')
+    .requiredOption('--consortium <file>', 'the consortium file (consortium.json)')
+    .requiredOption('--operator-key <file>', 'the operator key file (operator.key.json)')
+    .option('--overlap-days <days>', `days both epochs stay active (${MIN_OVERLAP_DAYS} to ${MAX_OVERLAP_DAYS})`, overlapDaysArg, DEFAULT_OVERLAP_DAYS)
+    .option('--activate-at <iso>', 'when the new epoch becomes active (default now)', (v) => parseIsoTime(v, '--activate-at'))
+    .option('--json', 'print JSON')
+    .action(async (o: { consortium: string; operatorKey: string; overlapDays: number; activateAt?: number; json?: boolean }) => {
+      const r = await rotateHashingKey({ consortiumFile: o.consortium, operatorKeyFile: o.operatorKey, overlapDays: o.overlapDays, activateAtMs: o.activateAt });
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatRotation(r));
+    });
+
+  keys
+    .command('retire')
+    .description('set when an epoch retires (default now), e.g. after a suspected compromise; a newer epoch must be active')
+    .requiredOption('--consortium <file>', 'the consortium file (consortium.json)')
+    .requiredOption('--operator-key <file>', 'the operator key file (operator.key.json)')
+    .requiredOption('--epoch <n>', 'the epoch to retire', epochArg)
+    .option('--at <iso>', 'when it retires (default now)', (v) => parseIsoTime(v, '--at'))
+    .option('--json', 'print JSON')
+    .action(async (o: { consortium: string; operatorKey: string; epoch: number; at?: number; json?: boolean }) => {
+      const r = await retireHashingKey({ consortiumFile: o.consortium, operatorKeyFile: o.operatorKey, epoch: o.epoch, atMs: o.at });
+      console.log(o.json ? JSON.stringify(r, null, 2) : `Epoch ${o.epoch} retirement set in ${r.file} (now version ${r.version}).\nEpochs:\n${formatEpochs(r.epochs)}`);
+    });
+
+  keys
+    .command('list')
+    .description('list the hashing-key epochs of a consortium file: active, upcoming, retired, dates')
+    .requiredOption('--consortium <file>', 'the consortium file (consortium.json)')
+    .option('--json', 'print JSON')
+    .action((o: { consortium: string; json?: boolean }) => {
+      const r = listEpochs(o.consortium);
+      console.log(o.json ? JSON.stringify(r, null, 2) : `Consortium file version ${r.version}:\n${formatEpochs(r.epochs)}`);
+    });
+}

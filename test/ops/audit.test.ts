@@ -1,0 +1,193 @@
+// The audit log of a real node: publications, retractions, checks, card-testing reports,
+// unfreezes and start/stop are recorded with counts only; the hash chain detects an altered
+// or deleted row; pruning keeps it verifiable; `mamori audit verify` says so by exit code.
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { sodiumReady } from '../../proto/ts/sodium';
+import { panSelector } from '../../proto/ts/selectors';
+import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import { openDatabase } from '../../node/src/store/database';
+import { AuditStore, type AuditRow } from '../../node/src/store/audit-store';
+import { makeConsortium, memberOf, runCli, startInProcessNode, tempDir, type InProcessNode } from '../helpers/node-harness';
+import { runMemberNode } from '../helpers/ops';
+import { randomPans } from '../helpers/cards';
+
+const DAY_MS = 24 * 60 * 60_000;
+
+function rowsOf(dataDir: string): AuditRow[] {
+  const db = new Database(path.join(dataDir, 'mamori.db'), { readonly: true });
+  try {
+    return new AuditStore(db).rowsAfter(0, 100_000);
+  } finally {
+    db.close();
+  }
+}
+
+/** A second, writable connection: what someone with access to the database file could do. */
+function tamper(dataDir: string, sql: string, ...params: unknown[]): void {
+  const db = new Database(path.join(dataDir, 'mamori.db'));
+  try {
+    db.prepare(sql).run(...params);
+  } finally {
+    db.close();
+  }
+}
+
+describe('operations: audit log', function () {
+  let layout: DevConsortiumLayout;
+  let psp: InProcessNode;
+  const listed = randomPans(6);
+  const unlisted = randomPans(4);
+
+  before(async () => {
+    await sodiumReady();
+    layout = await makeConsortium();
+    psp = await startInProcessNode(layout, 'psp-c');
+  });
+  after(async () => {
+    await psp?.stop();
+  });
+
+  it('records publications, retractions, checks, reports and unfreezes with counts, never a card, key or selector', async () => {
+    const { client, node } = psp;
+    const first = await client.publishCompromisedCards(listed.slice(0, 4), { reason: 'phishing', exposed: ['pan'] });
+    const second = await client.publishCompromisedCards(listed, { reason: 'phishing', exposed: ['pan'] }); // 4 duplicates
+    const retracted = await client.retractCards([listed[0] as string], 'reissued');
+    await client.checkCards([...listed.slice(1), ...unlisted]);
+    await client.checkCard(listed[1] as string);
+    await client.checkCard(unlisted[0] as string);
+    await client.reportCardTesting({ bin: '454545', attempts: 120, declines: 110, bucketMinutes: 10 });
+    await client.unfreeze('acquirer-b');
+    node.audit.flush();
+
+    const rows = rowsOf(psp.dataDir);
+    const byAction = (a: string) => rows.filter((r) => r.action === a).map((r) => JSON.parse(r.details) as Record<string, unknown>);
+    const caller = rows.find((r) => r.action === 'publish')?.actor ?? '';
+    expect(caller).to.match(/^client:[0-9a-f]{8}$/);
+    expect(rows.filter((r) => r.action !== 'check').every((r) => r.actor === caller)).to.equal(true);
+
+    expect(byAction('publish')).to.deep.equal([
+      { kind: 'INDICATOR_KIND_COMPROMISED_CARD', accepted: 4, duplicates: 0, seq: first.seq },
+      { kind: 'INDICATOR_KIND_COMPROMISED_CARD', accepted: 2, duplicates: 4, seq: second.seq },
+    ]);
+    expect(byAction('retract')).to.have.length(1);
+    expect(byAction('retract')[0]).to.include({ retracted: 1, notListed: 0, seq: retracted.seq });
+    // Checks: one aggregate row per caller and flush, not one per call.
+    const checks = byAction('check');
+    expect(checks).to.have.length(1);
+    expect(checks[0]).to.include({ selectors: listed.length - 1 + unlisted.length + 2, hits: listed.length - 1 + 1 });
+    expect(checks[0]?.calls).to.be.at.least(3);
+    expect(byAction('card-testing-report')[0]).to.include({ attempts: 120, declines: 110 });
+    expect(byAction('unfreeze')).to.deep.equal([{ origin: 'acquirer-b', wasFrozen: false }]);
+
+    // Nothing that identifies a card: no PAN, no selector or key in hex or base64, no full token digest.
+    const text = rows.map((r) => `${r.actor} ${r.action} ${r.details}`).join('\n');
+    const keys = await client.hashingKeys();
+    const secrets: string[] = [...listed, ...unlisted, psp.token];
+    for (const k of keys) {
+      secrets.push(Buffer.from(k.key).toString('hex'), Buffer.from(k.key).toString('base64'));
+      for (const pan of [...listed, ...unlisted]) {
+        const sel = panSelector(k.key, pan);
+        secrets.push(sel.toString('hex'), sel.toString('base64'), sel.toString('hex').slice(0, 16));
+      }
+    }
+    for (const s of secrets) expect(text).to.not.contain(s);
+    expect(text).to.not.match(/[0-9a-f]{16}/);
+    expect(text.replace(/"sinceMs":\d+/g, '')).to.not.match(/\d{12}/); // no digit run as long as a PAN
+  });
+
+  it('verifies the chain, names the first altered or missing row, and `mamori audit verify` exits 1 then', async () => {
+    for (let i = 0; i < 3; i++) await psp.client.publishCompromisedCards(randomPans(2), { reason: 'phishing', exposed: ['pan'] });
+    psp.node.audit.flush();
+    expect(psp.node.audit.store.verify()).to.include({ ok: true });
+    const rows = rowsOf(psp.dataDir);
+    expect(rows.length).to.be.at.least(6);
+    const config = memberOf(layout, 'psp-c').nodeConfig;
+
+    // The node is running: the CLI reads beside it.
+    const good = await runCli(['audit', 'verify', '--config', config]);
+    expect(good.code, good.stderr).to.equal(0);
+    expect(good.stdout).to.match(new RegExp(`audit log ok: ${rows.length} entries`));
+
+    const victim = rows.filter((r) => r.action === 'publish')[1] as AuditRow;
+    expect(victim.id).to.be.below(rows.length);
+    tamper(psp.dataDir, 'UPDATE audit_log SET details = ? WHERE id = ?', victim.details.replace(/"accepted":\d+/, '"accepted":0'), victim.id);
+    expect(psp.node.audit.store.verify()).to.deep.include({ ok: false, firstBadId: victim.id });
+    const altered = await runCli(['audit', 'verify', '--config', config]);
+    expect(altered.code).to.equal(1);
+    expect(altered.stdout).to.contain(`BROKEN at row #${victim.id}`);
+    tamper(psp.dataDir, 'UPDATE audit_log SET details = ? WHERE id = ?', victim.details, victim.id);
+    expect(psp.node.audit.store.verify()).to.include({ ok: true });
+
+    const middle = rows[3] as AuditRow;
+    tamper(psp.dataDir, 'DELETE FROM audit_log WHERE id = ?', middle.id);
+    const verdict = psp.node.audit.store.verify();
+    expect(verdict).to.deep.include({ ok: false, firstBadId: middle.id });
+    expect(verdict.ok ? '' : verdict.reason).to.contain('missing');
+    expect((await runCli(['audit', 'verify', '--config', config])).code).to.equal(1);
+
+    // Put it back exactly: the chain verifies again.
+    tamper(
+      psp.dataDir,
+      'INSERT INTO audit_log (id, at_ms, actor, action, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      middle.id, middle.atMs, middle.actor, middle.action, middle.details, middle.prevHash, middle.hash,
+    );
+    expect(psp.node.audit.store.verify()).to.include({ ok: true });
+
+    const shown = await runCli(['audit', 'show', '--config', config, '--last', '2', '--json']);
+    expect(shown.code, shown.stderr).to.equal(0);
+    const parsed = JSON.parse(shown.stdout) as { id: number; action: string }[];
+    expect(parsed.map((r) => r.id)).to.deep.equal(rows.slice(-2).map((r) => r.id));
+  });
+
+  it('pruning keeps the chain verifiable from the anchor, and an altered anchor link is caught', () => {
+    const db = openDatabase(path.join(tempDir(), 'audit.db'));
+    try {
+      const store = new AuditStore(db);
+      const now = Date.now();
+      for (let i = 0; i < 5; i++) store.append('node', 'old', { n: i }, now - 400 * DAY_MS + i);
+      for (let i = 0; i < 3; i++) store.append('node', 'recent', { n: i }, now - DAY_MS + i);
+      expect(store.prune(now - 365 * DAY_MS)).to.equal(5);
+      expect(store.anchor()?.lastId).to.equal(5);
+      expect(store.verify()).to.include({ ok: true, entries: 3 });
+      store.append('node', 'after-prune', {});
+      expect(store.verify()).to.include({ ok: true, entries: 4 });
+      expect(store.prune(now - 365 * DAY_MS)).to.equal(0);
+      // Reopened (head read back from the table), appends still chain.
+      const reopened = new AuditStore(db);
+      reopened.append('node', 'reopened', {});
+      expect(reopened.verify()).to.include({ ok: true, entries: 5 });
+      // Everything pruned: the next row links to the anchor.
+      expect(reopened.prune(now + DAY_MS)).to.equal(5);
+      expect(reopened.verify()).to.include({ ok: true, entries: 0 });
+      reopened.append('node', 'fresh', {});
+      expect(reopened.verify()).to.include({ ok: true, entries: 1 });
+      db.prepare('UPDATE audit_anchor SET hash = ?').run(Buffer.alloc(32, 7));
+      expect(reopened.verify()).to.deep.include({ ok: false, firstBadId: 11 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('`mamori start` records start and stop, and prunes at start by the configured retention', async () => {
+    const member = 'acquirer-b';
+    const dataDir = path.join(path.dirname(memberOf(layout, member).nodeConfig), 'data');
+    const first = await runMemberNode(layout, member, { audit: { retentionDays: 30 } });
+    // An old row, as if written 40 days ago (appended through the node's own store, so the chain holds).
+    first.node.audit.flush();
+    first.node.audit.store.append('node', 'old-event', {}, Date.now() - 40 * DAY_MS);
+    await first.stop();
+    const second = await runMemberNode(layout, member, { audit: { retentionDays: 30 } });
+    await second.stop();
+
+    const actions = rowsOf(dataDir).map((r) => r.action);
+    expect(actions).to.not.include('old-event');
+    expect(actions).to.include.members(['node.start', 'node.stop', 'audit.pruned']);
+    expect(actions[actions.length - 1]).to.equal('node.stop');
+    const verified = await runCli(['audit', 'verify', '--config', memberOf(layout, member).nodeConfig]);
+    expect(verified.code, verified.stderr).to.equal(0);
+    expect(fs.existsSync(path.join(dataDir, 'mamori.db'))).to.equal(true);
+  });
+});
