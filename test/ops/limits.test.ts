@@ -112,6 +112,15 @@ describe('operations: resource and rate limits', function () {
     expect(rateLimited(limited.node).publications).to.be.greaterThan(0);
     // After refill the same batch goes through.
     await waitFor(() => limited.client.publishCompromisedCards(second, details).then((r) => r.accepted === 10), 'publication after refill', 5_000, 50);
+
+    // Retractions write signed entries too and share the budget: a burst of them is refused.
+    const entries = limited.node.status().entries;
+    const retraction = await limited.client.retractCards([...first, ...second], 'reissued').then(
+      () => undefined,
+      (e: unknown) => e as { code: string },
+    );
+    expect(retraction?.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(limited.node.status().entries).to.equal(entries);
   });
 
   it('warns the operator once per window about a client sweeping distinct selectors, naming neither selector nor card', async () => {

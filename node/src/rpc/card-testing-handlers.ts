@@ -15,6 +15,7 @@ import type { StoredAlert } from '../store/alert-store';
 import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
+import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
 import { callerActor } from '../exchange/audit-log';
 
@@ -22,9 +23,15 @@ import { callerActor } from '../exchange/audit-log';
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 const ALERTS_PER_PAGE = 256;
 
-export function reportCardTestingHandler(node: MamoriNode, log: Logger, authenticate: Authenticator): grpc.handleUnaryCall<CardTestingReport__Output, PublishResponse> {
+export function reportCardTestingHandler(
+  node: MamoriNode,
+  log: Logger,
+  authenticate: Authenticator,
+  writes: RateLimiter,
+): grpc.handleUnaryCall<CardTestingReport__Output, PublishResponse> {
   return unary('ReportCardTesting', log, authenticate, async (request: CardTestingReport__Output, _call, caller) => {
     const report = validateCardTestingReport(request, 'report');
+    writes.take(caller, 1); // a report is a signed entry, like a publication
     if (report.bucketStartMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('report.bucketStartMs', 'is in the future');
     const outcome = await node.reportCardTesting(report);
     log.info({ method: 'ReportCardTesting', bin: report.bin.slice(0, 6), seq: outcome.seq }, 'card-testing report published');

@@ -29,6 +29,8 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
 
     Retract: unary('Retract', log, authenticate, async (request, _call, caller) => {
       const retraction = validateRetraction(request, 'request');
+      // Retractions write signed entries too: they share the publication budget.
+      guard.publications.take(caller, retraction.selectors.length);
       const outcome = await node.retract(retraction);
       log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
       node.audit.record(callerActor(caller), 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
@@ -67,7 +69,7 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
     }),
 
     MirrorFilter: mirrorFilterHandler(node, log, authenticate),
-    ReportCardTesting: reportCardTestingHandler(node, log, authenticate),
+    ReportCardTesting: reportCardTestingHandler(node, log, authenticate, guard.publications),
     Alerts: alertsHandler(node, log, authenticate),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
