@@ -1,6 +1,8 @@
 // Merchant blacklist: an acquirer lists a terminated merchant; screening by whatever fields
 // one has matches across spellings, and says which fields matched and why.
 import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { corporateNumberCheckDigit } from '../../proto/ts/merchant';
@@ -53,6 +55,13 @@ describe('merchant blacklist screening', function () {
 
     const other = await acquirer.client.screenMerchant({ domain: 'another-shop.example.jp', phone: '03-9999-0000' });
     expect(other).to.deep.include({ listed: false, action: 'approve', listingMembers: 0 });
+
+    // Merchant identities are hashed in the client: the node's log never holds them in clear.
+    const log = Buffer.from(acquirer.logLines.join('\n'));
+    const files = fs.readdirSync(acquirer.dataDir).map((f) => fs.readFileSync(path.join(acquirer.dataDir, f)));
+    for (const haystack of [log, ...files]) {
+      for (const clear of ['スマイル', 'smile-shop', '1234-5678', '12345678', '芝公園', corporateNumber]) expect(haystack.includes(clear)).to.equal(false);
+    }
   });
 
   it('refuses a field that does not normalize, naming it, before any I/O', async () => {

@@ -2,6 +2,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { isLoopbackHost } from '../config/addresses';
 
 /** What the endpoint serves: Prometheus text and its content type (a NodeMetrics). */
 export interface MetricsSource {
@@ -15,8 +16,6 @@ export interface RunningMetricsServer {
   close(): Promise<void>;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
-
 /** "host:port" or "[v6]:port" → host and port. */
 function splitHostPort(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -25,7 +24,7 @@ function splitHostPort(listen: string): { host: string; port: number } {
 
 export async function startMetricsServer(listen: string, source: MetricsSource, log: Logger): Promise<RunningMetricsServer> {
   const { host, port } = splitHostPort(listen);
-  if (!LOOPBACK.test(host)) log.warn({ metricsListen: listen }, 'metrics served beyond loopback: the endpoint is unauthenticated, keep it on a management network');
+  if (!isLoopbackHost(host)) log.warn({ metricsListen: listen }, 'metrics served beyond loopback: the endpoint is unauthenticated, keep it on a management network');
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname !== '/metrics') {

@@ -14,6 +14,7 @@ import { replicationHandlers, type PeerIdentifier } from './replication-handlers
 import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
 import { limitsOf, serverOptions } from './limits';
+import { isLoopbackHost } from '../config/addresses';
 
 export interface RunningServer {
   port: number;
@@ -23,7 +24,6 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
 
 /** HTTP/2 receive windows for the server: stream and connection. */
 const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
@@ -106,7 +106,7 @@ export async function startExchangeServer(
   peerStatus: () => PeerStatus[] = () => [],
 ): Promise<RunningServer> {
   const host = hostOf(config.listen);
-  if (!LOOPBACK.test(host)) {
+  if (!isLoopbackHost(host)) {
     throw new ConfigError(config.configFile, [`listen: "${host}" is not a loopback address; the member-local API is served on loopback only`]);
   }
   const handlers = exchangeHandlers(node, log, tokenAuthenticator(config.clientTokenDigests), peerStatus);
@@ -129,7 +129,7 @@ export async function startReplicationServer(node: MamoriNode, config: NodeConfi
     if (!config.insecureDev) {
       throw new ConfigError(config.configFile, ['tls: is required to serve peers on peerListen (or set insecureDev: true for loopback experiments)']);
     }
-    if (!LOOPBACK.test(hostOf(config.peerListen))) {
+    if (!isLoopbackHost(hostOf(config.peerListen))) {
       throw new ConfigError(config.configFile, [`peerListen: insecureDev serves peers on loopback only, not "${hostOf(config.peerListen)}"`]);
     }
     credentials = grpc.ServerCredentials.createInsecure();
