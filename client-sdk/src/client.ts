@@ -20,7 +20,9 @@ import { FilterMirror } from './mirror';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
-import { fallbackResult, mergeEvidence, type CardCheckResult, type CheckSource, type Evidence } from './results';
+import { fallbackResult, mergeEvidence, NO_SIGHTINGS, type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
+import { mergeCorroboration, sightingsRequest } from './sightings';
+import type { ReportSightingsResponse__Output } from '../../proto/gen/mamori/v1/ReportSightingsResponse';
 import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
 import { merchantMatches, merchantPublication, type MerchantListingDetails } from './merchants';
@@ -151,8 +153,8 @@ export class MamoriClient {
       this.counters.recovered(this.options.log);
       let offset = 0;
       return cards.map((selectors) => {
-        const evidence = mergeEvidence(answers.slice(offset, (offset += selectors.length)));
-        return this.answer(evidence, 'node', transaction);
+        const mine = answers.slice(offset, (offset += selectors.length));
+        return this.answer(mergeEvidence(mine), 'node', transaction, mergeCorroboration(mine));
       });
     } catch (error) {
       return cards.map(() => this.degraded(error));
@@ -222,10 +224,28 @@ export class MamoriClient {
     return alertStream((request) => this.transport.serverStream<Alert__Output>('Alerts', request), options, () => this.closed);
   }
 
-  /** Not served by the node yet: sightings arrive with joint detection. */
+  /**
+   * Reports what this member saw of a card after a check: seen in traffic, a true positive
+   * (fraud confirmed) or a false positive (the cardholder's own use). Signed into this
+   * member's feed; every member's checks of the card then weigh it in the score.
+   */
   async reportSighting(sighting: CardSighting): Promise<SightingReceipt> {
-    void sighting;
-    throw MamoriClientError.notAvailableYet('sightings', true);
+    return this.reportSightings([sighting]);
+  }
+
+  /**
+   * Reports several sightings as one signed entry. Each PAN is hashed here under the newest
+   * key; its BIN goes to this member's own node only (which marks the sighting as the card
+   * issuer's when the BIN is in this member's ranges). Invalid numbers throw INVALID_PAN
+   * before anything is sent.
+   */
+  async reportSightings(sightings: readonly CardSighting[]): Promise<SightingReceipt> {
+    if (!Array.isArray(sightings)) throw new MamoriClientError('INVALID_ARGUMENT', 'sightings: expected an array');
+    const digits = this.normalizeAll(sightings.map((s) => s?.pan));
+    const [key] = await this.hashingKeys();
+    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    const response = await this.admin<ReportSightingsResponse__Output>('ReportSightings', sightingsRequest(sightings, digits, key));
+    return { recorded: response.recorded, seq: response.seq };
   }
 
   /** Active hashing keys from the member's own node, newest first; held in memory only. */
@@ -324,7 +344,7 @@ export class MamoriClient {
     return response.keys.map((k) => ({ epoch: k.epoch, key: new Uint8Array(k.key) }));
   }
 
-  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting', request: object): Promise<Res> {
+  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting' | 'ReportSightings', request: object): Promise<Res> {
     if (this.closed) return Promise.reject(MamoriClientError.closed());
     return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
   }
@@ -368,14 +388,19 @@ export class MamoriClient {
     return budget;
   }
 
-  private answer(evidence: Evidence[], source: CheckSource, transaction: CheckOptions['transaction']): CardCheckResult {
+  private answer(
+    evidence: Evidence[],
+    source: CheckSource,
+    transaction: CheckOptions['transaction'],
+    corroboration: { score: number; sightings: SightingCounts } = { score: 0, sightings: NO_SIGHTINGS },
+  ): CardCheckResult {
     const listingMembers = evidence.length;
-    const action: Action = this.options.policy(evidence, { listingMembers, nowMs: Date.now(), transaction });
+    const action: Action = this.options.policy(evidence, { listingMembers, nowMs: Date.now(), transaction, score: corroboration.score });
     if (!ACTIONS.includes(action)) {
       throw new MamoriClientError('INVALID_ARGUMENT', `options.policy returned ${JSON.stringify(action)}; expected one of ${ACTIONS.join(', ')}`);
     }
     this.counters.answered(source);
-    return { listed: listingMembers > 0, action, listingMembers, evidence, source, degraded: false };
+    return { listed: listingMembers > 0, action, listingMembers, evidence, source, degraded: false, score: corroboration.score, sightings: corroboration.sightings };
   }
 
   /** The fail mode's answer for DEADLINE_EXCEEDED and UNAVAILABLE; any other error is thrown. */

@@ -2,7 +2,7 @@
 export { MamoriClient, type CheckOptions, type ClientStatus } from './client';
 export { DEFAULTS, MAX_BATCH, parseOptions, type BatchOptions, type CheckMode, type ClientOptions, type FailMode, type ReconnectOptions } from './options';
 export { ACTIONS, HIGH_CONFIDENCE, defaultPolicy, type Action, type PolicyContext, type VerdictPolicy } from './policy';
-export { type CardCheckResult, type CheckSource, type Evidence } from './results';
+export { type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
 export { type ClientStats, type MirrorStatus, type SdkStatus } from './stats';
 export { type BatcherStats } from './batcher';
 export { type HashingKey } from './keys';
@@ -15,3 +15,4 @@ export * from './details';
 export { normalizePan, type PanResult } from '../../proto/ts/normalize';
 export { isPublicTestPan } from '../../proto/ts/test-cards';
 export { DEFAULT_BUCKET_MINUTES, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
+export { SIGHTING_OUTCOMES } from './sightings';

@@ -20,6 +20,8 @@ export interface PolicyContext {
   nowMs: number;
   /** Whatever the caller passed with the check (amount, channel, MCC, …), untouched. */
   transaction: Readonly<Record<string, unknown>> | undefined;
+  /** The corroboration score (0-100) of a listed card, for policies that weigh sightings. */
+  score?: number;
 }
 
 export type VerdictPolicy = (evidence: readonly Evidence[], context: PolicyContext) => Action;

@@ -21,7 +21,22 @@ export interface CardCheckResult {
   degraded: boolean;
   /** Only on degraded answers: why the node did not answer. */
   degradedReason?: 'UNAVAILABLE' | 'DEADLINE_EXCEEDED';
+  /** Listed cards: 0-100 confidence that the listing is genuine (README "Corroboration score"); 0 otherwise. */
+  score: number;
+  /** Listed cards: distinct members that reported the card seen, a true or a false positive. */
+  sightings: SightingCounts;
 }
+
+/** Distinct members that reported each outcome for a card. */
+export interface SightingCounts {
+  seen: number;
+  truePositive: number;
+  falsePositive: number;
+  /** The card's own issuer reported the listing a false positive. */
+  issuerFalsePositive: boolean;
+}
+
+export const NO_SIGHTINGS: SightingCounts = Object.freeze({ seen: 0, truePositive: 0, falsePositive: 0, issuerFalsePositive: false });
 
 /** A card hashed under several key epochs gives one node answer per epoch: one listing per member. */
 export function mergeEvidence(results: readonly CheckResult__Output[]): Evidence[] {
@@ -41,5 +56,7 @@ export function fallbackResult(failMode: FailMode, reason: 'UNAVAILABLE' | 'DEAD
     source: 'fallback',
     degraded: true,
     degradedReason: reason,
+    score: 0,
+    sightings: NO_SIGHTINGS,
   };
 }

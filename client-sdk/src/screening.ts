@@ -1,6 +1,4 @@
-// Merchant screening and sightings: their types are fixed now so that pipelines can be written
-// against them; the node serves them with their own issues (until then the client methods
-// throw FAILED_PRECONDITION).
+// Merchant screening and sightings: what a pipeline passes and gets back.
 import type { Action } from './policy';
 import type { CheckSource, Evidence } from './results';
 import type { MerchantSelectorField } from '../../proto/ts/merchant';
@@ -36,7 +34,8 @@ export interface CardSighting {
 }
 
 export interface SightingReceipt {
-  /** Sightings recorded (one per listing member whose indicator matched). */
+  /** Sightings signed into this member's feed (one per card). */
   recorded: number;
+  /** The entry of this member's feed that carries them. */
   seq: number;
 }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import { MamoriClientError } from '../../../client-sdk/src/errors';
 import type { CardListingDetails, RetractReasonName } from '../../../client-sdk/src/details';
+import type { SightingCounts } from '../../../client-sdk/src/results';
 import { isoDate, shortName, toJson } from './output';
 
 /** A PAN given as "-" is read from standard input, so it stays out of shell history and the process list. */
@@ -29,7 +30,7 @@ export async function checkCard(clientConfig: string, pan: string, json: boolean
     if (r.degraded) throw new MamoriClientError(r.degradedReason ?? 'UNAVAILABLE', `the node did not answer (${r.degradedReason ?? 'unavailable'}); the card was not checked`);
     if (json) return { text: toJson(r), listed: r.listed };
     if (!r.listed) return { text: 'NOT LISTED', listed: false };
-    const lines = [`LISTED by ${r.listingMembers} member(s); recommended action: ${r.action.replace('_', '-')}`];
+    const lines = [`LISTED by ${r.listingMembers} member(s); recommended action: ${r.action.replace('_', '-')}`, `  score ${r.score}/100; ${sightingsLine(r.sightings)}`];
     for (const e of r.evidence) {
       lines.push(
         `  ${e.origin}: ${shortName(e.reason, 'REASON_CODE_')}; exposed ${e.exposed.map((x) => shortName(x, 'DATA_ELEMENT_')).join(', ') || '-'}; ` +
@@ -41,6 +42,11 @@ export async function checkCard(clientConfig: string, pan: string, json: boolean
   } finally {
     client.close();
   }
+}
+
+function sightingsLine(s: SightingCounts): string {
+  const issuer = s.issuerFalsePositive ? ' (including the card issuer)' : '';
+  return `sightings by members: ${s.truePositive} true positive, ${s.falsePositive} false positive${issuer}, ${s.seen} seen`;
 }
 
 export async function retractCard(clientConfig: string, pan: string, reason: RetractReasonName, json: boolean): Promise<string> {

@@ -2,6 +2,8 @@
 // evidence per listing member (its latest listing, first and last seen across all of them).
 import type { Evidence__Output } from '../../../proto/gen/mamori/v1/Evidence';
 import type { StoredListing } from '../store/ledger-store';
+import { corroborationScore, countSightings, type SightingCounts } from '../detection/corroboration';
+import type { SightingOutcomeName } from '../ledger/sightings';
 
 /** Evidence as the API returns it: one per listing member. */
 export type Evidence = Evidence__Output;
@@ -10,9 +12,12 @@ export interface CheckVerdict {
   listed: boolean;
   evidence: Evidence[];
   listingMembers: number;
+  /** Listed only: the corroboration score (detection/corroboration.ts) and its sightings. */
+  score: number;
+  sightings: SightingCounts | null;
 }
 
-export const NOT_LISTED: CheckVerdict = Object.freeze({ listed: false, evidence: [], listingMembers: 0 }) as CheckVerdict;
+export const NOT_LISTED: CheckVerdict = Object.freeze({ listed: false, evidence: [], listingMembers: 0, score: 0, sightings: null }) as CheckVerdict;
 
 /** Retracted and expired listings never produce a hit. */
 export function isActive(listing: StoredListing, now: number): boolean {
@@ -38,7 +43,15 @@ export function verdictFromListings(listings: readonly StoredListing[], now: num
   }
   if (byOrigin.size === 0) return NOT_LISTED;
   const evidence = [...byOrigin.values()].sort((a, b) => a.firstSeenMs - b.firstSeenMs);
-  return { listed: true, evidence, listingMembers: evidence.length };
+  return { listed: true, evidence, listingMembers: evidence.length, score: 0, sightings: null };
+}
+
+/** A listed verdict with its sightings counted and scored; read only for hits, so misses stay on the fast path. */
+export function withCorroboration(verdict: CheckVerdict, sightings: readonly { origin: string; outcome: SightingOutcomeName; byCardIssuer: boolean }[]): CheckVerdict {
+  if (!verdict.listed) return verdict;
+  const counts = countSightings(sightings);
+  const score = corroborationScore({ confidences: verdict.evidence.map((e) => e.confidence), listingMembers: verdict.listingMembers, sightings: counts });
+  return { ...verdict, score, sightings: counts };
 }
 
 function toEvidence(l: StoredListing): Evidence {

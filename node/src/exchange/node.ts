@@ -15,7 +15,7 @@ import type { Role } from '../ledger/roles';
 import { roleAllowsKind } from '../ledger/roles';
 import type { ValidRetraction, ValidSelector } from '../ledger/validate';
 import { LedgerStore } from '../store/ledger-store';
-import { isActive, NOT_LISTED, verdictFromListings, type CheckVerdict } from './evidence';
+import { isActive, NOT_LISTED, verdictFromListings, withCorroboration, type CheckVerdict } from './evidence';
 import { loadFilter } from './filter-loader';
 import { LedgerWriter, type WriteGroup } from './ledger-writer';
 import { SelectorIndex } from './selector-index';
@@ -27,6 +27,7 @@ import type { ValidCardTestingReport } from '../ledger/validate';
 import { roleAllowsOperation } from '../ledger/roles';
 import type { NodeObserver } from './observer';
 import { AuditLog } from './audit-log';
+import { sightingsForEntry, type ValidSightingInput } from '../ledger/sightings';
 
 
 export interface PublishOutcome {
@@ -273,7 +274,7 @@ export class MamoriNode {
     group: WriteGroup,
     keyEpoch: number,
     operation: Parameters<typeof signNextEntry>[3],
-    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport'>,
+    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings'>,
   ): AcceptedEntry {
     const createdAtMs = Date.now();
     const head = group.head(this.member);
@@ -302,7 +303,24 @@ export class MamoriNode {
   }
 
   private confirm(digest: Buffer, now: number): CheckVerdict {
-    return verdictFromListings(this.store.listings(digest), now);
+    const verdict = verdictFromListings(this.store.listings(digest), now);
+    return verdict.listed ? withCorroboration(verdict, this.store.sightingsOf(digest)) : verdict;
+  }
+
+  /**
+   * Signs validated sightings as one entry of this member's feed. A client's BIN marks a
+   * sighting as the card issuer's when it lies in this member's BIN ranges (issuers only);
+   * the BIN itself goes no further.
+   */
+  async reportSightings(inputs: readonly ValidSightingInput[], keyEpoch: number): Promise<{ recorded: number; seq: number }> {
+    this.assertOpen();
+    this.requireActiveEpoch(keyEpoch);
+    const ranges = this.roles.includes('issuer') ? (this.consortium.member(this.member)?.binRanges ?? []) : [];
+    const sightings = sightingsForEntry(inputs, ranges);
+    return this.writer.enqueue((group) => {
+      const entry = this.signOwn(group, keyEpoch, { sightings: { sightings } }, { operation: 'sightings', sightings });
+      return () => ({ recorded: sightings.length, seq: entry.seq });
+    });
   }
 
 

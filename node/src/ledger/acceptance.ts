@@ -11,6 +11,7 @@ import { MamoriError } from './errors';
 import { LIMITS, MEMBER_ID_PATTERN } from './limits';
 import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
 import { validateCardTestingReport, validatePublication, validateRetraction, type ValidCardTestingReport, type ValidRetraction } from './validate';
+import { validateSightings, type ValidSighting } from './sightings';
 
 export interface MemberKeys {
   roles: readonly Role[];
@@ -34,10 +35,11 @@ export interface AcceptedEntry {
   publication?: PublishIndicators__Output;
   retraction?: ValidRetraction;
   cardTestingReport?: ValidCardTestingReport;
+  sightings?: ValidSighting[];
 }
 
 /** Operations whose content this version validates; the others are refused until they are. */
-const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set(['publishIndicators', 'retract', 'keyEpochAck', 'cardTestingReport']);
+const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set(['publishIndicators', 'retract', 'keyEpochAck', 'cardTestingReport', 'sightings']);
 
 export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, ctx: AcceptanceContext): AcceptedEntry {
   if (!entry.body || entry.body.length === 0) throw MamoriError.malformedEntry('empty body');
@@ -89,6 +91,12 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
       rejectRepeatedDigests(accepted.retraction.selectors.map((s) => s.digest));
     } else if (operation === 'cardTestingReport') {
       accepted.cardTestingReport = validateCardTestingReport(body.cardTestingReport, 'cardTestingReport');
+    } else if (operation === 'sightings') {
+      accepted.sightings = validateSightings(body.sightings, body.createdAtMs, 'sightings');
+      // The issuer's word outweighs others' in the score, so only an issuer may claim it.
+      if (accepted.sightings.some((s) => s.byCardIssuer) && !member.roles.includes('issuer')) {
+        throw MamoriError.roleForbids(origin, 'a sighting marked as the card issuer\'s (only issuers may)');
+      }
     }
   } catch (error) {
     if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {

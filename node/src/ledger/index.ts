@@ -4,3 +4,4 @@ export * from './roles';
 export * from './entry';
 export * from './validate';
 export * from './acceptance';
+export * from './sightings';

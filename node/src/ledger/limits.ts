@@ -8,6 +8,9 @@ export const LIMITS = Object.freeze({
   maxConfidence: 100,
   maxEventIdLength: 64,
   maxCardTestingBucketMinutes: 1440,
+  maxSightingsPerEntry: 10_000,
+  /** How far after its entry's creation (the origin's clock) a sighting may say it was seen. */
+  maxSightingClockSkewMs: 5 * 60_000,
 });
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;

@@ -13,6 +13,7 @@ import { exchangeGuard, limitsOf } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
 import { callerActor } from '../exchange/audit-log';
+import { reportSightingsHandler } from './sighting-handlers';
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
   // Rate limits per client token and the enumeration alert (limits.ts).
@@ -71,6 +72,7 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
     MirrorFilter: mirrorFilterHandler(node, log, authenticate),
     ReportCardTesting: reportCardTestingHandler(node, log, authenticate, guard.publications),
     Alerts: alertsHandler(node, log, authenticate),
+    ReportSightings: reportSightingsHandler(node, log, authenticate, guard.publications),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),

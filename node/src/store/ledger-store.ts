@@ -5,6 +5,7 @@ import { ledgerProtoRoot } from '../../../proto/ts/loader';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import type { FeedHead } from '../ledger/entry';
 import { openDatabase } from './database';
+import { SightingStore, type StoredSighting } from './sighting-store';
 
 export interface StoredListing {
   originId: number;
@@ -60,6 +61,7 @@ export class LedgerStore {
   private readonly mergeTransaction: () => void;
   private recentRows: number;
   private cachedCounts: { entries: number; indicators: number } | undefined;
+  private readonly sightings: SightingStore;
   /** Rows of selectors_recent that trigger a merge into the large table. */
   readonly mergeThreshold: number;
 
@@ -132,6 +134,7 @@ export class LedgerStore {
       allDigests: db.prepare('SELECT digest FROM selectors UNION ALL SELECT digest FROM selectors_recent').raw(true),
       digestsAfter: db.prepare('SELECT digest FROM selectors WHERE entry_id > @after UNION ALL SELECT digest FROM selectors_recent WHERE entry_id > @after').raw(true),
     };
+    this.sightings = new SightingStore(db);
     this.loadOrigins();
     this.appendTransaction = db.transaction((entries: readonly AcceptedEntry[], receivedAtMs: number): number[] => this.appendRows(entries, receivedAtMs));
     this.mergeTransaction = db.transaction(() => {
@@ -206,6 +209,7 @@ export class LedgerStore {
       if (r) for (const selector of r.selectors) s.insertRetraction.run(selector.digest, originId, entryId, r.reason);
       const ct = entry.cardTestingReport;
       if (ct) s.insertCardTestingReport.run(entryId, entry.origin, ct.bin, ct.bucketStartMs, ct.bucketMinutes, ct.attempts, ct.declines, ct.merchant?.digest ?? null);
+      if (entry.sightings) this.sightings.record(entryId, originId, entry.sightings);
     }
     // In key order, the inserts of a transaction touch each B-tree page once.
     for (const i of digestOrder(selectorRows)) {
@@ -258,6 +262,11 @@ export class LedgerStore {
       eventId: row.eventId,
       retracted: row.retracted === 1,
     }));
+  }
+
+  /** Every origin's sightings of a digest (one per origin and outcome), with origin names. */
+  sightingsOf(digest: Buffer): (StoredSighting & { origin: string })[] {
+    return this.sightings.of(digest).map((s) => ({ ...s, origin: this.originNames.get(s.originId) ?? '' }));
   }
 
   /** Head of every origin's feed as stored. */

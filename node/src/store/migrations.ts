@@ -122,6 +122,20 @@ const MIGRATIONS: readonly string[] = [
     pruned_at_ms INTEGER NOT NULL
   );
   `,
+  // 6: sightings (true positive / false positive / seen) from every origin's feed, one row
+  // per (selector digest, reporting origin, outcome): a member repeating itself counts once.
+  // Keyed by digest first, so a check reads a selector's sightings from one B-tree range.
+  `
+  CREATE TABLE sightings (
+    digest BLOB NOT NULL,
+    origin_id INTEGER NOT NULL,
+    outcome INTEGER NOT NULL,
+    seen_at_ms INTEGER NOT NULL,
+    by_card_issuer INTEGER NOT NULL,
+    entry_id INTEGER NOT NULL,
+    PRIMARY KEY (digest, origin_id, outcome)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

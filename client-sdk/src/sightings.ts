@@ -1,0 +1,55 @@
+// Card sightings as the node's ReportSightings takes them: each PAN hashed in this process
+// under one key; its first 8 digits (the BIN) go to the member's own node only, which uses
+// them to tell whether this member issued the card and never passes them on.
+import { panSelector } from '../../proto/ts/selectors';
+import type { ReportSightingsRequest } from '../../proto/gen/mamori/v1/ReportSightingsRequest';
+import type { SightingOutcome as SightingOutcomeEnum } from '../../proto/gen/mamori/v1/SightingOutcome';
+import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult';
+import { MamoriClientError } from './errors';
+import type { HashingKey } from './keys';
+import { NO_SIGHTINGS, type SightingCounts } from './results';
+import type { CardSighting, SightingOutcome } from './screening';
+
+export const SIGHTING_OUTCOMES = {
+  seen: 'SIGHTING_OUTCOME_SEEN',
+  true_positive: 'SIGHTING_OUTCOME_TRUE_POSITIVE',
+  false_positive: 'SIGHTING_OUTCOME_FALSE_POSITIVE',
+} as const satisfies Record<SightingOutcome, SightingOutcomeEnum>;
+
+/** Digits of the BIN sent to the own node: 8 covers BIN ranges of 6 to 8 digits. */
+const BIN_DIGITS = 8;
+
+/** The request for normalized cards; an unknown outcome or a bad time is refused naming the card's index. */
+export function sightingsRequest(sightings: readonly CardSighting[], digits: readonly string[], key: HashingKey): ReportSightingsRequest {
+  return {
+    keyEpoch: key.epoch,
+    sightings: sightings.map((s, i) => {
+      const outcome = Object.hasOwn(SIGHTING_OUTCOMES, s.outcome) ? SIGHTING_OUTCOMES[s.outcome] : undefined;
+      if (!outcome) {
+        throw new MamoriClientError('INVALID_ARGUMENT', `sightings[${i}].outcome: expected one of ${Object.keys(SIGHTING_OUTCOMES).join(', ')}`);
+      }
+      const observedAtMs = s.observedAtMs ?? 0;
+      if (!Number.isSafeInteger(observedAtMs) || observedAtMs < 0) {
+        throw new MamoriClientError('INVALID_ARGUMENT', `sightings[${i}].observedAtMs: expected a time in milliseconds since the epoch`);
+      }
+      const pan = digits[i] as string;
+      return { selector: { type: 'SELECTOR_TYPE_PAN', digest: panSelector(key.key, pan) }, outcome, seenAtMs: observedAtMs, bin: pan.slice(0, BIN_DIGITS) };
+    }),
+  };
+}
+
+/**
+ * Score and sightings of a card from the node's answers (one per key epoch): the answer of
+ * the listed selector with the most listing members (during a key rotation a card may be
+ * listed under both epochs; the listing most members share speaks for it).
+ */
+export function mergeCorroboration(results: readonly CheckResult__Output[]): { score: number; sightings: SightingCounts } {
+  let best: CheckResult__Output | undefined;
+  for (const r of results) if (r.listed && (!best || r.listingMembers > best.listingMembers)) best = r;
+  if (!best) return { score: 0, sightings: NO_SIGHTINGS };
+  const s = best.sightings;
+  return {
+    score: best.score,
+    sightings: s ? { seen: s.seen, truePositive: s.truePositive, falsePositive: s.falsePositive, issuerFalsePositive: s.issuerFalsePositive } : NO_SIGHTINGS,
+  };
+}

@@ -1,0 +1,87 @@
+// The corroboration score of a listed selector (DESIGN.md §8): how confident the consortium
+// is that the listing is genuine, 0-100, from who lists it and what members reported after
+// seeing the card (sightings). Log-odds, so each piece of evidence moves the score by a fixed
+// factor on the odds: strong evidence still moves a middling score a lot, and no pile of
+// weak evidence reaches 0 or 100.
+//
+//   x = logit(clamp(max listing confidence, 1, 99) / 100)
+//     + 0.6 × (listing members − 1)                      independent listings corroborate
+//     + 0.8 × members reporting a true positive           a member confirmed fraud on the card
+//     − 0.8 × members reporting a false positive, other than the card's issuer
+//     − 4.0 if the card's own issuer reported a false positive
+//     + 0.1 × members reporting it merely seen            seen in traffic, outcome unknown
+//   score = round(100 × sigmoid(x))
+//
+// Why these weights: a listing at the default confidence 80 scores 80; a second listing
+// member (88) or one confirmed true positive (90) is worth about one step of the default
+// policy. A false positive from a non-issuer cancels one confirmation: it may be a
+// cardholder the reporter could not reach. The issuer sees the cardholder's account and its
+// dispute, so its false positive is near-conclusive: −4 (odds ÷ 55, as much as five other
+// members' false positives) takes a twice-listed, twice-confirmed card from 97 to 40 and a
+// single listing from 80 to 7. "Seen" says only that the card is in use, so it counts little.
+import type { SightingOutcomeName } from '../ledger/sightings';
+
+export interface SightingCounts {
+  /** Distinct members per outcome. */
+  seen: number;
+  truePositive: number;
+  falsePositive: number;
+  /** The card's own issuer is among the false-positive reporters. */
+  issuerFalsePositive: boolean;
+}
+
+export const NO_SIGHTINGS: SightingCounts = Object.freeze({ seen: 0, truePositive: 0, falsePositive: 0, issuerFalsePositive: false });
+
+export const SCORE_WEIGHTS = Object.freeze({
+  perExtraListingMember: 0.6,
+  perTruePositive: 0.8,
+  perFalsePositive: -0.8,
+  issuerFalsePositive: -4,
+  perSeen: 0.1,
+  /** Confidence is clamped to 1..99 percent: 0 and 100 have no log-odds. */
+  minConfidence: 1,
+  maxConfidence: 99,
+});
+
+export interface CorroborationInput {
+  /** Confidence (0-100) of each listing member's evidence. */
+  confidences: readonly number[];
+  listingMembers: number;
+  sightings: SightingCounts;
+}
+
+const logit = (p: number): number => Math.log(p / (1 - p));
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** 0-100; 0 for a selector nobody lists. */
+export function corroborationScore(input: CorroborationInput): number {
+  if (input.listingMembers <= 0 || input.confidences.length === 0) return 0;
+  const w = SCORE_WEIGHTS;
+  const confidence = Math.min(w.maxConfidence, Math.max(w.minConfidence, Math.max(...input.confidences)));
+  const s = input.sightings;
+  const othersFalsePositive = Math.max(0, s.falsePositive - (s.issuerFalsePositive ? 1 : 0));
+  const x =
+    logit(confidence / 100) +
+    w.perExtraListingMember * (input.listingMembers - 1) +
+    w.perTruePositive * s.truePositive +
+    w.perFalsePositive * othersFalsePositive +
+    (s.issuerFalsePositive ? w.issuerFalsePositive : 0) +
+    w.perSeen * s.seen;
+  return Math.round(100 * sigmoid(x));
+}
+
+/** Distinct reporting members per outcome from stored sightings (one row per origin and outcome). */
+export function countSightings(rows: readonly { origin: string; outcome: SightingOutcomeName; byCardIssuer: boolean }[]): SightingCounts {
+  const members = { SIGHTING_OUTCOME_SEEN: new Set<string>(), SIGHTING_OUTCOME_TRUE_POSITIVE: new Set<string>(), SIGHTING_OUTCOME_FALSE_POSITIVE: new Set<string>() };
+  let issuerFalsePositive = false;
+  for (const row of rows) {
+    members[row.outcome]?.add(row.origin);
+    if (row.outcome === 'SIGHTING_OUTCOME_FALSE_POSITIVE' && row.byCardIssuer) issuerFalsePositive = true;
+  }
+  return {
+    seen: members.SIGHTING_OUTCOME_SEEN.size,
+    truePositive: members.SIGHTING_OUTCOME_TRUE_POSITIVE.size,
+    falsePositive: members.SIGHTING_OUTCOME_FALSE_POSITIVE.size,
+    issuerFalsePositive,
+  };
+}
