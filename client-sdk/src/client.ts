@@ -21,7 +21,7 @@ import { parseOptions, type ClientOptions, type ResolvedOptions } from './option
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
 import { fallbackResult, mergeEvidence, NO_SIGHTINGS, type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
-import { mergeCorroboration, sightingsRequest } from './sightings';
+import { mergeCorroboration, prepareSightings, sightingsRequest } from './sightings';
 import type { ReportSightingsResponse__Output } from '../../proto/gen/mamori/v1/ReportSightingsResponse';
 import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
@@ -242,9 +242,10 @@ export class MamoriClient {
   async reportSightings(sightings: readonly CardSighting[]): Promise<SightingReceipt> {
     if (!Array.isArray(sightings)) throw new MamoriClientError('INVALID_ARGUMENT', 'sightings: expected an array');
     const digits = this.normalizeAll(sightings.map((s) => s?.pan));
+    const prepared = prepareSightings(sightings);
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    const response = await this.admin<ReportSightingsResponse__Output>('ReportSightings', sightingsRequest(sightings, digits, key));
+    const response = await this.admin<ReportSightingsResponse__Output>('ReportSightings', sightingsRequest(prepared, digits, key));
     return { recorded: response.recorded, seq: response.seq };
   }
 

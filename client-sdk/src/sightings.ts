@@ -19,21 +19,34 @@ export const SIGHTING_OUTCOMES = {
 /** Digits of the BIN sent to the own node: 8 covers BIN ranges of 6 to 8 digits. */
 const BIN_DIGITS = 8;
 
-/** The request for normalized cards; an unknown outcome or a bad time is refused naming the card's index. */
-export function sightingsRequest(sightings: readonly CardSighting[], digits: readonly string[], key: HashingKey): ReportSightingsRequest {
+/** A sighting checked before any I/O: its outcome as the protocol names it. */
+export interface PreparedSighting {
+  outcome: SightingOutcomeEnum;
+  seenAtMs: number;
+}
+
+/** Refuses an unknown outcome or a bad time, naming the sighting's index, before anything is sent. */
+export function prepareSightings(sightings: readonly CardSighting[]): PreparedSighting[] {
+  return sightings.map((s, i) => {
+    const outcome = Object.hasOwn(SIGHTING_OUTCOMES, s.outcome) ? SIGHTING_OUTCOMES[s.outcome] : undefined;
+    if (!outcome) {
+      throw new MamoriClientError('INVALID_ARGUMENT', `sightings[${i}].outcome: expected one of ${Object.keys(SIGHTING_OUTCOMES).join(', ')}`);
+    }
+    const seenAtMs = s.observedAtMs ?? 0;
+    if (!Number.isSafeInteger(seenAtMs) || seenAtMs < 0) {
+      throw new MamoriClientError('INVALID_ARGUMENT', `sightings[${i}].observedAtMs: expected a time in milliseconds since the epoch`);
+    }
+    return { outcome, seenAtMs };
+  });
+}
+
+/** The request: each normalized card hashed under `key`, with its BIN for the own node (0 seenAtMs: the node's now). */
+export function sightingsRequest(prepared: readonly PreparedSighting[], digits: readonly string[], key: HashingKey): ReportSightingsRequest {
   return {
     keyEpoch: key.epoch,
-    sightings: sightings.map((s, i) => {
-      const outcome = Object.hasOwn(SIGHTING_OUTCOMES, s.outcome) ? SIGHTING_OUTCOMES[s.outcome] : undefined;
-      if (!outcome) {
-        throw new MamoriClientError('INVALID_ARGUMENT', `sightings[${i}].outcome: expected one of ${Object.keys(SIGHTING_OUTCOMES).join(', ')}`);
-      }
-      const observedAtMs = s.observedAtMs ?? 0;
-      if (!Number.isSafeInteger(observedAtMs) || observedAtMs < 0) {
-        throw new MamoriClientError('INVALID_ARGUMENT', `sightings[${i}].observedAtMs: expected a time in milliseconds since the epoch`);
-      }
+    sightings: prepared.map((s, i) => {
       const pan = digits[i] as string;
-      return { selector: { type: 'SELECTOR_TYPE_PAN', digest: panSelector(key.key, pan) }, outcome, seenAtMs: observedAtMs, bin: pan.slice(0, BIN_DIGITS) };
+      return { selector: { type: 'SELECTOR_TYPE_PAN', digest: panSelector(key.key, pan) }, outcome: s.outcome, seenAtMs: s.seenAtMs, bin: pan.slice(0, BIN_DIGITS) };
     }),
   };
 }

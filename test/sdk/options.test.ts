@@ -84,13 +84,16 @@ describe('SDK options', function () {
     });
     afterEach(() => client.close());
 
-    it('reportSighting keeps its place and says it is not available yet; a bad merchant field is refused before any I/O', async () => {
+    it('a bad sighting (card number, outcome) is refused before any I/O; a bad merchant field after the keys', async () => {
       const screening = await client.screenMerchant({ domain: 'not a domain' }).catch((e: unknown) => e as MamoriClientError);
       expect(screening).to.be.instanceOf(MamoriClientError).and.to.include({ code: 'UNAVAILABLE' }); // keys come from the (absent) node first
-      const sighting = await client.reportSighting({ pan: randomPan(), outcome: 'true_positive' }).catch((e: unknown) => e as MamoriClientError);
-      expect(sighting).to.be.instanceOf(MamoriClientError).and.to.include({ code: 'FAILED_PRECONDITION' });
-      expect((sighting as Error).message).to.contain('sightings are not available from this node yet');
-      expect(client.stats().rpcs.total).to.be.at.most(1);
+      const rpcs = client.stats().rpcs.total;
+      const badPan = await client.reportSighting({ pan: '1234', outcome: 'true_positive' }).catch((e: unknown) => e as MamoriClientError);
+      expect(badPan).to.be.instanceOf(MamoriClientError).and.to.include({ code: 'INVALID_PAN' });
+      const badOutcome = await client.reportSightings([{ pan: randomPan(), outcome: 'seen' }, { pan: randomPan(), outcome: 'fraud' as never }]).catch((e: unknown) => e as MamoriClientError);
+      expect(badOutcome).to.be.instanceOf(MamoriClientError).and.to.include({ code: 'INVALID_ARGUMENT' });
+      expect((badOutcome as Error).message).to.match(/^sightings\[1\]\.outcome: /);
+      expect(client.stats().rpcs.total).to.equal(rpcs);
     });
 
     it('a per-call deadline must be a sensible number', async () => {

@@ -701,8 +701,15 @@ describe('unit: acceptance refuses what the protocol does not define', () => {
   });
 
   it('refuses operations whose content this version does not validate yet', () => {
+    const kp = generateSigningKeyPair();
+    const ctx = { member: (o: string) => (o === 'issuer-a' ? { roles: ['issuer' as const], signingPublicKey: kp.publicKey } : undefined), head: () => ({ seq: 0, hash: ZERO_HASH }) };
+    const signed = signNextEntry('issuer-a', { seq: 0, hash: ZERO_HASH }, 1, { fraudReport: {} }, kp.secretKey);
+    expect(() => acceptEntry(signed, ctx)).to.throw(MamoriError, /fraudReport is not accepted/);
+  });
+
+  it('refuses an empty Sightings operation', () => {
     const { kp, ctx } = members();
     const signed = signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, 1, { sightings: {} }, kp.secretKey);
-    expect(() => acceptEntry(signed, ctx)).to.throw(MamoriError, /sightings is not accepted/);
+    expect(() => acceptEntry(signed, ctx)).to.throw(MamoriError, /sightings\.sightings: must contain at least one sighting/);
   });
 });

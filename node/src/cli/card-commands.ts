@@ -30,7 +30,7 @@ export async function checkCard(clientConfig: string, pan: string, json: boolean
     if (r.degraded) throw new MamoriClientError(r.degradedReason ?? 'UNAVAILABLE', `the node did not answer (${r.degradedReason ?? 'unavailable'}); the card was not checked`);
     if (json) return { text: toJson(r), listed: r.listed };
     if (!r.listed) return { text: 'NOT LISTED', listed: false };
-    const lines = [`LISTED by ${r.listingMembers} member(s); recommended action: ${r.action.replace('_', '-')}`, `  score ${r.score}/100; ${sightingsLine(r.sightings)}`];
+    const lines = [`LISTED by ${r.listingMembers} member(s); recommended action: ${r.action.replace('_', '-')}`];
     for (const e of r.evidence) {
       lines.push(
         `  ${e.origin}: ${shortName(e.reason, 'REASON_CODE_')}; exposed ${e.exposed.map((x) => shortName(x, 'DATA_ELEMENT_')).join(', ') || '-'}; ` +
@@ -38,6 +38,7 @@ export async function checkCard(clientConfig: string, pan: string, json: boolean
           (e.eventId ? `; event ${e.eventId}` : ''),
       );
     }
+    lines.push(`  corroboration score ${r.score}/100; ${sightingsLine(r.sightings)}`);
     return { text: lines.join('\n'), listed: true };
   } finally {
     client.close();
