@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MamoriClient } from '../../client-sdk/src/client';
 import type { CardCheckResult } from '../../client-sdk/src/results';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
@@ -95,6 +96,20 @@ describe('consortium: corroboration and sightings', function () {
     }
     expect(new Set(refuted.map((r) => r.score)).size, 'every node computes the same score').to.equal(1);
     void fp;
+
+    // In mirror mode a local hit goes to the node for evidence: the score and sightings come with it.
+    const mirrored = MamoriClient.fromConfigFile(memberOf(c.layout, 'issuer-a').clientConfig, { mode: 'mirror', deadlineMs: 30_000 });
+    try {
+      await waitFor(async () => (await mirrored.waitForReady(30_000)).checksVia === 'mirror', 'the mirror to load', 60_000, 50);
+      const viaMirror = await mirrored.checkCard(pan);
+      expect(viaMirror).to.include({ listed: true, source: 'node', score: (refuted[0] as CardCheckResult).score });
+      expect(viaMirror.sightings.issuerFalsePositive).to.equal(true);
+      const miss = await mirrored.checkCard(randomPan('45454512'));
+      expect(miss).to.include({ listed: false, source: 'mirror', score: 0 });
+      expect(miss.sightings.truePositive).to.equal(0);
+    } finally {
+      mirrored.close();
+    }
   });
 
   it('refuses bad sightings through the SDK with INVALID_ARGUMENT naming the field, and stores nothing', async () => {
