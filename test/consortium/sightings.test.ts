@@ -78,7 +78,7 @@ describe('consortium: corroboration and sightings', function () {
     await c.client('acquirer-b').reportSighting({ pan, outcome: 'true_positive' });
 
     // The PSP says false positive: the score falls, and a PSP is not the card's issuer.
-    const fp = await c.client('psp-c').reportSighting({ pan, outcome: 'false_positive' });
+    await c.client('psp-c').reportSighting({ pan, outcome: 'false_positive' });
     const disputed = await atEveryNode(pan, (r) => r.sightings.falsePositive === 1, 'the PSP\'s false positive');
     for (const r of disputed) {
       expect(r.score).to.be.below((confirmed[0] as CardCheckResult).score);
@@ -95,7 +95,6 @@ describe('consortium: corroboration and sightings', function () {
       expect(r.listed, 'the listing stands: only its lister retracts it').to.equal(true);
     }
     expect(new Set(refuted.map((r) => r.score)).size, 'every node computes the same score').to.equal(1);
-    void fp;
 
     // In mirror mode a local hit goes to the node for evidence: the score and sightings come with it.
     const mirrored = MamoriClient.fromConfigFile(memberOf(c.layout, 'issuer-a').clientConfig, { mode: 'mirror', deadlineMs: 30_000 });
