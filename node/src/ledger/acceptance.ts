@@ -20,6 +20,11 @@ export interface MemberKeys {
 export interface AcceptanceContext {
   member(origin: string): MemberKeys | undefined;
   head(origin: string): FeedHead;
+  /**
+   * Whether the consortium file in force lists a hashing-key epoch: a KeyEpochAck must name
+   * one. Without it (re-verifying what was already accepted) acks are not checked against it.
+   */
+  keyEpochExists?(epoch: number): boolean;
 }
 
 export interface AcceptedEntry {
@@ -34,6 +39,7 @@ export interface AcceptedEntry {
   publication?: PublishIndicators__Output;
   retraction?: ValidRetraction;
   cardTestingReport?: ValidCardTestingReport;
+  keyEpochAck?: { epoch: number };
 }
 
 /** Operations whose content this version validates; the others are refused until they are. */
@@ -89,6 +95,8 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
       rejectRepeatedDigests(accepted.retraction.selectors.map((s) => s.digest));
     } else if (operation === 'cardTestingReport') {
       accepted.cardTestingReport = validateCardTestingReport(body.cardTestingReport, 'cardTestingReport');
+    } else if (operation === 'keyEpochAck') {
+      accepted.keyEpochAck = validateKeyEpochAck(body.keyEpochAck, ctx);
     }
   } catch (error) {
     if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {
@@ -97,6 +105,15 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
     throw error;
   }
   return accepted;
+}
+
+function validateKeyEpochAck(ack: EntryBody__Output['keyEpochAck'], ctx: AcceptanceContext): { epoch: number } {
+  const epoch = ack?.epoch ?? 0;
+  if (!Number.isInteger(epoch) || epoch < 1) throw MamoriError.invalidArgument('keyEpochAck.epoch', 'must be an epoch number (1 or more)');
+  if (ctx.keyEpochExists && !ctx.keyEpochExists(epoch)) {
+    throw MamoriError.invalidArgument('keyEpochAck.epoch', `epoch ${epoch} is not in the consortium file in force`);
+  }
+  return { epoch };
 }
 
 function rejectRepeatedDigests(digests: Buffer[]): void {
