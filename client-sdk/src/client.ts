@@ -15,7 +15,7 @@ import { configToOptions, readClientConfig } from './config';
 import { RETRACT_REASONS, type CardListingDetails, type RetractReasonName } from './details';
 import { withDeadline } from './deadline';
 import { asClientError, MamoriClientError } from './errors';
-import { KeyRing, type HashingKey } from './keys';
+import { KeyRing, type HashingKey, type LoadedKeys } from './keys';
 import { FilterMirror } from './mirror';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
@@ -338,11 +338,11 @@ export class MamoriClient {
     this.transport.close();
   }
 
-  private async loadKeys(): Promise<HashingKey[]> {
+  private async loadKeys(): Promise<LoadedKeys> {
     await sodiumReady();
     const response = await this.admin<GetHashingKeysResponse__Output>('GetHashingKeys', {});
     if (response.keys.length === 0) throw new MamoriClientError('FAILED_PRECONDITION', 'the node has no active hashing-key epoch');
-    return response.keys.map((k) => ({ epoch: k.epoch, key: new Uint8Array(k.key) }));
+    return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
   }
 
   private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting' | 'ReportSightings', request: object): Promise<Res> {
@@ -412,4 +412,8 @@ export class MamoriClient {
     this.counters.degraded(this.options.log, e, result.action);
     return result;
   }
+}
+
+function hashingKeyOf(k: GetHashingKeysResponse__Output['keys'][number]): HashingKey {
+  return { epoch: k.epoch, key: new Uint8Array(k.key), activeFromMs: Number(k.activeFromMs), retiresAtMs: Number(k.retiresAtMs) > 0 ? Number(k.retiresAtMs) : undefined };
 }

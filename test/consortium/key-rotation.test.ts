@@ -111,7 +111,10 @@ describe('consortium: hashing-key rotation (cryptoperiod)', function () {
     await waitFor(async () => ((await c!.client('acquirer-b').status()).feeds.find((f) => f.origin === 'psp-c')?.seq ?? 0) >= pspFeed, 'acquirer-b to hold the republication');
 
     // End of the cryptoperiod: epoch 1 retires (here: now, instead of in 30 days).
-    const retired = await runCli(['keys', 'retire', '--consortium', consortium, '--operator-key', operatorKey, '--epoch', '1']);
+    // Every member has acknowledged epoch 2 (a KeyEpochAck in its feed), as psp-c's node reports.
+    const pspClient = memberOf(c.layout, 'psp-c').clientConfig;
+    await waitFor(async () => (await c!.client('psp-c').status()).keyEpochs.find((e) => e.epoch === 2)?.notAcknowledgedBy.length === 0, 'every member to acknowledge epoch 2');
+    const retired = await runCli(['keys', 'retire', '--consortium', consortium, '--operator-key', operatorKey, '--epoch', '1', '--client-config', pspClient]);
     expect(retired.code, retired.stderr).to.equal(0);
     for (const m of MEMBERS) {
       await waitFor(async () => (await c!.client(m).hashingKeys(true)).map((k) => k.epoch).join(',') === '2', `${m} to drop epoch 1`);

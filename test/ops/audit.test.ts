@@ -13,8 +13,18 @@ import { AuditStore, type AuditRow } from '../../node/src/store/audit-store';
 import { makeConsortium, memberOf, runCli, startInProcessNode, tempDir, type InProcessNode } from '../helpers/node-harness';
 import { runMemberNode } from '../helpers/ops';
 import { randomPans } from '../helpers/cards';
+import { waitFor } from '../helpers/wait';
+import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
+import { signDetached } from '../../node/src/crypto/signing';
+import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
 
 const DAY_MS = 24 * 60 * 60_000;
+
+/** As the operator's tools do: a polling node never reads half a file. */
+function writeAtomically(file: string, text: string): void {
+  fs.writeFileSync(`${file}.tmp`, text);
+  fs.renameSync(`${file}.tmp`, file);
+}
 
 function rowsOf(dataDir: string): AuditRow[] {
   const db = new Database(path.join(dataDir, 'mamori.db'), { readonly: true });
@@ -189,5 +199,66 @@ describe('operations: audit log', function () {
     const verified = await runCli(['audit', 'verify', '--config', memberOf(layout, member).nodeConfig]);
     expect(verified.code, verified.stderr).to.equal(0);
     expect(fs.existsSync(path.join(dataDir, 'mamori.db'))).to.equal(true);
+  });
+
+  it('records every consortium change: a rotation, its ack, a member removal, a refused file; start and stop with the config digest', async () => {
+    const member = 'issuer-a';
+    const dataDir = path.join(path.dirname(memberOf(layout, member).nodeConfig), 'data');
+    const consortium = path.join(layout.dir, 'consortium.json');
+    const operatorKey = path.join(layout.dir, 'operator', 'operator.key.json');
+    const running = await runMemberNode(layout, member, { consortiumPollMs: 100 });
+    const actions = () => {
+      running.node.audit.flush();
+      return rowsOf(dataDir).map((r) => ({ action: r.action, details: JSON.parse(r.details) as Record<string, unknown> }));
+    };
+    try {
+      // A rotation: the reload names the new epoch and the one that retires; the node acks once.
+      const rotated = await rotateHashingKey({ consortiumFile: consortium, operatorKeyFile: operatorKey, overlapDays: 30 });
+      await waitFor(() => actions().some((r) => r.action === 'keys.epoch-ack'), 'the ack in the audit log');
+      const reload = actions().find((r) => r.action === 'consortium.reload');
+      expect(reload?.details).to.deep.include({
+        version: rotated.version,
+        previousVersion: rotated.version - 1,
+        membersAdded: [],
+        membersRemoved: [],
+        epochsOpened: [2],
+        epochsRetiring: [{ epoch: 1, retiresAtMs: rotated.previousEpoch.retiresAtMs }],
+      });
+      expect(actions().filter((r) => r.action === 'keys.epoch-ack').map((r) => r.details)).to.deep.equal([{ epoch: 2, seq: running.node.ownHead().seq }]);
+
+      // A member removal, signed by the operator.
+      const signed = JSON.parse(fs.readFileSync(consortium, 'utf8')) as { document: { version: number; members: { id: string; removedAtMs?: number }[] }; signature: string };
+      signed.document.version += 1;
+      (signed.document.members.find((m) => m.id === 'psp-c') as { removedAtMs?: number }).removedAtMs = Date.now();
+      const operator = JSON.parse(fs.readFileSync(operatorKey, 'utf8')) as { secretKey: string };
+      signed.signature = signDetached(consortiumSigningBytes(canonicalJson(signed.document)), Buffer.from(operator.secretKey, 'base64')).toString('base64');
+      writeAtomically(consortium, JSON.stringify(signed, null, 2));
+      await waitFor(() => actions().some((r) => r.action === 'consortium.reload' && r.details.version === signed.document.version), 'the removal in the audit log');
+      const removal = actions().find((r) => r.action === 'consortium.reload' && r.details.version === signed.document.version);
+      expect(removal?.details).to.deep.include({ membersRemoved: ['psp-c'], membersAdded: [], epochsOpened: [], epochsRetiring: [], members: ['acquirer-b', 'issuer-a'] });
+
+      // A newer file the operator did not sign is refused, with the reason.
+      signed.document.version += 1;
+      writeAtomically(consortium, JSON.stringify(signed, null, 2));
+      await waitFor(() => actions().some((r) => r.action === 'consortium.refused'), 'the refusal in the audit log');
+      const refused = actions().find((r) => r.action === 'consortium.refused');
+      expect(refused?.details.versionInForce).to.equal(signed.document.version - 1);
+      expect(String(refused?.details.reason)).to.contain('signature: does not verify with the operator key');
+    } finally {
+      await running.stop();
+    }
+
+    const rows = rowsOf(dataDir);
+    const digests = rows.filter((r) => r.action === 'node.start' || r.action === 'node.stop').map((r) => (JSON.parse(r.details) as { configDigest?: string }).configDigest);
+    expect(digests).to.have.length(2);
+    expect(digests[0]).to.match(/^[0-9a-f]{64}$/);
+    expect(digests[1]).to.equal(digests[0]);
+    // Ids and numbers only: no key, sealed key or selector in any of these rows.
+    const keys = JSON.parse(fs.readFileSync(consortium, 'utf8')) as { document: { keyEpochs: { sealed: Record<string, string> }[] } };
+    const text = rows.map((r) => r.details).join('\n');
+    for (const e of keys.document.keyEpochs) for (const sealed of Object.values(e.sealed)) expect(text).to.not.contain(sealed.slice(0, 24));
+    const verified = await runCli(['audit', 'verify', '--config', memberOf(layout, member).nodeConfig]);
+    expect(verified.code, verified.stderr).to.equal(0);
+    expect(verified.stdout).to.contain(`audit log ok: ${rows.length} entries`);
   });
 });

@@ -700,6 +700,16 @@ describe('unit: acceptance refuses what the protocol does not define', () => {
     expect(() => acceptEntry({ body: smuggled, signature }, ctx)).to.throw(MamoriError, /canonical encoding/);
   });
 
+  it('accepts a KeyEpochAck only for an epoch of the consortium file in force, and carries its epoch', () => {
+    const { kp, ctx } = members();
+    const known = { ...ctx, keyEpochExists: (epoch: number) => epoch === 1 || epoch === 2 };
+    const ack = (epoch: number) => signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, epoch, { keyEpochAck: { epoch } }, kp.secretKey);
+    expect(acceptEntry(ack(2), known).keyEpochAck).to.deep.equal({ epoch: 2 });
+    const unknown = expectMamoriError(() => acceptEntry(ack(3), known), 'MALFORMED_ENTRY');
+    expect(unknown.message).to.contain('keyEpochAck.epoch: epoch 3 is not in the consortium file in force');
+    expect(expectMamoriError(() => acceptEntry(ack(0), known), 'MALFORMED_ENTRY').message).to.contain('keyEpochAck.epoch: must be an epoch number');
+  });
+
   it('refuses operations whose content this version does not validate yet', () => {
     const kp = generateSigningKeyPair();
     const ctx = { member: (o: string) => (o === 'issuer-a' ? { roles: ['issuer' as const], signingPublicKey: kp.publicKey } : undefined), head: () => ({ seq: 0, hash: ZERO_HASH }) };

@@ -1,5 +1,6 @@
 // `mamori publish card`, `check card`, `retract card` and `status`.
 import * as fs from 'node:fs';
+import type { KeyEpochStatus__Output } from '../../../proto/gen/mamori/v1/KeyEpochStatus';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import { MamoriClientError } from '../../../client-sdk/src/errors';
 import type { CardListingDetails, RetractReasonName } from '../../../client-sdk/src/details';
@@ -61,6 +62,16 @@ export async function retractCard(clientConfig: string, pan: string, reason: Ret
   }
 }
 
+function keyEpochLines(epochs: readonly KeyEpochStatus__Output[]): string[] {
+  return epochs.map(
+    (e) =>
+      `key epoch ${e.epoch} ${e.state}: ` +
+      (e.issuedWithConsortium
+        ? 'issued with the consortium'
+        : `acknowledged by ${e.acknowledgedBy.join(', ') || 'nobody yet'}${e.notAcknowledgedBy.length ? `; not yet by ${e.notAcknowledgedBy.join(', ')}` : ''}`),
+  );
+}
+
 export async function showStatus(clientConfig: string, json: boolean): Promise<string> {
   const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
   try {
@@ -84,6 +95,7 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
           (p.lastError ? ` (last error: ${p.lastError})` : ''),
       ),
       ...s.frozenOrigins.map((f) => `FROZEN origin ${f.origin} since ${isoDate(f.sinceMs)}: ${f.reason}`),
+      ...keyEpochLines(s.keyEpochs),
     ].join('\n');
   } finally {
     client.close();

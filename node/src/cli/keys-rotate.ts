@@ -16,7 +16,9 @@ import { ConfigError } from '../config/errors';
 import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, operatorKeyFileSchema } from '../config/schemas';
 import { Consortium } from '../exchange/membership';
+import { epochState, type EpochState } from '../exchange/epoch-acks';
 import { isoDate } from './output';
+import { describeMissing, fetchKeyEpochAcks, formatAcks, missingAcks } from './key-acks';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const MIN_OVERLAP_DAYS = 1;
@@ -44,7 +46,7 @@ interface OperatorKey {
   secretKey: Buffer;
 }
 
-export type EpochState = 'active' | 'upcoming' | 'retired';
+export { epochState, type EpochState } from '../exchange/epoch-acks';
 
 export interface EpochSummary {
   epoch: number;
@@ -61,11 +63,6 @@ export interface RotationResult {
   previousEpoch: EpochSummary;
   overlapDays: number;
   epochs: EpochSummary[];
-}
-
-export function epochState(e: { activeFromMs: number; retiresAtMs?: number }, nowMs = Date.now()): EpochState {
-  if (e.retiresAtMs !== undefined && e.retiresAtMs <= nowMs) return 'retired';
-  return e.activeFromMs > nowMs ? 'upcoming' : 'active';
 }
 
 function summarize(e: RawEpoch, nowMs: number): EpochSummary {
@@ -198,6 +195,8 @@ export interface RetireOptions {
   /** When the epoch retires; default now. */
   atMs?: number;
   nowMs?: number;
+  /** Called with the epochs that take over before anything is written; throws to refuse. */
+  checkTakingOver?: (epochs: number[]) => Promise<void>;
 }
 
 /**
@@ -217,6 +216,7 @@ export async function retireHashingKey(o: RetireOptions): Promise<{ file: string
   if (newer.length === 0) {
     throw new Error(`epoch ${o.epoch} cannot retire at ${isoDate(atMs)}: no newer epoch is active by then; run "mamori keys rotate" first`);
   }
+  await o.checkTakingOver?.(newer.map((e) => e.epoch));
   target.retiresAtMs = atMs;
   doc.version += 1;
   doc.issuedAtMs = nowMs;
@@ -289,9 +289,17 @@ export function addKeysCommands(program: Command): void {
     .requiredOption('--operator-key <file>', 'the operator key file (operator.key.json)')
     .requiredOption('--epoch <n>', 'the epoch to retire', epochArg)
     .option('--at <iso>', 'when it retires (default now)', (v) => parseIsoTime(v, '--at'))
+    .option('--client-config <client.json>', "a member's client config: its node tells which members acknowledged the newer epoch")
+    .option('--force', 'retire even if a member has not acknowledged the newer epoch (or without checking)')
     .option('--json', 'print JSON')
-    .action(async (o: { consortium: string; operatorKey: string; epoch: number; at?: number; json?: boolean }) => {
-      const r = await retireHashingKey({ consortiumFile: o.consortium, operatorKeyFile: o.operatorKey, epoch: o.epoch, atMs: o.at });
+    .action(async (o: { consortium: string; operatorKey: string; epoch: number; at?: number; clientConfig?: string; force?: boolean; json?: boolean }) => {
+      const r = await retireHashingKey({
+        consortiumFile: o.consortium,
+        operatorKeyFile: o.operatorKey,
+        epoch: o.epoch,
+        atMs: o.at,
+        checkTakingOver: async (takingOver) => requireAcks(takingOver, o.epoch, o.clientConfig, o.force === true),
+      });
       console.log(o.json ? JSON.stringify(r, null, 2) : `Epoch ${o.epoch} retirement set in ${r.file} (now version ${r.version}).\nEpochs:\n${formatEpochs(r.epochs)}`);
     });
 
@@ -299,9 +307,35 @@ export function addKeysCommands(program: Command): void {
     .command('list')
     .description('list the hashing-key epochs of a consortium file: active, upcoming, retired, dates')
     .requiredOption('--consortium <file>', 'the consortium file (consortium.json)')
+    .option('--client-config <client.json>', "a member's client config: also show which members acknowledged each epoch")
     .option('--json', 'print JSON')
-    .action((o: { consortium: string; json?: boolean }) => {
+    .action(async (o: { consortium: string; clientConfig?: string; json?: boolean }) => {
       const r = listEpochs(o.consortium);
-      console.log(o.json ? JSON.stringify(r, null, 2) : `Consortium file version ${r.version}:\n${formatEpochs(r.epochs)}`);
+      const acks = o.clientConfig ? await fetchKeyEpochAcks(o.clientConfig) : undefined;
+      if (o.json) console.log(JSON.stringify(acks ? { ...r, acknowledgements: acks } : r, null, 2));
+      else console.log([`Consortium file version ${r.version}:`, formatEpochs(r.epochs), ...(acks ? [formatAcks(acks)] : [])].join('\n'));
     });
+}
+
+/**
+ * Before an epoch retires, every current member should hold the epoch that takes over (its
+ * KeyEpochAck is in the ledger); otherwise that member can no longer check or publish.
+ */
+async function requireAcks(takingOver: number[], retiring: number, clientConfig: string | undefined, force: boolean): Promise<void> {
+  if (!clientConfig) {
+    if (force) return;
+    throw new Error(
+      `cannot tell whether every member holds epoch ${takingOver.join(', ')} before epoch ${retiring} retires: ` +
+        "pass --client-config <a member's client.json> so its node reports the acknowledgements, or --force to retire without checking",
+    );
+  }
+  const view = await fetchKeyEpochAcks(clientConfig);
+  const missing = missingAcks(view, takingOver);
+  if (missing.length === 0) return;
+  const what = describeMissing(view, missing);
+  if (force) {
+    console.error(`warning: ${what}; retiring epoch ${retiring} anyway (--force)`);
+    return;
+  }
+  throw new Error(`refusing to retire epoch ${retiring}: ${what}. Wait until every member's node has acknowledged (mamori keys list --client-config ...), or pass --force`);
 }

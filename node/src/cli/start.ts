@@ -14,6 +14,8 @@ import { peerChannelCredentials, readTlsMaterial } from '../rpc/peer-credentials
 import * as grpc from '@grpc/grpc-js';
 import { insecureDevPeerMetadata } from '../rpc/insecure-dev';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
+import { describeConsortiumChange, refusalReason } from '../exchange/consortium-change';
+import { configDigest } from './config-digest';
 
 export interface RunningNode {
   node: MamoriNode;
@@ -55,8 +57,11 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     if (config.metricsListen) metrics = await serveNodeMetrics(node, () => replicator.status(), config.metricsListen, log);
     replicator.setPeers(peersOf(node, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
-    node.audit.record('node', 'node.start', { consortiumVersion: node.consortium.document.version, feedSeq: node.ownHead().seq });
+    node.audit.record('node', 'node.start', { consortiumVersion: node.consortium.document.version, feedSeq: node.ownHead().seq, configDigest: configDigest(config) });
     node.audit.startRetention(config.audit.retentionDays);
+    // A key epoch issued while this node was down is acknowledged now (epoch-acks.ts).
+    const acknowledgeKeyEpochs = () => void node.acknowledgeKeyEpochs().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    acknowledgeKeyEpochs();
 
     // Membership changes: poll the consortium file; a valid new version replaces the old.
     let lastMtime = fs.statSync(config.consortiumFile).mtimeMs;
@@ -68,15 +73,22 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         const next = Consortium.load(config.consortiumFile, config.operatorPublicKey);
         if (next.document.version <= node.consortium.document.version) {
           log.warn({ version: next.document.version }, 'consortium file not newer than the one in force; ignored');
+          node.audit.record('node', 'consortium.refused', {
+            versionInForce: node.consortium.document.version,
+            version: next.document.version,
+            reason: 'not newer than the version in force',
+          });
           return;
         }
+        const change = describeConsortiumChange(node.consortium, next);
         node.replaceConsortium(next);
         replicator.setPeers(peersOf(node, config));
         log.info({ version: next.document.version, members: next.currentMembers().map((m) => m.id) }, 'consortium file reloaded');
-        node.audit.record('node', 'consortium.reload', { version: next.document.version, members: next.currentMembers().map((m) => m.id) });
+        node.audit.record('node', 'consortium.reload', change);
+        acknowledgeKeyEpochs();
       } catch (error) {
         log.error({ err: error }, 'new consortium file refused; the one in force stays');
-        node.audit.record('node', 'consortium.refused', { versionInForce: node.consortium.document.version });
+        node.audit.record('node', 'consortium.refused', { versionInForce: node.consortium.document.version, reason: refusalReason(error) });
       }
     };
     const poll = setInterval(reload, config.consortiumPollMs);
@@ -94,7 +106,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         await metrics?.close();
         await replicator.stop();
         await Promise.all(servers.map((s) => s.shutdown()));
-        node.audit.record('node', 'node.stop', { feedSeq: node.ownHead().seq });
+        node.audit.record('node', 'node.stop', { feedSeq: node.ownHead().seq, configDigest: configDigest(config) });
         node.close();
       },
     };

@@ -6,3 +6,5 @@ export * from './filter-loader';
 export * from './verify-ledger';
 export * from './selector-index';
 export * from './ledger-writer';
+export * from './epoch-acks';
+export * from './consortium-change';

@@ -28,6 +28,8 @@ import { roleAllowsOperation } from '../ledger/roles';
 import type { NodeObserver } from './observer';
 import { AuditLog } from './audit-log';
 import { sightingsForEntry, type ValidSightingInput } from '../ledger/sightings';
+import { epochsToAcknowledge, keyEpochStatuses } from './epoch-acks';
+import { KeyEpochAckStore } from '../store/key-epoch-ack-store';
 
 
 export interface PublishOutcome {
@@ -63,7 +65,10 @@ export class MamoriNode {
     this.cardTesting = new CardTestingDetector(new AlertStore(store.db), config.member, binRanges, config.cardTesting, log);
     this.detachCardTesting = this.cardTesting.attach(writer);
     this.audit = new AuditLog(store.db, log);
+    this.keyEpochAcks = new KeyEpochAckStore(store.db);
   }
+
+  private readonly keyEpochAcks: KeyEpochAckStore;
 
   /** The tamper-evident audit log (audit-log.ts): counts only, never a card, key or selector. */
   readonly audit: AuditLog;
@@ -105,6 +110,7 @@ export class MamoriNode {
       committedHeads: () => this.writer.allHeads(),
       storedEntry: (origin, seq) => this.store.entryAt(origin, seq),
       isFrozen: (origin) => this.frozen.has(origin),
+      keyEpochExists: (epoch) => this.currentConsortium.document.keyEpochs.some((e) => e.epoch === epoch),
       recordEquivocation: (evidence) => {
         this.store.recordEquivocation(evidence);
         this.frozen.add(evidence.origin);
@@ -175,8 +181,35 @@ export class MamoriNode {
   }
 
   /** Keys a member-local client needs to hash card numbers itself: the active epochs, newest first. */
-  hashingKeys(nowMs = Date.now()): { epoch: number; key: Uint8Array }[] {
-    return activeEpochs(this.epochKeys, nowMs).map((k) => ({ epoch: k.epoch, key: k.key }));
+  hashingKeys(nowMs = Date.now()): EpochKey[] {
+    return activeEpochs(this.epochKeys, nowMs);
+  }
+
+  /** Epochs not active yet, soonest first: a client takes them up at their activation. */
+  upcomingHashingKeys(nowMs = Date.now()): EpochKey[] {
+    return this.epochKeys.filter((k) => k.activeFromMs > nowMs).sort((a, b) => a.activeFromMs - b.activeFromMs);
+  }
+
+  /**
+   * Publishes one KeyEpochAck per epoch this member holds and has not acknowledged yet
+   * (epoch-acks.ts). Decided inside the writer against committed acks and those already in
+   * the group, so restarts and concurrent calls never ack an epoch twice.
+   */
+  async acknowledgeKeyEpochs(): Promise<{ epoch: number; seq: number }[]> {
+    this.assertOpen();
+    const acked = await this.writer.enqueue((group) => {
+      const done = this.keyEpochAcks.epochsAcknowledgedBy(this.member);
+      for (const e of group.entries) if (e.origin === this.member && e.keyEpochAck) done.add(e.keyEpochAck.epoch);
+      const entries = epochsToAcknowledge(this.currentConsortium, this.epochKeys, done, group.now).map((epoch) =>
+        this.signOwn(group, epoch, { keyEpochAck: { epoch } }, { operation: 'keyEpochAck', keyEpochAck: { epoch } }),
+      );
+      return () => entries.map((e) => ({ epoch: e.keyEpoch, seq: e.seq }));
+    });
+    for (const a of acked) {
+      this.log.info({ epoch: a.epoch, seq: a.seq }, 'key epoch acknowledged');
+      this.audit.record('node', 'keys.epoch-ack', { epoch: a.epoch, seq: a.seq });
+    }
+    return acked;
   }
 
   private requireActiveEpoch(epoch: number): number {
@@ -274,7 +307,7 @@ export class MamoriNode {
     group: WriteGroup,
     keyEpoch: number,
     operation: Parameters<typeof signNextEntry>[3],
-    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings'>,
+    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings' | 'keyEpochAck'>,
   ): AcceptedEntry {
     const createdAtMs = Date.now();
     const head = group.head(this.member);
@@ -337,6 +370,7 @@ export class MamoriNode {
       filter: this.index.status(),
       keyEpoch: activeEpochs(this.epochKeys)[0]?.epoch ?? 0,
       startedAtMs: this.startedAtMs,
+      keyEpochs: keyEpochStatuses(this.currentConsortium, this.keyEpochAcks.all()),
     };
   }
 

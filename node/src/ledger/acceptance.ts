@@ -21,6 +21,11 @@ export interface MemberKeys {
 export interface AcceptanceContext {
   member(origin: string): MemberKeys | undefined;
   head(origin: string): FeedHead;
+  /**
+   * Whether the consortium file in force lists a hashing-key epoch: a KeyEpochAck must name
+   * one. Without it (re-verifying what was already accepted) acks are not checked against it.
+   */
+  keyEpochExists?(epoch: number): boolean;
 }
 
 export interface AcceptedEntry {
@@ -36,6 +41,7 @@ export interface AcceptedEntry {
   retraction?: ValidRetraction;
   cardTestingReport?: ValidCardTestingReport;
   sightings?: ValidSighting[];
+  keyEpochAck?: { epoch: number };
 }
 
 /** Operations whose content this version validates; the others are refused until they are. */
@@ -97,6 +103,8 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
       if (accepted.sightings.some((s) => s.byCardIssuer) && !member.roles.includes('issuer')) {
         throw MamoriError.roleForbids(origin, 'a sighting marked as the card issuer\'s (only issuers may)');
       }
+    } else if (operation === 'keyEpochAck') {
+      accepted.keyEpochAck = validateKeyEpochAck(body.keyEpochAck, ctx);
     }
   } catch (error) {
     if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {
@@ -105,6 +113,15 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
     throw error;
   }
   return accepted;
+}
+
+function validateKeyEpochAck(ack: EntryBody__Output['keyEpochAck'], ctx: AcceptanceContext): { epoch: number } {
+  const epoch = ack?.epoch ?? 0;
+  if (!Number.isInteger(epoch) || epoch < 1) throw MamoriError.invalidArgument('keyEpochAck.epoch', 'must be an epoch number (1 or more)');
+  if (ctx.keyEpochExists && !ctx.keyEpochExists(epoch)) {
+    throw MamoriError.invalidArgument('keyEpochAck.epoch', `epoch ${epoch} is not in the consortium file in force`);
+  }
+  return { epoch };
 }
 
 function rejectRepeatedDigests(digests: Buffer[]): void {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { MamoriNode } from '../exchange/node';
+import type { EpochKey } from '../exchange/membership';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
@@ -14,6 +15,8 @@ import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers
 import { unary } from './unary';
 import { callerActor } from '../exchange/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
+
+const hashingKeyMessage = (k: EpochKey) => ({ epoch: k.epoch, key: Buffer.from(k.key), activeFromMs: k.activeFromMs, retiresAtMs: k.retiresAtMs ?? 0 });
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
   // Rate limits per client token and the enumeration alert (limits.ts).
@@ -75,7 +78,8 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
     ReportSightings: reportSightingsHandler(node, log, authenticate, guard.publications),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
-      keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),
+      keys: node.hashingKeys().map(hashingKeyMessage),
+      upcoming: node.upcomingHashingKeys().map(hashingKeyMessage),
     })),
   };
 }

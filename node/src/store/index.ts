@@ -3,3 +3,4 @@ export * from './migrations';
 export * from './ledger-store';
 export * from './alert-store';
 export * from './audit-store';
+export * from './key-epoch-ack-store';

@@ -87,6 +87,7 @@ export class LedgerStore {
         `INSERT INTO card_testing_reports (entry_id, origin, bin, bucket_start_ms, bucket_minutes, attempts, declines, merchant)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      insertKeyEpochAck: db.prepare('INSERT OR IGNORE INTO key_epoch_acks (member, epoch, entry_id, acked_at_ms) VALUES (?, ?, ?, ?)'),
       listings: db.prepare(
         `SELECT s.type AS type, e.origin_id AS originId, e.seq AS seq, s.entry_id AS entryId, e.created_at_ms AS createdAtMs,
                 p.kind AS kind, p.reason AS reason, p.exposed AS exposed, p.confidence AS confidence,
@@ -210,6 +211,7 @@ export class LedgerStore {
       const ct = entry.cardTestingReport;
       if (ct) s.insertCardTestingReport.run(entryId, entry.origin, ct.bin, ct.bucketStartMs, ct.bucketMinutes, ct.attempts, ct.declines, ct.merchant?.digest ?? null);
       if (entry.sightings) this.sightings.record(entryId, originId, entry.sightings);
+      if (entry.keyEpochAck) s.insertKeyEpochAck.run(entry.origin, entry.keyEpochAck.epoch, entryId, entry.createdAtMs);
     }
     // In key order, the inserts of a transaction touch each B-tree page once.
     for (const i of digestOrder(selectorRows)) {

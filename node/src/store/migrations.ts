@@ -136,6 +136,17 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (digest, origin_id, outcome)
   ) WITHOUT ROWID;
   `,
+  // 7: which member acknowledged which hashing-key epoch (a KeyEpochAck entry of its feed):
+  // the operator retires an old epoch only once every member holds the new one.
+  `
+  CREATE TABLE key_epoch_acks (
+    member TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    entry_id INTEGER NOT NULL,
+    acked_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (member, epoch)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
