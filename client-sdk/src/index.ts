@@ -15,3 +15,4 @@ export * from './details';
 export { normalizePan, type PanResult } from '../../proto/ts/normalize';
 export { isPublicTestPan } from '../../proto/ts/test-cards';
 export { DEFAULT_BUCKET_MINUTES, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
+export { type FraudReportInput } from './common-point';

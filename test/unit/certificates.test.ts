@@ -120,6 +120,8 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
     MirrorFilter: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
     ReportCardTesting: unimplemented,
     Alerts: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+    ReportFraud: unimplemented,
+    WatchMerchants: unimplemented,
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

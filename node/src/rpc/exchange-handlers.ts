@@ -12,6 +12,7 @@ import { mirrorFilterHandler } from './mirror-handler';
 import { exchangeGuard, limitsOf } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
+import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
 import { callerActor } from '../exchange/audit-log';
 
 export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
@@ -71,6 +72,8 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
     MirrorFilter: mirrorFilterHandler(node, log, authenticate),
     ReportCardTesting: reportCardTestingHandler(node, log, authenticate, guard.publications),
     Alerts: alertsHandler(node, log, authenticate),
+    ReportFraud: reportFraudHandler(node, log, authenticate, guard.publications),
+    WatchMerchants: watchMerchantsHandler(node, log, authenticate),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map((k) => ({ epoch: k.epoch, key: Buffer.from(k.key) })),

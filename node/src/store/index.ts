@@ -3,3 +3,5 @@ export * from './migrations';
 export * from './ledger-store';
 export * from './alert-store';
 export * from './audit-store';
+export * from './common-point-store';
+export * from './watch-store';
