@@ -16,7 +16,7 @@ import { merchantSelectors, type MerchantFields } from '../../proto/ts/merchant'
 import { panSelector } from '../../proto/ts/selectors';
 import { randomPans } from '../helpers/cards';
 import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
-import { filesUnder } from '../helpers/node-harness';
+import { filesUnder, memberOf, runCli, tempDir } from '../helpers/node-harness';
 import { waitFor } from '../helpers/wait';
 
 const SECOND_ACQUIRER: DevMember = { id: 'acquirer-e', roles: ['acquirer'], binRanges: [] };
@@ -169,7 +169,7 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     expect(needles.every((needle) => dataDirHolds(c, 'psp-c', needle)), 'the aggregator holds the opened report').to.equal(true);
   });
 
-  it('another acquirer\'s listing of a watched merchant alerts once: after a restart and on a resumed stream, no duplicate', async () => {
+  it('another acquirer\'s listing of a watched merchant alerts once: after a restart and from the cursor, no duplicate', async () => {
     const acquirer = c.client('acquirer-b');
     const all = await replay(acquirer);
     const cursor = all.at(-1)?.id ?? 0;
@@ -220,5 +220,36 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     }
     const notMerchant = await expectRefused(c.client('acquirer-b').watchMerchants([]), 'INVALID_ARGUMENT');
     expect(notMerchant.message).to.match(/^merchants: /);
+  });
+
+  it('mamori watch merchant and mamori report fraud --file, with --json', async () => {
+    const watch = await runCli(['watch', 'merchant', '--config', memberOf(c.layout, 'acquirer-b').clientConfig, '--domain', 'cli-watched.example.jp', '--json']);
+    expect(watch.stderr).to.equal('');
+    expect(watch.code).to.equal(0);
+    expect((JSON.parse(watch.stdout) as { watched: number }).watched).to.equal(53);
+    const unwatch = await runCli(['watch', 'merchant', '--config', memberOf(c.layout, 'acquirer-b').clientConfig, '--domain', 'cli-watched.example.jp', '--remove']);
+    expect(unwatch.stdout).to.match(/holds 52 merchant selector/);
+
+    const nowMs = Date.now();
+    const file = path.join(tempDir(), 'report.json');
+    const pans = randomPans(2, '520000');
+    fs.writeFileSync(file, JSON.stringify({
+      windowStartMs: nowMs - DAY,
+      windowEndMs: nowMs,
+      activeCards: 1_000,
+      cards: pans.map((pan) => ({ pan, merchants: [{ domain: 'cli-shop.example.jp' }] })),
+      volumes: [{ merchant: { domain: 'cli-shop.example.jp' }, cards: 40 }],
+    }));
+    const reported = await runCli(['report', 'fraud', '--config', memberOf(c.layout, 'issuer-d').clientConfig, '--file', file, '--json']);
+    expect(reported.code, reported.stderr).to.equal(0);
+    const outcome = JSON.parse(reported.stdout) as { accepted: number; seq: number };
+    expect(outcome.accepted).to.equal(2);
+    await waitForFeed(c.client('psp-c'), 'issuer-d', outcome.seq);
+    for (const pan of pans) expect(reported.stdout + reported.stderr).to.not.include(pan);
+
+    const refused = await runCli(['report', 'fraud', '--config', memberOf(c.layout, 'acquirer-b').clientConfig, '--file', file]);
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.match(/issuers only/);
+    for (const pan of pans) expect(refused.stderr).to.not.include(pan);
   });
 });

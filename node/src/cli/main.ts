@@ -13,6 +13,7 @@ import { startNode } from './start';
 import { addCardTestingCommands } from './card-testing-commands';
 import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
+import { addCommonPointCommands } from './common-point-commands';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -262,6 +263,7 @@ export function buildProgram(): Command {
   addCardTestingCommands(program);
   addKeysCommands(program);
   addAuditCommands(program);
+  addCommonPointCommands(program, { options: merchantFieldOptions, fields: merchantFields });
 
   return program;
 }
