@@ -20,7 +20,7 @@ import type { CommitSource } from './card-testing';
 import { poissonUpperTail } from './poisson';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const PENDING_PAGE = 8;
+const PENDING_PAGE = 1;
 /** After new reports, analyse this soon (or at the interval, if shorter): reports of one import arrive together. */
 const DEBOUNCE_MS = 500;
 
