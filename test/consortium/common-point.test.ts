@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
-import type { MamoriClient } from '../../client-sdk/src/client';
+import { MamoriClient } from '../../client-sdk/src/client';
 import type { FraudReportInput } from '../../client-sdk/src/common-point';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { DEV_EXTRA_ISSUER, type DevMember } from '../../node/src/cli/dev-consortium';
@@ -32,6 +32,21 @@ async function replay(client: MamoriClient, after = 0): Promise<MamoriAlert[]> {
   const alerts: MamoriAlert[] = [];
   for await (const a of client.alerts({ after })) alerts.push(a);
   return alerts;
+}
+
+/** The next value of an iterator, or a failure after `ms` (a bound, not a sleep). */
+async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    const r = await Promise.race([iterator.next(), timeout]);
+    if (r.done) throw new Error(`the iterator ended while waiting for ${what}`);
+    return r.value;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function expectRefused(promise: Promise<unknown>, code: string): Promise<MamoriClientError> {
@@ -169,30 +184,40 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     expect(needles.every((needle) => dataDirHolds(c, 'psp-c', needle)), 'the aggregator holds the opened report').to.equal(true);
   });
 
-  it('another acquirer\'s listing of a watched merchant alerts once: after a restart and from the cursor, no duplicate', async () => {
-    const acquirer = c.client('acquirer-b');
-    const all = await replay(acquirer);
+  it('another acquirer\'s listing of a watched merchant alerts once: a following stream resumes after a restart, none missed, none repeated', async () => {
+    const all = await replay(c.client('acquirer-b'));
     const cursor = all.at(-1)?.id ?? 0;
-    const listed = await c.client('acquirer-e').publishFraudulentMerchant({ ...innocents[7], phone: '03-5555-0107' }, { reason: 'laundering' });
+    const subscriber = MamoriClient.fromConfigFile(memberOf(c.layout, 'acquirer-b').clientConfig, { mode: 'remote' });
+    const following = subscriber.alerts({ after: cursor, follow: true });
+    try {
+      const listed = await c.client('acquirer-e').publishFraudulentMerchant({ ...innocents[7], phone: '03-5555-0107' }, { reason: 'laundering' });
+      const alert = await nextWithin(following, 60_000, 'the merchant-listing alert');
+      expect(alert.kind).to.equal('merchant-listing');
+      expect(alert.merchantListing).to.deep.include({ origin: 'acquirer-e', reason: 'REASON_CODE_LAUNDERING', matched: ['SELECTOR_TYPE_MERCHANT_DOMAIN'] });
 
-    const [alert] = await waitFor(async () => {
-      const found = (await replay(acquirer, cursor)).filter((a) => a.kind === 'merchant-listing');
-      return found.length > 0 ? found : undefined;
-    }, 'the merchant-listing alert', 60_000);
-    expect(alert?.merchantListing).to.deep.include({ origin: 'acquirer-e', reason: 'REASON_CODE_LAUNDERING', matched: ['SELECTOR_TYPE_MERCHANT_DOMAIN'] });
+      // The node re-examines stored entries at start-up: the alert is not raised again. A
+      // listing made while it is down alerts once it has caught up.
+      await c.kill('acquirer-b');
+      const whileDown = await c.client('acquirer-e').publishFraudulentMerchant(innocents[8] as MerchantFields, { reason: 'excessive-fraud' });
+      await c.start('acquirer-b');
+      await waitForFeed(c.client('acquirer-b'), 'acquirer-e', whileDown.seq);
+      const resumed = await nextWithin(following, 60_000, 'the alert raised while the subscriber was disconnected');
+      expect(resumed.merchantListing).to.deep.include({ origin: 'acquirer-e', reason: 'REASON_CODE_EXCESSIVE_FRAUD' });
+      expect(resumed.id).to.be.above(alert.id);
+      await following.return(undefined);
 
-    // The node re-examines stored entries at start-up; the alert is not raised again.
-    await c.kill('acquirer-b');
-    await c.start('acquirer-b');
-    await waitForFeed(c.client('acquirer-b'), 'acquirer-e', listed.seq);
-    const afterRestart = await replay(c.client('acquirer-b'));
-    expect(afterRestart.filter((a) => a.kind === 'merchant-listing').map((a) => a.id)).to.deep.equal([alert!.id]);
-    expect(afterRestart.map((a) => a.id)).to.deep.equal([...all.map((a) => a.id), alert!.id]);
-    expect(await replay(c.client('acquirer-b'), alert!.id), 'after the cursor').to.deep.equal([]);
+      const afterRestart = await replay(c.client('acquirer-b'));
+      expect(afterRestart.map((a) => a.id), 'every alert once, in order').to.deep.equal([...all.map((a) => a.id), alert.id, resumed.id]);
+      expect(listed.seq).to.be.below(whileDown.seq);
+      expect(await replay(c.client('acquirer-b'), resumed.id), 'after the cursor').to.deep.equal([]);
 
-    // Watching an already-listed merchant again changes nothing either.
-    await c.client('acquirer-b').watchMerchants([innocents[7] as MerchantFields]);
-    expect((await replay(c.client('acquirer-b'), cursor)).map((a) => a.id)).to.deep.equal([alert!.id]);
+      // Watching an already-listed merchant again raises nothing new either.
+      await c.client('acquirer-b').watchMerchants([innocents[7] as MerchantFields]);
+      expect((await replay(c.client('acquirer-b'), cursor)).map((a) => a.id)).to.deep.equal([alert.id, resumed.id]);
+    } finally {
+      await following.return(undefined);
+      subscriber.close();
+    }
   });
 
   it('only issuers report fraud (PERMISSION_DENIED); a bad report is refused naming the field', async () => {
