@@ -17,6 +17,7 @@ import { panSelector } from '../../proto/ts/selectors';
 import { randomPans } from '../helpers/cards';
 import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { filesUnder, memberOf, runCli, tempDir } from '../helpers/node-harness';
+import { sample, scrape } from '../helpers/ops';
 import { waitFor } from '../helpers/wait';
 
 const SECOND_ACQUIRER: DevMember = { id: 'acquirer-e', roles: ['acquirer'], binRanges: [] };
@@ -89,6 +90,11 @@ function domainDigest(key: Uint8Array, fields: MerchantFields): Buffer {
 
 function dataDirHolds(c: ConsortiumProcesses, member: string, needle: Buffer): boolean {
   return filesUnder(path.join(c.layout.dir, member, 'data')).some((file) => fs.readFileSync(file).includes(needle));
+}
+
+async function metrics(c: ConsortiumProcesses, member: string): Promise<string> {
+  const { metricsListen } = JSON.parse(fs.readFileSync(memberOf(c.layout, member).nodeConfig, 'utf8')) as { metricsListen: string };
+  return (await scrape(metricsListen)).body;
 }
 
 const commonPointAlerts = (alerts: MamoriAlert[]) => alerts.filter((a) => a.kind === 'common-point');
@@ -172,6 +178,12 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     }, 'the common-point alert for the second merchant', 90_000);
     expect(after.map((a) => Buffer.from(a.commonPoint?.merchant?.digest ?? []).equals(proofDigest))).to.deep.equal([true]);
     expect(after[0]?.commonPoint).to.include({ issuers: 2, fraudCards: 10 });
+    // The aggregator opened every report (two of the first test, three here) and refused none.
+    const aggregator = await metrics(c, 'psp-c');
+    expect(sample(aggregator, 'mamori_fraud_reports', { result: 'opened' })).to.equal(5);
+    expect(sample(aggregator, 'mamori_fraud_reports', { result: 'refused' })).to.equal(0);
+    expect(sample(aggregator, 'mamori_common_point_analyses_total')).to.be.at.least(2);
+    expect(sample(await metrics(c, 'acquirer-e'), 'mamori_watched_merchant_selectors')).to.equal(2);
     expect(commonPointAlerts(await replay(watcher)).some((a) => Buffer.from(a.commonPoint?.merchant?.digest ?? []).equals(lonelyDigest)), 'flag for the lonely merchant').to.equal(false);
 
     // Every member stores and relays the sealed report; only the aggregator has opened it.

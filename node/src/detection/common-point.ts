@@ -156,6 +156,11 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
     this.emit('analysed', summary);
   }
 
+  /** Fraud reports opened and counted, and those refused (could not be opened, or invalid). */
+  reportCounts(): { opened: number; refused: number } {
+    return this.store.counts();
+  }
+
   /** The flags an analysis at a time would publish: new merchants, or more fraud cards than last published. */
   analyse(nowMs = Date.now()): AnalysisSummary {
     const started = Date.now();
