@@ -9,10 +9,20 @@ import { logGamma, poissonUpperTail } from '../../node/src/detection/poisson';
 import { CommonPointStore, type OpenedFraudReport } from '../../node/src/store/common-point-store';
 import { LedgerStore } from '../../node/src/store/ledger-store';
 import { tempDir } from '../helpers/node-harness';
+import { EventEmitter } from 'node:events';
+import { sodiumReady } from '../../proto/ts/sodium';
+import { generateBoxKeyPair } from '../../node/src/crypto/epochs';
+import { generateSigningKeyPair } from '../../node/src/crypto/signing';
+import { openSealed, sealTo } from '../../node/src/crypto/sealed-box';
+import { signNextEntry, ZERO_HASH } from '../../node/src/ledger/entry';
+import { encodeFraudReportContents } from '../../node/src/ledger/common-point';
+import { sealFraudReport } from '../../node/src/exchange/fraud-report';
+import type { AcceptedEntry } from '../../node/src/ledger/acceptance';
+import { waitFor } from '../helpers/wait';
 
 const DAY = 24 * 60 * 60_000;
 const NOW = 1_760_000_000_000;
-const DOMAIN = 'SELECTOR_TYPE_MERCHANT_DOMAIN';
+const DOMAIN = 'SELECTOR_TYPE_MERCHANT_DOMAIN' as const;
 
 /** Direct summation, for small n: 1 - sum_{i<n} e^-m m^i / i!. */
 function naiveUpperTail(n: number, m: number): number {
@@ -133,6 +143,61 @@ describe('unit: common point of purchase', () => {
       expect(flagged(analyser({ minCards: 11 }))).to.deep.equal([]);
       expect(flagged(analyser({ maxPValue: 1e-30 }))).to.deep.equal([]);
       expect(analyser().analyse(NOW + 100 * DAY).flags).to.deep.equal([]);
+    });
+  });
+
+  describe('at the aggregator', () => {
+    before(async () => {
+      await sodiumReady();
+    });
+
+    it('opens reports sealed to it, counts and ignores what it cannot open or what is invalid, and analyses', async () => {
+      const ledger = LedgerStore.open(path.join(tempDir(), 'mamori.db'));
+      try {
+        const box = generateBoxKeyPair();
+        const issuer = generateSigningKeyPair();
+        const merchant = { type: DOMAIN, digest: randomBytes(32) };
+        // Analysis runs at the wall clock: the window ends now.
+        const end = Date.now();
+        const valid = { windowStartMs: end - DAY, windowEndMs: end, activeCards: 100, cards: [{ card: randomBytes(32), merchants: [merchant] }], volumes: [{ merchant, cards: 5 }] };
+        const sealedReports = [
+          ...sealFraudReport(valid, 'psp-c', box.publicKey),
+          // Sealed to someone else: cannot be opened here.
+          ...sealFraudReport(valid, 'psp-c', generateBoxKeyPair().publicKey),
+          // Opens, but a card names a merchant without a volume.
+          { aggregator: 'psp-c', sealed: sealTo(encodeFraudReportContents({ ...valid, volumes: [] }), box.publicKey) },
+          // Opens, but is not a FraudReportContents at all.
+          { aggregator: 'psp-c', sealed: sealTo(Buffer.from([0xff, 0xff, 0xff, 0xff]), box.publicKey) },
+        ];
+        let head = { seq: 0, hash: ZERO_HASH };
+        for (const report of sealedReports) {
+          const signed = signNextEntry('issuer-a', head, 1, { fraudReport: report }, issuer.secretKey, NOW);
+          const entry: AcceptedEntry = { origin: 'issuer-a', seq: head.seq + 1, createdAtMs: NOW, keyEpoch: 1, operation: 'fraudReport', fraudReport: report, ...signed };
+          ledger.append(entry);
+          head = { seq: entry.seq, hash: signed.hash };
+        }
+        const published: unknown[] = [];
+        const store = new CommonPointStore(ledger.db);
+        const analyser = new CommonPointAnalyser(
+          store,
+          { k: 1, lookBackDays: 90, minCards: 1, maxPValue: 0.5, intervalMs: 60_000 },
+          { open: (sealed) => openSealed(sealed, box), publish: async (flags) => void published.push(flags) },
+          pino({ level: 'silent' }),
+        );
+        const source = new EventEmitter();
+        const detach = analyser.attach(source as never);
+        try {
+          await waitFor(() => analyser.analyses > 0, 'the analysis after the pending reports were opened', 30_000);
+          expect(analyser.reportCounts()).to.deep.equal({ opened: 1, refused: 3 });
+          expect(published).to.have.length(1);
+          const [flags] = published as { flags: { merchant: { digest: Buffer }; issuers: number; fraudCards: number }[] }[];
+          expect(flags?.flags.map((f) => [f.merchant.digest.equals(merchant.digest), f.issuers, f.fraudCards])).to.deep.equal([[true, 1, 1]]);
+        } finally {
+          detach();
+        }
+      } finally {
+        ledger.close();
+      }
     });
   });
 });
