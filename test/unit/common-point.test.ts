@@ -17,7 +17,9 @@ import { openSealed, sealTo } from '../../node/src/crypto/sealed-box';
 import { signNextEntry, ZERO_HASH } from '../../node/src/ledger/entry';
 import { encodeFraudReportContents } from '../../node/src/ledger/common-point';
 import { sealFraudReport } from '../../node/src/exchange/fraud-report';
-import type { AcceptedEntry } from '../../node/src/ledger/acceptance';
+import { acceptEntry, type AcceptedEntry } from '../../node/src/ledger/acceptance';
+import { MamoriError } from '../../node/src/ledger/errors';
+import type { Role } from '../../node/src/ledger/roles';
 import { waitFor } from '../helpers/wait';
 
 const DAY = 24 * 60 * 60_000;
@@ -198,6 +200,62 @@ describe('unit: common point of purchase', () => {
       } finally {
         ledger.close();
       }
+    });
+  });
+
+  describe('acceptance at every node', () => {
+    const keys = new Map<string, { roles: Role[]; pair: ReturnType<typeof generateSigningKeyPair> }>();
+    const context = {
+      member: (origin: string) => {
+        const m = keys.get(origin);
+        return m && { roles: m.roles, signingPublicKey: m.pair.publicKey, commonPointAggregator: 'psp-c' };
+      },
+      head: () => ({ seq: 0, hash: ZERO_HASH }),
+    };
+    const entry = (origin: string, operation: Parameters<typeof signNextEntry>[3]) =>
+      signNextEntry(origin, { seq: 0, hash: ZERO_HASH }, 1, operation, keys.get(origin)!.pair.secretKey);
+    const refusal = (fn: () => unknown): MamoriError => {
+      try {
+        fn();
+      } catch (error) {
+        expect(error).to.be.instanceOf(MamoriError);
+        return error as MamoriError;
+      }
+      throw new Error('expected a refusal');
+    };
+    const flag = (issuers: number) => ({
+      merchant: { type: DOMAIN, digest: randomBytes(32) },
+      issuers,
+      fraudCards: 5,
+      expectedFraudCards: 0.1,
+      pValue: 1e-9,
+      windowStartMs: 1,
+      windowEndMs: 2,
+    });
+
+    before(async () => {
+      await sodiumReady();
+      keys.set('issuer-a', { roles: ['issuer'], pair: generateSigningKeyPair() });
+      keys.set('psp-c', { roles: ['psp'], pair: generateSigningKeyPair() });
+    });
+
+    it('takes a fraud report only addressed to the consortium\'s aggregator, with a plausible sealed size', () => {
+      const sealed = randomBytes(200);
+      expect(acceptEntry(entry('issuer-a', { fraudReport: { aggregator: 'psp-c', sealed } }), context).fraudReport?.sealed.equals(sealed)).to.equal(true);
+      const misaddressed = refusal(() => acceptEntry(entry('issuer-a', { fraudReport: { aggregator: 'acquirer-b', sealed } }), context));
+      expect(misaddressed.code).to.equal('MALFORMED_ENTRY');
+      expect(misaddressed.message).to.match(/fraudReport\.aggregator: /);
+      const tooSmall = refusal(() => acceptEntry(entry('issuer-a', { fraudReport: { aggregator: 'psp-c', sealed: randomBytes(48) } }), context));
+      expect(tooSmall.message).to.match(/fraudReport\.sealed: /);
+      expect(refusal(() => acceptEntry(entry('psp-c', { fraudReport: { aggregator: 'psp-c', sealed } }), context)).code).to.equal('ROLE_FORBIDS');
+    });
+
+    it('takes common-point flags only from the aggregator, and only aggregates of at least two issuers', () => {
+      expect(acceptEntry(entry('psp-c', { commonPointFlags: { analysedAtMs: 5, flags: [flag(2)] } }), context).commonPointFlags?.flags).to.have.length(1);
+      expect(refusal(() => acceptEntry(entry('issuer-a', { commonPointFlags: { analysedAtMs: 5, flags: [flag(2)] } }), context)).code).to.equal('ROLE_FORBIDS');
+      const one = refusal(() => acceptEntry(entry('psp-c', { commonPointFlags: { analysedAtMs: 5, flags: [flag(1)] } }), context));
+      expect(one.code).to.equal('MALFORMED_ENTRY');
+      expect(one.message).to.match(/commonPointFlags\.flags\[0\]\.issuers: /);
     });
   });
 });
