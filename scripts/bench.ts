@@ -11,6 +11,9 @@
 //   propagation  - publish of one card at psp-c until a Check at acquirer-b / issuer-a answers listed (p50, p99)
 //   bulk         - the CSV imported at psp-c until acquirer-b and issuer-a hold psp-c's head; RSS of each node
 //   slow-reader  - a Fetch of psp-c's feed paused after its first entry: psp-c's RSS must stay flat
+// In process (scripts/bench/common-point.ts):
+//   cpp          - common-point analysis over 100,000 reported fraud cards from 5 issuers (~10 of
+//                  50,000 merchants each): ingest at the aggregator, then the analysis (target < 10 s)
 //
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
 // Options: --only LIST (comma-separated phases above; default all), --runs N (import runs, median;
@@ -62,13 +65,16 @@ import {
 } from './bench/common';
 import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
 import { runSdkBench } from './bench/sdk';
+import { runCommonPointBench } from './bench/common-point';
 
 // ---------------------------------------------------------------- options
 
 const NODE_PHASES = ['import', 'restart', 'check', 'sdk'] as const;
 type NodePhase = (typeof NODE_PHASES)[number];
-type Phase = NodePhase | ConsortiumPhase;
-const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES];
+// In process, no node: common-point analysis at the aggregator (scripts/bench/common-point.ts).
+const ANALYSIS_PHASES = ['cpp'] as const;
+type Phase = NodePhase | ConsortiumPhase | (typeof ANALYSIS_PHASES)[number];
+const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...ANALYSIS_PHASES];
 
 interface Options {
   phases: Set<Phase>;
@@ -256,6 +262,8 @@ async function main(): Promise<void> {
       tempDir,
     });
   }
+
+  if (options.phases.has('cpp')) await runCommonPointBench(tempDir);
 
   // ---- report
   printTable();

@@ -30,6 +30,8 @@ import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport } from './transport';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
+import type { WatchMerchantsResponse__Output } from '../../proto/gen/mamori/v1/WatchMerchantsResponse';
+import { fraudReportContents, type FraudReportInput } from './common-point';
 
 export { cardPublication } from './publication';
 export { MAX_BATCH } from './options';
@@ -163,6 +165,10 @@ export class MamoriClient {
 
   /** Normalizes and hashes a merchant's fields; a field that does not normalize is refused by name. */
   private async merchantSelectors(fields: MerchantFields, keys: readonly HashingKey[]): Promise<MerchantSelector[]> {
+    return this.merchantSelectorsUnder(fields, keys);
+  }
+
+  private merchantSelectorsUnder(fields: MerchantFields, keys: readonly HashingKey[]): MerchantSelector[] {
     const all: MerchantSelector[] = [];
     for (const key of keys) {
       const { selectors, rejected } = merchantSelectors(key.key, fields);
@@ -214,6 +220,42 @@ export class MamoriClient {
       return this.merchantSelectors(fields, [key]);
     });
     return this.admin<PublishResponse__Output>('ReportCardTesting', request);
+  }
+
+  /**
+   * Reports confirmed-fraud cards and the merchants they used (issuers only) for common-point
+   * analysis. Cards and merchants are hashed here; the node seals the report to the
+   * consortium's aggregator, so no other member can read it.
+   */
+  async reportFraud(report: FraudReportInput): Promise<PublishResponse__Output> {
+    const [key] = await this.hashingKeys();
+    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    const contents = fraudReportContents(report, {
+      normalizePans: (pans) => this.normalizeAll(pans, true),
+      panDigest: (digits) => panSelector(key.key, digits),
+      merchantSelectors: (fields) => this.merchantSelectorsUnder(fields, [key]),
+    });
+    return this.admin<PublishResponse__Output>('ReportFraud', { contents, keyEpoch: key.epoch });
+  }
+
+  /** Adds merchants to this member's watch list: common-point flags and other acquirers' listings of them raise alerts. */
+  async watchMerchants(merchants: readonly MerchantFields[]): Promise<{ watched: number }> {
+    return this.changeWatchList(merchants, false);
+  }
+
+  /** Removes merchants from this member's watch list. */
+  async unwatchMerchants(merchants: readonly MerchantFields[]): Promise<{ watched: number }> {
+    return this.changeWatchList(merchants, true);
+  }
+
+  private async changeWatchList(merchants: readonly MerchantFields[], remove: boolean): Promise<{ watched: number }> {
+    if (!Array.isArray(merchants) || merchants.length === 0) throw new MamoriClientError('INVALID_ARGUMENT', 'merchants: give at least one merchant');
+    // Every active epoch: during a rotation, flags and listings may come under either key.
+    const keys = await this.hashingKeys();
+    const selectors = new Map<string, { type: string; digest: Buffer }>();
+    for (const fields of merchants) for (const s of this.merchantSelectorsUnder(fields, keys)) selectors.set(s.digest.toString('latin1'), { type: s.type, digest: s.digest });
+    const response = await this.admin<WatchMerchantsResponse__Output>('WatchMerchants', { merchants: [...selectors.values()], remove, keyEpoch: keys[0]?.epoch ?? 0 });
+    return { watched: response.watched };
   }
 
   /**
@@ -345,7 +387,7 @@ export class MamoriClient {
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
   }
 
-  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting' | 'ReportSightings', request: object): Promise<Res> {
+  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting' | 'ReportSightings' | 'ReportFraud' | 'WatchMerchants', request: object): Promise<Res> {
     if (this.closed) return Promise.reject(MamoriClientError.closed());
     return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
   }

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout, DevMember } from '../../node/src/cli/dev-consortium';
 import { makeConsortium, memberOf, spawnNode, waitUntilServing, type NodeProcess } from './node-harness';
 import { waitFor } from './wait';
 
@@ -24,8 +24,10 @@ export function editNodeConfig(layout: DevConsortiumLayout, id: string, change: 
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
 }
 
-export async function startConsortium(options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[] } = {}): Promise<ConsortiumProcesses> {
-  const layout = await makeConsortium();
+export async function startConsortium(
+  options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[]; extraMembers?: readonly DevMember[] } = {},
+): Promise<ConsortiumProcesses> {
+  const layout = await makeConsortium({ extraMembers: options.extraMembers });
   for (const m of layout.members) editNodeConfig(layout, m.id, (c) => Object.assign(c, { antiEntropyIntervalMs: 1000, consortiumPollMs: 200 }));
   options.configure?.(layout);
   const nodes = new Map<string, NodeProcess>();

@@ -11,7 +11,7 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import { loadGrpcTypes } from '../../proto/ts/loader';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
-import { createDevConsortium, type DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import { createDevConsortium, type DevConsortiumLayout, type DevMember } from '../../node/src/cli/dev-consortium';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { MamoriNode } from '../../node/src/exchange/node';
 import { startExchangeServer, type RunningServer } from '../../node/src/rpc/server';
@@ -34,12 +34,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Nine consecutive free loopback ports for a dev consortium (APIs, peer ports, metrics). */
-export async function freePortBlock(): Promise<number> {
+/** Consecutive free loopback ports for a dev consortium (APIs, peer ports, metrics): nine, three more per extra member. */
+export async function freePortBlock(count = 9): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = await freePort();
     if (base > 65000) continue;
-    const ok = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((d) => portIsFree(base + d)));
+    const ok = await Promise.all(Array.from({ length: count - 1 }, (_, i) => portIsFree(base + i + 1)));
     if (ok.every(Boolean)) return base;
   }
   throw new Error('no block of three free ports');
@@ -53,8 +53,9 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-export async function makeConsortium(): Promise<DevConsortiumLayout> {
-  return createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock());
+export async function makeConsortium(options: { extraMembers?: readonly DevMember[] } = {}): Promise<DevConsortiumLayout> {
+  const extraMembers = options.extraMembers ?? [];
+  return createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers });
 }
 
 export function memberOf(layout: DevConsortiumLayout, id: string) {

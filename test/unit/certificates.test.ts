@@ -121,6 +121,8 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
     ReportCardTesting: unimplemented,
     Alerts: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
     ReportSightings: unimplemented,
+    ReportFraud: unimplemented,
+    WatchMerchants: unimplemented,
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

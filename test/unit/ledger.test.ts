@@ -278,11 +278,11 @@ describe('unit: ledger entry acceptance', () => {
     it('ROLE_FORBIDS operations outside the role: card-testing report by an issuer, fraud report by a psp', () => {
       expectMamoriError(() => acceptEntry(next(issuer, { cardTestingReport: {} }), ledger), 'ROLE_FORBIDS');
       expectMamoriError(() => acceptEntry(next(psp, { fraudReport: {} }), ledger), 'ROLE_FORBIDS');
-      // ... while the allowed roles get past the role check, to the refusal of operations whose
-      // content this version does not validate yet (controls for the two refusals above).
-      // (A psp's card-testing report gets past the role check to content validation: an empty one lacks its BIN.)
+      // ... while the allowed roles get past the role check to content validation (controls for
+      // the two refusals above): an empty card-testing report lacks its BIN, an empty fraud
+      // report is not addressed to an aggregator.
       expect(() => acceptEntry(next(psp, { cardTestingReport: {} }), ledger)).to.throw(MamoriError, /cardTestingReport\.bin: /);
-      expect(() => acceptEntry(next(issuer, { fraudReport: {} }), ledger)).to.throw(MamoriError, /fraudReport is not accepted/);
+      expect(() => acceptEntry(next(issuer, { fraudReport: {} }), ledger)).to.throw(MamoriError, /fraudReport\.aggregator: /);
     });
 
     it('accepts a well-formed card-testing report from a psp and carries the validated report', () => {

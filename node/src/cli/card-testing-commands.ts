@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import type { MamoriAlert } from '../../../client-sdk/src/alerts';
 import { isoDate, toJson } from './output';
+import { watchAlertLine } from './common-point-commands';
 
 function count(name: string) {
   return (value: string): number => {
@@ -18,6 +19,8 @@ function bin(value: string): string {
 }
 
 function alertLine(a: MamoriAlert): string {
+  const watched = watchAlertLine(a);
+  if (watched) return watched;
   return `#${a.id} ${isoDate(a.createdAtMs)} ${a.kind}: BIN ${a.bin} reported by ${a.reportingMembers} member(s), ${a.merchants} merchant(s); window ${isoDate(a.windowStartMs)} to ${isoDate(a.windowEndMs)}`;
 }
 

@@ -1,4 +1,4 @@
-// Creates a local consortium of three members on loopback: operator key, signed
+// Creates a local consortium of three members on loopback (more on request, for tests): operator key, signed
 // consortium file, hashing-key epoch 1 sealed to each member, member keys, and one node
 // config and one client.json per member.
 import * as fs from 'node:fs';
@@ -24,6 +24,12 @@ export const DEV_MEMBERS: readonly DevMember[] = [
   { id: 'acquirer-b', roles: ['acquirer'], binRanges: [] },
   { id: 'psp-c', roles: ['psp'], binRanges: [] },
 ];
+
+/** A second issuer, for tests of what needs several issuers (common point of purchase). */
+export const DEV_EXTRA_ISSUER: DevMember = { id: 'issuer-d', roles: ['issuer'], binRanges: ['520000', '530000'] };
+
+/** The member that reads fraud reports and publishes common-point flags: not an issuer, so no issuer reads a competitor's reports. */
+export const DEV_COMMON_POINT_AGGREGATOR = 'psp-c';
 
 export interface DevConsortiumLayout {
   dir: string;
@@ -55,7 +61,7 @@ export function devLayout(dir: string): DevConsortiumLayout {
   };
 }
 
-export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean } = {}): Promise<DevConsortiumLayout> {
+export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean; extraMembers?: readonly DevMember[] } = {}): Promise<DevConsortiumLayout> {
   await sodiumReady();
   const abs = path.resolve(dir);
   if (devConsortiumExists(abs) && !options.force) {
@@ -74,13 +80,16 @@ export async function createDevConsortium(dir: string, basePort: number, options
 
   const epochKey = generateHashingKey();
   const now = Date.now();
-  const members = DEV_MEMBERS.map((m, i) => ({
+  // Extra members take the ports after the default layout's, which stays as it is.
+  const all = [...DEV_MEMBERS, ...(options.extraMembers ?? [])];
+  const portOf = (i: number, block: number) => (i < DEV_MEMBERS.length ? basePort + block * DEV_MEMBERS.length + i : basePort + 3 * DEV_MEMBERS.length + 3 * (i - DEV_MEMBERS.length) + block);
+  const members = all.map((m, i) => ({
     ...m,
     signing: generateSigningKeyPair(),
     box: generateBoxKeyPair(),
-    listen: `127.0.0.1:${basePort + i}`,
-    endpoint: `127.0.0.1:${basePort + DEV_MEMBERS.length + i}`,
-    metrics: `127.0.0.1:${basePort + 2 * DEV_MEMBERS.length + i}`,
+    listen: `127.0.0.1:${portOf(i, 0)}`,
+    endpoint: `127.0.0.1:${portOf(i, 1)}`,
+    metrics: `127.0.0.1:${portOf(i, 2)}`,
     token: randomToken(),
   }));
 
@@ -99,6 +108,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       binRanges: m.binRanges,
     })),
     keyEpochs: [{ epoch: 1, activeFromMs: now - 60_000, sealed: Object.fromEntries(members.map((m) => [m.id, b64(sealHashingKey(epochKey, m.box.publicKey))])) }],
+    commonPoint: { aggregator: DEV_COMMON_POINT_AGGREGATOR, k: 2, lookBackDays: 90, minCards: 3, maxPValue: 1e-6 },
   };
   const signature = signDetached(consortiumSigningBytes(canonicalJson(document)), operator.secretKey);
   writeJsonFile(path.join(abs, 'consortium.json'), { document, signature: b64(signature) });
@@ -134,6 +144,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       antiEntropyIntervalMs: 5_000,
       consortiumPollMs: 2_000,
       metricsListen: m.metrics,
+      commonPointIntervalMs: 60_000,
     };
     writeJsonFile(path.join(memberDir, 'node.json'), nodeConfig);
     const client: ClientConfig = { member: m.id, target: m.listen, token: m.token, deadlineMs: 5_000 };

@@ -14,6 +14,7 @@ import { addCardTestingCommands } from './card-testing-commands';
 import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
+import { addCommonPointCommands } from './common-point-commands';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -264,6 +265,7 @@ export function buildProgram(): Command {
   addKeysCommands(program);
   addAuditCommands(program);
   addSightingCommands(program);
+  addCommonPointCommands(program, { options: merchantFieldOptions, fields: merchantFields });
 
   return program;
 }

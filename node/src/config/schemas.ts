@@ -50,6 +50,17 @@ export const keyEpochSchema = z
   })
   .strict();
 
+export const commonPointSchema = z
+  .object({
+    aggregator: memberId,
+    // Distinct issuers whose reports must name a merchant: at least 2, so a flag never stands for one issuer's report.
+    k: z.number().int().min(2).max(100).default(2),
+    lookBackDays: z.number().int().min(1).max(730).default(90),
+    minCards: z.number().int().min(1).default(3),
+    maxPValue: z.number().gt(0).lt(1).default(1e-6),
+  })
+  .strict();
+
 export const consortiumDocumentSchema = z
   .object({
     format: z.literal('mamori-consortium/1'),
@@ -59,6 +70,10 @@ export const consortiumDocumentSchema = z
     operatorPublicKey: base64(32, 'an Ed25519 public key'),
     members: z.array(consortiumMemberSchema).min(1),
     keyEpochs: z.array(keyEpochSchema).min(1),
+    // Common-point-of-purchase analysis (DESIGN.md §8): issuers' fraud reports are sealed to
+    // the aggregator, which alone reads them and publishes only merchants past the threshold.
+    // Choose a member that is not an issuer, so no issuer reads a competitor's reports.
+    commonPoint: commonPointSchema.optional(),
   })
   .strict();
 
@@ -114,6 +129,9 @@ export const nodeConfigSchema = z
       .object({ retentionDays: z.number().int().min(1).max(36_500).default(365) })
       .strict()
       .default({ retentionDays: 365 }),
+    // At the consortium's common-point aggregator: how often the fraud reports are analysed
+    // (also soon after new reports arrive).
+    commonPointIntervalMs: z.number().int().min(100).default(60_000),
   })
   .strict();
 
@@ -122,4 +140,5 @@ export type OperatorKeyFile = z.infer<typeof operatorKeyFileSchema>;
 export type ConsortiumDocument = z.infer<typeof consortiumDocumentSchema>;
 export type ConsortiumFile = z.infer<typeof consortiumFileSchema>;
 export type ConsortiumMember = z.infer<typeof consortiumMemberSchema>;
+export type CommonPointSettings = z.infer<typeof commonPointSchema>;
 export type NodeConfigFile = z.infer<typeof nodeConfigSchema>;

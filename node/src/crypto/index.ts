@@ -1,3 +1,4 @@
 export * from '../../../proto/ts/index';
 export * from './signing';
 export * from './epochs';
+export * from './sealed-box';

@@ -4,7 +4,7 @@ import { openHashingKey, type BoxKeyPair } from '../crypto/epochs';
 import { verifyDetached } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
 import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
-import { consortiumFileSchema, memberKeyFileSchema, type ConsortiumDocument, type ConsortiumMember } from '../config/schemas';
+import { consortiumFileSchema, memberKeyFileSchema, type CommonPointSettings, type ConsortiumDocument, type ConsortiumMember } from '../config/schemas';
 import type { MemberKeys } from '../ledger/acceptance';
 import type { Role } from '../ledger/roles';
 
@@ -54,6 +54,10 @@ export class Consortium {
       if (ids.has(m.id)) throw new ConfigError(file, [`document.members: member id "${m.id}" appears twice`]);
       ids.add(m.id);
     }
+    const aggregator = signed.document.commonPoint?.aggregator;
+    if (aggregator !== undefined && !ids.has(aggregator)) {
+      throw new ConfigError(file, [`document.commonPoint.aggregator: "${aggregator}" is not a member of the consortium`]);
+    }
     return new Consortium(signed.document);
   }
 
@@ -70,7 +74,19 @@ export class Consortium {
   /** Keys of a current member: whose new entries are accepted. */
   memberKeys(id: string): MemberKeys | undefined {
     const m = this.member(id);
-    return m ? { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64') } : undefined;
+    return m ? { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'), commonPointAggregator: this.commonPoint?.aggregator } : undefined;
+  }
+
+  /** Common-point-of-purchase settings, when the consortium runs the analysis. */
+  get commonPoint(): CommonPointSettings | undefined {
+    return this.document.commonPoint;
+  }
+
+  /** The aggregator's X25519 public key: what fraud reports are sealed to. */
+  aggregatorBoxPublicKey(): Buffer | undefined {
+    const id = this.commonPoint?.aggregator;
+    const m = id ? this.member(id) : undefined;
+    return m ? Buffer.from(m.boxPublicKey, 'base64') : undefined;
   }
 
   /** Keys of a removed member, so the entries it signed while a member still verify. */

@@ -30,6 +30,14 @@ import { AuditLog } from './audit-log';
 import { sightingsForEntry, type ValidSightingInput } from '../ledger/sightings';
 import { epochsToAcknowledge, keyEpochStatuses } from './epoch-acks';
 import { KeyEpochAckStore } from '../store/key-epoch-ack-store';
+import { CommonPointAnalyser } from '../detection/common-point';
+import { MerchantWatch } from '../detection/merchant-watch';
+import { CommonPointStore } from '../store/common-point-store';
+import { WatchStore, type WatchedMerchant } from '../store/watch-store';
+import { openSealed } from '../crypto/sealed-box';
+import type { ValidCommonPointFlags, ValidFraudReportContents } from '../ledger/common-point';
+import { LIMITS } from '../ledger/limits';
+import { sealFraudReport } from './fraud-report';
 
 
 export interface PublishOutcome {
@@ -66,7 +74,23 @@ export class MamoriNode {
     this.detachCardTesting = this.cardTesting.attach(writer);
     this.audit = new AuditLog(store.db, log);
     this.keyEpochAcks = new KeyEpochAckStore(store.db);
+    this.merchantWatch = new MerchantWatch(new WatchStore(store.db), new AlertStore(store.db), config.member, log);
+    this.detachMerchantWatch = this.merchantWatch.attach(writer);
+    const commonPoint = this.currentConsortium.commonPoint;
+    if (commonPoint?.aggregator === config.member) {
+      const settings = { ...commonPoint, intervalMs: config.commonPointIntervalMs };
+      const ports = { open: (sealed: Buffer) => openSealed(sealed, identity.box), publish: (flags: ValidCommonPointFlags) => this.publishCommonPointFlags(flags) };
+      this.commonPoint = new CommonPointAnalyser(new CommonPointStore(store.db), settings, ports, log);
+      this.detachCommonPoint = this.commonPoint.attach(writer);
+    }
   }
+
+  /** Alerts on this member's watched merchants: common-point flags and other acquirers' listings. */
+  readonly merchantWatch: MerchantWatch;
+  private readonly detachMerchantWatch: () => void;
+  /** Common-point analysis, on the consortium's aggregator only (the consortium file in force at start). */
+  readonly commonPoint?: CommonPointAnalyser;
+  private readonly detachCommonPoint: () => void = () => undefined;
 
   private readonly keyEpochAcks: KeyEpochAckStore;
 
@@ -276,6 +300,45 @@ export class MamoriNode {
     });
   }
 
+  /**
+   * Seals a validated fraud report to the consortium's aggregator and publishes it (issuers
+   * only), as several entries when it is larger than one entry may be.
+   */
+  async reportFraud(contents: ValidFraudReportContents, keyEpoch: number): Promise<PublishOutcome> {
+    this.assertOpen();
+    if (!roleAllowsOperation(this.roles, 'fraudReport')) throw MamoriError.permissionDenied(`member "${this.member}" may not report fraud (issuers only)`);
+    this.requireActiveEpoch(keyEpoch);
+    const aggregator = this.currentConsortium.commonPoint?.aggregator;
+    const boxKey = this.currentConsortium.aggregatorBoxPublicKey();
+    if (!aggregator || !boxKey) throw MamoriError.failedPrecondition('the consortium file names no common-point aggregator (commonPoint.aggregator)');
+    const reports = sealFraudReport(contents, aggregator, boxKey);
+    return this.writer.enqueue((group) => {
+      const entries = reports.map((report) => this.signOwn(group, keyEpoch, { fraudReport: report }, { operation: 'fraudReport', fraudReport: report }));
+      const last = entries[entries.length - 1] as AcceptedEntry;
+      return () => ({ accepted: contents.cards.length, duplicates: 0, duplicateIndices: [], seq: last.seq, entryHash: last.hash });
+    });
+  }
+
+  /** Publishes an analysis's flags (the aggregator only), as few entries as the limits allow. */
+  async publishCommonPointFlags(flags: ValidCommonPointFlags): Promise<void> {
+    this.assertOpen();
+    const per = LIMITS.maxCommonPointFlagsPerEntry;
+    await this.writer.enqueue((group) => {
+      for (let i = 0; i < flags.flags.length; i += per) {
+        const part: ValidCommonPointFlags = { analysedAtMs: flags.analysedAtMs, flags: flags.flags.slice(i, i + per) };
+        this.signOwn(group, this.newestEpoch(), { commonPointFlags: part }, { operation: 'commonPointFlags', commonPointFlags: part });
+      }
+      return () => undefined;
+    });
+  }
+
+  /** Changes this member's merchant watch list (kept by this node only); returns how many selectors it holds. */
+  watchMerchants(merchants: readonly WatchedMerchant[], remove: boolean, keyEpoch: number): number {
+    this.assertOpen();
+    if (!remove) this.requireActiveEpoch(keyEpoch);
+    return this.merchantWatch.update(merchants, remove, keyEpoch);
+  }
+
   private prepareRetract(retraction: ValidRetraction, group: WriteGroup): () => RetractOutcome {
     const inRequest = new Set<string>();
     const listed = retraction.selectors.filter((sel) => {
@@ -307,7 +370,7 @@ export class MamoriNode {
     group: WriteGroup,
     keyEpoch: number,
     operation: Parameters<typeof signNextEntry>[3],
-    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings' | 'keyEpochAck'>,
+    parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings' | 'keyEpochAck' | 'fraudReport' | 'commonPointFlags'>,
   ): AcceptedEntry {
     const createdAtMs = Date.now();
     const head = group.head(this.member);
@@ -386,6 +449,8 @@ export class MamoriNode {
     if (this.closed) return;
     this.index.close();
     this.detachCardTesting();
+    this.detachMerchantWatch();
+    this.detachCommonPoint();
     this.audit.close();
     this.closed = true;
     this.writer.close();

@@ -10,12 +10,15 @@ import { decodeEntryBody, type FeedHead, isCanonicalBody, operationOf } from './
 import { MamoriError } from './errors';
 import { LIMITS, MEMBER_ID_PATTERN } from './limits';
 import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
+import { validateCommonPointFlags, validateFraudReportEnvelope, type ValidCommonPointFlags, type ValidFraudReport } from './common-point';
 import { validateCardTestingReport, validatePublication, validateRetraction, type ValidCardTestingReport, type ValidRetraction } from './validate';
 import { validateSightings, type ValidSighting } from './sightings';
 
 export interface MemberKeys {
   roles: readonly Role[];
   signingPublicKey: Uint8Array;
+  /** The consortium's common-point aggregator (consortium file commonPoint.aggregator), if it names one. */
+  commonPointAggregator?: string;
 }
 
 export interface AcceptanceContext {
@@ -42,10 +45,20 @@ export interface AcceptedEntry {
   cardTestingReport?: ValidCardTestingReport;
   sightings?: ValidSighting[];
   keyEpochAck?: { epoch: number };
+  fraudReport?: ValidFraudReport;
+  commonPointFlags?: ValidCommonPointFlags;
 }
 
 /** Operations whose content this version validates; the others are refused until they are. */
-const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set(['publishIndicators', 'retract', 'keyEpochAck', 'cardTestingReport', 'sightings']);
+const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set([
+  'publishIndicators',
+  'retract',
+  'keyEpochAck',
+  'cardTestingReport',
+  'sightings',
+  'fraudReport',
+  'commonPointFlags',
+]);
 
 export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, ctx: AcceptanceContext): AcceptedEntry {
   if (!entry.body || entry.body.length === 0) throw MamoriError.malformedEntry('empty body');
@@ -105,6 +118,12 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
       }
     } else if (operation === 'keyEpochAck') {
       accepted.keyEpochAck = validateKeyEpochAck(body.keyEpochAck, ctx);
+    } else if (operation === 'fraudReport') {
+      accepted.fraudReport = validateFraudReportEnvelope(body.fraudReport, 'fraudReport', member.commonPointAggregator);
+    } else if (operation === 'commonPointFlags') {
+      if (origin !== member.commonPointAggregator) throw MamoriError.roleForbids(origin, 'commonPointFlags (only the consortium\'s common-point aggregator)');
+      accepted.commonPointFlags = validateCommonPointFlags(body.commonPointFlags, 'commonPointFlags');
+      rejectRepeatedDigests(accepted.commonPointFlags.flags.map((f) => f.merchant.digest));
     }
   } catch (error) {
     if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {

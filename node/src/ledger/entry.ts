@@ -66,7 +66,7 @@ export function signNextEntry(
   origin: string,
   head: FeedHead,
   keyEpoch: number,
-  operation: Pick<EntryBody, 'publishIndicators' | 'retract' | 'sightings' | 'cardTestingReport' | 'fraudReport' | 'keyEpochAck'>,
+  operation: Pick<EntryBody, 'publishIndicators' | 'retract' | 'sightings' | 'cardTestingReport' | 'fraudReport' | 'keyEpochAck' | 'commonPointFlags'>,
   signingSecretKey: Uint8Array,
   createdAtMs = Date.now(),
 ): SignedEntry {
@@ -91,6 +91,7 @@ const OPERATION_FIELDS: Readonly<Record<number, OperationName>> = {
   13: 'cardTestingReport',
   14: 'fraudReport',
   15: 'keyEpochAck',
+  16: 'commonPointFlags',
 };
 
 function longToNumber(value: number | { toNumber(): number }): number {

@@ -11,6 +11,12 @@ export const LIMITS = Object.freeze({
   maxSightingsPerEntry: 10_000,
   /** How far after its entry's creation (the origin's clock) a sighting may say it was seen. */
   maxSightingClockSkewMs: 5 * 60_000,
+  // Common point of purchase: a fraud report request, its sealed entries, the flags entry.
+  maxFraudCardsPerReport: 10_000,
+  maxMerchantsPerFraudCard: 64,
+  maxVolumesPerReport: 100_000,
+  maxFraudReportSealedBytes: 3 * 1024 * 1024,
+  maxCommonPointFlagsPerEntry: 10_000,
 });
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;

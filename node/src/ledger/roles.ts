@@ -8,7 +8,8 @@ export type OperationName =
   | 'sightings'
   | 'cardTestingReport'
   | 'fraudReport'
-  | 'keyEpochAck';
+  | 'keyEpochAck'
+  | 'commonPointFlags';
 
 export type IndicatorKindName = 'INDICATOR_KIND_COMPROMISED_CARD' | 'INDICATOR_KIND_FRAUDULENT_MERCHANT';
 
@@ -26,6 +27,8 @@ const OPERATION_ROLES: Readonly<Record<OperationName, readonly Role[]>> = {
   cardTestingReport: ['acquirer', 'psp'],
   fraudReport: ['issuer'],
   keyEpochAck: ROLES,
+  // Any role by itself; acceptance also requires the origin to be the consortium's aggregator.
+  commonPointFlags: ROLES,
 };
 
 export function roleAllowsOperation(roles: readonly Role[], operation: OperationName): boolean {

@@ -23,7 +23,7 @@ export interface ValidSelector {
 }
 
 const CARD_REASON_MAX = 19;
-const MERCHANT_SELECTOR_TYPES: ReadonlySet<string> = new Set([
+export const MERCHANT_SELECTOR_TYPES: ReadonlySet<string> = new Set([
   'SELECTOR_TYPE_MERCHANT_CORPORATE_NUMBER',
   'SELECTOR_TYPE_MERCHANT_DOMAIN',
   'SELECTOR_TYPE_MERCHANT_PHONE',

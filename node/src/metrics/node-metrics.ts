@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { MamoriNode } from '../exchange/node';
 import type { PeerStatus } from '../replication/replicator';
 import { RATE_LIMIT_SCOPES, rateLimited } from '../rpc/rate-limit';
+import { registerCommonPointMetrics } from './common-point-metrics';
 
 export interface NodeMetrics {
   registry: Registry;
@@ -191,6 +192,8 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
   peerCounter('mamori_replication_rejections_total', 'Entries from the peer refused, by reason (error code)', ['peer', 'reason'], (m, ps) => {
     for (const p of ps) for (const [reason, n] of Object.entries(p.rejections)) m.inc({ peer: p.peer, reason }, n ?? 0);
   });
+
+  registerCommonPointMetrics(registry, node);
 
   return { registry, scrape, close: unsubscribe };
 }

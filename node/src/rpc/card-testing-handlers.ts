@@ -18,6 +18,7 @@ import { waitForDrain } from './streams';
 import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
 import { callerActor } from '../exchange/audit-log';
+import { watchedMerchantAlertFields } from './watch-alerts';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
@@ -51,6 +52,7 @@ function toAlert(a: StoredAlert): Alert {
     merchants: Number(p.merchants ?? 0),
     windowStartMs: Number(p.windowStartMs ?? 0),
     windowEndMs: Number(p.windowEndMs ?? 0),
+    ...watchedMerchantAlertFields(a),
   };
 }
 
@@ -78,12 +80,14 @@ export function alertsHandler(node: MamoriNode, log: Logger, authenticate: Authe
       if (closed) return;
       closed = true;
       node.cardTesting.off('alert', onAlert);
+      node.merchantWatch.off('alert', onAlert);
       wake?.();
       if (status) call.emit('error', status);
       else if (!call.cancelled) call.end();
     };
 
     node.cardTesting.on('alert', onAlert);
+    node.merchantWatch.on('alert', onAlert);
     call.on('cancelled', () => finish());
     call.on('close', () => finish());
 

@@ -13,6 +13,7 @@ import { mirrorFilterHandler } from './mirror-handler';
 import { exchangeGuard, limitsOf } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
+import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
 import { callerActor } from '../exchange/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
 
@@ -76,6 +77,8 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
     ReportCardTesting: reportCardTestingHandler(node, log, authenticate, guard.publications),
     Alerts: alertsHandler(node, log, authenticate),
     ReportSightings: reportSightingsHandler(node, log, authenticate, guard.publications),
+    ReportFraud: reportFraudHandler(node, log, authenticate, guard.publications),
+    WatchMerchants: watchMerchantsHandler(node, log, authenticate),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: node.hashingKeys().map(hashingKeyMessage),

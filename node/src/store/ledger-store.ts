@@ -88,6 +88,10 @@ export class LedgerStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertKeyEpochAck: db.prepare('INSERT OR IGNORE INTO key_epoch_acks (member, epoch, entry_id, acked_at_ms) VALUES (?, ?, ?, ?)'),
+      insertCommonPointFlag: db.prepare(
+        `INSERT INTO common_point_flags (entry_id, idx, merchant, merchant_type, issuers, fraud_cards, expected_fraud_cards, p_value, window_start_ms, window_end_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       listings: db.prepare(
         `SELECT s.type AS type, e.origin_id AS originId, e.seq AS seq, s.entry_id AS entryId, e.created_at_ms AS createdAtMs,
                 p.kind AS kind, p.reason AS reason, p.exposed AS exposed, p.confidence AS confidence,
@@ -212,6 +216,9 @@ export class LedgerStore {
       if (ct) s.insertCardTestingReport.run(entryId, entry.origin, ct.bin, ct.bucketStartMs, ct.bucketMinutes, ct.attempts, ct.declines, ct.merchant?.digest ?? null);
       if (entry.sightings) this.sightings.record(entryId, originId, entry.sightings);
       if (entry.keyEpochAck) s.insertKeyEpochAck.run(entry.origin, entry.keyEpochAck.epoch, entryId, entry.createdAtMs);
+      entry.commonPointFlags?.flags.forEach((f, i) =>
+        s.insertCommonPointFlag.run(entryId, i, f.merchant.digest, selectorTypeNumbers[f.merchant.type], f.issuers, f.fraudCards, f.expectedFraudCards, f.pValue, f.windowStartMs, f.windowEndMs),
+      );
     }
     // In key order, the inserts of a transaction touch each B-tree page once.
     for (const i of digestOrder(selectorRows)) {

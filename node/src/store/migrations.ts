@@ -147,6 +147,62 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (member, epoch)
   ) WITHOUT ROWID;
   `,
+  // 8: common point of purchase. On every node: the aggregator's published flags (public
+  // aggregates, one row per flag) and this member's watch list (local, never replicated).
+  // Only the aggregator fills the fraud_* tables, from the reports it alone can open; a
+  // report it could not use is kept in fraud_reports with its status so it is tried once.
+  `
+  CREATE TABLE common_point_flags (
+    entry_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    merchant BLOB NOT NULL,
+    merchant_type INTEGER NOT NULL,
+    issuers INTEGER NOT NULL,
+    fraud_cards INTEGER NOT NULL,
+    expected_fraud_cards REAL NOT NULL,
+    p_value REAL NOT NULL,
+    window_start_ms INTEGER NOT NULL,
+    window_end_ms INTEGER NOT NULL,
+    PRIMARY KEY (entry_id, idx)
+  );
+  CREATE INDEX common_point_flags_by_merchant ON common_point_flags (merchant, fraud_cards);
+  CREATE TABLE watched_merchants (
+    digest BLOB PRIMARY KEY,
+    type INTEGER NOT NULL,
+    key_epoch INTEGER NOT NULL,
+    added_at_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE fraud_reports (
+    entry_id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    status TEXT NOT NULL,
+    window_start_ms INTEGER NOT NULL,
+    window_end_ms INTEGER NOT NULL,
+    active_cards INTEGER NOT NULL,
+    opened_at_ms INTEGER NOT NULL
+  );
+  CREATE TABLE fraud_cards (
+    card BLOB NOT NULL,
+    origin TEXT NOT NULL,
+    window_end_ms INTEGER NOT NULL,
+    PRIMARY KEY (card, origin)
+  ) WITHOUT ROWID;
+  CREATE TABLE fraud_card_merchants (
+    merchant BLOB NOT NULL,
+    card BLOB NOT NULL,
+    origin TEXT NOT NULL,
+    window_end_ms INTEGER NOT NULL,
+    PRIMARY KEY (merchant, card, origin)
+  ) WITHOUT ROWID;
+  CREATE TABLE fraud_volumes (
+    merchant BLOB NOT NULL,
+    origin TEXT NOT NULL,
+    merchant_type INTEGER NOT NULL,
+    cards INTEGER NOT NULL,
+    window_end_ms INTEGER NOT NULL,
+    PRIMARY KEY (merchant, origin)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,55 @@
+// ReportFraud (an issuer's confirmed-fraud cards, sealed to the aggregator by the node) and
+// WatchMerchants (this member's watch list). Logs carry counts, never a selector.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishResponse';
+import type { ReportFraudRequest__Output } from '../../../proto/gen/mamori/v1/ReportFraudRequest';
+import type { WatchMerchantsRequest__Output } from '../../../proto/gen/mamori/v1/WatchMerchantsRequest';
+import type { WatchMerchantsResponse } from '../../../proto/gen/mamori/v1/WatchMerchantsResponse';
+import { callerActor } from '../exchange/audit-log';
+import type { MamoriNode } from '../exchange/node';
+import { validateFraudReportContents } from '../ledger/common-point';
+import { MamoriError } from '../ledger/errors';
+import { LIMITS } from '../ledger/limits';
+import { MERCHANT_SELECTOR_TYPES, rejectRepeatedSelectors, validateSelectors } from '../ledger/validate';
+import type { Authenticator } from './auth';
+import type { RateLimiter } from './rate-limit';
+import { unary } from './unary';
+
+/** A report's window may end at most this far in the node's future (clock skew). */
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+export function reportFraudHandler(
+  node: MamoriNode,
+  log: Logger,
+  authenticate: Authenticator,
+  writes: RateLimiter,
+): grpc.handleUnaryCall<ReportFraudRequest__Output, PublishResponse> {
+  return unary('ReportFraud', log, authenticate, async (request: ReportFraudRequest__Output, _call, caller) => {
+    const contents = validateFraudReportContents(request.contents, 'contents');
+    if (contents.windowEndMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('contents.windowEndMs', 'is in the future');
+    writes.take(caller, contents.cards.length);
+    const outcome = await node.reportFraud(contents, request.keyEpoch);
+    log.info({ method: 'ReportFraud', cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq }, 'fraud report sealed and published');
+    node.audit.record(callerActor(caller), 'fraud-report', { cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq });
+    return outcome;
+  });
+}
+
+export function watchMerchantsHandler(
+  node: MamoriNode,
+  log: Logger,
+  authenticate: Authenticator,
+): grpc.handleUnaryCall<WatchMerchantsRequest__Output, WatchMerchantsResponse> {
+  return unary('WatchMerchants', log, authenticate, (request: WatchMerchantsRequest__Output, _call, caller) => {
+    const merchants = validateSelectors(request.merchants, 'merchants', LIMITS.maxSelectorsPerCheck);
+    merchants.forEach((m, i) => {
+      if (!MERCHANT_SELECTOR_TYPES.has(m.type)) throw MamoriError.invalidArgument(`merchants[${i}].type`, `must be a merchant selector, not ${m.type}`);
+    });
+    rejectRepeatedSelectors(merchants, 'merchants');
+    const watched = node.watchMerchants(merchants, request.remove, request.keyEpoch);
+    log.info({ method: 'WatchMerchants', changed: merchants.length, remove: request.remove, watched }, 'watch list changed');
+    node.audit.record(callerActor(caller), request.remove ? 'unwatch-merchants' : 'watch-merchants', { changed: merchants.length, watched });
+    return { watched };
+  });
+}
