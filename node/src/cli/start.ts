@@ -57,6 +57,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
     node.audit.record('node', 'node.start', { consortiumVersion: node.consortium.document.version, feedSeq: node.ownHead().seq });
     node.audit.startRetention(config.audit.retentionDays);
+    node.startScrub((origin, seq) => replicator.copiesOf(origin, seq));
 
     // Membership changes: poll the consortium file; a valid new version replaces the old.
     let lastMtime = fs.statSync(config.consortiumFile).mtimeMs;
@@ -92,6 +93,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         for (const s of servers) s.markNotServing();
         clearInterval(poll);
         await metrics?.close();
+        await node.scrub.stop();
         await replicator.stop();
         await Promise.all(servers.map((s) => s.shutdown()));
         node.audit.record('node', 'node.stop', { feedSeq: node.ownHead().seq });

@@ -27,6 +27,9 @@ import type { ValidCardTestingReport } from '../ledger/validate';
 import { roleAllowsOperation } from '../ledger/roles';
 import type { NodeObserver } from './observer';
 import { AuditLog } from './audit-log';
+import { DamagedEntryStore } from '../store/damaged-entries';
+import { WalCheckpointer } from '../store/wal-checkpoint';
+import { LedgerScrub, type PeerCopies } from './scrub';
 
 
 export interface PublishOutcome {
@@ -62,6 +65,38 @@ export class MamoriNode {
     this.cardTesting = new CardTestingDetector(new AlertStore(store.db), config.member, binRanges, config.cardTesting, log);
     this.detachCardTesting = this.cardTesting.attach(writer);
     this.audit = new AuditLog(store.db, log);
+    this.damagedEntries = new DamagedEntryStore(store.db);
+    this.scrub = new LedgerScrub(
+      { store, damage: this.damagedEntries, member: (origin) => this.storedEntryKeys(origin), databaseFile: this.databaseFile, log },
+      config.scrub,
+    );
+    this.walCheckpoints = new WalCheckpointer(
+      store.db,
+      `${this.databaseFile}-wal`,
+      { intervalMs: config.walCheckpointIntervalMs, truncateAboveBytes: config.walTruncateAboveBytes, longReadOpen: () => this.scrub.longReadOpen },
+      log,
+    );
+    this.walCheckpoints.start();
+  }
+
+  /** Entries the scrub found damaged and could not repair yet (origin and seq). */
+  readonly damagedEntries: DamagedEntryStore;
+  /** The background re-verification of stored entries (scrub.ts); started by startScrub. */
+  readonly scrub: LedgerScrub;
+  readonly walCheckpoints: WalCheckpointer;
+
+  get databaseFile(): string {
+    return path.join(this.config.dataDir, 'mamori.db');
+  }
+
+  /** Keys that verify stored entries: current members, and former ones for their earlier entries. */
+  private storedEntryKeys(origin: string): MemberKeys | undefined {
+    return this.currentConsortium.memberKeys(origin) ?? this.currentConsortium.formerMemberKeys(origin);
+  }
+
+  /** Starts the scrub (when the config enables it), repairing from the copies peers hold. */
+  startScrub(peerCopies: PeerCopies): void {
+    if (this.config.scrub.enabled) this.scrub.start(peerCopies);
   }
 
   /** The tamper-evident audit log (audit-log.ts): counts only, never a card, key or selector. */
@@ -144,7 +179,19 @@ export class MamoriNode {
     const started = Date.now();
     const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
     try {
-      const heads = verifyStoredLedger(store, (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin));
+      // Another origin's damaged entry is marked and left to the scrub, which repairs it from
+      // a peer; damage in this member's own feed still refuses the start (an operator looks).
+      const damage = new DamagedEntryStore(store.db);
+      const heads = verifyStoredLedger(
+        store,
+        (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin),
+        (damaged) => {
+          if (damaged.origin === config.member) return false;
+          damage.mark(damaged.origin, damaged.seq, damaged.reason);
+          log.error({ origin: damaged.origin, seq: damaged.seq, reason: damaged.reason }, 'stored entry of another origin is damaged; starting, the scrub repairs it from a peer');
+          return true;
+        },
+      );
       const verifiedMs = Date.now() - started;
       const loaded = loadFilter(store, config.dataDir, config.filter);
       log.info(
@@ -319,6 +366,7 @@ export class MamoriNode {
       filter: this.index.status(),
       keyEpoch: activeEpochs(this.epochKeys)[0]?.epoch ?? 0,
       startedAtMs: this.startedAtMs,
+      damagedEntries: this.damagedEntries.count(),
     };
   }
 
@@ -333,6 +381,8 @@ export class MamoriNode {
   close(): void {
     if (this.closed) return;
     this.index.close();
+    this.walCheckpoints.stop();
+    void this.scrub.stop();
     this.detachCardTesting();
     this.audit.close();
     this.closed = true;

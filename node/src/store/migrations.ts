@@ -122,6 +122,17 @@ const MIGRATIONS: readonly string[] = [
     pruned_at_ms INTEGER NOT NULL
   );
   `,
+  // 6: stored entries that failed the background scrub (exchange/scrub.ts), until repaired
+  // from a peer. Origin and seq only: the damaged bytes stay where they are.
+  `
+  CREATE TABLE damaged_entries (
+    origin TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    detected_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (origin, seq)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
