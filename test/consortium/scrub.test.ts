@@ -154,4 +154,18 @@ describe('consortium: the scrub repairs damaged stored entries from peers', func
     }
     expect((await runCli(['status', '--config', memberOf(c.layout, 'acquirer-b').clientConfig])).stdout).to.include('damaged stored entries: 0');
   });
+
+  it("a node stopped with another origin's entry damaged starts, marks it and repairs it from a peer", async () => {
+    const original = storedBody('psp-c', 'psp-c', 2);
+    await c.kill('acquirer-b', 'SIGTERM');
+    writeBody('acquirer-b', 'psp-c', 2, flipped(original));
+    await c.start('acquirer-b');
+    const atStart = await waitFor(
+      () => logLines('acquirer-b').find((l) => typeof l.msg === 'string' && l.msg.startsWith('stored entry of another origin is damaged') && l.origin === 'psp-c' && l.seq === 2),
+      'acquirer-b to log the damaged entry at start-up',
+    );
+    expect(atStart.level).to.equal(50);
+    await waitFor(async () => (await c.client('acquirer-b').status()).damagedEntries === 0 && storedBody('acquirer-b', 'psp-c', 2).equals(original), 'the repair after the restart', 60_000);
+    expect((await c.client('acquirer-b').checkCards(batches[1] as string[])).every((v) => v.listed)).to.equal(true);
+  });
 });

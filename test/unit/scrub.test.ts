@@ -39,7 +39,8 @@ describe('scrub: background re-verification of stored entries', () => {
     originals.clear();
   });
 
-  afterEach(() => {
+  afterEach(async () => {
+    await Promise.all(scrubs.splice(0).map((s) => s.close()));
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -63,11 +64,16 @@ describe('scrub: background re-verification of stored entries', () => {
     store.db.prepare('UPDATE entries SET body = ? WHERE seq = ? AND origin_id = (SELECT id FROM origins WHERE member = ?)').run(body, seq, origin);
   };
 
-  const scrubWith = (entriesPerSlice: number) =>
-    new LedgerScrub(
-      { store, damage, member: (origin) => ledger.member(origin), databaseFile: path.join(dir, 'mamori.db'), log: pino({ level: 'silent' }) },
+  const scrubs: LedgerScrub[] = [];
+  const scrubWith = (entriesPerSlice: number) => {
+    const members = () => new Map([psp, issuer].map((m) => [m.id, ledger.member(m.id) as NonNullable<ReturnType<MemoryLedger['member']>>]));
+    const scrub = new LedgerScrub(
+      { store, damage, members, databaseFile: path.join(dir, 'mamori.db'), log: pino({ level: 'silent' }) },
       { intervalMs: 60_000, entriesPerSlice, sliceDelayMs: 0 },
     );
+    scrubs.push(scrub);
+    return scrub;
+  };
 
   const peersHolding = (copies: Map<string, RawEntry>, extra: RawEntry[] = []): PeerCopies =>
     async function* (origin, seq) {
@@ -76,7 +82,7 @@ describe('scrub: background re-verification of stored entries', () => {
       if (copy) yield { peer: 'acquirer-b', entry: copy };
     };
 
-  it('walks the ledger in slices of at most entriesPerSlice, picking up entries appended meanwhile', async () => {
+  it('walks the ledger in slices of entriesPerSlice (in a worker thread), picking up entries appended meanwhile', async () => {
     publish(10);
     const scrub = scrubWith(3);
     const walked: number[] = [];
@@ -116,8 +122,6 @@ describe('scrub: background re-verification of stored entries', () => {
     const scrub = scrubWith(4);
     const found: { origin: string; seq: number }[] = [];
     // No peer yet: found, marked, not repaired; the walk goes on past it.
-    scrub.start(async function* () {});
-    await scrub.stop();
     for (;;) {
       const r = await scrub.slice();
       found.push(...r.damaged.map((d) => ({ origin: d.origin, seq: d.seq })));

@@ -93,8 +93,10 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         for (const s of servers) s.markNotServing();
         clearInterval(poll);
         await metrics?.close();
-        await node.scrub.stop();
+        // Stopping the replicator ends any peer fetch a repair is waiting on.
+        const scrubStopped = node.scrub.stop();
         await replicator.stop();
+        await scrubStopped;
         await Promise.all(servers.map((s) => s.shutdown()));
         node.audit.record('node', 'node.stop', { feedSeq: node.ownHead().seq });
         node.close();

@@ -67,7 +67,7 @@ export class MamoriNode {
     this.audit = new AuditLog(store.db, log);
     this.damagedEntries = new DamagedEntryStore(store.db);
     this.scrub = new LedgerScrub(
-      { store, damage: this.damagedEntries, member: (origin) => this.storedEntryKeys(origin), databaseFile: this.databaseFile, log },
+      { store, damage: this.damagedEntries, members: () => this.storedEntryKeys(), databaseFile: this.databaseFile, log },
       config.scrub,
     );
     this.walCheckpoints = new WalCheckpointer(
@@ -90,8 +90,13 @@ export class MamoriNode {
   }
 
   /** Keys that verify stored entries: current members, and former ones for their earlier entries. */
-  private storedEntryKeys(origin: string): MemberKeys | undefined {
-    return this.currentConsortium.memberKeys(origin) ?? this.currentConsortium.formerMemberKeys(origin);
+  private storedEntryKeys(): Map<string, MemberKeys> {
+    const keys = new Map<string, MemberKeys>();
+    for (const m of this.currentConsortium.document.members) {
+      const k = this.currentConsortium.memberKeys(m.id) ?? this.currentConsortium.formerMemberKeys(m.id);
+      if (k) keys.set(m.id, k);
+    }
+    return keys;
   }
 
   /** Starts the scrub (when the config enables it), repairing from the copies peers hold. */
@@ -382,7 +387,7 @@ export class MamoriNode {
     if (this.closed) return;
     this.index.close();
     this.walCheckpoints.stop();
-    void this.scrub.stop();
+    void this.scrub.close();
     this.detachCardTesting();
     this.audit.close();
     this.closed = true;

@@ -1,8 +1,10 @@
 // The background scrub: walks every stored entry in id order, a slice at a time with a pause
 // between slices, re-verifying what start-up verifies (verify-ledger.ts: signature, seq and
-// prev chain, stored hash column). An entry that fails is marked damaged and repaired from
-// a copy that provably is the entry the chain expects; what finds no such copy stays marked
-// and is reported in Status. Once per pass, PRAGMA quick_check runs in a worker thread.
+// prev chain, stored hash column). The walk and, once per pass, PRAGMA quick_check run in a
+// worker thread on a read-only connection (scrub-worker.ts), so checks never wait for them.
+// An entry that fails is marked damaged and repaired here, on the node's connection, from a
+// copy that provably is the entry the chain expects; what finds no such copy stays marked
+// and is reported in Status.
 //
 // Which stored fields are trusted for a repair: the entry's own body, signature and hash
 // column are all suspect. The strongest anchor is the `prev` inside the NEXT entry's body
@@ -13,22 +15,23 @@
 // AND the origin's signature over it verifies, so it can only be the original bytes.
 import type { Logger } from 'pino';
 import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
-import { entryHash, verifyDetached } from '../crypto/signing';
+import { verifyDetached } from '../crypto/signing';
+import type { MemberKeys } from '../ledger/acceptance';
 import { readEntryHeader } from '../ledger/entry';
-import { LIMITS } from '../ledger/limits';
 import { sleep } from '../replication/backoff';
 import type { RawEntry } from '../replication/types';
 import type { DamagedEntryStore } from '../store/damaged-entries';
 import type { LedgerStore } from '../store/ledger-store';
-import { quickCheck } from '../store/quick-check';
-import { StoredLedgerWalk, type DamagedEntry, type MemberLookup } from './verify-ledger';
+import type { DamagedEntryReport } from './scrub-protocol';
+import { ScrubWorkerClient } from './scrub-worker-client';
+import { isOriginalCopy } from './verify-ledger';
 
 export interface ScrubOptions {
   /** Pause between the end of one pass and the start of the next. */
   intervalMs: number;
-  /** Entries verified per slice at most. */
+  /** Entries verified per slice. */
   entriesPerSlice: number;
-  /** Pause between slices, during which checks and commits run. */
+  /** Pause between slices: bounds the CPU the worker takes from the node on a small machine. */
   sliceDelayMs: number;
 }
 
@@ -45,23 +48,24 @@ export interface ScrubStats {
   lastPassMs: number;
 }
 
-/**
- * A slice also ends once it has run this long: Ed25519 verification runs ~8k entries/s here,
- * so 500 entries would hold the event loop (and every check waiting on it) for ~60 ms.
- */
-const SLICE_BUDGET_MS = 8;
+/** Problems quick_check lists at most (it stops counting there). */
+const QUICK_CHECK_MAX_ERRORS = 20;
 
 export interface ScrubDeps {
   store: LedgerStore;
   damage: DamagedEntryStore;
-  member: MemberLookup;
+  /** Keys of every origin whose stored entries verify: current and former members. */
+  members: () => Map<string, MemberKeys>;
   databaseFile: string;
   log: Logger;
 }
 
 export class LedgerScrub {
   readonly stats: ScrubStats = { passes: 0, entriesVerified: 0, damaged: 0, repaired: 0, quickCheckFailures: 0, lastPassMs: 0 };
-  private walk: StoredLedgerWalk;
+  private readonly worker: ScrubWorkerClient;
+  /** The worker generation whose walk is the current pass (undefined: begin a new pass). */
+  private passGeneration: number | undefined;
+  private walkPosition = 0;
   /** Entries found damaged in the current pass (origin, seq). */
   private foundThisPass = new Set<string>();
   private passStartedMs = Date.now();
@@ -74,12 +78,12 @@ export class LedgerScrub {
     private readonly deps: ScrubDeps,
     private readonly options: ScrubOptions,
   ) {
-    this.walk = new StoredLedgerWalk(deps.store, deps.member);
+    this.worker = new ScrubWorkerClient(deps.databaseFile);
   }
 
   /** Row id of the last entry the current pass has verified. */
   get position(): number {
-    return this.walk.position;
+    return this.walkPosition;
   }
 
   /** True while quick_check holds a read open on its own connection (the WAL cannot be truncated). */
@@ -108,11 +112,18 @@ export class LedgerScrub {
     })();
   }
 
+  /** Stops the loop; a later start() resumes the pass where it stopped. */
   async stop(): Promise<void> {
     this.stopper.abort();
     const loop = this.loop;
     this.loop = undefined;
     await loop;
+  }
+
+  /** Stops for good: also ends the worker thread. */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.worker.close();
   }
 
   private get stopped(): boolean {
@@ -124,8 +135,17 @@ export class LedgerScrub {
    * ledger, finishes the pass (quick_check, marks no longer damaged, repairs still owed) and
    * starts the next from the first entry.
    */
-  async slice(): Promise<{ walked: number; damaged: DamagedEntry[]; passEnded: boolean }> {
-    const { walked, damaged } = this.walk.next(this.options.entriesPerSlice, Date.now() + SLICE_BUDGET_MS);
+  async slice(): Promise<{ walked: number; damaged: DamagedEntryReport[]; passEnded: boolean }> {
+    if (this.passGeneration === undefined || this.passGeneration !== this.worker.generation) {
+      // A new pass, or the worker thread was restarted and its walk lost: from the first entry.
+      await this.worker.begin(this.deps.members());
+      this.passGeneration = this.worker.generation;
+      this.walkPosition = 0;
+      this.foundThisPass = new Set();
+      this.passStartedMs = Date.now();
+    }
+    const { walked, damaged, position } = await this.worker.next(this.options.entriesPerSlice, this.stopper.signal);
+    this.walkPosition = position;
     this.stats.entriesVerified += walked;
     for (const d of damaged) this.found(d);
     for (const d of damaged) await this.repair(d.origin, d.seq);
@@ -134,7 +154,7 @@ export class LedgerScrub {
     return { walked, damaged, passEnded: true };
   }
 
-  private found(d: DamagedEntry): void {
+  private found(d: DamagedEntryReport): void {
     this.foundThisPass.add(key(d.origin, d.seq));
     if (!this.deps.damage.mark(d.origin, d.seq, d.reason)) return;
     this.stats.damaged++;
@@ -154,22 +174,21 @@ export class LedgerScrub {
     await this.repairMarked();
     this.stats.passes++;
     this.stats.lastPassMs = Date.now() - this.passStartedMs;
-    this.deps.log.debug({ passMs: this.stats.lastPassMs, entriesVerified: this.walk.position, damaged: this.deps.damage.count() }, 'scrub pass finished');
-    this.walk = new StoredLedgerWalk(this.deps.store, this.deps.member);
-    this.foundThisPass = new Set();
-    this.passStartedMs = Date.now();
+    this.deps.log.debug({ passMs: this.stats.lastPassMs, damaged: this.deps.damage.count() }, 'scrub pass finished');
+    this.passGeneration = undefined;
+    this.walkPosition = 0;
   }
 
   private async runQuickCheck(): Promise<void> {
     this.quickCheckOpen = true;
     try {
-      const problems = await quickCheck(this.deps.databaseFile);
+      const problems = await this.worker.quickCheck(QUICK_CHECK_MAX_ERRORS, this.stopper.signal);
       if (problems.length > 0) {
         this.stats.quickCheckFailures++;
         this.deps.log.error({ problems }, 'scrub: SQLite quick_check reports damage in the database file');
       }
     } catch (error) {
-      this.deps.log.warn({ err: error }, 'scrub: quick_check could not run');
+      if (!this.stopped) this.deps.log.warn({ err: error }, 'scrub: quick_check could not run');
     } finally {
       this.quickCheckOpen = false;
     }
@@ -191,10 +210,11 @@ export class LedgerScrub {
    */
   async repair(origin: string, seq: number): Promise<boolean> {
     const stored = this.deps.store.entryAt(origin, seq);
-    const keys = this.deps.member(origin);
+    const members = this.deps.members();
+    const keys = members.get(origin);
     if (!stored || !keys) return false;
     const expected = this.expectedHash(origin, seq, stored.hash, keys.signingPublicKey);
-    const isOriginal = (copy: RawEntry) => isOriginalEntry(copy, origin, seq, expected, keys.signingPublicKey);
+    const isOriginal = (copy: RawEntry) => isOriginalCopy(copy, origin, seq, expected, (o) => members.get(o));
     let source: string | undefined = isOriginal(stored) ? 'own copy' : undefined;
     let copy: RawEntry = stored;
     if (!source) {
@@ -233,19 +253,6 @@ export class LedgerScrub {
     }
     return hashColumn;
   }
-}
-
-function isOriginalEntry(copy: RawEntry, origin: string, seq: number, expected: Buffer, signingPublicKey: Uint8Array): boolean {
-  if (!Buffer.isBuffer(copy.body) || !Buffer.isBuffer(copy.signature)) return false;
-  if (copy.body.length === 0 || copy.body.length > LIMITS.maxEntryBodyBytes) return false;
-  if (!entryHash(copy.body).equals(expected)) return false;
-  try {
-    const header = readEntryHeader(copy.body);
-    if (header.origin !== origin || header.seq !== seq) return false;
-  } catch {
-    return false;
-  }
-  return verifyDetached(copy.signature, entrySigningBytes(copy.body), signingPublicKey);
 }
 
 function key(origin: string, seq: number): string {

@@ -10,7 +10,8 @@ import { readEntryHeader, ZERO_HASH, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS } from '../ledger/limits';
 import { roleAllowsOperation } from '../ledger/roles';
-import type { LedgerStore, StoredEntryPage } from '../store/ledger-store';
+import type { EntryPages } from '../store/entry-pages';
+import type { StoredEntryPage } from '../store/ledger-store';
 
 const PAGE = 256;
 
@@ -22,7 +23,7 @@ export interface DamagedEntry {
   origin: string;
   seq: number;
   reason: string;
-  error: unknown;
+  error?: unknown;
 }
 
 /**
@@ -41,7 +42,7 @@ export class StoredLedgerWalk {
   private after = 0;
 
   constructor(
-    private readonly store: LedgerStore,
+    private readonly store: EntryPages,
     private readonly member: MemberLookup,
   ) {}
 
@@ -90,7 +91,7 @@ function prevOf(body: Buffer): Buffer {
  * Verifies every stored entry and returns each origin's head. A damaged entry stops the
  * node unless `tolerate` accepts it (it is then left for the scrub to repair from a peer).
  */
-export function verifyStoredLedger(store: LedgerStore, member: MemberLookup, tolerate: (damaged: DamagedEntry) => boolean = () => false): Map<string, FeedHead> {
+export function verifyStoredLedger(store: EntryPages, member: MemberLookup, tolerate: (damaged: DamagedEntry) => boolean = () => false): Map<string, FeedHead> {
   const walk = new StoredLedgerWalk(store, member);
   for (;;) {
     const { walked, damaged } = walk.next(PAGE);
@@ -98,6 +99,22 @@ export function verifyStoredLedger(store: LedgerStore, member: MemberLookup, tol
       if (!tolerate(d)) throw MamoriError.internal(`stored entry ${d.origin}#${d.seq} (row ${d.id}) fails verification: ${d.reason}`, d.error);
     }
     if (walked === 0) return walk.heads;
+  }
+}
+
+/**
+ * True when a copy of origin/seq (the node's own or a peer's) is the entry whose hash the
+ * chain expects, validly signed by its origin: the same checks as a stored entry, with the
+ * expected hash in place of the hash column. The copy's prev is taken as it is: its hash
+ * equal to the expected one already binds it.
+ */
+export function isOriginalCopy(copy: { body: Buffer; signature: Buffer }, origin: string, seq: number, expectedHash: Buffer, member: MemberLookup): boolean {
+  if (!Buffer.isBuffer(copy.body) || !Buffer.isBuffer(copy.signature)) return false;
+  try {
+    verifyStoredEntry({ id: 0, origin, seq, hash: expectedHash, body: copy.body, signature: copy.signature }, { seq: seq - 1, hash: prevOf(copy.body) }, member);
+    return true;
+  } catch {
+    return false;
   }
 }
 
