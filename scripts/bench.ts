@@ -301,12 +301,11 @@ function scrubContinuously(nodeConfig: string): void {
 }
 
 /** The scrub's totals from the node's metrics, to show it ran while checks were measured. */
-async function scrubProgress(nodeConfig: string): Promise<Record<string, number>> {
+async function scrubProgress(nodeConfig: string): Promise<{ passes: number; entriesVerified: number }> {
   const { metricsListen } = JSON.parse(fs.readFileSync(nodeConfig, 'utf8')) as { metricsListen: string };
   const text = await (await fetch(`http://${metricsListen}/metrics`)).text();
   const read = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   const scrub = { passes: read('mamori_scrub_passes_total'), entriesVerified: read('mamori_scrub_entries_verified_total') };
-  progress(`scrub while checking: ${scrub.passes} passes, ${scrub.entriesVerified} entries verified`);
   return scrub;
 }
 
@@ -468,6 +467,7 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
     md.set('authorization', `Bearer ${config.token}`);
     try {
       await new Promise<void>((resolve, reject) => stub.waitForReady(Date.now() + 30_000, (e) => (e ? reject(e) : resolve())));
+      const scrubBefore = options.scrubContinuous ? await scrubProgress(nodeConfig) : { passes: 0, entriesVerified: 0 };
       progress('check warm-up …');
       for (let i = 0; i < 2; i++) {
         await checkRun(stub, md, batches, 1);
@@ -499,7 +499,12 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
         }));
       }
       details.check = { selectors: TOTAL, batch: BATCH, listedSelectors: listedWanted, runs: checkDetails };
-      if (options.scrubContinuous) details.checkScrub = await scrubProgress(nodeConfig);
+      if (options.scrubContinuous) {
+        const after = await scrubProgress(nodeConfig);
+        const during = { passes: after.passes - scrubBefore.passes, entriesVerified: after.entriesVerified - scrubBefore.entriesVerified };
+        progress(`scrub during the check runs: ${during.passes} passes, ${during.entriesVerified} entries verified`);
+        details.checkScrub = during;
+      }
     } finally {
       stub.close();
     }

@@ -184,14 +184,16 @@ export class MamoriNode {
     const started = Date.now();
     const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
     try {
-      // Another origin's damaged entry is marked and left to the scrub, which repairs it from
-      // a peer; damage in this member's own feed still refuses the start (an operator looks).
+      // Another member's damaged entry is marked and left to the scrub, which repairs it from
+      // a peer; damage in this member's own feed, or rows of an origin that was never a
+      // member, still refuse the start (an operator looks).
       const damage = new DamagedEntryStore(store.db);
+      const keysOf = (origin: string) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin);
       const heads = verifyStoredLedger(
         store,
-        (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin),
+        keysOf,
         (damaged) => {
-          if (damaged.origin === config.member) return false;
+          if (damaged.origin === config.member || !keysOf(damaged.origin)) return false;
           damage.mark(damaged.origin, damaged.seq, damaged.reason);
           log.error({ origin: damaged.origin, seq: damaged.seq, reason: damaged.reason }, 'stored entry of another origin is damaged; starting, the scrub repairs it from a peer');
           return true;

@@ -3,6 +3,7 @@
 // PRAGMA quick_check over the whole file, never run on the thread that answers checks. It
 // reports damaged entries by origin and seq; marking and repairing stay with the node.
 import Database from 'better-sqlite3';
+import * as os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import type { MemberKeys } from '../ledger/acceptance';
@@ -12,6 +13,13 @@ import { StoredLedgerWalk } from './verify-ledger';
 
 const port = parentPort;
 if (!port) throw new Error('scrub-worker runs as a worker thread');
+// Lowest CPU priority for this thread alone (on Linux the nice value is per thread, and pid
+// 0 is the calling thread): on a small machine the scrub takes only what checks leave idle.
+try {
+  os.setPriority(os.constants.priority.PRIORITY_LOW);
+} catch {
+  // Not permitted here: the scrub still runs, paced by sliceDelayMs.
+}
 const { file } = workerData as ScrubWorkerData;
 const db = new Database(file, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');

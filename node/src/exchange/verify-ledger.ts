@@ -52,11 +52,10 @@ export class StoredLedgerWalk {
   }
 
   /**
-   * Verifies up to `limit` entries after the position, stopping early once `deadline`
-   * (a Date.now() value) has passed. Returns how many were walked (0: the end of the ledger)
-   * and the damaged ones among them.
+   * Verifies up to `limit` entries after the position. Returns how many were walked (0: the
+   * end of the ledger) and the damaged ones among them.
    */
-  next(limit: number, deadline = Infinity): { walked: number; damaged: DamagedEntry[] } {
+  next(limit: number): { walked: number; damaged: DamagedEntry[] } {
     const page = this.store.entriesAfter(this.after, limit);
     const damaged: DamagedEntry[] = [];
     let walked = 0;
@@ -73,7 +72,6 @@ export class StoredLedgerWalk {
       }
       this.after = row.id;
       walked++;
-      if (Date.now() >= deadline) break;
     }
     return { walked, damaged };
   }
