@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { MamoriClient } from '../../client-sdk/src/client';
+import { ConfigError } from '../../node/src/config/errors';
+import { loadNodeConfig } from '../../node/src/config/node-config';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
 import { makeConsortium, memberOf } from '../helpers/node-harness';
@@ -36,6 +38,31 @@ describe('operations: periodic WAL checkpoints', function () {
   after(async () => {
     client?.close();
     await psp?.stop();
+  });
+
+  it('fills the checkpoint and scrub defaults, and names the field of a bad value', () => {
+    const raw = JSON.parse(fs.readFileSync(memberOf(layout, 'issuer-a').nodeConfig, 'utf8')) as Record<string, unknown>;
+    const file = path.join(layout.dir, 'issuer-a', 'maintenance-variant.json');
+    fs.writeFileSync(file, JSON.stringify({ ...raw, walCheckpointIntervalMs: undefined, walTruncateAboveBytes: undefined, scrub: undefined }));
+    const defaults = loadNodeConfig(file);
+    expect(defaults.walCheckpointIntervalMs).to.equal(60_000);
+    expect(defaults.walTruncateAboveBytes).to.equal(64 * 1024 * 1024);
+    expect(defaults.scrub).to.deep.equal({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 });
+    for (const [bad, field] of [
+      [{ scrub: { entriesPerSlice: 0 } }, 'scrub.entriesPerSlice'],
+      [{ scrub: { sliceDelayMs: -1 } }, 'scrub.sliceDelayMs'],
+      [{ walCheckpointIntervalMs: 5 }, 'walCheckpointIntervalMs'],
+    ] as const) {
+      fs.writeFileSync(file, JSON.stringify({ ...raw, ...bad }));
+      let error: unknown;
+      try {
+        loadNodeConfig(file);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(ConfigError);
+      expect(String(error)).to.contain(field);
+    }
   });
 
   const metrics = async () => (await scrape(psp.metrics?.address ?? '')).body;
