@@ -92,13 +92,16 @@ interface Options {
   sdkSequentialChecks: number;
   keep: boolean;
   out: string;
+  /** psp-c runs its scrub without pauses (intervalMs 0, sliceDelayMs 0): checks measured beside it. */
+  scrubContinuous: boolean;
 }
 
 const USAGE =
   'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
   '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N]\n' +
   '                                  [--sdk-runs N] [--sdk-checks N] [--sdk-remote-checks N] [--sdk-sequential-checks N] [--keep] [--out FILE]\n' +
-  `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n`;
+  `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n` +
+  '--scrub-continuous: psp-c scrubs its ledger without pauses throughout (checks measured beside a running scrub)\n';
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
@@ -117,6 +120,7 @@ function parseArgs(argv: string[]): Options {
     sdkSequentialChecks: 10_000,
     keep: false,
     out: path.join(REPO, 'bench/results.json'),
+    scrubContinuous: false,
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
@@ -143,6 +147,7 @@ function parseArgs(argv: string[]): Options {
       if (names.length === 0 || unknown.length > 0) throw new Error(`--only: unknown phase(s) ${unknown.join(', ') || '(none given)'}; expected ${PHASES.join(', ')}`);
       o.phases = new Set(names as Phase[]);
     } else if (a === '--keep') o.keep = true;
+    else if (a === '--scrub-continuous') o.scrubContinuous = true;
     else if (a === '--out') o.out = path.resolve(String(argv[++i]));
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
@@ -297,6 +302,21 @@ async function main(): Promise<void> {
   progress(`wrote ${options.out}`);
 }
 
+function scrubContinuously(nodeConfig: string): void {
+  const config = JSON.parse(fs.readFileSync(nodeConfig, 'utf8')) as Record<string, unknown>;
+  config.scrub = { enabled: true, intervalMs: 0, entriesPerSlice: 500, sliceDelayMs: 0 };
+  fs.writeFileSync(nodeConfig, JSON.stringify(config, null, 2));
+}
+
+/** The scrub's totals from the node's metrics, to show it ran while checks were measured. */
+async function scrubProgress(nodeConfig: string): Promise<{ passes: number; entriesVerified: number }> {
+  const { metricsListen } = JSON.parse(fs.readFileSync(nodeConfig, 'utf8')) as { metricsListen: string };
+  const text = await (await fetch(`http://${metricsListen}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const scrub = { passes: read('mamori_scrub_passes_total'), entriesVerified: read('mamori_scrub_entries_verified_total') };
+  return scrub;
+}
+
 /** import, restart, check and sdk on psp-c alone (the import also feeds the others). */
 async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): Promise<void> {
   const { file: csv, listedSample } = cardCsv;
@@ -334,6 +354,7 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
     nodeConfig = path.join(dir, 'psp-c/node.json');
     clientConfig = path.join(dir, 'psp-c/client.json');
     logFile = path.join(tempDir, `psp-c-${run}.log`);
+    if (options.scrubContinuous) scrubContinuously(nodeConfig);
     progress(`import run ${run}/${runs}: consortium in ${dir}; starting psp-c node (log ${logFile})`);
     t0 = now();
     node = startNodeProcess(nodeConfig, logFile);
@@ -454,6 +475,7 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
     md.set('authorization', `Bearer ${config.token}`);
     try {
       await new Promise<void>((resolve, reject) => stub.waitForReady(Date.now() + 30_000, (e) => (e ? reject(e) : resolve())));
+      const scrubBefore = options.scrubContinuous ? await scrubProgress(nodeConfig) : { passes: 0, entriesVerified: 0 };
       progress('check warm-up …');
       for (let i = 0; i < 2; i++) {
         await checkRun(stub, md, batches, 1);
@@ -485,6 +507,12 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
         }));
       }
       details.check = { selectors: TOTAL, batch: BATCH, listedSelectors: listedWanted, runs: checkDetails };
+      if (options.scrubContinuous) {
+        const after = await scrubProgress(nodeConfig);
+        const during = { passes: after.passes - scrubBefore.passes, entriesVerified: after.entriesVerified - scrubBefore.entriesVerified };
+        progress(`scrub during the check runs: ${during.passes} passes, ${during.entriesVerified} entries verified`);
+        details.checkScrub = during;
+      }
     } finally {
       stub.close();
     }

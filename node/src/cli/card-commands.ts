@@ -96,6 +96,9 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
       ),
       ...s.frozenOrigins.map((f) => `FROZEN origin ${f.origin} since ${isoDate(f.sinceMs)}: ${f.reason}`),
       ...keyEpochLines(s.keyEpochs),
+      Number(s.damagedEntries) > 0
+        ? `DAMAGED stored entries: ${s.damagedEntries} (the scrub repairs them from a peer; the node log names origin and seq)`
+        : 'damaged stored entries: 0',
     ].join('\n');
   } finally {
     client.close();

@@ -145,6 +145,9 @@ export async function createDevConsortium(dir: string, basePort: number, options
       consortiumPollMs: 2_000,
       metricsListen: m.metrics,
       commonPointIntervalMs: 60_000,
+      walCheckpointIntervalMs: 60_000,
+      walTruncateAboveBytes: 64 * 1024 * 1024,
+      scrub: { enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 },
     };
     writeJsonFile(path.join(memberDir, 'node.json'), nodeConfig);
     const client: ClientConfig = { member: m.id, target: m.listen, token: m.token, deadlineMs: 5_000 };

@@ -62,6 +62,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     // A key epoch issued while this node was down is acknowledged now (epoch-acks.ts).
     const acknowledgeKeyEpochs = () => void node.acknowledgeKeyEpochs().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
     acknowledgeKeyEpochs();
+    node.startScrub((origin, seq) => replicator.copiesOf(origin, seq));
 
     // Membership changes: poll the consortium file; a valid new version replaces the old.
     let lastMtime = fs.statSync(config.consortiumFile).mtimeMs;
@@ -104,7 +105,10 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
         for (const s of servers) s.markNotServing();
         clearInterval(poll);
         await metrics?.close();
+        // Stopping the replicator ends any peer fetch a repair is waiting on.
+        const scrubStopped = node.scrub.stop();
         await replicator.stop();
+        await scrubStopped;
         await Promise.all(servers.map((s) => s.shutdown()));
         node.audit.record('node', 'node.stop', { feedSeq: node.ownHead().seq, configDigest: configDigest(config) });
         node.close();

@@ -132,6 +132,21 @@ export const nodeConfigSchema = z
     // At the consortium's common-point aggregator: how often the fraud reports are analysed
     // (also soon after new reports arrive).
     commonPointIntervalMs: z.number().int().min(100).default(60_000),
+    // Periodic PASSIVE checkpoints of the SQLite WAL (store/wal-checkpoint.ts); a WAL grown
+    // past walTruncateAboveBytes is truncated when no long read holds it.
+    walCheckpointIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+    walTruncateAboveBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+    // The background scrub (exchange/scrub.ts): re-verifies every stored entry, a slice at a
+    // time, and repairs damaged ones from peers. intervalMs is the pause between passes.
+    scrub: z
+      .object({
+        enabled: z.boolean().default(true),
+        intervalMs: z.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
+        entriesPerSlice: z.number().int().min(1).max(100_000).default(500),
+        sliceDelayMs: z.number().int().min(0).max(60_000).default(50),
+      })
+      .strict()
+      .default({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 }),
   })
   .strict();
 

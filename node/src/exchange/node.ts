@@ -38,6 +38,9 @@ import { openSealed } from '../crypto/sealed-box';
 import type { ValidCommonPointFlags, ValidFraudReportContents } from '../ledger/common-point';
 import { LIMITS } from '../ledger/limits';
 import { sealFraudReport } from './fraud-report';
+import { DamagedEntryStore } from '../store/damaged-entries';
+import { WalCheckpointer } from '../store/wal-checkpoint';
+import { LedgerScrub, type PeerCopies } from './scrub';
 
 
 export interface PublishOutcome {
@@ -83,6 +86,43 @@ export class MamoriNode {
       this.commonPoint = new CommonPointAnalyser(new CommonPointStore(store.db), settings, ports, log);
       this.detachCommonPoint = this.commonPoint.attach(writer);
     }
+    this.damagedEntries = new DamagedEntryStore(store.db);
+    this.scrub = new LedgerScrub(
+      { store, damage: this.damagedEntries, members: () => this.storedEntryKeys(), databaseFile: this.databaseFile, log },
+      config.scrub,
+    );
+    this.walCheckpoints = new WalCheckpointer(
+      store.db,
+      `${this.databaseFile}-wal`,
+      { intervalMs: config.walCheckpointIntervalMs, truncateAboveBytes: config.walTruncateAboveBytes, longReadOpen: () => this.scrub.longReadOpen },
+      log,
+    );
+    this.walCheckpoints.start();
+  }
+
+  /** Entries the scrub found damaged and could not repair yet (origin and seq). */
+  readonly damagedEntries: DamagedEntryStore;
+  /** The background re-verification of stored entries (scrub.ts); started by startScrub. */
+  readonly scrub: LedgerScrub;
+  readonly walCheckpoints: WalCheckpointer;
+
+  get databaseFile(): string {
+    return path.join(this.config.dataDir, 'mamori.db');
+  }
+
+  /** Keys that verify stored entries: current members, and former ones for their earlier entries. */
+  private storedEntryKeys(): Map<string, MemberKeys> {
+    const keys = new Map<string, MemberKeys>();
+    for (const m of this.currentConsortium.document.members) {
+      const k = this.currentConsortium.memberKeys(m.id) ?? this.currentConsortium.formerMemberKeys(m.id);
+      if (k) keys.set(m.id, k);
+    }
+    return keys;
+  }
+
+  /** Starts the scrub (when the config enables it), repairing from the copies peers hold. */
+  startScrub(peerCopies: PeerCopies): void {
+    if (this.config.scrub.enabled) this.scrub.start(peerCopies);
   }
 
   /** Alerts on this member's watched merchants: common-point flags and other acquirers' listings. */
@@ -175,7 +215,21 @@ export class MamoriNode {
     const started = Date.now();
     const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
     try {
-      const heads = verifyStoredLedger(store, (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin));
+      // Another member's damaged entry is marked and left to the scrub, which repairs it from
+      // a peer; damage in this member's own feed, or rows of an origin that was never a
+      // member, still refuse the start (an operator looks).
+      const damage = new DamagedEntryStore(store.db);
+      const keysOf = (origin: string) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin);
+      const heads = verifyStoredLedger(
+        store,
+        keysOf,
+        (damaged) => {
+          if (damaged.origin === config.member || !keysOf(damaged.origin)) return false;
+          damage.mark(damaged.origin, damaged.seq, damaged.reason);
+          log.error({ origin: damaged.origin, seq: damaged.seq, reason: damaged.reason }, 'stored entry of another origin is damaged; starting, the scrub repairs it from a peer');
+          return true;
+        },
+      );
       const verifiedMs = Date.now() - started;
       const loaded = loadFilter(store, config.dataDir, config.filter);
       log.info(
@@ -434,6 +488,7 @@ export class MamoriNode {
       keyEpoch: activeEpochs(this.epochKeys)[0]?.epoch ?? 0,
       startedAtMs: this.startedAtMs,
       keyEpochs: keyEpochStatuses(this.currentConsortium, this.keyEpochAcks.all()),
+      damagedEntries: this.damagedEntries.count(),
     };
   }
 
@@ -448,6 +503,8 @@ export class MamoriNode {
   close(): void {
     if (this.closed) return;
     this.index.close();
+    this.walCheckpoints.stop();
+    void this.scrub.close();
     this.detachCardTesting();
     this.detachMerchantWatch();
     this.detachCommonPoint();

@@ -194,6 +194,35 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
   });
 
   registerCommonPointMetrics(registry, node);
+  // WAL checkpoints and the scrub keep their own running totals, read at scrape time.
+  const totalCounter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  totalCounter('mamori_wal_checkpoints_total', 'Periodic WAL checkpoints run (PASSIVE)', () => node.walCheckpoints.stats.checkpoints.PASSIVE);
+  totalCounter('mamori_wal_truncations_total', 'Periodic checkpoints that also truncated the WAL (it had grown past walTruncateAboveBytes)', () => node.walCheckpoints.stats.checkpoints.TRUNCATE);
+  totalCounter('mamori_wal_checkpoint_pages_total', 'WAL pages copied into the database file by the periodic checkpoints', () => node.walCheckpoints.stats.pagesCheckpointed);
+  totalCounter('mamori_wal_checkpoint_busy_total', 'Periodic checkpoints that a reader kept from copying the whole WAL', () => node.walCheckpoints.stats.busy);
+  new Gauge({
+    name: 'mamori_wal_checkpoint_last_duration_seconds',
+    help: 'Duration of the last periodic WAL checkpoint',
+    registers: [registry],
+    collect() {
+      this.set(node.walCheckpoints.stats.lastDurationMs / 1000);
+    },
+  });
+  totalCounter('mamori_scrub_passes_total', 'Completed scrub passes over every stored entry', () => node.scrub.stats.passes);
+  totalCounter('mamori_scrub_entries_verified_total', 'Stored entries re-verified by the scrub', () => node.scrub.stats.entriesVerified);
+  totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => node.scrub.stats.damaged);
+  totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => node.scrub.stats.repaired);
+  totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => node.scrub.stats.quickCheckFailures);
+  gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
 
   return { registry, scrape, close: unsubscribe };
 }

@@ -97,6 +97,27 @@ export class Replicator {
     await Promise.allSettled(this.loops);
   }
 
+  /**
+   * Each connected peer's copy of one entry (a one-entry Fetch), one peer at a time, for the
+   * scrub's repairs; the caller verifies what it gets. A peer that fails is skipped.
+   */
+  async *copiesOf(origin: string, seq: number): AsyncGenerator<{ peer: string; entry: RawEntry }> {
+    for (const peer of [...this.peers.values()]) {
+      const link = peer.link;
+      if (!link || !peer.connected || this.stopped) continue;
+      let entry: RawEntry | undefined;
+      try {
+        await link.fetch(origin, seq, async (entries) => {
+          entry ??= entries[0];
+        }, 1);
+      } catch (error) {
+        this.countLinkError(peer, error);
+        continue;
+      }
+      if (entry) yield { peer: peer.id, entry };
+    }
+  }
+
   private get stopped(): boolean {
     return this.stopper.signal.aborted;
   }

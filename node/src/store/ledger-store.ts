@@ -6,6 +6,7 @@ import type { AcceptedEntry } from '../ledger/acceptance';
 import type { FeedHead } from '../ledger/entry';
 import { openDatabase } from './database';
 import { SightingStore, type StoredSighting } from './sighting-store';
+import { ENTRY_PAGE_SQL } from './entry-pages';
 
 export interface StoredListing {
   originId: number;
@@ -109,11 +110,7 @@ export class LedgerStore {
          FROM entries e JOIN origins o ON o.id = e.origin_id
          WHERE e.seq = (SELECT MAX(seq) FROM entries WHERE origin_id = e.origin_id)`,
       ),
-      entryPage: db.prepare(
-        `SELECT e.id AS id, o.member AS origin, e.seq AS seq, e.hash AS hash, e.body AS body, e.signature AS signature
-         FROM entries e JOIN origins o ON o.id = e.origin_id
-         WHERE e.id > ? ORDER BY e.id LIMIT ?`,
-      ),
+      entryPage: db.prepare(ENTRY_PAGE_SQL),
       maxEntryId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM entries'),
       entryHashById: db.prepare('SELECT hash FROM entries WHERE id = ?').pluck(true),
       countEntries: db.prepare('SELECT COUNT(*) AS n FROM entries'),

@@ -203,6 +203,17 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (merchant, origin)
   ) WITHOUT ROWID;
   `,
+  // 9: stored entries that failed the background scrub (exchange/scrub.ts), until repaired
+  // from a peer. Origin and seq only: the damaged bytes stay where they are.
+  `
+  CREATE TABLE damaged_entries (
+    origin TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    detected_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (origin, seq)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,25 @@
+// Messages between the scrub (scrub.ts) and its worker thread (scrub-worker.ts).
+import type { MemberKeys } from '../ledger/acceptance';
+
+export interface ScrubWorkerData {
+  file: string;
+}
+
+export type ScrubRequest =
+  /** Starts a pass from the first entry, with the member keys in force now. */
+  | { id: number; type: 'begin'; members: [string, MemberKeys][] }
+  | { id: number; type: 'next'; limit: number }
+  | { id: number; type: 'quickCheck'; maxErrors: number };
+
+export interface DamagedEntryReport {
+  id: number;
+  origin: string;
+  seq: number;
+  reason: string;
+}
+
+export type ScrubReply =
+  | { id: number; type: 'begun' }
+  | { id: number; type: 'slice'; walked: number; position: number; damaged: DamagedEntryReport[] }
+  | { id: number; type: 'quickCheck'; problems: string[] }
+  | { id: number; type: 'failed'; message: string };
