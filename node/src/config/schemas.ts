@@ -114,6 +114,12 @@ export const nodeConfigSchema = z
       .object({ retentionDays: z.number().int().min(1).max(36_500).default(365) })
       .strict()
       .default({ retentionDays: 365 }),
+    // Storage limits: maxDatabaseMb caps the SQLite file; past it, writes are refused with
+    // RESOURCE_EXHAUSTED ("storage full") while checks and Status go on (as on a full disk).
+    storage: z
+      .object({ maxDatabaseMb: z.number().int().min(1).max(16 * 1024 * 1024).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 

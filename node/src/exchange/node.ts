@@ -142,7 +142,7 @@ export class MamoriNode {
 
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
+    const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'), { maxDatabaseMb: config.storage?.maxDatabaseMb });
     try {
       const heads = verifyStoredLedger(store, (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin));
       const verifiedMs = Date.now() - started;
