@@ -5,54 +5,15 @@ import { expect } from 'chai';
 import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { makeConsortium, memberOf, type NodeProcess } from '../helpers/node-harness';
+import { makeConsortium, memberOf } from '../helpers/node-harness';
 import { randomPan } from '../helpers/cards';
 import { faultIterations, faultRandom } from '../helpers/faults-random';
-import { databaseFileOf, FreshPans, inspectDatabase, minMedianMax, spawnAndTimeRecovery, unlistedCards, verifyFeedsOffline } from '../helpers/faults-process';
+import { databaseFileOf, FreshPans, importUntilKilled, inspectDatabase, minMedianMax, spawnAndTimeRecovery, unlistedCards, verifyFeedsOffline } from '../helpers/faults-process';
 
 const BATCH = 2_000;
-const IN_FLIGHT = 4;
 /** Kill points are drawn from [MIN, MAX] ms after the import starts (the first commits land after a few hundred ms here). */
 const MIN_KILL_DELAY_MS = 150;
 const MAX_KILL_DELAY_MS = 3_000;
-
-interface ImportRun {
-  acknowledgedPans: string[];
-  acknowledgedBatches: number;
-  highestAcknowledgedSeq: number;
-  cutOff: number;
-  partial: number[];
-}
-
-/** Publishes batches of fresh cards with several in flight until the node dies; SIGKILL after `killAfterMs`. */
-async function importUntilKilled(clientConfig: string, node: NodeProcess, killAfterMs: number, pans: FreshPans): Promise<ImportRun> {
-  const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote', deadlineMs: 30_000 });
-  const run: ImportRun = { acknowledgedPans: [], acknowledgedBatches: 0, highestAcknowledgedSeq: 0, cutOff: 0, partial: [] };
-  await client.status(); // connected, hashing keys fetched: the kill lands in the import, not the handshake
-  const killer = setTimeout(() => node.child.kill('SIGKILL'), killAfterMs);
-  const worker = async () => {
-    for (;;) {
-      const batch = pans.batch(BATCH);
-      try {
-        const r = await client.publishCompromisedCards(batch, { reason: 'merchant-breach' });
-        if (r.accepted !== BATCH) run.partial.push(r.accepted);
-        run.acknowledgedPans.push(...batch);
-        run.acknowledgedBatches++;
-        run.highestAcknowledgedSeq = Math.max(run.highestAcknowledgedSeq, r.seq);
-      } catch {
-        run.cutOff++;
-        return; // the node is gone
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  } finally {
-    clearTimeout(killer);
-    client.close();
-  }
-  return run;
-}
 
 describe('faults: SIGKILL at random points of a large import', function () {
   this.timeout(15 * 60_000);
@@ -81,7 +42,7 @@ describe('faults: SIGKILL at random points of a large import', function () {
     try {
       for (let i = 1; i <= iterations; i++) {
         const killAfterMs = random.between(MIN_KILL_DELAY_MS, MAX_KILL_DELAY_MS);
-        const run = await importUntilKilled(m.clientConfig, node, killAfterMs, pans);
+        const run = await importUntilKilled(m.clientConfig, node, killAfterMs, pans, BATCH);
         const exit = await node.exited;
         expect(exit.signal, 'the node died of the SIGKILL').to.equal('SIGKILL');
         acknowledged.push(...run.acknowledgedPans);

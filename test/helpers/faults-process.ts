@@ -117,3 +117,41 @@ export class FreshPans {
     return out;
   }
 }
+
+export interface ImportRun {
+  acknowledgedPans: string[];
+  acknowledgedBatches: number;
+  highestAcknowledgedSeq: number;
+  cutOff: number;
+  partial: number[];
+}
+
+/** Publishes batches of fresh cards with several in flight until the node dies; SIGKILL after `killAfterMs`. */
+export async function importUntilKilled(clientConfig: string, node: NodeProcess, killAfterMs: number, pans: FreshPans, batchSize: number, inFlight = 4): Promise<ImportRun> {
+  const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote', deadlineMs: 30_000 });
+  const run: ImportRun = { acknowledgedPans: [], acknowledgedBatches: 0, highestAcknowledgedSeq: 0, cutOff: 0, partial: [] };
+  await client.status(); // connected, hashing keys fetched: the kill lands in the import, not the handshake
+  const killer = setTimeout(() => node.child.kill('SIGKILL'), killAfterMs);
+  const worker = async () => {
+    for (;;) {
+      const batch = pans.batch(batchSize);
+      try {
+        const r = await client.publishCompromisedCards(batch, { reason: 'merchant-breach' });
+        if (r.accepted !== batchSize) run.partial.push(r.accepted);
+        run.acknowledgedPans.push(...batch);
+        run.acknowledgedBatches++;
+        run.highestAcknowledgedSeq = Math.max(run.highestAcknowledgedSeq, r.seq);
+      } catch {
+        run.cutOff++;
+        return; // the node is gone
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: inFlight }, worker));
+  } finally {
+    clearTimeout(killer);
+    client.close();
+  }
+  return run;
+}
