@@ -136,6 +136,8 @@ export class Replicator {
     if (!link) return;
     let queue = Promise.resolve();
     let queued = 0;
+    // Once storage refuses a batch, the later ones of this stream would only report gaps.
+    let refusedForStorage = false;
     const follow = link.follow((entries) => {
       peer.lastContactMs = Date.now();
       queued += entries.length;
@@ -148,9 +150,12 @@ export class Replicator {
       }
       // Ingest in arrival order: each batch waits for the previous one.
       queue = queue
-        .then(async () => void (await this.ingest(peer, entries)))
+        .then(async () => {
+          if (!refusedForStorage) await this.ingest(peer, entries);
+        })
         .catch((error: unknown) => {
           if (isStorageFull(error)) {
+            refusedForStorage = true;
             // No room here: stop the live stream; the reconnection loop backs off and catches
             // up with Fetch once writes succeed again (the writer logs the condition once).
             peer.lastError = (error as MamoriError).message;
