@@ -4,13 +4,14 @@
 // visible, the node keeps serving checks and Status, replication backs off instead of
 // crashing, and writes resume once the limit is raised.
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { MamoriClient } from '../../client-sdk/src/client';
+import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriClientError } from '../../client-sdk/src/errors';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
-import { memberOf } from '../helpers/node-harness';
+import { CLI, memberOf, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
 import { panForms } from '../helpers/cards';
 import { databaseFileOf, FreshPans, inspectDatabase, unlistedCards, verifyFeedsOffline } from '../helpers/faults-process';
 import { sample, scrape } from '../helpers/ops';
@@ -48,6 +49,19 @@ async function publishError(client: MamoriClient, pans: string[]): Promise<Mamor
     return error as MamoriClientError;
   }
   throw new Error('the publication was accepted');
+}
+
+/**
+ * `mamori start` under a file-size limit (RLIMIT_FSIZE, `ulimit -f`: no root needed): a write
+ * past it fails with EFBIG, which SQLite reports as SQLITE_IOERR_WRITE — the OS refusing the
+ * write, as a full disk does. Output goes through a pipe so the log itself is not limited.
+ */
+function spawnWithFileSizeLimit(nodeConfig: string, limitKb: number, output: string[]): NodeProcess {
+  const child = spawn('bash', ['-c', `ulimit -f ${limitKb} && exec "$@"`, 'mamori', process.execPath, CLI, 'start', '--config', nodeConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { child, logFile: '', exited };
 }
 
 describe('faults: disk full', function () {
@@ -175,5 +189,56 @@ describe('faults: disk full', function () {
     console.log(`    acquirer-b held psp-c#${held} of #${head} when full; caught up ${Date.now() - restarted} ms after a restart with a larger limit`);
     expect(await unlistedCards(c.client('acquirer-b'), published)).to.equal(0);
     expect((await c.client('acquirer-b').status()).indicators).to.equal(published.length);
+  });
+
+  it('the OS refusing a write (file-size limit, EFBIG) takes the same path: clean refusal, nothing partial, resumes without the limit', async () => {
+    c = await startConsortium({ only: [] });
+    const m = memberOf(c.layout, 'acquirer-b');
+    // A small filter, so that only the database and its WAL meet the limit.
+    editNodeConfig(c.layout, 'acquirer-b', (cfg) => (cfg.filter = { capacity: 50_000, targetFpRate: 1e-6 }));
+    const output: string[] = [];
+    c.nodes.set('acquirer-b', spawnWithFileSizeLimit(m.nodeConfig, 3 * 1024, output));
+    await waitUntilServing(m.clientConfig);
+    c.clients.set('acquirer-b', MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 30_000 }));
+    const client = c.client('acquirer-b');
+    const pans = new FreshPans();
+    const acknowledged: string[] = [];
+    let highestSeq = 0;
+    let refused: { batch: string[]; error: MamoriClientError } | undefined;
+    for (let i = 0; i < 200 && !refused; i++) {
+      const batch = pans.batch(BATCH);
+      try {
+        const r = await client.publishCompromisedCards(batch, { reason: 'merchant-breach' });
+        acknowledged.push(...batch);
+        highestSeq = r.seq;
+      } catch (error) {
+        refused = { batch, error: error as MamoriClientError };
+      }
+    }
+    if (!refused) throw new Error('200 batches fitted under a 3 MB file-size limit');
+    console.log(`    ${acknowledged.length / BATCH} batches fitted under a 3 MB file-size limit; then: ${refused.error.code} "${refused.error.message}"`);
+    expect(refused.error.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(refused.error.message).to.match(/^storage full: /);
+    expect(alive(c, 'acquirer-b')).to.equal(true);
+    const status = await client.status();
+    expect(status.ownFeed?.seq).to.equal(highestSeq);
+    expect(status.indicators).to.equal(acknowledged.length);
+    expect(await unlistedCards(client, acknowledged)).to.equal(0);
+    expect(await unlistedCards(client, refused.batch)).to.equal(BATCH);
+    await waitFor(() => output.join('').includes(STORAGE_FULL_LOG), 'the storage-full log line');
+    expect(output.join('')).to.include('SQLITE_IOERR');
+
+    await c.kill('acquirer-b', 'SIGTERM');
+    // Without the limit: the node verifies what is stored (exactly the acknowledged batches) and writes again.
+    await c.start('acquirer-b');
+    expect(await unlistedCards(c.client('acquirer-b'), acknowledged)).to.equal(0);
+    const resumed = await c.client('acquirer-b').publishCompromisedCards(refused.batch, { reason: 'merchant-breach' });
+    expect(resumed.seq).to.equal(highestSeq + 1);
+    expect(resumed.accepted).to.equal(BATCH);
+    await c.kill('acquirer-b', 'SIGTERM');
+    const db = inspectDatabase(databaseFileOf(m.nodeConfig));
+    expect(db.integrity).to.equal('ok');
+    expect(db.selectorRows, 'no partial rows').to.equal(acknowledged.length + BATCH);
+    expect(db.distinctDigests).to.equal(db.selectorRows);
   });
 });
