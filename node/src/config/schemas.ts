@@ -147,6 +147,12 @@ export const nodeConfigSchema = z
       })
       .strict()
       .default({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 }),
+    // Storage limits: maxDatabaseMb caps the SQLite file; past it, writes are refused with
+    // RESOURCE_EXHAUSTED ("storage full") while checks and Status go on (as on a full disk).
+    storage: z
+      .object({ maxDatabaseMb: z.number().int().min(1).max(16 * 1024 * 1024).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -7,6 +7,7 @@ import type { AcceptedEntry } from '../ledger/acceptance';
 import { ZERO_HASH, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
 import type { LedgerStore } from '../store/ledger-store';
+import { storageFailure, type StorageFailure } from '../store/storage-errors';
 import type { SelectorIndex } from './selector-index';
 
 /** The writes committed together, and what they change before the commit. */
@@ -61,6 +62,9 @@ export class LedgerWriter extends EventEmitter<LedgerWriterEvents> {
   private readonly queue: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** Set while the last commit was refused for lack of room (metrics, one log line per episode). */
+  private storageFullSinceMs: number | undefined;
+  private storageRefusals = 0;
 
   constructor(
     private readonly store: LedgerStore,
@@ -121,11 +125,19 @@ export class LedgerWriter extends EventEmitter<LedgerWriterEvents> {
     try {
       if (group.entries.length > 0) this.store.appendMany(group.entries);
     } catch (error) {
-      this.log.error({ err: error }, 'entries could not be stored');
-      for (const { job } of prepared) job.reject(MamoriError.internal('the entries could not be stored', error));
+      // The transaction rolled back and nothing in memory moved yet (heads, filter and
+      // listeners change only below, after a commit): the writes are refused whole.
+      const failure = storageFailure(error);
+      const refusal = failure ? this.refusedForStorage(failure, error, group.entries.length) : MamoriError.internal('the entries could not be stored', error);
+      if (!failure) this.log.error({ err: error }, 'entries could not be stored');
+      for (const { job } of prepared) job.reject(refusal);
       return;
     } finally {
       this.schedule();
+    }
+    if (this.storageFullSinceMs !== undefined && group.entries.length > 0) {
+      this.log.info({ fullForMs: Date.now() - this.storageFullSinceMs, refusedCommits: this.storageRefusals }, 'storage accepts writes again');
+      this.storageFullSinceMs = undefined;
     }
     for (const [origin, head] of group.heads()) this.heads.set(origin, head);
     try {
@@ -152,6 +164,29 @@ export class LedgerWriter extends EventEmitter<LedgerWriterEvents> {
         this.log.error({ err: error }, 'a listener of committed entries failed');
       }
     }
+  }
+
+  /** Whether writes are being refused for lack of room, and how many commits were since start. */
+  storageStatus(): { full: boolean; refusedCommits: number } {
+    return { full: this.storageFullSinceMs !== undefined, refusedCommits: this.storageRefusals };
+  }
+
+  private refusedForStorage(failure: StorageFailure, error: unknown, entries: number): MamoriError {
+    this.storageRefusals++;
+    if (this.storageFullSinceMs === undefined) {
+      this.storageFullSinceMs = Date.now();
+      const code = (error as { code?: string }).code;
+      this.log.error(
+        { sqlite: code, entries },
+        'storage full: writes are refused (publications and replication) until there is room; checks and status go on',
+      );
+    }
+    return MamoriError.storageFull(
+      failure === 'full'
+        ? 'the node\'s database reached its size limit or the disk is full; nothing of this request was stored'
+        : 'the disk refused a write (full or failing); nothing of this request was stored',
+      error,
+    );
   }
 
   close(): void {

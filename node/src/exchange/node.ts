@@ -213,7 +213,7 @@ export class MamoriNode {
 
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
+    const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'), { maxDatabaseMb: config.storage?.maxDatabaseMb });
     try {
       // Another member's damaged entry is marked and left to the scrub, which repairs it from
       // a peer; damage in this member's own feed, or rows of an origin that was never a

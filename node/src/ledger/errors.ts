@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'SEQ_REPLAY'
   | 'PREV_MISMATCH'
   | 'EQUIVOCATION'
-  | 'ORIGIN_FROZEN';
+  | 'ORIGIN_FROZEN'
+  // the node's own storage refused a write (size limit or disk full): retry once there is room
+  | 'STORAGE_FULL';
 
 export class MamoriError extends Error {
   readonly code: ErrorCode;
@@ -68,6 +70,9 @@ export class MamoriError extends Error {
   }
   static seqReplay(origin: string, seq: number, head: number): MamoriError {
     return new MamoriError('SEQ_REPLAY', `entry ${origin}#${seq}: already at seq ${head}`);
+  }
+  static storageFull(reason: string, cause?: unknown): MamoriError {
+    return new MamoriError('STORAGE_FULL', `storage full: ${reason}`, { cause });
   }
   static prevMismatch(origin: string, seq: number): MamoriError {
     return new MamoriError('PREV_MISMATCH', `entry ${origin}#${seq}: prev does not match the hash of entry ${seq - 1}`);

@@ -151,6 +151,23 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
       for (const scope of RATE_LIMIT_SCOPES) this.inc({ scope }, counts[scope]);
     },
   });
+  new Counter({
+    name: 'mamori_storage_refused_commits_total',
+    help: 'Commits refused because storage was full (size limit storage.maxDatabaseMb or disk full); nothing of them was stored',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(node.writer.storageStatus().refusedCommits);
+    },
+  });
+  new Gauge({
+    name: 'mamori_storage_full',
+    help: 'Whether the last commit was refused for lack of room (1) or storage accepts writes (0)',
+    registers: [registry],
+    collect() {
+      this.set(node.writer.storageStatus().full ? 1 : 0);
+    },
+  });
   gauge('mamori_entries', 'Ledger entries stored, all origins', (s) => s.status.entries);
   gauge('mamori_indicators', 'Indicators stored, all origins', (s) => s.status.indicators);
   new Gauge({

@@ -135,7 +135,7 @@ export class Replicator {
       } catch (error) {
         peer.lastError = error instanceof Error ? error.message : String(error);
         this.countLinkError(peer, error);
-        if (peer.connected) this.log.warn({ peer: peer.id, err: peer.lastError }, 'lost the connection to a peer');
+        if (peer.connected && !isStorageFull(error)) this.log.warn({ peer: peer.id, err: peer.lastError }, 'lost the connection to a peer');
       } finally {
         peer.connected = false;
         peer.follow?.cancel();
@@ -157,6 +157,8 @@ export class Replicator {
     if (!link) return;
     let queue = Promise.resolve();
     let queued = 0;
+    // Once storage refuses a batch, the later ones of this stream would only report gaps.
+    let refusedForStorage = false;
     const follow = link.follow((entries) => {
       peer.lastContactMs = Date.now();
       queued += entries.length;
@@ -169,8 +171,20 @@ export class Replicator {
       }
       // Ingest in arrival order: each batch waits for the previous one.
       queue = queue
-        .then(async () => void (await this.ingest(peer, entries)))
-        .catch((error: unknown) => this.log.warn({ peer: peer.id, err: error }, 'ingest failed'))
+        .then(async () => {
+          if (!refusedForStorage) await this.ingest(peer, entries);
+        })
+        .catch((error: unknown) => {
+          if (isStorageFull(error)) {
+            refusedForStorage = true;
+            // No room here: stop the live stream; the reconnection loop backs off and catches
+            // up with Fetch once writes succeed again (the writer logs the condition once).
+            peer.lastError = (error as MamoriError).message;
+            follow.cancel();
+            return;
+          }
+          this.log.warn({ peer: peer.id, err: error }, 'ingest failed');
+        })
         .finally(() => (queued -= entries.length));
     });
     peer.follow = follow;
@@ -254,7 +268,7 @@ export class Replicator {
 
   /** A peer that breaks the protocol (for example an oversize message) is counted; network trouble is not. */
   private countLinkError(peer: PeerState, error: unknown): void {
-    if (error instanceof MamoriError && error.code !== 'UNAVAILABLE') this.count(peer, error.code, 1);
+    if (error instanceof MamoriError && error.code !== 'UNAVAILABLE' && !isStorageFull(error)) this.count(peer, error.code, 1);
   }
 
   private count(peer: PeerState, code: ErrorCode, n: number): void {
@@ -273,4 +287,9 @@ export class Replicator {
     for (const origin of report.forks) void this.findFork(peer, origin).catch((error: unknown) => this.countLinkError(peer, error));
     return report;
   }
+}
+
+/** This node's own storage refused the write: not the peer's fault, and retried after a backoff. */
+function isStorageFull(error: unknown): boolean {
+  return error instanceof MamoriError && error.code === 'STORAGE_FULL';
 }

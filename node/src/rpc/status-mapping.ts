@@ -23,6 +23,7 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, grpc.status>> = {
   PREV_MISMATCH: grpc.status.FAILED_PRECONDITION,
   EQUIVOCATION: grpc.status.FAILED_PRECONDITION,
   ORIGIN_FROZEN: grpc.status.FAILED_PRECONDITION,
+  STORAGE_FULL: grpc.status.RESOURCE_EXHAUSTED,
 };
 
 export function toServiceError(error: unknown, log: Logger, method: string): Partial<grpc.StatusObject> {

@@ -146,8 +146,8 @@ export class LedgerStore {
     this.recentRows = (this.statements.countRecent.get() as { n: number }).n;
   }
 
-  static open(file: string, options: { mergeThreshold?: number } = {}): LedgerStore {
-    return new LedgerStore(openDatabase(file), options.mergeThreshold ?? 200_000);
+  static open(file: string, options: { mergeThreshold?: number; maxDatabaseMb?: number } = {}): LedgerStore {
+    return new LedgerStore(openDatabase(file, { maxDatabaseMb: options.maxDatabaseMb }), options.mergeThreshold ?? 200_000);
   }
 
   /** True once enough selectors have gathered in the small table to merge them. */
