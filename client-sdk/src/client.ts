@@ -20,6 +20,7 @@ import { FilterMirror } from './mirror';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
+import { routingBin } from '../../proto/ts/routing-bin';
 import { fallbackResult, mergeEvidence, type CardCheckResult, type CheckSource, type Evidence } from './results';
 import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
@@ -233,9 +234,12 @@ export class MamoriClient {
     return (!refresh && this.keyRing.current()) || this.keyRing.fetch();
   }
 
-  /** Publishes already-hashed PAN selectors (bulk import); digests must be hashed under keyEpoch. */
-  async publishPanDigests(digests: readonly Buffer[], details: CardListingDetails, keyEpoch: number): Promise<PublishResponse__Output> {
-    return this.admin<PublishResponse__Output>('Publish', { publication: cardPublication(digests, details), keyEpoch });
+  /**
+   * Publishes already-hashed PAN selectors (bulk import); digests must be hashed under keyEpoch.
+   * `bins` (optional, one per digest): each card's routing BIN, so its issuer is alerted.
+   */
+  async publishPanDigests(digests: readonly Buffer[], details: CardListingDetails, keyEpoch: number, bins?: readonly string[]): Promise<PublishResponse__Output> {
+    return this.admin<PublishResponse__Output>('Publish', { publication: cardPublication(digests, details, Date.now(), bins), keyEpoch });
   }
 
   /** Publishes compromised cards: refuses invalid and public test numbers before anything is sent. */
@@ -248,7 +252,7 @@ export class MamoriClient {
     });
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch);
+    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch, digits.map(routingBin));
   }
 
   /** Retracts this member's listings of cards (for example after reissue), under every active epoch. */

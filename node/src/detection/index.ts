@@ -1,1 +1,2 @@
 export * from './card-testing';
+export * from './card-listings';

@@ -12,6 +12,8 @@ import type { MamoriNode } from '../exchange/node';
 import { MamoriError } from '../ledger/errors';
 import { validateCardTestingReport } from '../ledger/validate';
 import type { StoredAlert } from '../store/alert-store';
+import { CARD_LISTING_ALERT, type CardListingAlertPayload } from '../detection/card-listings';
+import { toCardListingAlert } from './card-listing-alert';
 import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
@@ -51,6 +53,7 @@ function toAlert(a: StoredAlert): Alert {
     merchants: Number(p.merchants ?? 0),
     windowStartMs: Number(p.windowStartMs ?? 0),
     windowEndMs: Number(p.windowEndMs ?? 0),
+    ...(a.kind === CARD_LISTING_ALERT ? { cardListing: toCardListingAlert(p as unknown as CardListingAlertPayload) } : {}),
   };
 }
 
