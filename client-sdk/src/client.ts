@@ -24,7 +24,7 @@ import { routingBin } from '../../proto/ts/routing-bin';
 import { fallbackResult, mergeEvidence, type CardCheckResult, type CheckSource, type Evidence } from './results';
 import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
-import { merchantMatches, merchantPublication, type MerchantListingDetails } from './merchants';
+import { merchantMatches, merchantPublication, merchantsPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport } from './transport';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
@@ -193,6 +193,24 @@ export class MamoriClient {
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
     const selectors = await this.merchantSelectors(fields, [key]);
     return this.admin<PublishResponse__Output>('Publish', { publication: merchantPublication(selectors, details), keyEpoch: key.epoch });
+  }
+
+  /**
+   * Lists many terminated merchants (only acquirers may) as one signed entry, one indicator per
+   * merchant; at most the node's indicators-per-entry limit (10,000) per call. A field that does
+   * not normalize is refused by index and name before anything is sent.
+   */
+  async publishFraudulentMerchants(merchants: readonly MerchantFields[], details: MerchantListingDetails): Promise<PublishResponse__Output> {
+    if (merchants.length === 0) throw new MamoriClientError('INVALID_ARGUMENT', 'merchants: give at least one merchant');
+    const [key] = await this.hashingKeys();
+    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    const lists = merchants.map((fields, i) => {
+      const { selectors, rejected } = merchantSelectors(key.key, fields);
+      if (rejected.length > 0) throw new MamoriClientError('INVALID_ARGUMENT', rejected.map((r) => `merchants[${i}].${r.field}: ${r.reason}`).join('; '));
+      if (selectors.length === 0) throw new MamoriClientError('INVALID_ARGUMENT', `merchants[${i}]: give at least one merchant field`);
+      return selectors;
+    });
+    return this.admin<PublishResponse__Output>('Publish', { publication: merchantsPublication(lists, details), keyEpoch: key.epoch });
   }
 
   /** Ends this acquirer's listing of a merchant (only the listing acquirer can). */

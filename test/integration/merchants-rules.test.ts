@@ -105,6 +105,22 @@ describe('merchant blacklist: near-misses, expiry, amendment, roles', function (
     expect(amended.matches[0]?.reasons).to.deep.equal(['REASON_CODE_COLLUSION']);
   });
 
+  it('lists many merchants in one signed entry; a field that does not normalize is refused by index before anything is sent', async () => {
+    const batch: MerchantFields[] = [1, 2, 3].map((i) => ({ domain: `batch-${i}.example`, phone: `06-6555-000${i}` }));
+    const headBefore = (await acquirer.client.status()).ownFeed?.seq ?? 0;
+    const published = await acquirer.client.publishFraudulentMerchants(batch, { reason: 'identity-theft' });
+    expect(published).to.include({ accepted: 3, seq: headBefore + 1 });
+    for (const fields of batch) expect((await acquirer.client.screenMerchant(fields)).matched.sort()).to.deep.equal(['domain', 'phone']);
+    expect((await acquirer.client.screenMerchant({ domain: 'batch-4.example' })).listed).to.equal(false);
+
+    const bad = await acquirer.client
+      .publishFraudulentMerchants([{ domain: 'fine.example' }, { corporateNumber: `${(corporateNumberCheckDigit('700000000009') + 1) % 10}700000000009` }], { reason: 'laundering' })
+      .catch((e: unknown) => e);
+    expect((bad as MamoriClientError).code).to.equal('INVALID_ARGUMENT');
+    expect((bad as Error).message).to.match(/^merchants\[1\]\.corporateNumber: /);
+    expect((await acquirer.client.status()).ownFeed?.seq).to.equal(headBefore + 1);
+  });
+
   it('an issuer cannot list a merchant (PERMISSION_DENIED): nothing is signed', async () => {
     const issuer = await startInProcessNode(layout, 'issuer-a');
     try {
