@@ -11,6 +11,9 @@
 //   propagation  - publish of one card at psp-c until a Check at acquirer-b / issuer-a answers listed (p50, p99)
 //   bulk         - the CSV imported at psp-c until acquirer-b and issuer-a hold psp-c's head; RSS of each node
 //   slow-reader  - a Fetch of psp-c's feed paused after its first entry: psp-c's RSS must stay flat
+// Detection (scripts/bench/detection.ts):
+//   merchant-screen - acquirer-b holding --merchants listed merchants: screenMerchant p50 / p99
+//   alert-latency   - three nodes: k-th card-testing report acknowledged to the issuer's alert (p50, p99)
 //
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
 // Options: --only LIST (comma-separated phases above; default all), --runs N (import runs, median;
@@ -20,6 +23,8 @@
 //          --sdk-runs N (default 5), --sdk-checks N (mirror checks per run; default 200,000),
 //          --sdk-remote-checks N (concurrency 64, per run; default 200,000), --sdk-sequential-checks N
 //          (concurrency 1 and bare unary calls, per run; default 10,000),
+//          --merchants N (merchant-screen; default 1,000,000), --screenings N (default 2,000),
+//          --alert-rounds N (alert-latency; default 20),
 //          --keep (keep the temp folder and node logs), --out FILE.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -62,13 +67,14 @@ import {
 } from './bench/common';
 import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
 import { runSdkBench } from './bench/sdk';
+import { DETECTION_PHASES, runDetectionBench, type DetectionPhase } from './bench/detection';
 
 // ---------------------------------------------------------------- options
 
 const NODE_PHASES = ['import', 'restart', 'check', 'sdk'] as const;
 type NodePhase = (typeof NODE_PHASES)[number];
-type Phase = NodePhase | ConsortiumPhase;
-const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES];
+type Phase = NodePhase | ConsortiumPhase | DetectionPhase;
+const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES];
 
 interface Options {
   phases: Set<Phase>;
@@ -86,12 +92,16 @@ interface Options {
   sdkSequentialChecks: number;
   keep: boolean;
   out: string;
+  merchants: number;
+  screenings: number;
+  alertRounds: number;
 }
 
 const USAGE =
   'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
   '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N]\n' +
   '                                  [--sdk-runs N] [--sdk-checks N] [--sdk-remote-checks N] [--sdk-sequential-checks N] [--keep] [--out FILE]\n' +
+  '                                  [--merchants N] [--screenings N] [--alert-rounds N]\n' +
   `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n`;
 
 function parseArgs(argv: string[]): Options {
@@ -111,6 +121,9 @@ function parseArgs(argv: string[]): Options {
     sdkSequentialChecks: 10_000,
     keep: false,
     out: path.join(REPO, 'bench/results.json'),
+    merchants: 1_000_000,
+    screenings: 2_000,
+    alertRounds: 20,
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
@@ -138,6 +151,9 @@ function parseArgs(argv: string[]): Options {
       o.phases = new Set(names as Phase[]);
     } else if (a === '--keep') o.keep = true;
     else if (a === '--out') o.out = path.resolve(String(argv[++i]));
+    else if (a === '--merchants') o.merchants = int(a, argv[++i]);
+    else if (a === '--screenings') o.screenings = int(a, argv[++i], 2);
+    else if (a === '--alert-rounds') o.alertRounds = int(a, argv[++i]);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -257,6 +273,11 @@ async function main(): Promise<void> {
     });
   }
 
+  const detectionPhases = DETECTION_PHASES.filter((p) => options.phases.has(p));
+  if (detectionPhases.length > 0) {
+    await runDetectionBench({ phases: new Set(detectionPhases), merchants: options.merchants, screenings: options.screenings, alertRounds: options.alertRounds, tempDir });
+  }
+
   // ---- report
   printTable();
   const result = {
@@ -279,6 +300,9 @@ async function main(): Promise<void> {
       sdkChecks: options.sdkChecks,
       sdkRemoteChecks: options.sdkRemoteChecks,
       sdkSequentialChecks: options.sdkSequentialChecks,
+      merchants: options.merchants,
+      screenings: options.screenings,
+      alertRounds: options.alertRounds,
     },
     rows,
     details,
