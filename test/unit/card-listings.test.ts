@@ -44,10 +44,11 @@ describe('unit: card-listing detection', () => {
   const alerts = () => new AlertStore(store.db).alertsAfter('issuer-a', 0, 10);
   const detector = () => new CardListingDetector(new AlertStore(store.db), store.db, 'issuer-a', () => ['45454500', '356900'], silent);
 
-  it('alerts once per entry with the digests of cards whose 6-digit BIN is in a range of this member', () => {
+  it('alerts once per entry with the digests of cards whose 6-digit BIN is in a range of this member', async () => {
     const commits = new Commits();
     const d = detector();
     d.attach(commits);
+    await d.reexamined;
     const ours = [{ digest: digest(), bin: '454545' }, { digest: digest(), bin: '35690012' }];
     const entry = publish(psp, [{ digest: digest(), bin: '520000' }, ...ours, { digest: digest(), bin: '' }, { digest: digest(), bin: '454546' }]);
     commits.emit('committed', [entry]);
@@ -58,21 +59,26 @@ describe('unit: card-listing detection', () => {
     expect(raised[0]?.payload.panDigests).to.deep.equal(ours.map((c) => c.digest.toString('hex')));
   });
 
-  it("ignores this member's own listings and entries without its cards", () => {
+  it("ignores this member's own listings and entries without its cards", async () => {
     const commits = new Commits();
     const d = detector();
     d.attach(commits);
+    await d.reexamined;
     commits.emit('committed', [publish(issuer, [{ digest: digest(), bin: '454545' }]), publish(psp, [{ digest: digest(), bin: '411111' }])]);
     expect(alerts()).to.deep.equal([]);
   });
 
-  it('alerts at start-up for entries committed while no detector ran, and only once across starts', () => {
+  it('alerts at start-up for entries committed while no detector ran, and only once across starts', async () => {
     publish(psp, [{ digest: digest(), bin: '454545' }]);
     publish(psp, [{ digest: digest(), bin: '520000' }]);
     publish(psp, [{ digest: digest(), bin: '356900' }, { digest: digest(), bin: '356900' }]);
-    detector().attach(new Commits())();
+    const first = detector();
+    first.attach(new Commits());
+    expect(await first.reexamined).to.equal(3);
     expect(alerts().map((a) => [a.payload.seq, a.payload.cards])).to.deep.equal([[1, 1], [3, 2]]);
-    detector().attach(new Commits())();
+    const second = detector();
+    second.attach(new Commits());
+    expect(await second.reexamined, 'entries still without an alert').to.equal(1);
     expect(alerts()).to.have.length(2);
   });
 });

@@ -33,7 +33,8 @@ export interface CardListingAlertPayload {
 
 /** Entries received this long before a start are re-examined (a crash may have come between a commit and its alert). */
 const START_UP_LOOK_BACK_MS = 24 * 60 * 60 * 1000;
-const START_UP_PAGE = 32;
+/** Entries decoded between two turns of the event loop (up to 10,000 cards each). */
+const START_UP_PAGE = 8;
 
 export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAlert] }> {
   private readonly listings: CardListingStore;
@@ -52,32 +53,48 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
     this.listings = new CardListingStore(db, CARD_LISTING_ALERT);
   }
 
-  /** Examines every commit from now on, after re-examining recent publications that have no alert yet. */
+  /**
+   * Examines every commit from now on, and re-examines in the background recent publications
+   * that have no alert yet: a page at a time between other work, so a start after a large import
+   * by another member is not held up by decoding it. `reexamined` settles when that is done.
+   */
   attach(source: CommitSource, nowMs = Date.now()): () => void {
+    let detached = false;
     source.on('committed', this.onCommitted);
-    try {
-      this.reexamine(nowMs - START_UP_LOOK_BACK_MS);
-    } catch (error) {
+    this.reexamined = this.reexamine(nowMs - START_UP_LOOK_BACK_MS, () => detached).catch((error: unknown) => {
       this.log.error({ err: error }, 'card-listing re-examination at start-up failed');
-    }
-    return () => source.off('committed', this.onCommitted);
+      return 0;
+    });
+    return () => {
+      detached = true;
+      source.off('committed', this.onCommitted);
+    };
   }
+
+  /** Settles with the number of entries re-examined since the last attach. */
+  reexamined: Promise<number> = Promise.resolve(0);
 
   private ownedRanges(): Set<string> {
     return new Set(this.binRanges().map((range) => range.slice(0, ROUTING_BIN_DIGITS)));
   }
 
-  private reexamine(sinceMs: number): void {
-    if (this.ownedRanges().size === 0) return;
+  private async reexamine(sinceMs: number, detached: () => boolean): Promise<number> {
+    let examined = 0;
     let afterId = 0;
     for (;;) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (detached() || this.ownedRanges().size === 0) return examined;
       const page = this.listings.unalertedAfter(this.member, sinceMs, afterId, START_UP_PAGE);
       for (const row of page) {
         const body = decodeEntryBody(row.body);
         if (body.publishIndicators) this.examine(row.origin, row.seq, body.keyEpoch, body.publishIndicators);
         afterId = row.entryId;
+        examined++;
       }
-      if (page.length < START_UP_PAGE) return;
+      if (page.length < START_UP_PAGE) {
+        if (examined > 0) this.log.info({ entries: examined }, 'card-listing: recent publications re-examined');
+        return examined;
+      }
     }
   }
 
