@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
+import { MamoriClientError } from '../../client-sdk/src/errors';
 import { panSelector } from '../../proto/ts/selectors';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { randomPans } from '../helpers/cards';
@@ -98,6 +99,20 @@ describe('consortium: card-listing alerts', function () {
     }
   });
 
+  it('refuses a BIN that is not 6 to 8 digits, naming the indicator, and publishes nothing', async () => {
+    const psp = c.client('psp-c');
+    const [key] = await psp.hashingKeys();
+    const pans = randomPans(2, '454545');
+    const digests = pans.map((pan) => panSelector((key as { key: Uint8Array }).key, pan));
+    const seqBefore = (await psp.status()).ownFeed?.seq;
+    const refused = await psp.publishPanDigests(digests, { reason: 'phishing' }, (key as { epoch: number }).epoch, ['454545', '4545']).catch((e: unknown) => e);
+    expect((refused as MamoriClientError).code).to.equal('INVALID_ARGUMENT');
+    expect((refused as Error).message).to.match(/^publication\.indicators\[1\]\.bin: /);
+    const mismatched = await psp.publishPanDigests(digests, { reason: 'phishing' }, (key as { epoch: number }).epoch, ['454545']).catch((e: unknown) => e);
+    expect((mismatched as MamoriClientError).code).to.equal('INVALID_ARGUMENT');
+    expect((await psp.status()).ownFeed?.seq).to.equal(seqBefore);
+  });
+
   it('`mamori import cards` carries the BIN: the issuer is alerted with its cards of the file, and `mamori alerts` prints no digest', async () => {
     const issuer = c.client('issuer-a');
     const before = (await replay(issuer)).at(-1)?.id ?? 0;
@@ -108,7 +123,8 @@ describe('consortium: card-listing alerts', function () {
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.include({ imported: 9, entries: 1 });
 
-    const alert = await nextWithin(issuer.alerts({ after: before, follow: true }), 20_000, 'the alert of the imported file');
+    const following = issuer.alerts({ after: before, follow: true });
+    const alert = await nextWithin(following, 20_000, 'the alert of the imported file').finally(() => following.return(undefined));
     expect(alert.cardListing).to.include({ origin: 'psp-c', cards: 4, reason: 'REASON_CODE_MALWARE' });
     expect(hexDigests(alert)).to.deep.equal(await digestsOf(issuer, ours));
 
