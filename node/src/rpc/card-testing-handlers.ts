@@ -23,7 +23,8 @@ import { callerActor } from '../exchange/audit-log';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
-const ALERTS_PER_PAGE = 256;
+// A card-listing alert may hold up to 10,000 selectors (~650 KB stored): a page stays a few MB.
+const ALERTS_PER_PAGE = 32;
 
 export function reportCardTestingHandler(
   node: MamoriNode,
