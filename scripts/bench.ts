@@ -14,6 +14,9 @@
 // In process (scripts/bench/common-point.ts):
 //   cpp          - common-point analysis over 100,000 reported fraud cards from 5 issuers (~10 of
 //                  50,000 merchants each): ingest at the aggregator, then the analysis (target < 10 s)
+// Detection (scripts/bench/detection.ts):
+//   merchant-screen - acquirer-b holding --merchants listed merchants: screenMerchant p50 / p99
+//   alert-latency   - three nodes: k-th card-testing report acknowledged to the issuer's alert (p50, p99)
 //
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
 // Options: --only LIST (comma-separated phases above; default all), --runs N (import runs, median;
@@ -23,6 +26,8 @@
 //          --sdk-runs N (default 5), --sdk-checks N (mirror checks per run; default 200,000),
 //          --sdk-remote-checks N (concurrency 64, per run; default 200,000), --sdk-sequential-checks N
 //          (concurrency 1 and bare unary calls, per run; default 10,000),
+//          --merchants N (merchant-screen; default 1,000,000), --screenings N (default 2,000),
+//          --alert-rounds N (alert-latency; default 20),
 //          --keep (keep the temp folder and node logs), --out FILE.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -66,6 +71,7 @@ import {
 import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
 import { runSdkBench } from './bench/sdk';
 import { runCommonPointBench } from './bench/common-point';
+import { DETECTION_PHASES, runDetectionBench, type DetectionPhase } from './bench/detection';
 
 // ---------------------------------------------------------------- options
 
@@ -73,8 +79,8 @@ const NODE_PHASES = ['import', 'restart', 'check', 'sdk'] as const;
 type NodePhase = (typeof NODE_PHASES)[number];
 // In process, no node: common-point analysis at the aggregator (scripts/bench/common-point.ts).
 const ANALYSIS_PHASES = ['cpp'] as const;
-type Phase = NodePhase | ConsortiumPhase | (typeof ANALYSIS_PHASES)[number];
-const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...ANALYSIS_PHASES];
+type Phase = NodePhase | ConsortiumPhase | DetectionPhase | (typeof ANALYSIS_PHASES)[number];
+const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES];
 
 interface Options {
   phases: Set<Phase>;
@@ -94,12 +100,16 @@ interface Options {
   out: string;
   /** psp-c runs its scrub without pauses (intervalMs 0, sliceDelayMs 0): checks measured beside it. */
   scrubContinuous: boolean;
+  merchants: number;
+  screenings: number;
+  alertRounds: number;
 }
 
 const USAGE =
   'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
   '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N]\n' +
   '                                  [--sdk-runs N] [--sdk-checks N] [--sdk-remote-checks N] [--sdk-sequential-checks N] [--keep] [--out FILE]\n' +
+  '                                  [--merchants N] [--screenings N] [--alert-rounds N]\n' +
   `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n` +
   '--scrub-continuous: psp-c scrubs its ledger without pauses throughout (checks measured beside a running scrub)\n';
 
@@ -121,6 +131,9 @@ function parseArgs(argv: string[]): Options {
     keep: false,
     out: path.join(REPO, 'bench/results.json'),
     scrubContinuous: false,
+    merchants: 1_000_000,
+    screenings: 2_000,
+    alertRounds: 20,
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
@@ -149,6 +162,9 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--keep') o.keep = true;
     else if (a === '--scrub-continuous') o.scrubContinuous = true;
     else if (a === '--out') o.out = path.resolve(String(argv[++i]));
+    else if (a === '--merchants') o.merchants = int(a, argv[++i]);
+    else if (a === '--screenings') o.screenings = int(a, argv[++i], 2);
+    else if (a === '--alert-rounds') o.alertRounds = int(a, argv[++i]);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -269,6 +285,10 @@ async function main(): Promise<void> {
   }
 
   if (options.phases.has('cpp')) await runCommonPointBench(tempDir);
+  const detectionPhases = DETECTION_PHASES.filter((p) => options.phases.has(p));
+  if (detectionPhases.length > 0) {
+    await runDetectionBench({ phases: new Set(detectionPhases), merchants: options.merchants, screenings: options.screenings, alertRounds: options.alertRounds, tempDir });
+  }
 
   // ---- report
   printTable();
@@ -292,6 +312,9 @@ async function main(): Promise<void> {
       sdkChecks: options.sdkChecks,
       sdkRemoteChecks: options.sdkRemoteChecks,
       sdkSequentialChecks: options.sdkSequentialChecks,
+      merchants: options.merchants,
+      screenings: options.screenings,
+      alertRounds: options.alertRounds,
     },
     rows,
     details,

@@ -3,11 +3,19 @@
 // reports: the time bucket a report covers, computed here so reporters agree on boundaries.
 import type * as grpc from '@grpc/grpc-js';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
+import type { CardListingAlert__Output } from '../../proto/gen/mamori/v1/CardListingAlert';
 import type { CardTestingReport } from '../../proto/gen/mamori/v1/CardTestingReport';
 import type { MerchantFields, MerchantSelector } from '../../proto/ts/merchant';
 import { MamoriClientError } from './errors';
 
+/**
+ * One alert. kind 'card-testing': bin, reportingMembers, merchants and the window. kind
+ * 'card-listing': `cardListing` (null otherwise) — the listing member and entry seq, reason,
+ * exposed data, event id, key epoch, and the 32-byte PAN selectors of this issuer's cards in
+ * the entry (hash your own card base under `keyEpoch` to find them; never log them).
+ */
 export type MamoriAlert = Alert__Output;
+export type MamoriCardListingAlert = CardListingAlert__Output;
 
 export interface AlertsOptions {
   /** Yield alerts with an id greater than this (the cursor a previous run ended on); default 0. */

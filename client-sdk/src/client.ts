@@ -20,12 +20,13 @@ import { FilterMirror } from './mirror';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
+import { routingBin } from '../../proto/ts/routing-bin';
 import { fallbackResult, mergeEvidence, NO_SIGHTINGS, type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
 import { mergeCorroboration, prepareSightings, sightingsRequest } from './sightings';
 import type { ReportSightingsResponse__Output } from '../../proto/gen/mamori/v1/ReportSightingsResponse';
 import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceipt } from './screening';
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
-import { merchantMatches, merchantPublication, type MerchantListingDetails } from './merchants';
+import { merchantMatches, merchantPublication, merchantsPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport } from './transport';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
@@ -202,6 +203,24 @@ export class MamoriClient {
     return this.admin<PublishResponse__Output>('Publish', { publication: merchantPublication(selectors, details), keyEpoch: key.epoch });
   }
 
+  /**
+   * Lists many terminated merchants (only acquirers may) as one signed entry, one indicator per
+   * merchant; at most the node's indicators-per-entry limit (10,000) per call. A field that does
+   * not normalize is refused by index and name before anything is sent.
+   */
+  async publishFraudulentMerchants(merchants: readonly MerchantFields[], details: MerchantListingDetails): Promise<PublishResponse__Output> {
+    if (merchants.length === 0) throw new MamoriClientError('INVALID_ARGUMENT', 'merchants: give at least one merchant');
+    const [key] = await this.hashingKeys();
+    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    const lists = merchants.map((fields, i) => {
+      const { selectors, rejected } = merchantSelectors(key.key, fields);
+      if (rejected.length > 0) throw new MamoriClientError('INVALID_ARGUMENT', rejected.map((r) => `merchants[${i}].${r.field}: ${r.reason}`).join('; '));
+      if (selectors.length === 0) throw new MamoriClientError('INVALID_ARGUMENT', `merchants[${i}]: give at least one merchant field`);
+      return selectors;
+    });
+    return this.admin<PublishResponse__Output>('Publish', { publication: merchantsPublication(lists, details), keyEpoch: key.epoch });
+  }
+
   /** Ends this acquirer's listing of a merchant (only the listing acquirer can). */
   async retractMerchant(fields: MerchantFields, reason: RetractReasonName): Promise<RetractResponse__Output> {
     const selectors = await this.merchantSelectors(fields, await this.hashingKeys());
@@ -296,9 +315,12 @@ export class MamoriClient {
     return (!refresh && this.keyRing.current()) || this.keyRing.fetch();
   }
 
-  /** Publishes already-hashed PAN selectors (bulk import); digests must be hashed under keyEpoch. */
-  async publishPanDigests(digests: readonly Buffer[], details: CardListingDetails, keyEpoch: number): Promise<PublishResponse__Output> {
-    return this.admin<PublishResponse__Output>('Publish', { publication: cardPublication(digests, details), keyEpoch });
+  /**
+   * Publishes already-hashed PAN selectors (bulk import); digests must be hashed under keyEpoch.
+   * `bins` (optional, one per digest): each card's routing BIN, so its issuer is alerted.
+   */
+  async publishPanDigests(digests: readonly Buffer[], details: CardListingDetails, keyEpoch: number, bins?: readonly string[]): Promise<PublishResponse__Output> {
+    return this.admin<PublishResponse__Output>('Publish', { publication: cardPublication(digests, details, Date.now(), bins), keyEpoch });
   }
 
   /** Publishes compromised cards: refuses invalid and public test numbers before anything is sent. */
@@ -311,7 +333,7 @@ export class MamoriClient {
     });
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch);
+    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch, digits.map(routingBin));
   }
 
   /** Retracts this member's listings of cards (for example after reissue), under every active epoch. */

@@ -14,6 +14,6 @@ export { cardPublication } from './publication';
 export * from './details';
 export { normalizePan, type PanResult } from '../../proto/ts/normalize';
 export { isPublicTestPan } from '../../proto/ts/test-cards';
-export { DEFAULT_BUCKET_MINUTES, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
+export { DEFAULT_BUCKET_MINUTES, type AlertsOptions, type CardTestingReportInput, type MamoriAlert, type MamoriCardListingAlert } from './alerts';
 export { SIGHTING_OUTCOMES } from './sightings';
 export { type FraudReportInput } from './common-point';

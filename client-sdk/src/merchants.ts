@@ -44,6 +44,11 @@ export interface MerchantListingMatch {
 }
 
 export function merchantPublication(selectors: readonly MerchantSelector[], details: MerchantListingDetails, nowMs = Date.now()): PublishIndicators {
+  return merchantsPublication([selectors], details, nowMs);
+}
+
+/** Several merchants sharing reason and validity: one indicator (with its selectors) per merchant, one signed entry. */
+export function merchantsPublication(merchants: readonly (readonly MerchantSelector[])[], details: MerchantListingDetails, nowMs = Date.now()): PublishIndicators {
   const reason = MERCHANT_REASONS[details.reason];
   if (!reason) {
     throw new MamoriClientError('INVALID_ARGUMENT', `reason: unknown "${String(details.reason)}"; expected one of ${Object.keys(MERCHANT_REASONS).join(', ')}`);
@@ -57,7 +62,7 @@ export function merchantPublication(selectors: readonly MerchantSelector[], deta
     validFromMs: nowMs,
     validUntilMs: nowMs + Math.round(validDays * DAY_MS),
     eventId: details.eventId ?? '',
-    indicators: [{ selectors: selectors.map((s) => ({ type: s.type, digest: s.digest })) }],
+    indicators: merchants.map((selectors) => ({ selectors: selectors.map((s) => ({ type: s.type, digest: s.digest })) })),
   };
 }
 

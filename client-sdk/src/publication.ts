@@ -3,7 +3,14 @@ import type { PublishIndicators } from '../../proto/gen/mamori/v1/PublishIndicat
 import { CARD_REASONS, DAY_MS, DEFAULT_CONFIDENCE, DEFAULT_VALID_DAYS, EXPOSURES, type CardListingDetails } from './details';
 import { MamoriClientError } from './errors';
 
-export function cardPublication(digests: readonly Buffer[], details: CardListingDetails, nowMs = Date.now()): PublishIndicators {
+/**
+ * `bins`, when given, holds the routing BIN of each card (same order as `digests`): the node of
+ * the issuer owning that range then alerts its member (card-listing alerts).
+ */
+export function cardPublication(digests: readonly Buffer[], details: CardListingDetails, nowMs = Date.now(), bins?: readonly string[]): PublishIndicators {
+  if (bins && bins.length !== digests.length) {
+    throw new MamoriClientError('INVALID_ARGUMENT', `bins: has ${bins.length} entries for ${digests.length} card(s); give one per card or none`);
+  }
   const reason = CARD_REASONS[details.reason];
   if (!reason) throw new MamoriClientError('INVALID_ARGUMENT', `reason: unknown "${String(details.reason)}"; expected one of ${Object.keys(CARD_REASONS).join(', ')}`);
   const exposed = (details.exposed ?? ['pan']).map((e) => {
@@ -20,6 +27,8 @@ export function cardPublication(digests: readonly Buffer[], details: CardListing
     validFromMs: nowMs,
     validUntilMs: nowMs + Math.round(validDays * DAY_MS),
     eventId: details.eventId ?? '',
-    indicators: digests.map((digest) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }] })),
+    indicators: bins
+      ? digests.map((digest, i) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }], bin: bins[i] }))
+      : digests.map((digest) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }] })),
   };
 }

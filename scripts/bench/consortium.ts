@@ -72,7 +72,7 @@ const PUBLISHER = 'psp-c';
 const READERS = ['acquirer-b', 'issuer-a'] as const;
 const MEMBERS = ['issuer-a', 'acquirer-b', PUBLISHER] as const;
 
-interface Member {
+export interface Member {
   id: string;
   dir: string;
   nodeConfig: string;
@@ -91,9 +91,9 @@ function assertRunning(m: Member): void {
 
 // ---------------------------------------------------------------- start and stop
 
-async function startConsortium(options: ConsortiumOptions): Promise<Map<string, Member>> {
+export async function startConsortium(options: Pick<ConsortiumOptions, 'tempDir' | 'antiEntropyMs'>, dirName = 'consortium-3'): Promise<Map<string, Member>> {
   const basePort = await findBasePort(6);
-  const dir = path.join(options.tempDir, 'consortium-3');
+  const dir = path.join(options.tempDir, dirName);
   await createConsortium(dir, basePort);
   progress(`consortium of three in ${dir}: member APIs on ${basePort}..${basePort + 2}, peer endpoints on ${basePort + 3}..${basePort + 5}`);
   const members = new Map<string, Member>();
@@ -137,7 +137,7 @@ async function startConsortium(options: ConsortiumOptions): Promise<Map<string, 
   return members;
 }
 
-async function stopConsortium(members: Map<string, Member>): Promise<void> {
+export async function stopConsortium(members: Map<string, Member>): Promise<void> {
   const statuses: Record<string, unknown> = {};
   for (const m of members.values()) {
     if (!isRunning(m.child)) continue;

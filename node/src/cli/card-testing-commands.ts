@@ -4,6 +4,7 @@ import { MamoriClient } from '../../../client-sdk/src/client';
 import type { MamoriAlert } from '../../../client-sdk/src/alerts';
 import { isoDate, toJson } from './output';
 import { watchAlertLine } from './common-point-commands';
+import { alertJsonLine, cardListingLine } from './alert-output';
 
 function count(name: string) {
   return (value: string): number => {
@@ -21,7 +22,7 @@ function bin(value: string): string {
 function alertLine(a: MamoriAlert): string {
   const watched = watchAlertLine(a);
   if (watched) return watched;
-  return `#${a.id} ${isoDate(a.createdAtMs)} ${a.kind}: BIN ${a.bin} reported by ${a.reportingMembers} member(s), ${a.merchants} merchant(s); window ${isoDate(a.windowStartMs)} to ${isoDate(a.windowEndMs)}`;
+  return cardListingLine(a) ?? `#${a.id} ${isoDate(a.createdAtMs)} ${a.kind}: BIN ${a.bin} reported by ${a.reportingMembers} member(s), ${a.merchants} merchant(s); window ${isoDate(a.windowStartMs)} to ${isoDate(a.windowEndMs)}`;
 }
 
 export function addCardTestingCommands(program: Command): void {
@@ -48,7 +49,7 @@ export function addCardTestingCommands(program: Command): void {
 
   program
     .command('alerts')
-    .description("this member's alerts (card testing in its BIN ranges); --follow keeps streaming")
+    .description("this member's alerts (card testing and new compromised-card listings in its BIN ranges); --follow keeps streaming")
     .requiredOption('--config <client.json>', "client config of this member's node")
     .option('--after <id>', 'only alerts after this id (the last one you saw)', count('--after'), 0)
     .option('--follow', 'keep streaming new alerts (reconnects after a node restart) until Ctrl-C')
@@ -61,7 +62,7 @@ export function addCardTestingCommands(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         for await (const alert of client.alerts({ after: o.after, follow: Boolean(o.follow), signal: stop.signal })) {
-          console.log(o.json ? JSON.stringify(alert) : alertLine(alert));
+          console.log(o.json ? alertJsonLine(alert) : alertLine(alert));
         }
       } finally {
         process.off('SIGINT', onSignal);

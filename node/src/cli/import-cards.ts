@@ -6,6 +6,7 @@ import { MamoriClient } from '../../../client-sdk/src/client';
 import type { CardListingDetails } from '../../../client-sdk/src/details';
 import { normalizePan } from '../../../proto/ts/normalize';
 import { panSelector } from '../../../proto/ts/selectors';
+import { routingBin } from '../../../proto/ts/routing-bin';
 import { isPublicTestPan } from '../../../proto/ts/test-cards';
 import { readCardFile } from './card-file';
 
@@ -74,10 +75,11 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
     pending = new Set<Promise<void>>();
     let failure: unknown;
     let batch: Buffer[] = [];
+    let bins: string[] = [];
 
-    const send = (digests: Buffer[]) => {
+    const send = (digests: Buffer[], batchBins: string[]) => {
       const p: Promise<void> = client
-        .publishPanDigests(digests, options.details, key.epoch)
+        .publishPanDigests(digests, options.details, key.epoch, batchBins)
         .then((response) => {
           summary.imported += response.accepted;
           summary.duplicates += response.duplicates;
@@ -104,9 +106,11 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
           continue;
         }
         batch.push(panSelector(key.key, normalized.digits));
+        bins.push(routingBin(normalized.digits));
         if (batch.length >= options.batchSize) {
-          send(batch);
+          send(batch, bins);
           batch = [];
+          bins = [];
           while (pending.size >= options.inFlight) await Promise.race(pending);
           if (failure) throw failure;
         }
@@ -114,7 +118,7 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       bar?.update(bytesRead, { imported: summary.imported, rejected: summary.rejected, rate: Math.round(summary.imported / Math.max(seconds, 1e-3)) });
     }
-    if (batch.length > 0) send(batch);
+    if (batch.length > 0) send(batch, bins);
     await Promise.all(pending);
     if (failure) throw failure;
     bar?.update(fileSize, { imported: summary.imported, rejected: summary.rejected, rate: Math.round(summary.imported / (Number(process.hrtime.bigint() - started) / 1e9)) });

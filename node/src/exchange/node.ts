@@ -22,6 +22,7 @@ import { SelectorIndex } from './selector-index';
 import { activeEpochs, Consortium, loadMemberIdentity, type EpochKey, type MemberIdentity } from './membership';
 import { verifyStoredLedger } from './verify-ledger';
 import { CardTestingDetector } from '../detection/card-testing';
+import { CardListingDetector } from '../detection/card-listings';
 import { AlertStore } from '../store/alert-store';
 import type { ValidCardTestingReport } from '../ledger/validate';
 import { roleAllowsOperation } from '../ledger/roles';
@@ -75,6 +76,10 @@ export class MamoriNode {
     const binRanges = () => this.currentConsortium.member(this.member)?.binRanges ?? [];
     this.cardTesting = new CardTestingDetector(new AlertStore(store.db), config.member, binRanges, config.cardTesting, log);
     this.detachCardTesting = this.cardTesting.attach(writer);
+    this.cardListings = new CardListingDetector(new AlertStore(store.db), store.db, config.member, binRanges, log);
+    // The Alerts stream wakes on cardTesting's event: card-listing alerts wake it the same way.
+    this.cardListings.on('alert', (alert) => this.cardTesting.emit('alert', alert));
+    this.detachCardListings = this.cardListings.attach(writer);
     this.audit = new AuditLog(store.db, log);
     this.keyEpochAcks = new KeyEpochAckStore(store.db);
     this.merchantWatch = new MerchantWatch(new WatchStore(store.db), new AlertStore(store.db), config.member, log);
@@ -140,6 +145,10 @@ export class MamoriNode {
   /** Card-testing detection and this member's alerts (what the Alerts stream serves). */
   readonly cardTesting: CardTestingDetector;
   private readonly detachCardTesting: () => void;
+
+  /** Alerts for new compromised-card listings in this member's BIN ranges (stored with the other alerts). */
+  readonly cardListings: CardListingDetector;
+  private readonly detachCardListings: () => void;
 
   private readonly frozen: Set<string>;
   private readonly observers = new Set<NodeObserver>();
@@ -508,6 +517,7 @@ export class MamoriNode {
     this.detachCardTesting();
     this.detachMerchantWatch();
     this.detachCommonPoint();
+    this.detachCardListings();
     this.audit.close();
     this.closed = true;
     this.writer.close();

@@ -12,6 +12,8 @@ import type { MamoriNode } from '../exchange/node';
 import { MamoriError } from '../ledger/errors';
 import { validateCardTestingReport } from '../ledger/validate';
 import type { StoredAlert } from '../store/alert-store';
+import { CARD_LISTING_ALERT, type CardListingAlertPayload } from '../detection/card-listings';
+import { toCardListingAlert } from './card-listing-alert';
 import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
@@ -22,7 +24,8 @@ import { watchedMerchantAlertFields } from './watch-alerts';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
-const ALERTS_PER_PAGE = 256;
+// A card-listing alert may hold up to 10,000 selectors (~650 KB stored): a page stays a few MB.
+const ALERTS_PER_PAGE = 32;
 
 export function reportCardTestingHandler(
   node: MamoriNode,
@@ -53,6 +56,7 @@ function toAlert(a: StoredAlert): Alert {
     windowStartMs: Number(p.windowStartMs ?? 0),
     windowEndMs: Number(p.windowEndMs ?? 0),
     ...watchedMerchantAlertFields(a),
+    ...(a.kind === CARD_LISTING_ALERT ? { cardListing: toCardListingAlert(p as unknown as CardListingAlertPayload) } : {}),
   };
 }
 
