@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MamoriClient } from '../../../client-sdk/src/client';
+import type { MamoriAlert } from '../../../client-sdk/src/alerts';
 import { withLuhnDigit } from '../../../proto/ts/normalize';
 import { createDevConsortium, devConsortiumExists, devLayout } from './dev-consortium';
 
@@ -154,15 +155,30 @@ async function merchantAndCardTestingScenario(issuerConfig: string, acquirerConf
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
 
-    console.log('Scenario: psp-c and acquirer-b both see card testing on BIN 454545 (issued by issuer-a).');
+    console.log('Scenario: issuer-a owns BIN 454545: its node alerts it to the cards psp-c listed.');
     let after = 0; // alerts of an earlier run are not news: follow from the newest one
-    for await (const old of issuer.alerts({ after: 0, follow: false })) after = Math.max(after, old.id);
+    let listingAlert: MamoriAlert | undefined;
+    for (const waitUntil = Date.now() + 10_000; !listingAlert && Date.now() < waitUntil; ) {
+      for await (const old of issuer.alerts({ after: 0, follow: false })) {
+        after = Math.max(after, old.id);
+        if (old.kind === 'card-listing' && old.cardListing && old.cardListing.origin === 'psp-c') listingAlert = old;
+      }
+      if (!listingAlert) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (listingAlert?.cardListing) {
+      const listing = listingAlert.cardListing;
+      console.log(`  issuer-a has alert #${listingAlert.id}: ${listing.cards} of its cards listed by ${listing.origin} (${listing.reason}), with their selectors to match against its card base`);
+    } else {
+      console.log('  no card-listing alert reached issuer-a within 10 s; see `mamori alerts`');
+    }
+
+    console.log('Scenario: psp-c and acquirer-b both see card testing on BIN 454545 (issued by issuer-a).');
     const alerts = issuer.alerts({ after, follow: true, signal: stop.signal });
     await psp.reportCardTesting({ bin: '45454512', attempts: 900, declines: 870 });
     await acquirer.reportCardTesting({ bin: '454545', attempts: 300, declines: 290 });
     const timeout = setTimeout(() => stop.abort(), 30_000);
     for await (const alert of alerts) {
-      if (alert.bin.startsWith('454545')) {
+      if (alert.kind === 'card-testing' && alert.bin.startsWith('454545')) {
         console.log(`  issuer-a receives alert #${alert.id}: card testing on BIN ${alert.bin}, reported by ${alert.reportingMembers} members (not named)`);
         break;
       }
