@@ -2,6 +2,7 @@
 import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult';
 import type { FailMode } from './options';
 import type { Action, Evidence } from './policy';
+import { NO_SIGHTINGS, type SightingCounts } from '../../proto/ts/sighting-counts';
 
 export type { Evidence } from './policy';
 
@@ -27,16 +28,7 @@ export interface CardCheckResult {
   sightings: SightingCounts;
 }
 
-/** Distinct members that reported each outcome for a card. */
-export interface SightingCounts {
-  seen: number;
-  truePositive: number;
-  falsePositive: number;
-  /** The card's own issuer reported the listing a false positive. */
-  issuerFalsePositive: boolean;
-}
-
-export const NO_SIGHTINGS: SightingCounts = Object.freeze({ seen: 0, truePositive: 0, falsePositive: 0, issuerFalsePositive: false });
+export { NO_SIGHTINGS, type SightingCounts };
 
 /** A card hashed under several key epochs gives one node answer per epoch: one listing per member. */
 export function mergeEvidence(results: readonly CheckResult__Output[]): Evidence[] {

@@ -13,26 +13,7 @@ import { panSelector } from '../../proto/ts/selectors';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { randomPans } from '../helpers/cards';
 import { memberOf, runCli } from '../helpers/node-harness';
-
-async function replay(client: MamoriClient, after = 0): Promise<MamoriAlert[]> {
-  const alerts: MamoriAlert[] = [];
-  for await (const a of client.alerts({ after })) alerts.push(a);
-  return alerts;
-}
-
-async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    const r = await Promise.race([iterator.next(), timeout]);
-    if (r.done) throw new Error(`the iterator ended while waiting for ${what}`);
-    return r.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { replay, nextWithin } from '../helpers/alerts';
 
 /** The SDK's selectors of PANs under the member's newest key, hex, sorted. */
 async function digestsOf(client: MamoriClient, pans: readonly string[]): Promise<string[]> {

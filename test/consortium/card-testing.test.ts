@@ -4,46 +4,12 @@
 import { expect } from 'chai';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
-import { MamoriClientError } from '../../client-sdk/src/errors';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { memberOf } from '../helpers/node-harness';
-import { waitFor } from '../helpers/wait';
+import { replay, nextWithin, expectRefused } from '../helpers/alerts';
 
 const HOUR = 60 * 60_000;
 const TEN_MINUTES = 10 * 60_000;
-
-/** Every alert a member's node holds after a cursor (a replay, no follow). */
-async function replay(client: MamoriClient, after = 0): Promise<MamoriAlert[]> {
-  const alerts: MamoriAlert[] = [];
-  for await (const a of client.alerts({ after })) alerts.push(a);
-  return alerts;
-}
-
-/** The next value of an iterator, or a failure after `ms` (a bound, not a sleep). */
-async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    const r = await Promise.race([iterator.next(), timeout]);
-    if (r.done) throw new Error(`the iterator ended while waiting for ${what}`);
-    return r.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function expectRefused(promise: Promise<unknown>, code: string): Promise<MamoriClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(MamoriClientError);
-    expect((error as MamoriClientError).code).to.equal(code);
-    return error as MamoriClientError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe('consortium: card-testing alerts', function () {
   this.timeout(180_000);

@@ -10,7 +10,6 @@ import { expect } from 'chai';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { FraudReportInput } from '../../client-sdk/src/common-point';
-import { MamoriClientError } from '../../client-sdk/src/errors';
 import { DEV_EXTRA_ISSUER, type DevMember } from '../../node/src/cli/dev-consortium';
 import { merchantSelectors, type MerchantFields } from '../../proto/ts/merchant';
 import { panSelector } from '../../proto/ts/selectors';
@@ -19,6 +18,7 @@ import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses 
 import { filesUnder, memberOf, runCli, tempDir } from '../helpers/node-harness';
 import { sample, scrape } from '../helpers/ops';
 import { waitFor } from '../helpers/wait';
+import { replay, nextWithin, expectRefused } from '../helpers/alerts';
 
 const SECOND_ACQUIRER: DevMember = { id: 'acquirer-e', roles: ['acquirer'], binRanges: [] };
 const DAY = 24 * 60 * 60_000;
@@ -28,38 +28,6 @@ const FRAUD_CARDS_PER_ISSUER = 30;
 const planted: MerchantFields = { domain: 'planted-skimmer.example.jp' };
 const popular: MerchantFields = { domain: 'everyday-mart.example.jp' };
 const innocents: MerchantFields[] = Array.from({ length: 50 }, (_, i) => ({ domain: `shop-${i}.example.jp` }));
-
-async function replay(client: MamoriClient, after = 0): Promise<MamoriAlert[]> {
-  const alerts: MamoriAlert[] = [];
-  for await (const a of client.alerts({ after })) alerts.push(a);
-  return alerts;
-}
-
-/** The next value of an iterator, or a failure after `ms` (a bound, not a sleep). */
-async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    const r = await Promise.race([iterator.next(), timeout]);
-    if (r.done) throw new Error(`the iterator ended while waiting for ${what}`);
-    return r.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function expectRefused(promise: Promise<unknown>, code: string): Promise<MamoriClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(MamoriClientError);
-    expect((error as MamoriClientError).code).to.equal(code);
-    return error as MamoriClientError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 /**
  * One issuer's report: 30 fraud cards; 6 used the planted merchant (volume 200 of 100,000

@@ -20,17 +20,9 @@
 // members' false positives) takes a twice-listed, twice-confirmed card from 97 to 40 and a
 // single listing from 80 to 7. "Seen" says only that the card is in use, so it counts little.
 import type { SightingOutcomeName } from '../ledger/sightings';
+import { NO_SIGHTINGS, type SightingCounts } from '../../../proto/ts/sighting-counts';
 
-export interface SightingCounts {
-  /** Distinct members per outcome. */
-  seen: number;
-  truePositive: number;
-  falsePositive: number;
-  /** The card's own issuer is among the false-positive reporters. */
-  issuerFalsePositive: boolean;
-}
-
-export const NO_SIGHTINGS: SightingCounts = Object.freeze({ seen: 0, truePositive: 0, falsePositive: 0, issuerFalsePositive: false });
+export { NO_SIGHTINGS, type SightingCounts };
 
 export const SCORE_WEIGHTS = Object.freeze({
   perExtraListingMember: 0.6,
