@@ -59,6 +59,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
     node.audit.record('node', 'node.start', { consortiumVersion: node.consortium.document.version, feedSeq: node.ownHead().seq, configDigest: configDigest(config) });
     node.audit.startRetention(config.audit.retentionDays);
+    node.detectionRetention.start();
     // A key epoch issued while this node was down is acknowledged now (epoch-acks.ts).
     const acknowledgeKeyEpochs = () => void node.acknowledgeKeyEpochs().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
     acknowledgeKeyEpochs();

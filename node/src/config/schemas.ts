@@ -153,6 +153,12 @@ export const nodeConfigSchema = z
       .object({ maxDatabaseMb: z.number().int().min(1).max(16 * 1024 * 1024).optional() })
       .strict()
       .optional(),
+    // This member's alerts older than this are pruned (exchange/detection-retention.ts). At
+    // least 2 days: start-up re-examines the last 24 hours, and a pruned alert must not be raised again.
+    alerts: z
+      .object({ retentionDays: z.number().int().min(2).max(36_500).default(365) })
+      .strict()
+      .default({ retentionDays: 365 }),
   })
   .strict();
 

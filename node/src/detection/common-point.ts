@@ -165,7 +165,6 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
   analyse(nowMs = Date.now()): AnalysisSummary {
     const started = Date.now();
     const sinceMs = nowMs - this.settings.lookBackDays * DAY_MS;
-    this.store.prune(sinceMs);
     const baseline = this.store.baseline(sinceMs);
     const candidates = this.store.candidates(sinceMs, this.settings.k, this.settings.minCards);
     const flags: ValidCommonPointFlag[] = [];

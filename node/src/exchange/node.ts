@@ -32,6 +32,7 @@ import { sightingsForEntry, type ValidSightingInput } from '../ledger/sightings'
 import { epochsToAcknowledge, keyEpochStatuses } from './epoch-acks';
 import { KeyEpochAckStore } from '../store/key-epoch-ack-store';
 import { CommonPointAnalyser } from '../detection/common-point';
+import { DetectionRetention } from './detection-retention';
 import { MerchantWatch } from '../detection/merchant-watch';
 import { CommonPointStore } from '../store/common-point-store';
 import { WatchStore, type WatchedMerchant } from '../store/watch-store';
@@ -91,6 +92,11 @@ export class MamoriNode {
       this.commonPoint = new CommonPointAnalyser(new CommonPointStore(store.db), settings, ports, log);
       this.detachCommonPoint = this.commonPoint.attach(writer);
     }
+    this.detectionRetention = new DetectionRetention(
+      { alerts: new AlertStore(store.db), commonPoint: this.commonPoint && new CommonPointStore(store.db), audit: this.audit, log },
+      { alertRetentionDays: config.alerts.retentionDays, cardTestingWindowMinutes: config.cardTesting.windowMinutes, commonPointLookBackDays: this.commonPoint && commonPoint?.lookBackDays },
+    );
+    this.commonPoint?.on('analysed', () => this.detectionRetention.pruneLogged());
     this.damagedEntries = new DamagedEntryStore(store.db);
     this.scrub = new LedgerScrub(
       { store, damage: this.damagedEntries, members: () => this.storedEntryKeys(), databaseFile: this.databaseFile, log },
@@ -105,6 +111,8 @@ export class MamoriNode {
     this.walCheckpoints.start();
   }
 
+  /** Prunes alerts, card-testing reports and the aggregator's opened fraud reports past retention; started by `mamori start`. */
+  readonly detectionRetention: DetectionRetention;
   /** Entries the scrub found damaged and could not repair yet (origin and seq). */
   readonly damagedEntries: DamagedEntryStore;
   /** The background re-verification of stored entries (scrub.ts); started by startScrub. */
@@ -518,6 +526,7 @@ export class MamoriNode {
     this.detachMerchantWatch();
     this.detachCommonPoint();
     this.detachCardListings();
+    this.detectionRetention.close();
     this.audit.close();
     this.closed = true;
     this.writer.close();

@@ -30,6 +30,10 @@ export class AlertStore {
         'SELECT DISTINCT substr(bin, 1, 6) AS bin6, bucket_start_ms AS bucketStartMs FROM card_testing_reports WHERE bucket_start_ms >= ?',
       ),
       insertAlert: db.prepare('INSERT OR IGNORE INTO alerts (member, kind, dedup_key, created_at_ms, payload) VALUES (?, ?, ?, ?, ?)'),
+      // Ids come from AUTOINCREMENT: deleting old rows, even the newest, never lets an id be
+      // handed out again, so a subscriber's cursor stays valid across pruning.
+      pruneAlerts: db.prepare('DELETE FROM alerts WHERE created_at_ms < ?'),
+      pruneCardTestingReports: db.prepare('DELETE FROM card_testing_reports WHERE bucket_start_ms < ?'),
       alertsAfter: db.prepare('SELECT id, kind, created_at_ms AS createdAtMs, payload FROM alerts WHERE member = ? AND id > ? ORDER BY id LIMIT ?'),
     };
   }
@@ -48,6 +52,16 @@ export class AlertStore {
     const result = this.statements.insertAlert.run(member, kind, dedupKey, createdAtMs, JSON.stringify(payload));
     if (result.changes === 0) return undefined;
     return { id: Number(result.lastInsertRowid), kind, createdAtMs, payload };
+  }
+
+  /** Deletes alerts created before a time; returns how many. */
+  pruneAlerts(beforeMs: number): number {
+    return this.statements.pruneAlerts.run(beforeMs).changes;
+  }
+
+  /** Deletes card-testing report rows (derived from ledger entries, which stay) whose bucket started before a time. */
+  pruneCardTestingReports(beforeMs: number): number {
+    return this.statements.pruneCardTestingReports.run(beforeMs).changes;
   }
 
   alertsAfter(member: string, afterId: number, limit: number): StoredAlert[] {

@@ -34,6 +34,14 @@ export interface Baseline {
   windowEndMs: number;
 }
 
+/** Rows deleted by one prune, per table. */
+export interface CommonPointPruned {
+  fraudCards: number;
+  fraudCardMerchants: number;
+  fraudVolumes: number;
+  fraudReports: number;
+}
+
 export interface PendingReportEntry {
   entryId: number;
   origin: string;
@@ -43,11 +51,16 @@ export interface PendingReportEntry {
 export class CommonPointStore {
   private readonly statements;
   private readonly insertOpened: (report: OpenedFraudReport, nowMs: number) => void;
-  private readonly pruneTransaction: (beforeMs: number) => void;
+  private readonly pruneTransaction: (beforeMs: number) => CommonPointPruned;
 
   constructor(private readonly db: Database.Database) {
     this.statements = {
-      lastRecorded: db.prepare('SELECT COALESCE(MAX(entry_id), 0) AS id FROM fraud_reports').pluck(true),
+      lastRecorded: db
+        .prepare(
+          `SELECT max(COALESCE((SELECT MAX(entry_id) FROM fraud_reports), 0),
+                      COALESCE((SELECT last_entry_id FROM fraud_report_cursor WHERE only = 1), 0))`,
+        )
+        .pluck(true),
       pendingEntries: db.prepare(
         `SELECT e.id AS entryId, o.member AS origin, e.body AS body FROM entries e JOIN origins o ON o.id = e.origin_id
          WHERE e.id > ? AND e.operation = 'fraudReport' ORDER BY e.id LIMIT ?`,
@@ -91,6 +104,14 @@ export class CommonPointStore {
       pruneCards: db.prepare('DELETE FROM fraud_cards WHERE window_end_ms < ?'),
       pruneCardMerchants: db.prepare('DELETE FROM fraud_card_merchants WHERE window_end_ms < ?'),
       pruneVolumes: db.prepare('DELETE FROM fraud_volumes WHERE window_end_ms < ?'),
+      // Refused reports have no window: they go by when they were examined.
+      pruneReports: db.prepare(
+        `DELETE FROM fraud_reports WHERE (status = 'opened' AND window_end_ms < @before) OR (status <> 'opened' AND opened_at_ms < @before)`,
+      ),
+      saveCursor: db.prepare(
+        `INSERT INTO fraud_report_cursor (only, last_entry_id) SELECT 1, MAX(entry_id) FROM fraud_reports WHERE true HAVING COUNT(*) > 0
+         ON CONFLICT (only) DO UPDATE SET last_entry_id = max(last_entry_id, excluded.last_entry_id)`,
+      ),
       counts: db.prepare(
         `SELECT (SELECT COUNT(*) FROM fraud_reports WHERE status = 'opened') AS opened,
                 (SELECT COUNT(*) FROM fraud_reports WHERE status <> 'opened') AS refused`,
@@ -110,10 +131,14 @@ export class CommonPointStore {
       for (const [merchant, card] of pairs) s.insertCardMerchant.run(merchant, card, origin, windowEndMs);
       for (const v of report.volumes) s.insertVolume.run(v.merchant.digest, origin, selectorTypeNumbers[v.merchant.type] ?? 0, v.cards, windowEndMs);
     });
-    this.pruneTransaction = db.transaction((beforeMs: number) => {
-      s.pruneCards.run(beforeMs);
-      s.pruneCardMerchants.run(beforeMs);
-      s.pruneVolumes.run(beforeMs);
+    this.pruneTransaction = db.transaction((beforeMs: number): CommonPointPruned => {
+      s.saveCursor.run();
+      return {
+        fraudCards: s.pruneCards.run(beforeMs).changes,
+        fraudCardMerchants: s.pruneCardMerchants.run(beforeMs).changes,
+        fraudVolumes: s.pruneVolumes.run(beforeMs).changes,
+        fraudReports: s.pruneReports.run({ before: beforeMs }).changes,
+      };
     });
   }
 
@@ -157,9 +182,13 @@ export class CommonPointStore {
     return this.statements.publishedCards.get(merchant) as number;
   }
 
-  /** Forgets card and volume rows whose window ended before the look-back. */
-  prune(beforeMs: number): void {
-    this.pruneTransaction(beforeMs);
+  /**
+   * Deletes the decrypted rows whose window ended before a time (the look-back), and the
+   * metadata of those reports; analysis over the look-back reads the same rows as before.
+   * The sealed entries stay in the ledger; the cursor keeps them from being opened again.
+   */
+  prune(beforeMs: number): CommonPointPruned {
+    return this.pruneTransaction(beforeMs);
   }
 
   counts(): { opened: number; refused: number } {

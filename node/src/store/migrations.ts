@@ -214,6 +214,15 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (origin, seq)
   );
   `,
+  // 10: the aggregator's fraud-report cursor. Retention deletes fraud_reports rows past the
+  // look-back (exchange/detection-retention.ts); the last entry examined is kept here so a
+  // pruned report is never opened again.
+  `
+  CREATE TABLE fraud_report_cursor (
+    only INTEGER PRIMARY KEY CHECK (only = 1),
+    last_entry_id INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
