@@ -130,6 +130,22 @@ describe('operations: message-size cap, both directions (a node in this process)
       stub.close();
     }
   });
+
+  it('cannot send the filter snapshot to an SDK mirror below 1 MiB: its chunks are 1 MiB', async () => {
+    const stub = rawExchange(n.target);
+    try {
+      const stream = stub.MirrorFilter({}, bearer(n.token));
+      const error = await new Promise<grpc.ServiceError>((resolve, reject) => {
+        stream.on('data', () => undefined);
+        stream.on('error', resolve);
+        stream.on('end', () => reject(new Error('the snapshot stream ended without an error')));
+      });
+      expect(error.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+      expect(error.details).to.contain('Sent message larger than max');
+    } finally {
+      stub.close();
+    }
+  });
 });
 
 describe('operations: connection age (a node in this process)', function () {
