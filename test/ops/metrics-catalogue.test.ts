@@ -64,6 +64,8 @@ describe('operations: the README metrics table matches what a node exports', fun
     expect(unlisted, 'exported but missing from the README table').to.deep.equal([]);
     const missing = [...listed.keys()].filter((name) => !exported.has(name));
     expect(missing, 'in the README table but not exported').to.deep.equal([]);
+    const unlabelled = scraped.body.split('\n').filter((line) => line.startsWith('mamori_') && !line.includes('member="psp-c"'));
+    expect(unlabelled, 'series without the member label').to.deep.equal([]);
     for (const [name, labels] of exported) {
       const allowed = new Set([...(listed.get(name) ?? []), 'member', 'le']); // member: every series; le: histogram buckets
       for (const label of labels) expect(allowed.has(label), `${name} has label "${label}", the README does not name it`).to.equal(true);
