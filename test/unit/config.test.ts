@@ -140,12 +140,18 @@ describe('unit: configuration files', () => {
         delete c.filter;
         delete c.snapshotIntervalMs;
         delete c.maxMessageBytes;
+        delete c.audit;
+        delete c.insecureDev;
+        delete c.storage;
       });
       const cfg = loadNodeConfig(file, {});
       expect(cfg.logLevel).to.equal('info');
       expect(cfg.filter).to.deep.equal({ capacity: 1_000_000, targetFpRate: 1e-6 });
       expect(cfg.snapshotIntervalMs).to.equal(30_000);
       expect(cfg.maxMessageBytes).to.equal(8 * 1024 * 1024);
+      expect(cfg.audit.retentionDays).to.equal(365);
+      expect(cfg.insecureDev).to.equal(false);
+      expect(cfg.storage?.maxDatabaseMb).to.equal(undefined);
     });
 
     it('lets MAMORI_LOG_LEVEL override the log level', () => {
