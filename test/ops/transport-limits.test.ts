@@ -131,17 +131,28 @@ describe('operations: message-size cap, both directions (a node in this process)
     }
   });
 
-  it('cannot send the filter snapshot to an SDK mirror below 1 MiB: its chunks are 1 MiB', async () => {
+  it('serves the filter snapshot to an SDK mirror in chunks of at most half the message-size cap', async () => {
     const stub = rawExchange(n.target);
     try {
       const stream = stub.MirrorFilter({}, bearer(n.token));
-      const error = await new Promise<grpc.ServiceError>((resolve, reject) => {
-        stream.on('data', () => undefined);
-        stream.on('error', resolve);
-        stream.on('end', () => reject(new Error('the snapshot stream ended without an error')));
+      let totalBytes = 0;
+      let received = 0;
+      let largestChunk = 0;
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (m: { header?: { totalBytes: string | number }; bitsChunk?: Buffer }) => {
+          if (m.header) totalBytes = Number(m.header.totalBytes);
+          if (m.bitsChunk) {
+            received += m.bitsChunk.length;
+            largestChunk = Math.max(largestChunk, m.bitsChunk.length);
+            if (totalBytes > 0 && received === totalBytes) resolve();
+          }
+        });
+        stream.on('error', reject);
+        stream.on('end', () => reject(new Error('the snapshot stream ended before all bits arrived')));
       });
-      expect(error.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
-      expect(error.details).to.contain('Sent message larger than max');
+      expect(totalBytes).to.be.greaterThan(64 * 1024); // the filter is larger than one message
+      expect(largestChunk).to.be.at.most(32 * 1024);
+      stream.cancel();
     } finally {
       stub.close();
     }

@@ -12,10 +12,15 @@ import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
 
-const CHUNK_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 1000;
-/** 8,192 digests = 256 KiB per message, far below any message-size limit. */
-const DIGESTS_PER_MESSAGE = 8192;
+/**
+ * Bits chunks of 1 MiB and 8,192 digests (256 KiB) per message, or half the node's message-size
+ * cap when that is smaller, so a node configured with a small cap still serves mirrors.
+ */
+function messageSizes(maxMessageBytes: number): { chunkBytes: number; digestsPerMessage: number } {
+  const budget = Math.floor(maxMessageBytes / 2);
+  return { chunkBytes: Math.min(1024 * 1024, budget), digestsPerMessage: Math.min(8192, Math.floor(budget / 32)) };
+}
 /**
  * Digests waiting for a slow client before its stream is ended (64 MiB). A bulk commit of
  * hundreds of thousands passes through: the queue only grows while the client does not read.
@@ -30,6 +35,7 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
       call.emit('error', toServiceError(error, log, 'MirrorFilter'));
       return;
     }
+    const { chunkBytes, digestsPerMessage } = messageSizes(node.config.maxMessageBytes);
     const { params, items, bits } = node.index.copy();
     const queue: MirrorMessage[] = [];
     let queuedDigests = 0;
@@ -39,8 +45,8 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
     const onCommitted = (entries: readonly AcceptedEntry[]) => {
       const digests = entries.flatMap((e) => (e.publication?.indicators ?? []).flatMap((ind) => ind.selectors.map((s) => s.digest)));
       if (digests.length === 0) return;
-      for (let i = 0; i < digests.length; i += DIGESTS_PER_MESSAGE) {
-        queue.push({ added: { digests: Buffer.concat(digests.slice(i, i + DIGESTS_PER_MESSAGE)) } });
+      for (let i = 0; i < digests.length; i += digestsPerMessage) {
+        queue.push({ added: { digests: Buffer.concat(digests.slice(i, i + digestsPerMessage)) } });
       }
       queuedDigests += digests.length;
       if (queuedDigests > MAX_QUEUED_DIGESTS) return finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'mirror client too slow; reload the filter' });
@@ -83,7 +89,7 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
     call.on('close', () => finish());
     queue.unshift(
       { header: { bits: params.bits, hashes: params.hashes, capacity: params.capacity, targetFpRate: params.targetFpRate, items, totalBytes: bits.length } },
-      ...Array.from({ length: Math.ceil(bits.length / CHUNK_BYTES) }, (_, i) => ({ bitsChunk: bits.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES) })),
+      ...Array.from({ length: Math.ceil(bits.length / chunkBytes) }, (_, i) => ({ bitsChunk: bits.subarray(i * chunkBytes, (i + 1) * chunkBytes) })),
     );
     void pump();
   };
