@@ -61,7 +61,8 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
           }
           if (page.length < FETCH_PAGE) break;
         }
-        log.debug({ peer, origin, fromSeq, sent }, 'fetch served');
+        // The origin is the peer's string: named only when it is a member.
+        log.debug({ peer, origin: node.memberKeys(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
         call.end();
       })().catch((error: unknown) => {
         call.emit('error', toServiceError(error, log, 'Fetch'));
