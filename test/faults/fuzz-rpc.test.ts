@@ -20,7 +20,7 @@ import { mamoriProtoRoot, PanLikeStrings } from '../helpers/fuzz-proto';
 import { bearer, makeConsortium, memberOf, spawnNode, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
 import { memberTlsTarget } from '../helpers/ops';
 import { panForms } from '../helpers/cards';
-import { rssBytes, waitForSteadyRss } from '../helpers/fuzz-process';
+import { waitForSteadyRss } from '../helpers/fuzz-process';
 
 const CASES = Number(process.env.MAMORI_FUZZ_CASES ?? 5000);
 const SEED = Number(process.env.MAMORI_FUZZ_SEED ?? crypto.randomInt(2 ** 31));
