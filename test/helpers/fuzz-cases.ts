@@ -28,8 +28,9 @@ export function allowedOutcomes(c: FuzzCase): readonly Outcome[] {
     case 'oversize':
       return ['RESOURCE_EXHAUSTED'];
     case 'no-token':
-      // Refused before or at authentication; a request that does not even decode is refused first.
-      return ['UNAUTHENTICATED', 'INVALID_ARGUMENT'];
+      // Refused at authentication, or before it: a request over the size limit is not even read,
+      // one that does not decode is refused before any handler runs.
+      return ['UNAUTHENTICATED', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'];
     case 'no-deadline':
       return c.method.responseStream ? ['OK', 'STREAMING', ...REFUSALS] : ['INVALID_ARGUMENT'];
     default:
