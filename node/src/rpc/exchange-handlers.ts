@@ -67,6 +67,11 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {
       if (!MEMBER_ID_PATTERN.test(request.origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
+      // Only a member or a frozen origin is named in the log and the audit: any other string
+      // (a card number typed by mistake) is refused before it is written anywhere.
+      if (!node.memberKeys(request.origin) && !node.frozenOrigins().some((f) => f.origin === request.origin)) {
+        throw new MamoriError('NOT_FOUND', 'origin: neither a current member of the consortium nor a frozen origin', { field: 'origin' });
+      }
       const wasFrozen = node.unfreeze(request.origin);
       log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
       node.audit.record(callerActor(caller), 'unfreeze', { origin: request.origin, wasFrozen });

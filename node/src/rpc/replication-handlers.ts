@@ -61,7 +61,8 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
           }
           if (page.length < FETCH_PAGE) break;
         }
-        log.debug({ peer, origin, fromSeq, sent }, 'fetch served');
+        // The origin is the peer's string: named only when it is a member.
+        log.debug({ peer, origin: node.memberKeys(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
         call.end();
       })().catch((error: unknown) => {
         call.emit('error', toServiceError(error, log, 'Fetch'));
@@ -101,8 +102,9 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         }
         for (const e of entries) queue.push({ body: e.body, signature: e.signature });
         if (queue.length > FOLLOW_QUEUE_LIMIT) {
+          const queued = queue.length;
           stop();
-          log.warn({ peer, queued: queue.length }, 'a follower fell too far behind; its stream is ended and it resumes with Fetch');
+          log.warn({ peer, queued }, 'a follower fell too far behind; its stream is ended and it resumes with Fetch');
           // ABORTED, not RESOURCE_EXHAUSTED: flow control, not a fault of the follower's peer.
           call.emit('error', { code: grpc.status.ABORTED, details: 'follower too far behind; resume with Fetch' });
           return;

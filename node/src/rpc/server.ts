@@ -15,6 +15,7 @@ import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
 import { limitsOf, serverOptions } from './limits';
 import { isLoopbackHost } from '../config/addresses';
+import { malformedRequestInterceptor, tolerantDeserializers } from './malformed-requests';
 
 export interface RunningServer {
   port: number;
@@ -71,9 +72,12 @@ async function startGrpcServer(
   log: Logger,
 ): Promise<RunningServer> {
   // Message sizes both ways, concurrent streams, keepalive, connection age, deadlines (limits.ts).
-  const server = new grpc.Server(serverOptions(limitsOf(config), config.maxMessageBytes));
+  const options = serverOptions(limitsOf(config), config.maxMessageBytes);
+  // Undecodable requests: INVALID_ARGUMENT instead of grpc-js's INTERNAL (malformed-requests.ts).
+  options.interceptors = [...(options.interceptors ?? []), malformedRequestInterceptor()];
+  const server = new grpc.Server(options);
   widenFlowControlWindows(server, log);
-  for (const [definition, handlers] of services) server.addService(definition, handlers);
+  for (const [definition, handlers] of services) server.addService(tolerantDeserializers(definition), handlers);
   // Health and reflection: no bearer token needed (see operations.ts); on the peer server, mutual TLS still applies.
   const health = addOperationsServices(server, services.map(([definition]) => definition));
   const port = await new Promise<number>((resolve, reject) => {
