@@ -34,6 +34,8 @@ const ENTRIES_PUBLISHED = 3000;
 /** Connections live this long, then get this grace: the end of any stream a client never reads. */
 const CONNECTION_AGE_MS = 60_000;
 const CONNECTION_GRACE_MS = 5_000;
+/** limits.streamStallMs: a stream whose client has not read for this long is reset by the node. */
+const STREAM_STALL_MS = 5_000;
 const BURST_STREAMS = 2000;
 const BURST_UNARY = 2000;
 /** Each cancelled MirrorFilter call still copied the filter once; freed copies may stay mapped a while. */
@@ -117,6 +119,7 @@ describe('faults: hostile streams against a node process', function () {
         limits: {
           maxConnectionAgeMs: CONNECTION_AGE_MS,
           maxConnectionAgeGraceMs: CONNECTION_GRACE_MS,
+          streamStallMs: STREAM_STALL_MS,
           rates: { fetches: { perSecond: 1e6, burst: 1e7 }, heads: { perSecond: 1e6, burst: 1e7 } },
         },
       }),
@@ -168,6 +171,15 @@ describe('faults: hostile streams against a node process', function () {
     let closedCount = 0;
     for (const st of stalledStreams) void st.closed.then(() => closedCount++);
     const openedAt = Date.now();
+    // Each mirror stalls on its first messages (the filter is megabytes): reset after the stall
+    // limit, long before the connection's age ends it, and counted.
+    let mirrorsClosed = 0;
+    for (const st of mirrors) void st.closed.then(() => mirrorsClosed++);
+    await waitFor(() => mirrorsClosed === MIRRORS, 'every stalled mirror stream to be reset after limits.streamStallMs', CONNECTION_AGE_MS - 10_000, 200);
+    const mirrorsResetAfterMs = Date.now() - openedAt;
+    expect(mirrorsResetAfterMs).to.be.at.least(STREAM_STALL_MS - 500);
+    expect(sample((await scrape(metricsAddress)).body, 'mamori_stalled_streams_reset_total')).to.be.at.least(MIRRORS);
+    console.log(`      ${MIRRORS} stalled mirror streams reset ${(mirrorsResetAfterMs / 1000).toFixed(1)} s after they opened (streamStallMs ${STREAM_STALL_MS})`);
     let rssPeak = 0;
     const peakSampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(node.child.pid as number))), 250);
 

@@ -26,6 +26,8 @@ export const limitsSchema = z
     // (long streams — Follow, MirrorFilter — are then resumed by the client on a new connection).
     maxConnectionAgeMs: z.number().int().min(1000).default(3_600_000),
     maxConnectionAgeGraceMs: z.number().int().min(0).default(300_000),
+    // A server stream (Fetch, Follow, MirrorFilter, Alerts) whose client has not read for this long is reset.
+    streamStallMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     // Unary calls on the Exchange and Replication services without a deadline are refused (INVALID_ARGUMENT).
     requireDeadline: z.boolean().default(true),
     rates: z

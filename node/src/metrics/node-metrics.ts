@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { MamoriNode } from '../exchange/node';
 import type { PeerStatus } from '../replication/replicator';
 import { RATE_LIMIT_SCOPES, rateLimited } from '../rpc/rate-limit';
+import { stalledStreams } from '../rpc/streams';
 import { registerCommonPointMetrics } from './common-point-metrics';
 
 export interface NodeMetrics {
@@ -238,6 +239,7 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
   totalCounter('mamori_scrub_entries_verified_total', 'Stored entries re-verified by the scrub', () => node.scrub.stats.entriesVerified);
   totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => node.scrub.stats.damaged);
   totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => node.scrub.stats.repaired);
+  totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => stalledStreams.reset);
   totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => node.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
 

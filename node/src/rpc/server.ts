@@ -14,6 +14,7 @@ import { replicationHandlers, type PeerIdentifier } from './replication-handlers
 import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
 import { limitsOf, serverOptions } from './limits';
+import { setStreamStallMs } from './streams';
 import { isLoopbackHost } from '../config/addresses';
 import { malformedRequestInterceptor, tolerantDeserializers } from './malformed-requests';
 
@@ -73,6 +74,7 @@ async function startGrpcServer(
 ): Promise<RunningServer> {
   // Message sizes both ways, concurrent streams, keepalive, connection age, deadlines (limits.ts).
   const options = serverOptions(limitsOf(config), config.maxMessageBytes);
+  setStreamStallMs(limitsOf(config).streamStallMs);
   // Undecodable requests: INVALID_ARGUMENT instead of grpc-js's INTERNAL (malformed-requests.ts).
   options.interceptors = [...(options.interceptors ?? []), malformedRequestInterceptor()];
   const server = new grpc.Server(options);

@@ -1,11 +1,36 @@
+import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 
-/** Resolves true on 'drain', false when the call is cancelled or closed first. */
+/**
+ * How long a server stream may wait for its client to read before it is reset. A client that
+ * stops reading holds the stream's buffers (and, for MirrorFilter, a copy of the filter) until
+ * the connection ends; the connection-age limit alone would keep them for an hour.
+ */
+export const DEFAULT_STREAM_STALL_MS = 60_000;
+
+let streamStallMs = DEFAULT_STREAM_STALL_MS;
+
+/** Sets the stall limit for this process (from the node's `limits.streamStallMs`). */
+export function setStreamStallMs(ms: number): void {
+  streamStallMs = ms;
+}
+
+/**
+ * Resolves true on 'drain', false when the call is cancelled or closed first. A client that
+ * does not read for the stall limit has its stream reset: the call is then cancelled, so the
+ * handler's own cancellation path frees what it holds.
+ */
 export function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
   return new Promise((resolve) => {
     const onDrain = () => done(true);
     const onGone = () => done(false);
+    const stall = setTimeout(() => {
+      done(false);
+      resetStalledStream(call);
+    }, streamStallMs);
+    stall.unref();
     function done(ok: boolean) {
+      clearTimeout(stall);
       call.off('drain', onDrain);
       call.off('cancelled', onGone);
       call.off('close', onGone);
@@ -15,4 +40,26 @@ export function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>):
     call.on('cancelled', onGone);
     call.on('close', onGone);
   });
+}
+
+/** Streams reset because their client stopped reading (process-wide, for metrics and tests). */
+export const stalledStreams = { reset: 0 };
+
+/**
+ * A status cannot reach a client that does not read (it queues behind the unread messages), so
+ * the HTTP/2 stream is reset. grpc-js keeps it in private fields of the call's interceptor chain;
+ * if they are not found, ABORTED is emitted instead, which at least stops the handler.
+ */
+function resetStalledStream(call: grpc.ServerWritableStream<unknown, unknown>): void {
+  stalledStreams.reset++;
+  let link: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; depth < 8 && link && typeof link === 'object'; depth++) {
+    const stream = (link as { stream?: Partial<http2.ServerHttp2Stream> }).stream;
+    if (stream && typeof stream.close === 'function' && 'session' in stream) {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
+    link = (link as { nextCall?: unknown }).nextCall;
+  }
+  call.emit('error', { code: 10 /* ABORTED */, details: 'the client stopped reading this stream' });
 }
