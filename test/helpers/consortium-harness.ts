@@ -45,7 +45,14 @@ export async function startConsortium(
     n.child.kill(signal);
     await n.exited;
   };
-  await Promise.all((options.only ?? layout.members.map((m) => m.id)).map(start));
+  const started = await Promise.allSettled((options.only ?? layout.members.map((m) => m.id)).map(start));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    // A hook that fails here leaves no handle to stop what did start: stop it now.
+    for (const c of clients.values()) c.close();
+    await Promise.all([...nodes.keys()].map((id) => kill(id)));
+    throw failed.reason;
+  }
   return {
     layout,
     nodes,

@@ -132,11 +132,19 @@ export interface NodeProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Node processes still running when the test process exits (mocha --exit, a failed hook) are killed. */
+const runningNodes = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of runningNodes) child.kill('SIGKILL');
+});
+
 /** `mamori start` as a real child process, its output appended to a log file. */
 export function spawnNode(nodeConfig: string, logFile: string): NodeProcess {
   const out = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, [CLI, 'start', '--config', nodeConfig], { stdio: ['ignore', out, out] });
   fs.closeSync(out);
+  runningNodes.add(child);
+  child.once('exit', () => runningNodes.delete(child));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return { child, logFile, exited };
 }
