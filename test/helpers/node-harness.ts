@@ -34,15 +34,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Consecutive free loopback ports for a dev consortium (APIs, peer ports, metrics): nine, three more per extra member. */
+/**
+ * Consecutive free loopback ports for a dev consortium (APIs, peer ports, metrics): nine, three
+ * more per extra member. Drawn below Linux's ephemeral range (32768+), where the outgoing
+ * connections of the tests themselves could take one of them between this check and the
+ * node's bind.
+ */
 export async function freePortBlock(count = 9): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base > 65000) continue;
-    const ok = await Promise.all(Array.from({ length: count - 1 }, (_, i) => portIsFree(base + i + 1)));
+  const low = 20_000;
+  const high = 32_000 - count;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = low + Math.floor(Math.random() * (high - low));
+    const ok = await Promise.all(Array.from({ length: count }, (_, i) => portIsFree(base + i)));
     if (ok.every(Boolean)) return base;
   }
-  throw new Error('no block of three free ports');
+  throw new Error(`no block of ${count} free ports`);
 }
 
 function portIsFree(port: number): Promise<boolean> {
