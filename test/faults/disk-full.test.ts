@@ -64,6 +64,25 @@ function spawnWithFileSizeLimit(nodeConfig: string, limitKb: number, output: str
   return { child, logFile: '', exited };
 }
 
+/** Publishes fresh batches until one is refused: what was acknowledged, the last seq, the refusal. */
+async function publishUntilRefused(client: () => MamoriClient, what: string) {
+  const pans = new FreshPans();
+  const acknowledged: string[] = [];
+  let highestSeq = 0;
+  for (let i = 0; i < 200; i++) {
+    const batch = pans.batch(BATCH);
+    try {
+      const r = await client().publishCompromisedCards(batch, { reason: 'merchant-breach' });
+      expect(r.accepted).to.equal(BATCH);
+      acknowledged.push(...batch);
+      highestSeq = r.seq;
+    } catch (error) {
+      return { acknowledged, highestSeq, refused: { batch, error: error as MamoriClientError } };
+    }
+  }
+  throw new Error(`200 batches fitted ${what}`);
+}
+
 describe('faults: disk full', function () {
   this.timeout(10 * 60_000);
   let c: ConsortiumProcesses | undefined;
@@ -79,22 +98,7 @@ describe('faults: disk full', function () {
   it('refuses the publication that does not fit, whole and cleanly, keeps serving, and resumes with a larger limit', async () => {
     c = await startConsortium({ only: ['acquirer-b'], configure: (layout) => editNodeConfig(layout, 'acquirer-b', (cfg) => (cfg.storage = { maxDatabaseMb: 4 })) });
     const client = () => c!.client('acquirer-b');
-    const pans = new FreshPans();
-    const acknowledged: string[] = [];
-    let highestSeq = 0;
-    let refused: { batch: string[]; error: MamoriClientError } | undefined;
-    for (let i = 0; i < 200 && !refused; i++) {
-      const batch = pans.batch(BATCH);
-      try {
-        const r = await client().publishCompromisedCards(batch, { reason: 'merchant-breach' });
-        expect(r.accepted).to.equal(BATCH);
-        acknowledged.push(...batch);
-        highestSeq = r.seq;
-      } catch (error) {
-        refused = { batch, error: error as MamoriClientError };
-      }
-    }
-    if (!refused) throw new Error('200 batches fitted in a 4 MB database');
+    const { acknowledged, highestSeq, refused } = await publishUntilRefused(client, 'in a 4 MB database');
     console.log(`    ${acknowledged.length / BATCH} batches (${acknowledged.length} cards) fitted in 4 MB; then: ${refused.error.code} "${refused.error.message}"`);
 
     // A clean error: the right code, says what happened, names no card.
@@ -201,21 +205,7 @@ describe('faults: disk full', function () {
     await waitUntilServing(m.clientConfig);
     c.clients.set('acquirer-b', MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 30_000 }));
     const client = c.client('acquirer-b');
-    const pans = new FreshPans();
-    const acknowledged: string[] = [];
-    let highestSeq = 0;
-    let refused: { batch: string[]; error: MamoriClientError } | undefined;
-    for (let i = 0; i < 200 && !refused; i++) {
-      const batch = pans.batch(BATCH);
-      try {
-        const r = await client.publishCompromisedCards(batch, { reason: 'merchant-breach' });
-        acknowledged.push(...batch);
-        highestSeq = r.seq;
-      } catch (error) {
-        refused = { batch, error: error as MamoriClientError };
-      }
-    }
-    if (!refused) throw new Error('200 batches fitted under a 3 MB file-size limit');
+    const { acknowledged, highestSeq, refused } = await publishUntilRefused(() => client, 'under a 3 MB file-size limit');
     console.log(`    ${acknowledged.length / BATCH} batches fitted under a 3 MB file-size limit; then: ${refused.error.code} "${refused.error.message}"`);
     expect(refused.error.code).to.equal('RESOURCE_EXHAUSTED');
     expect(refused.error.message).to.match(/^storage full: /);
