@@ -11,7 +11,8 @@ export interface ConsortiumProcesses {
   nodes: Map<string, NodeProcess>;
   clients: Map<string, MamoriClient>;
   client(id: string): MamoriClient;
-  start(id: string): Promise<void>;
+  /** Starts a member's node; waits until it accepts own writes unless told not to. */
+  start(id: string, options?: { waitForOwnWrites?: boolean }): Promise<void>;
   kill(id: string, signal?: NodeJS.Signals): Promise<void>;
   stopAll(): Promise<void>;
 }
@@ -28,16 +29,19 @@ export async function startConsortium(
   options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[]; extraMembers?: readonly DevMember[] } = {},
 ): Promise<ConsortiumProcesses> {
   const layout = await makeConsortium({ extraMembers: options.extraMembers });
-  for (const m of layout.members) editNodeConfig(layout, m.id, (c) => Object.assign(c, { antiEntropyIntervalMs: 1000, consortiumPollMs: 200 }));
+  for (const m of layout.members) editNodeConfig(layout, m.id, (c) => Object.assign(c, { antiEntropyIntervalMs: 1000, consortiumPollMs: 200, ownFeedRecovery: { timeoutMs: 3000, required: false } }));
   options.configure?.(layout);
   const nodes = new Map<string, NodeProcess>();
   const clients = new Map<string, MamoriClient>();
-  const start = async (id: string) => {
+  const start = async (id: string, startOptions: { waitForOwnWrites?: boolean } = {}) => {
     const m = memberOf(layout, id);
     nodes.set(id, spawnNode(m.nodeConfig, path.join(layout.dir, id, 'node.log')));
     await waitUntilServing(m.clientConfig);
     clients.get(id)?.close();
-    clients.set(id, MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 30_000 }));
+    const client = MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 30_000 });
+    clients.set(id, client);
+    // Own-feed recovery: the node refuses own writes until a peer answered (or its timeout).
+    if (startOptions.waitForOwnWrites !== false) await waitForOwnWrites(client);
   };
   const kill = async (id: string, signal: NodeJS.Signals = 'SIGKILL') => {
     const n = nodes.get(id);
@@ -45,7 +49,7 @@ export async function startConsortium(
     n.child.kill(signal);
     await n.exited;
   };
-  const started = await Promise.allSettled((options.only ?? layout.members.map((m) => m.id)).map(start));
+  const started = await Promise.allSettled((options.only ?? layout.members.map((m) => m.id)).map((id) => start(id)));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     // A hook that fails here leaves no handle to stop what did start: stop it now.
@@ -79,4 +83,9 @@ export async function waitForFeed(client: MamoriClient, origin: string, seq: num
     timeoutMs,
     50,
   );
+}
+
+/** Waits until a member's node accepts own writes (own-feed recovery finished). */
+export async function waitForOwnWrites(client: MamoriClient, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => (await client.status()).ownFeedRecovery?.acceptingWrites === true, 'own writes to be accepted', timeoutMs, 50);
 }

@@ -61,7 +61,14 @@ function portIsFree(port: number): Promise<boolean> {
 
 export async function makeConsortium(options: { extraMembers?: readonly DevMember[] } = {}): Promise<DevConsortiumLayout> {
   const extraMembers = options.extraMembers ?? [];
-  return createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers });
+  const layout = await createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers });
+  // Most tests start one member alone and publish at once: own writes are not held for peers
+  // that will never come (consortium-harness.ts and the restore tests turn the wait on).
+  for (const m of layout.members) {
+    const config = JSON.parse(fs.readFileSync(m.nodeConfig, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(m.nodeConfig, JSON.stringify({ ...config, ownFeedRecovery: { timeoutMs: 0, required: false } }, null, 2));
+  }
+  return layout;
 }
 
 export function memberOf(layout: DevConsortiumLayout, id: string) {

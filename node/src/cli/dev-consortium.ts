@@ -149,6 +149,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       walTruncateAboveBytes: 64 * 1024 * 1024,
       scrub: { enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 },
       alerts: { retentionDays: 365 },
+      ownFeedRecovery: { timeoutMs: 30_000, required: false },
     };
     writeJsonFile(path.join(memberDir, 'node.json'), nodeConfig);
     const client: ClientConfig = { member: m.id, target: m.listen, token: m.token, deadlineMs: 5_000 };

@@ -16,6 +16,7 @@ import { insecureDevPeerMetadata } from '../rpc/insecure-dev';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
 import { describeConsortiumChange, refusalReason } from '../exchange/consortium-change';
 import { configDigest } from './config-digest';
+import { startOwnFeedRecovery, type RunningOwnFeedRecovery } from '../replication/own-feed-recovery';
 
 export interface RunningNode {
   node: MamoriNode;
@@ -38,6 +39,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
   const node = await MamoriNode.open(config, log);
   const servers: RunningServer[] = [];
   let metrics: RunningMetricsServer | undefined;
+  let ownFeedRecovery: RunningOwnFeedRecovery | undefined;
   try {
     const connect = (peer: string): PeerLink => {
       const member = node.consortium.member(peer);
@@ -49,7 +51,14 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       antiEntropyIntervalMs: config.antiEntropyIntervalMs,
       backoffBaseMs: 200,
       backoffMaxMs: 10_000,
+      ownWrites: node.ownWrites,
     });
+    // Before the member-local API opens: no own entry is signed until the peers have said how
+    // far they hold this member's feed (a node restored from a backup catches up first).
+    ownFeedRecovery = startOwnFeedRecovery(
+      { ledger: node.ledgerPort(), member: (origin) => node.memberKeys(origin), connect, ownOrigin: config.member, peers: () => peersOf(node, config), gate: node.ownWrites, log },
+      config.ownFeedRecovery,
+    );
     const exchange = await startExchangeServer(node, config, log, () => replicator.status());
     servers.push(exchange);
     const replication = await startReplicationServer(node, config, log);
@@ -62,7 +71,9 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     node.detectionRetention.start();
     // A key epoch issued while this node was down is acknowledged now (epoch-acks.ts).
     const acknowledgeKeyEpochs = () => void node.acknowledgeKeyEpochs().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
-    acknowledgeKeyEpochs();
+    void ownFeedRecovery.done.then((state) => {
+      if (state !== 'stopped') acknowledgeKeyEpochs();
+    });
     node.startScrub((origin, seq) => replicator.copiesOf(origin, seq));
 
     // Membership changes: poll the consortium file; a valid new version replaces the old.
@@ -105,6 +116,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       stop: async () => {
         for (const s of servers) s.markNotServing();
         clearInterval(poll);
+        await ownFeedRecovery?.stop();
         await metrics?.close();
         // Stopping the replicator ends any peer fetch a repair is waiting on.
         const scrubStopped = node.scrub.stop();
@@ -116,6 +128,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       },
     };
   } catch (error) {
+    await ownFeedRecovery?.stop();
     await metrics?.close();
     await Promise.all(servers.map((s) => s.shutdown()));
     node.close();

@@ -159,6 +159,13 @@ export const nodeConfigSchema = z
       .object({ retentionDays: z.number().int().min(2).max(36_500).default(365) })
       .strict()
       .default({ retentionDays: 365 }),
+    // Own-feed recovery at start (replication/own-feed-recovery.ts): own writes wait until a
+    // peer has said how far it holds this member's feed. No answer within timeoutMs: writes
+    // are accepted with a warning, unless required (then they wait for a peer).
+    ownFeedRecovery: z
+      .object({ timeoutMs: z.number().int().min(0).max(86_400_000).default(30_000), required: z.boolean().default(false) })
+      .strict()
+      .default({ timeoutMs: 30_000, required: false }),
   })
   .strict();
 

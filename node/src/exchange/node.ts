@@ -43,6 +43,7 @@ import { sealFraudReport } from './fraud-report';
 import { DamagedEntryStore } from '../store/damaged-entries';
 import { WalCheckpointer } from '../store/wal-checkpoint';
 import { LedgerScrub, type PeerCopies } from './scrub';
+import { OwnWriteGate } from '../replication/own-write-gate';
 
 
 export interface PublishOutcome {
@@ -159,6 +160,8 @@ export class MamoriNode {
   private readonly detachCardListings: () => void;
 
   private readonly frozen: Set<string>;
+  /** Held while this node may be behind its own feed (own-feed recovery): nothing new is signed. */
+  readonly ownWrites = new OwnWriteGate();
   private readonly observers = new Set<NodeObserver>();
 
   /** Metrics: told of every check and publication; returns the unsubscribe. */
@@ -191,6 +194,7 @@ export class MamoriNode {
       committedHeads: () => this.writer.allHeads(),
       storedEntry: (origin, seq) => this.store.entryAt(origin, seq),
       isFrozen: (origin) => this.frozen.has(origin),
+      ownOrigin: this.member,
       keyEpochExists: (epoch) => this.currentConsortium.document.keyEpochs.some((e) => e.epoch === epoch),
       recordEquivocation: (evidence) => {
         this.store.recordEquivocation(evidence);
@@ -443,6 +447,7 @@ export class MamoriNode {
     operation: Parameters<typeof signNextEntry>[3],
     parts: Pick<AcceptedEntry, 'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings' | 'keyEpochAck' | 'fraudReport' | 'commonPointFlags'>,
   ): AcceptedEntry {
+    this.ownWrites.assertAcceptingWrites();
     const createdAtMs = Date.now();
     const head = group.head(this.member);
     const signed = signNextEntry(this.member, head, keyEpoch, operation, this.identity.signing.secretKey, createdAtMs);
@@ -506,6 +511,7 @@ export class MamoriNode {
       startedAtMs: this.startedAtMs,
       keyEpochs: keyEpochStatuses(this.currentConsortium, this.keyEpochAcks.all()),
       damagedEntries: this.damagedEntries.count(),
+      ownFeedRecovery: this.ownWrites.status(),
     };
   }
 

@@ -17,10 +17,14 @@ export interface IngestReport {
   equivocations: string[];
   /** Origins whose received entry did not chain onto our head (PREV_MISMATCH). */
   forks: Set<string>;
+  /** Seqs where a peer holds a validly signed entry of this node's own feed that differs from ours. */
+  ownDivergences: number[];
+  /** Entries of this node's own feed accepted from the peer (a restored node catching up). */
+  ownAccepted: number;
 }
 
 export function emptyReport(): IngestReport {
-  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), equivocations: [], forks: new Set() };
+  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), equivocations: [], forks: new Set(), ownDivergences: [], ownAccepted: 0 };
 }
 
 export async function ingestEntries(
@@ -72,6 +76,13 @@ function classify(
     if (!stored || !keys || !verifyDetached(entry.signature, entrySigningBytes(entry.body), keys.signingPublicKey)) {
       return reject(report, keys ? 'BAD_SIGNATURE' : 'NOT_A_MEMBER');
     }
+    if (origin === ledger.ownOrigin) {
+      // This node signed the seq again after losing its copy (a restored backup): peers will
+      // freeze this member, but freezing its own origin here would only stop the node from
+      // seeing its feed. Reported for the operator; no evidence row, no freeze.
+      report.ownDivergences.push(seq);
+      return;
+    }
     // A second entry at this seq, validly signed by the origin: keep it as evidence, freeze the origin.
     ledger.recordEquivocation({ origin, seq, storedHash: stored.hash, otherHash: hash, otherBody: entry.body, otherSignature: entry.signature, reportedBy: fromPeer });
     report.equivocations.push(origin);
@@ -84,6 +95,7 @@ function classify(
   try {
     group.append(acceptEntry(entry, { member, head: (o) => group.head(o), keyEpochExists: ledger.keyEpochExists?.bind(ledger) }));
     report.accepted++;
+    if (origin === ledger.ownOrigin) report.ownAccepted++;
   } catch (error) {
     const code = error instanceof MamoriError ? error.code : 'MALFORMED_ENTRY';
     if (code === 'PREV_MISMATCH') report.forks.add(origin);

@@ -7,6 +7,7 @@ import type { MemberKeys } from '../ledger/acceptance';
 import { type ErrorCode, MamoriError } from '../ledger/errors';
 import { backoffDelay, sleep } from './backoff';
 import { ingestEntries, type IngestReport } from './ingest';
+import type { OwnWriteGate } from './own-write-gate';
 import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';
 
 /** Entries received on a live stream and not yet ingested, before the stream is dropped. */
@@ -16,6 +17,8 @@ export interface ReplicatorOptions {
   antiEntropyIntervalMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** Refuses own writes while own entries a peer holds beyond the local head are fetched. */
+  ownWrites?: OwnWriteGate;
 }
 
 export interface PeerStatus {
@@ -45,6 +48,8 @@ export class Replicator {
   private readonly peers = new Map<string, PeerState>();
   private readonly stopper = new AbortController();
   private readonly loops: Promise<void>[] = [];
+  /** Seqs of the own feed already reported as divergent at a peer (reported once each). */
+  private readonly ownDivergencesReported = new Set<number>();
 
   constructor(
     private readonly ledger: LedgerPort,
@@ -218,13 +223,34 @@ export class Replicator {
     // that an equivocation is caught even when neither version is new to anyone.
     const forks = usable.filter((h) => {
       if (h.seq > (local.get(h.origin)?.seq ?? 0)) return false;
+      if (h.origin === this.ledger.ownOrigin && this.ownDivergencesReported.has(h.seq)) return false;
       const ours = this.ledger.storedEntry(h.origin, h.seq);
       return ours !== undefined && !ours.hash.equals(h.hash);
     });
     await Promise.all([
-      ...usable.filter((h) => h.seq > (local.get(h.origin)?.seq ?? 0)).map((h) => this.fetchOrigin(peer, h.origin)),
+      ...usable
+        .filter((h) => h.seq > (local.get(h.origin)?.seq ?? 0))
+        .map((h) => (h.origin === this.ledger.ownOrigin ? this.catchUpOwnFeed(peer, h) : this.fetchOrigin(peer, h.origin))),
       ...forks.map((h) => this.fetchOne(peer, h.origin, h.seq)),
     ]);
+  }
+
+  /**
+   * The peer holds this node's own feed beyond the local head (the node started from a backup
+   * while its peers were down): fetch it like any feed, refusing own writes meanwhile so the
+   * node does not sign a seq the peer already holds.
+   */
+  private async catchUpOwnFeed(peer: PeerState, head: PeerHead): Promise<void> {
+    // Once the feeds diverged, the peer's copy cannot chain onto ours: nothing to fetch.
+    if (peer.fetching.has(head.origin) || this.ownDivergencesReported.size > 0) return;
+    const gate = this.options.ownWrites;
+    this.log.warn({ peer: peer.id, peerSeq: head.seq, ownSeq: this.ledger.committedHeads().get(head.origin)?.seq ?? 0 }, 'a peer holds this node\'s own feed beyond the local head; fetching the missing own entries');
+    gate?.hold();
+    try {
+      await this.fetchOrigin(peer, head.origin);
+    } finally {
+      gate?.release();
+    }
   }
 
   /** One entry of the peer's copy of a feed, to compare with ours. */
@@ -247,7 +273,7 @@ export class Replicator {
     let seq = this.ledger.committedHeads().get(origin)?.seq ?? 0;
     for (let steps = 0; seq >= 1 && steps < 64; steps++, seq--) {
       const report = await this.fetchOne(peer, origin, seq);
-      if (!report || report.duplicates > 0 || report.equivocations.length > 0) return;
+      if (!report || report.duplicates > 0 || report.equivocations.length > 0 || report.ownDivergences.length > 0) return;
     }
   }
 
@@ -278,6 +304,15 @@ export class Replicator {
   private async ingest(peer: PeerState, entries: RawEntry[]): Promise<IngestReport> {
     const report = await ingestEntries(this.ledger, this.member, entries, peer.id);
     peer.accepted += report.accepted;
+    this.options.ownWrites?.countRecovered(report.ownAccepted);
+    for (const seq of report.ownDivergences) {
+      if (this.ownDivergencesReported.has(seq)) continue;
+      this.ownDivergencesReported.add(seq);
+      this.log.error(
+        { peer: peer.id, seq },
+        'a peer holds a different entry of this node\'s own feed at this seq: this member signed it twice (a restored backup?); peers freeze it until an operator acts; not frozen here',
+      );
+    }
     for (const [code, n] of Object.entries(report.rejected) as [ErrorCode, number][]) this.count(peer, code, n);
     // Entries after a gap are not committed out of order; the missing ones are fetched.
     if (report.gaps.size > 0) this.count(peer, 'SEQ_GAP', report.gaps.size);
