@@ -6,9 +6,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { MamoriClient } from '../../client-sdk/src/client';
+import { cardPublication, type MamoriClient } from '../../client-sdk/src/client';
+import { panSelector } from '../../proto/ts/selectors';
+import { signNextEntry, ZERO_HASH } from '../../node/src/ledger/entry';
+import { readTlsMaterial } from '../../node/src/rpc/peer-credentials';
+import { FakePeer } from '../helpers/fake-peer';
+import { memberOf } from '../helpers/node-harness';
 import { editNodeConfig, startConsortium, waitForFeed, waitForOwnWrites, type ConsortiumProcesses } from '../helpers/consortium-harness';
-import { randomPans } from '../helpers/cards';
+import { randomPan, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
 
 const MEMBERS = ['issuer-a', 'acquirer-b', 'psp-c'];
@@ -165,5 +170,40 @@ describe('consortium: a node restored from an old backup', function () {
     await c.start('issuer-a');
     for (const peer of PEERS) await waitForFeed(c.client(peer), 'psp-c', 4);
     await expectNobodyFrozen(c);
+  });
+
+  it('a peer holding a different entry of its own feed at a seq it holds: logged as an error, its own origin not frozen here', async () => {
+    let fakeStarting: Promise<FakePeer> | undefined;
+    let fake: FakePeer | undefined;
+    try {
+      c = await startConsortium({
+        only: ['psp-c'],
+        configure: (layout) => {
+          editNodeConfig(layout, 'psp-c', (config) => (config.peers = ['issuer-a']));
+          const dir = path.join(layout.dir, 'issuer-a', 'tls');
+          const tls = readTlsMaterial({ caFile: layout.caFile, certFile: path.join(dir, 'node.cert.pem'), keyFile: path.join(dir, 'node.key.pem') });
+          fakeStarting = FakePeer.start(memberOf(layout, 'issuer-a').endpoint, tls);
+        },
+      });
+      fake = await (fakeStarting as Promise<FakePeer>);
+      const psp = c.client('psp-c');
+      expect((await publish(psp, randomPans(5))).seq).to.equal(1);
+      expect((await publish(psp, randomPans(5))).seq).to.equal(2);
+
+      // Another psp-c seq 1, validly signed with psp-c's key (as after a restore that signed again).
+      const keyFile = JSON.parse(fs.readFileSync(path.join(c.layout.dir, 'psp-c', 'member.key.json'), 'utf8')) as { signing: { secretKey: string } };
+      const operation = { publishIndicators: cardPublication([panSelector(Buffer.alloc(32, 7), randomPan())], { reason: 'merchant-breach' }) };
+      const other = signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, 1, operation, Buffer.from(keyFile.signing.secretKey, 'base64'));
+      fake.view = () => [{ origin: 'psp-c', entries: [{ seq: 1, body: other.body, signature: other.signature }] }];
+
+      await waitFor(() => nodeLog(c!, 'psp-c').includes("a peer holds a different entry of this node's own feed"), 'the divergence in the log', 30_000);
+      const status = await psp.status();
+      expect(status.frozenOrigins).to.deep.equal([]);
+      expect(status.ownFeed?.seq).to.equal(2);
+      expect(equivocationRows(c, 'psp-c')).to.equal(0);
+      expect((await publish(psp, randomPans(5))).seq).to.equal(3);
+    } finally {
+      fake?.stop();
+    }
   });
 });
