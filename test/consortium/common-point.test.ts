@@ -100,10 +100,16 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     const alert = alerts[0] as MamoriAlert;
     expect(alert.commonPoint?.merchant?.type).to.equal('SELECTOR_TYPE_MERCHANT_DOMAIN');
     expect(Buffer.from(alert.commonPoint?.merchant?.digest ?? []).equals(domainDigest(key!.key, planted)), 'the planted merchant').to.equal(true);
-    expect(alert.commonPoint).to.include({ issuers: 2, fraudCards: 12 });
-    // Baseline 60 fraud cards in 200,000 active ones; the planted merchant's volume is 400.
-    expect(alert.commonPoint?.expectedFraudCards).to.be.closeTo(400 * (60 / 200_000), 1e-9);
-    expect(alert.commonPoint?.pValue).to.be.below(1e-6);
+    // Published coarsened: 12 fraud cards as the band of 10, so neither issuer learns the
+    // other's 6 by subtracting its own; the issuers (the k-threshold aggregate) exactly.
+    expect(alert.commonPoint).to.include({ issuers: 2, fraudCards: 10 });
+    // Baseline 60 fraud cards in 200,000 active ones; the planted merchant's volume is 400:
+    // 0.12 expected, published to one significant digit.
+    expect(alert.commonPoint?.expectedFraudCards).to.equal(0.1);
+    // The p-value as a power of ten at or above it.
+    const pValue = alert.commonPoint?.pValue ?? 1;
+    expect(pValue).to.be.at.most(1e-6);
+    expect(pValue).to.equal(Number(`1e${Math.round(Math.log10(pValue))}`));
     expect(alert.windowEndMs).to.equal(nowMs);
     expect(JSON.stringify(alert), 'no issuer named').to.not.match(/issuer-a|issuer-d/);
   });
@@ -215,6 +221,8 @@ describe('consortium: common point of purchase and merchant watch lists', functi
       [{ activeCards: 0 }, /^contents\.activeCards: /],
       [{ windowEndMs: nowMs - 2 * DAY }, /^contents\.windowEndMs: /],
       [{ windowEndMs: nowMs + DAY, windowStartMs: nowMs }, /^contents\.windowEndMs: is in the future/],
+      [{ windowStartMs: nowMs - 91 * DAY }, /^contents\.windowStartMs: must be at most 90 days \(the look-back\)/],
+      [{ activeCards: 2_000_000_000 }, /^contents\.activeCards: must be at most 1000000000/],
       [{ volumes: [] }, /^contents\.cards\[0\]\.merchants\[0\]: has no volume/],
       [{ volumes: [{ merchant: planted, cards: 11 }] }, /^contents\.volumes\[0\]\.cards: must not exceed activeCards/],
       [{ cards: [] }, /^contents\.cards: must contain at least one card/],

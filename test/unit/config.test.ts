@@ -314,6 +314,19 @@ describe('unit: configuration files', () => {
       expect(expectConfigError(() => Consortium.load(swapKey, operatorKey.publicKey)).message).to.include('signature');
     });
 
+    it('names a former common-point aggregator\'s term in its keys, and refuses one that is not a member', () => {
+      const file = consortiumVariant((f) => {
+        f.document.commonPoint = { aggregator: 'psp-c', formerAggregators: [{ member: 'acquirer-b', untilMs: 1_000 }, { member: 'acquirer-b', untilMs: 5_000 }] };
+      }, operatorSecret());
+      const c = Consortium.load(file, operatorKey.publicKey);
+      expect(c.memberKeys('acquirer-b')).to.include({ commonPointAggregator: 'psp-c', formerAggregatorUntilMs: 5_000 });
+      expect(c.memberKeys('issuer-a')?.formerAggregatorUntilMs).to.equal(undefined);
+      const unknown = consortiumVariant((f) => {
+        f.document.commonPoint = { aggregator: 'psp-c', formerAggregators: [{ member: 'nobody-x', untilMs: 1_000 }] };
+      }, operatorSecret());
+      expect(expectConfigError(() => Consortium.load(unknown, operatorKey.publicKey)).message).to.include('document.commonPoint.formerAggregators[0].member');
+    });
+
     it('refuses a signature with one bit flipped', () => {
       const file = consortiumVariant((f) => {
         const sig = Buffer.from(f.signature as string, 'base64');

@@ -58,6 +58,13 @@ export const commonPointSchema = z
     lookBackDays: z.number().int().min(1).max(730).default(90),
     minCards: z.number().int().min(1).default(3),
     maxPValue: z.number().gt(0).lt(1).default(1e-6),
+    // Members that were the aggregator before, each until when: their flags entries created up
+    // to then keep verifying under this file, so a node fetching the ledger from seq 1 after
+    // the aggregator changed takes the whole history.
+    formerAggregators: z
+      .array(z.object({ member: memberId, untilMs: z.number().int().min(0) }).strict())
+      .max(100)
+      .optional(),
   })
   .strict();
 

@@ -6,7 +6,10 @@
 // baseline fraud rate p0 = fraud cards / active cards, a merchant is flagged when at least k
 // issuers and minCards cards name it and P(X >= fraud cards | volume x p0) <= maxPValue:
 // a merchant many fraud cards used only because many cards use it is not flagged. Only
-// these aggregates are published, never an issuer or a card.
+// these aggregates are published, never an issuer or a card, and only coarsened
+// (common-point-bands.ts). Analysis runs on a fixed schedule, never because a report
+// arrived: a flag published right after a report would point at that report, and with k = 2
+// the other reporter could read it by subtraction.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FraudReportContents__Output } from '../../../proto/gen/mamori/v1/FraudReportContents';
@@ -17,12 +20,13 @@ import { MamoriError } from '../ledger/errors';
 import type { ValidSelector } from '../ledger/validate';
 import type { CommonPointStore } from '../store/common-point-store';
 import type { CommitSource } from './card-testing';
+import { fraudCardBand, oneSignificantDigit, pValueBound } from './common-point-bands';
 import { poissonUpperTail } from './poisson';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const PENDING_PAGE = 1;
-/** After new reports, analyse this soon (or at the interval, if shorter): reports of one import arrive together. */
-const DEBOUNCE_MS = 500;
+/** Examined, not opened and not refused: addressed to another member (a former aggregator). */
+const NOT_ADDRESSED_HERE = 'not-addressed';
 
 export interface CommonPointAnalysisSettings {
   k: number;
@@ -30,6 +34,8 @@ export interface CommonPointAnalysisSettings {
   minCards: number;
   maxPValue: number;
   intervalMs: number;
+  /** This member, the aggregator: reports addressed to another member (a former aggregator) are never opened. */
+  aggregator?: string;
 }
 
 export interface AnalysisSummary {
@@ -51,10 +57,9 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
     if (entries.some((e) => e.fraudReport)) this.openPendingSoon();
   };
   private timer: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
   private opening = false;
   private reopen = false;
-  private running: Promise<unknown> = Promise.resolve();
+  private analysing = false;
   private closed = false;
   /** Analyses run since start (Status and tests read it). */
   analyses = 0;
@@ -69,17 +74,19 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
     this.setMaxListeners(0);
   }
 
-  /** Opens reports committed while the node was down, then every new one; analyses periodically. */
+  /**
+   * Opens reports committed while the node was down, then every new one as it commits;
+   * analyses and publishes only every intervalMs.
+   */
   attach(source: CommitSource): () => void {
     source.on('committed', this.onCommitted);
     this.openPendingSoon();
-    this.timer = setInterval(() => this.analyseSoon(0), this.settings.intervalMs);
+    this.timer = setInterval(() => void this.analyseOnSchedule(), this.settings.intervalMs);
     this.timer.unref();
     return () => {
       this.closed = true;
       source.off('committed', this.onCommitted);
       clearInterval(this.timer);
-      clearTimeout(this.debounce);
     };
   }
 
@@ -110,13 +117,16 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
       return;
     }
     this.opening = false;
-    if (page.length > 0 || this.pendingAnalysis) this.analyseSoon(Math.min(DEBOUNCE_MS, this.settings.intervalMs));
   }
 
-  private pendingAnalysis = false;
-
   private openOne(entryId: number, origin: string, body: Buffer): void {
-    const sealed = decodeEntryBody(body).fraudReport?.sealed;
+    const decoded = decodeEntryBody(body);
+    const report = decoded.fraudReport;
+    if (this.settings.aggregator !== undefined && report?.aggregator !== this.settings.aggregator) {
+      this.store.recordRefused(entryId, origin, NOT_ADDRESSED_HERE);
+      return;
+    }
+    const sealed = report?.sealed;
     const plain = sealed ? this.ports.open(Buffer.from(sealed)) : undefined;
     if (!plain) {
       this.log.warn({ origin, entryId }, 'a fraud report could not be opened with this member\'s key; ignored');
@@ -126,9 +136,11 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
     let contents: FraudReportContents__Output;
     try {
       contents = decodeFraudReportContents(plain);
-      const valid = validateFraudReportContents(contents, 'contents');
+      // The window is bounded by when the issuer's node signed the entry (or now, if that claims a
+      // later time): a window ending in the future would never leave the look-back.
+      const bounds = { notAfterMs: Math.min(Number(decoded.createdAtMs), Date.now()), lookBackDays: this.settings.lookBackDays };
+      const valid = validateFraudReportContents(contents, 'contents', bounds);
       this.store.recordOpened({ entryId, origin, ...valid });
-      this.pendingAnalysis = true;
       this.emit('opened', entryId);
     } catch (error) {
       if (!(error instanceof MamoriError)) throw error;
@@ -137,23 +149,21 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
     }
   }
 
-  private analyseSoon(delayMs: number): void {
-    if (this.closed) return;
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.pendingAnalysis = false;
-      this.running = this.running.then(() => this.analyseAndPublish()).catch((error: unknown) => this.log.error({ err: error }, 'common-point analysis failed'));
-    }, delayMs);
-    this.debounce.unref();
-  }
-
-  private async analyseAndPublish(): Promise<void> {
-    if (this.closed) return;
-    const summary = this.analyse();
-    if (summary.flags.length > 0) await this.ports.publish({ analysedAtMs: summary.analysedAtMs, flags: summary.flags });
-    this.analyses++;
-    this.log.info({ candidates: summary.candidates, flags: summary.flags.length, durationMs: summary.durationMs }, 'common-point analysis');
-    this.emit('analysed', summary);
+  /** One analysis per tick; a tick that finds the previous one still publishing is skipped, not queued. */
+  private async analyseOnSchedule(): Promise<void> {
+    if (this.closed || this.analysing) return;
+    this.analysing = true;
+    try {
+      const summary = this.analyse();
+      if (summary.flags.length > 0) await this.ports.publish({ analysedAtMs: summary.analysedAtMs, flags: summary.flags });
+      this.analyses++;
+      this.log.info({ candidates: summary.candidates, flags: summary.flags.length, durationMs: summary.durationMs }, 'common-point analysis');
+      this.emit('analysed', summary);
+    } catch (error) {
+      this.log.error({ err: error }, 'common-point analysis failed');
+    } finally {
+      this.analysing = false;
+    }
   }
 
   /** Fraud reports opened and counted, and those refused (could not be opened, or invalid). */
@@ -161,7 +171,10 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
     return this.store.counts();
   }
 
-  /** The flags an analysis at a time would publish: new merchants, or more fraud cards than last published. */
+  /**
+   * The flags an analysis at a time would publish, coarsened: new merchants, or merchants
+   * whose issuers or fraud-card band grew past what was last published.
+   */
   analyse(nowMs = Date.now()): AnalysisSummary {
     const started = Date.now();
     const sinceMs = nowMs - this.settings.lookBackDays * DAY_MS;
@@ -174,13 +187,15 @@ export class CommonPointAnalyser extends EventEmitter<{ analysed: [summary: Anal
         const expected = c.volume * rate;
         const pValue = poissonUpperTail(c.fraudCards, expected);
         if (pValue > this.settings.maxPValue) continue;
-        if (this.store.publishedFraudCards(c.merchant) >= c.fraudCards) continue;
+        const band = fraudCardBand(c.fraudCards);
+        const published = this.store.published(c.merchant);
+        if (c.issuers <= published.issuers && band <= published.fraudCards) continue;
         flags.push({
           merchant: { type: c.merchantType as ValidSelector['type'], digest: c.merchant },
           issuers: c.issuers,
-          fraudCards: c.fraudCards,
-          expectedFraudCards: expected,
-          pValue,
+          fraudCards: band,
+          expectedFraudCards: oneSignificantDigit(expected),
+          pValue: pValueBound(pValue),
           windowStartMs: baseline.windowStartMs,
           windowEndMs: baseline.windowEndMs,
         });

@@ -58,6 +58,10 @@ export class Consortium {
     if (aggregator !== undefined && !ids.has(aggregator)) {
       throw new ConfigError(file, [`document.commonPoint.aggregator: "${aggregator}" is not a member of the consortium`]);
     }
+    for (const [i, former] of (signed.document.commonPoint?.formerAggregators ?? []).entries()) {
+      // Removed members stay listed in the file, so a former aggregator since removed still qualifies.
+      if (!ids.has(former.member)) throw new ConfigError(file, [`document.commonPoint.formerAggregators[${i}].member: "${former.member}" is not a member of the consortium`]);
+    }
     return new Consortium(signed.document);
   }
 
@@ -74,7 +78,19 @@ export class Consortium {
   /** Keys of a current member: whose new entries are accepted. */
   memberKeys(id: string): MemberKeys | undefined {
     const m = this.member(id);
-    return m ? { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'), commonPointAggregator: this.commonPoint?.aggregator } : undefined;
+    if (!m) return undefined;
+    return {
+      roles: m.roles as Role[],
+      signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'),
+      commonPointAggregator: this.commonPoint?.aggregator,
+      formerAggregatorUntilMs: this.formerAggregatorUntilMs(id),
+    };
+  }
+
+  /** The end of a member's latest term as common-point aggregator, when the file lists one. */
+  private formerAggregatorUntilMs(id: string): number | undefined {
+    const terms = (this.commonPoint?.formerAggregators ?? []).filter((f) => f.member === id);
+    return terms.length > 0 ? Math.max(...terms.map((f) => f.untilMs)) : undefined;
   }
 
   /** Common-point-of-purchase settings, when the consortium runs the analysis. */
@@ -92,7 +108,8 @@ export class Consortium {
   /** Keys of a removed member, so the entries it signed while a member still verify. */
   formerMemberKeys(id: string): MemberKeys | undefined {
     const m = this.byId.get(id);
-    return m && m.removedAtMs !== undefined ? { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64') } : undefined;
+    if (!m || m.removedAtMs === undefined) return undefined;
+    return { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'), formerAggregatorUntilMs: this.formerAggregatorUntilMs(id) };
   }
 
   /** Opens every epoch key sealed to this member; an epoch not sealed to it is an error. */

@@ -10,7 +10,7 @@ import { decodeEntryBody, type FeedHead, isCanonicalBody, operationOf } from './
 import { MamoriError } from './errors';
 import { LIMITS, MEMBER_ID_PATTERN } from './limits';
 import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
-import { validateCommonPointFlags, validateFraudReportEnvelope, type ValidCommonPointFlags, type ValidFraudReport } from './common-point';
+import { validateCommonPointFlags, validateFraudReportEnvelope, wasAggregatorAt, type ValidCommonPointFlags, type ValidFraudReport } from './common-point';
 import { validateCardTestingReport, validatePublication, validateRetraction, type ValidCardTestingReport, type ValidRetraction } from './validate';
 import { validateSightings, type ValidSighting } from './sightings';
 
@@ -19,6 +19,8 @@ export interface MemberKeys {
   signingPublicKey: Uint8Array;
   /** The consortium's common-point aggregator (consortium file commonPoint.aggregator), if it names one. */
   commonPointAggregator?: string;
+  /** When this member was last the aggregator (consortium file commonPoint.formerAggregators), if it ever was. */
+  formerAggregatorUntilMs?: number;
 }
 
 export interface AcceptanceContext {
@@ -119,9 +121,11 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
     } else if (operation === 'keyEpochAck') {
       accepted.keyEpochAck = validateKeyEpochAck(body.keyEpochAck, ctx);
     } else if (operation === 'fraudReport') {
-      accepted.fraudReport = validateFraudReportEnvelope(body.fraudReport, 'fraudReport', member.commonPointAggregator);
+      accepted.fraudReport = validateFraudReportEnvelope(body.fraudReport, 'fraudReport');
     } else if (operation === 'commonPointFlags') {
-      if (origin !== member.commonPointAggregator) throw MamoriError.roleForbids(origin, 'commonPointFlags (only the consortium\'s common-point aggregator)');
+      if (!wasAggregatorAt(origin, body.createdAtMs, member)) {
+        throw MamoriError.roleForbids(origin, 'commonPointFlags (only the consortium\'s common-point aggregator, or a former one for entries of its term)');
+      }
       accepted.commonPointFlags = validateCommonPointFlags(body.commonPointFlags, 'commonPointFlags');
       rejectRepeatedDigests(accepted.commonPointFlags.flags.map((f) => f.merchant.digest));
     }

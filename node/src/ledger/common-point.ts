@@ -8,11 +8,27 @@ import type { CommonPointFlags__Output } from '../../../proto/gen/mamori/v1/Comm
 import type { FraudReportContents, FraudReportContents__Output } from '../../../proto/gen/mamori/v1/FraudReportContents';
 import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';
 import { MamoriError } from './errors';
-import { LIMITS } from './limits';
+import { LIMITS, MEMBER_ID_PATTERN } from './limits';
 import { MERCHANT_SELECTOR_TYPES, validateSelector, type ValidSelector } from './validate';
 
 /** crypto_box_seal adds an ephemeral public key and a MAC. */
 const SEAL_OVERHEAD_BYTES = 48;
+/** A report's window may end at most this far after the time it is checked against (clock skew). */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+/** More active cards than any issuer has: a larger count would only skew the baseline rate. */
+export const MAX_ACTIVE_CARDS = 1_000_000_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * What a report's window is checked against, when known: it must not end after `notAfterMs`
+ * plus the clock skew (at the API, now; at the aggregator, the entry's creation time), and
+ * must not start more than `lookBackDays` before its end (a longer window would stay in the
+ * look-back forever or count cards from outside it).
+ */
+export interface FraudReportWindowBounds {
+  notAfterMs?: number;
+  lookBackDays?: number;
+}
 
 export interface ValidFraudReport {
   aggregator: string;
@@ -47,20 +63,34 @@ export interface ValidCommonPointFlags {
   flags: ValidCommonPointFlag[];
 }
 
-/** The envelope every node can check: addressed to the consortium's aggregator, a plausible sealed size. */
-export function validateFraudReportEnvelope(
-  r: { aggregator: string; sealed: Buffer } | null | undefined,
-  field: string,
-  consortiumAggregator: string | undefined,
-): ValidFraudReport {
+/**
+ * The envelope every node can check: addressed to a member id, a plausible sealed size. Which
+ * member was the aggregator depends on when the report was sealed, and history must verify
+ * under any later consortium file: a report addressed to a former aggregator is stored and
+ * relayed like any other (only the aggregator it names could open it; the current one never
+ * opens a report not addressed to itself).
+ */
+export function validateFraudReportEnvelope(r: { aggregator: string; sealed: Buffer } | null | undefined, field: string): ValidFraudReport {
   if (!r) throw MamoriError.invalidArgument(field, 'is required');
-  if (!consortiumAggregator) throw MamoriError.invalidArgument(`${field}.aggregator`, 'the consortium file names no common-point aggregator');
-  if (r.aggregator !== consortiumAggregator) throw MamoriError.invalidArgument(`${field}.aggregator`, `must be the consortium's aggregator "${consortiumAggregator}"`);
+  if (typeof r.aggregator !== 'string' || !MEMBER_ID_PATTERN.test(r.aggregator)) throw MamoriError.invalidArgument(`${field}.aggregator`, 'must be a member id');
   const size = r.sealed?.length ?? 0;
   if (size <= SEAL_OVERHEAD_BYTES || size > LIMITS.maxFraudReportSealedBytes) {
     throw MamoriError.invalidArgument(`${field}.sealed`, `must be ${SEAL_OVERHEAD_BYTES + 1} to ${LIMITS.maxFraudReportSealedBytes} bytes, got ${size}`);
   }
   return { aggregator: r.aggregator, sealed: Buffer.isBuffer(r.sealed) ? r.sealed : Buffer.from(r.sealed) };
+}
+
+/**
+ * Whether a member may sign a flags entry created at a time: the aggregator the consortium
+ * file in force names, at any time, or a former aggregator that file lists, for entries
+ * created up to the end of its term. The history comes from the operator-signed file, not
+ * from the entry: a time limit taken from the entry alone (say, "any member before the file
+ * was issued") would let any member backdate an entry and publish flags. A former
+ * aggregator can backdate only into its own term, when it was trusted with the same power.
+ */
+export function wasAggregatorAt(origin: string, createdAtMs: number, member: { commonPointAggregator?: string; formerAggregatorUntilMs?: number }): boolean {
+  if (member.commonPointAggregator !== undefined && origin === member.commonPointAggregator) return true;
+  return member.formerAggregatorUntilMs !== undefined && Number.isSafeInteger(createdAtMs) && createdAtMs <= member.formerAggregatorUntilMs;
 }
 
 function merchantSelector(s: Selector__Output | null | undefined, field: string): ValidSelector {
@@ -80,11 +110,21 @@ function count(value: unknown, field: string, min: number): number {
  * a merchant's volume covers at least the reported cards that used it, and the active cards
  * cover every volume.
  */
-export function validateFraudReportContents(c: FraudReportContents__Output | null | undefined, field: string): ValidFraudReportContents {
+export function validateFraudReportContents(
+  c: FraudReportContents__Output | null | undefined,
+  field: string,
+  bounds: FraudReportWindowBounds = {},
+): ValidFraudReportContents {
   if (!c) throw MamoriError.invalidArgument(field, 'is required');
   const windowStartMs = count(c.windowStartMs, `${field}.windowStartMs`, 1);
   if (!Number.isSafeInteger(c.windowEndMs) || c.windowEndMs <= windowStartMs) {
     throw MamoriError.invalidArgument(`${field}.windowEndMs`, 'must be later than windowStartMs');
+  }
+  if (bounds.notAfterMs !== undefined && c.windowEndMs > bounds.notAfterMs + MAX_FUTURE_SKEW_MS) {
+    throw MamoriError.invalidArgument(`${field}.windowEndMs`, 'is in the future');
+  }
+  if (bounds.lookBackDays !== undefined && windowStartMs < c.windowEndMs - bounds.lookBackDays * DAY_MS) {
+    throw MamoriError.invalidArgument(`${field}.windowStartMs`, `must be at most ${bounds.lookBackDays} days (the look-back) before windowEndMs`);
   }
   const rawCards = c.cards ?? [];
   if (rawCards.length === 0) throw MamoriError.invalidArgument(`${field}.cards`, 'must contain at least one card');
@@ -121,6 +161,7 @@ export function validateFraudReportContents(c: FraudReportContents__Output | nul
     throw MamoriError.invalidArgument(`${field}.volumes`, `has ${rawVolumes.length} volumes; the limit is ${LIMITS.maxVolumesPerReport}`);
   }
   const activeCards = count(c.activeCards, `${field}.activeCards`, Math.max(1, cards.length));
+  if (activeCards > MAX_ACTIVE_CARDS) throw MamoriError.invalidArgument(`${field}.activeCards`, `must be at most ${MAX_ACTIVE_CARDS}`);
   const seenVolumes = new Set<string>();
   const volumes = rawVolumes.map((v, i) => {
     const at = `${field}.volumes[${i}]`;

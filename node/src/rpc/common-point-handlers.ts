@@ -16,9 +16,6 @@ import type { Authenticator } from './auth';
 import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
 
-/** A report's window may end at most this far in the node's future (clock skew). */
-const MAX_FUTURE_SKEW_MS = 5 * 60_000;
-
 export function reportFraudHandler(
   node: MamoriNode,
   log: Logger,
@@ -26,8 +23,9 @@ export function reportFraudHandler(
   writes: RateLimiter,
 ): grpc.handleUnaryCall<ReportFraudRequest__Output, PublishResponse> {
   return unary('ReportFraud', log, authenticate, async (request: ReportFraudRequest__Output, _call, caller) => {
-    const contents = validateFraudReportContents(request.contents, 'contents');
-    if (contents.windowEndMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('contents.windowEndMs', 'is in the future');
+    // The bounds the aggregator checks after opening: a report it would refuse is refused here, by field.
+    const bounds = { notAfterMs: Date.now(), lookBackDays: node.consortium.commonPoint?.lookBackDays };
+    const contents = validateFraudReportContents(request.contents, 'contents', bounds);
     writes.take(caller, contents.cards.length);
     const outcome = await node.reportFraud(contents, request.keyEpoch);
     log.info({ method: 'ReportFraud', cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq }, 'fraud report sealed and published');

@@ -100,7 +100,7 @@ export class CommonPointStore {
          FROM (SELECT MAX(active_cards) AS active, MIN(window_start_ms) AS startMs, MAX(window_end_ms) AS endMs
                FROM fraud_reports WHERE status = 'opened' AND window_end_ms >= ? GROUP BY origin)`,
       ),
-      publishedCards: db.prepare('SELECT COALESCE(MAX(fraud_cards), 0) FROM common_point_flags WHERE merchant = ?').pluck(true),
+      published: db.prepare('SELECT COALESCE(MAX(issuers), 0) AS issuers, COALESCE(MAX(fraud_cards), 0) AS fraudCards FROM common_point_flags WHERE merchant = ?'),
       pruneCards: db.prepare('DELETE FROM fraud_cards WHERE window_end_ms < ?'),
       pruneCardMerchants: db.prepare('DELETE FROM fraud_card_merchants WHERE window_end_ms < ?'),
       pruneVolumes: db.prepare('DELETE FROM fraud_volumes WHERE window_end_ms < ?'),
@@ -114,7 +114,7 @@ export class CommonPointStore {
       ),
       counts: db.prepare(
         `SELECT (SELECT COUNT(*) FROM fraud_reports WHERE status = 'opened') AS opened,
-                (SELECT COUNT(*) FROM fraud_reports WHERE status <> 'opened') AS refused`,
+                (SELECT COUNT(*) FROM fraud_reports WHERE status NOT IN ('opened', 'not-addressed')) AS refused`,
       ),
     };
     const s = this.statements;
@@ -156,7 +156,10 @@ export class CommonPointStore {
     this.insertOpened(report, nowMs);
   }
 
-  /** A report that could not be opened or was invalid: examined once, never counted. */
+  /**
+   * A report that could not be opened, was invalid, or was addressed to another member
+   * ('not-addressed', not counted as refused): examined once, never counted.
+   */
   recordRefused(entryId: number, origin: string, status: string, nowMs = Date.now()): void {
     this.statements.insertReport.run(entryId, origin, status, 0, 0, 0, nowMs);
   }
@@ -177,9 +180,9 @@ export class CommonPointStore {
     };
   }
 
-  /** The largest fraud-card count already published for a merchant (0 if never flagged). */
-  publishedFraudCards(merchant: Buffer): number {
-    return this.statements.publishedCards.get(merchant) as number;
+  /** The largest issuers and fraud-card counts already published for a merchant (0 if never flagged). */
+  published(merchant: Buffer): { issuers: number; fraudCards: number } {
+    return this.statements.published.get(merchant) as { issuers: number; fraudCards: number };
   }
 
   /**
