@@ -4,8 +4,9 @@ import { CARD_REASONS, DAY_MS, DEFAULT_CONFIDENCE, DEFAULT_VALID_DAYS, EXPOSURES
 import { MamoriClientError } from './errors';
 
 /**
- * `bins`, when given, holds the routing BIN of each card (same order as `digests`): the node of
- * the issuer owning that range then alerts its member (card-listing alerts).
+ * `bins`, when given, holds the routing BIN of each card (same order as `digests`). They go to
+ * this member's own node only, which seals to the issuer owning each range which cards are its
+ * (card-listing alerts) and signs the entry without them.
  */
 export function cardPublication(digests: readonly Buffer[], details: CardListingDetails, nowMs = Date.now(), bins?: readonly string[]): PublishIndicators {
   if (bins && bins.length !== digests.length) {

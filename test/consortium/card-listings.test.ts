@@ -2,14 +2,17 @@
 // issuer-a's BIN ranges; issuer-a's node alerts issuer-a once per entry with the PAN selectors
 // of its own cards only, through the SDK and through `mamori import cards`; nobody else is
 // alerted, an issuer's own listing does not alert itself, and the alert survives a restart of
-// the issuer's node between commit and subscription, once.
+// the issuer's node between commit and subscription, once. What replicates carries no BIN:
+// acquirer-b stores the listings with notices sealed to issuer-a and not one card's BIN.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { panSelector } from '../../proto/ts/selectors';
+import { decodeEntryBody } from '../../node/src/ledger/entry';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { randomPans } from '../helpers/cards';
 import { memberOf, runCli } from '../helpers/node-harness';
@@ -153,5 +156,28 @@ describe('consortium: card-listing alerts', function () {
     await c.start('issuer-a');
     const after = await replay(c.client('issuer-a'), before);
     expect(after.map((a) => [a.kind, a.cardListing?.origin, a.cardListing?.seq])).to.deep.equal([['card-listing', 'psp-c', listed.seq]]);
+  });
+  it('replicates no BIN: every publication stored at acquirer-b has empty bins, psp-c\'s reach issuer-a by sealed notices', async () => {
+    const pspHead = (await c.client('psp-c').status()).ownFeed?.seq ?? 0;
+    const issuerHead = (await c.client('issuer-a').status()).ownFeed?.seq ?? 0;
+    await waitForFeed(c.client('acquirer-b'), 'psp-c', pspHead);
+    await waitForFeed(c.client('acquirer-b'), 'issuer-a', issuerHead);
+    const db = new Database(path.join(c.layout.dir, 'acquirer-b', 'data', 'mamori.db'), { readonly: true, fileMustExist: true });
+    try {
+      const rows = db
+        .prepare(`SELECT o.member AS origin, e.body AS body FROM entries e JOIN origins o ON o.id = e.origin_id WHERE e.operation = 'publishIndicators'`)
+        .all() as { origin: string; body: Buffer }[];
+      const cardListings = rows.map((r) => ({ origin: r.origin, body: r.body, publication: decodeEntryBody(r.body).publishIndicators })).filter((r) => r.publication?.kind === 'INDICATOR_KIND_COMPROMISED_CARD');
+      expect(cardListings.filter((r) => r.origin === 'psp-c').length, 'psp-c listings replicated to acquirer-b').to.be.greaterThan(5);
+      for (const { origin, body, publication } of cardListings) {
+        const bins = (publication?.indicators ?? []).map((i) => i.bin ?? '').filter((bin) => bin !== '');
+        expect(bins, `BINs in ${origin}'s entry`).to.deep.equal([]);
+        for (const range of ['454545', '356900', '520000']) expect(body.includes(Buffer.from(range)), `${range} in ${origin}'s body`).to.equal(false);
+      }
+      const noticed = cardListings.filter((r) => r.origin === 'psp-c' && r.publication?.issuerNotices.some((n) => n.issuer === 'issuer-a'));
+      expect(noticed.length, 'psp-c listings with a notice to issuer-a').to.be.greaterThan(3);
+    } finally {
+      db.close();
+    }
   });
 });

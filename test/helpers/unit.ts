@@ -105,6 +105,7 @@ export function cardPublicationOutput(
     validUntilMs: VALID_UNTIL_MS,
     eventId: '',
     indicators: selectors.map((s) => ({ selectors: s, bin: '' })),
+    issuerNotices: [],
     ...overrides,
   };
 }

@@ -1,18 +1,24 @@
 // Card-listing detection against a real SQLite store: one alert per entry of another origin
-// with cards in this member's ranges, and entries committed while no detector ran (a crash
-// between commit and alert) alerted at the next start, once.
+// with a notice sealed to this member, and entries committed while no detector ran (a crash
+// between commit and alert) alerted at the next start, once. Entries are built as a publishing
+// node builds them: cards' BINs turned into issuer notices, no BIN left in the signed body.
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import pino from 'pino';
+import { generateBoxKeyPair, type BoxKeyPair } from '../../node/src/crypto/epochs';
+import { openSealed, sealTo } from '../../node/src/crypto/sealed-box';
 import { CardListingDetector } from '../../node/src/detection/card-listings';
+import { routeToIssuers } from '../../node/src/exchange/issuer-routing';
+import { encodeNoticeIndexes } from '../../node/src/ledger/issuer-notices';
 import type { AcceptedEntry } from '../../node/src/ledger/acceptance';
 import { signNextEntry } from '../../node/src/ledger/entry';
 import { AlertStore } from '../../node/src/store/alert-store';
 import { LedgerStore } from '../../node/src/store/ledger-store';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { tempDir } from '../helpers/node-harness';
-import { cardPublication, digest, makeMember, MemoryLedger, type TestMember } from '../helpers/unit';
+import { cardPublicationOutput, digest, makeMember, MemoryLedger, type TestMember } from '../helpers/unit';
+import type { IssuerNotice__Output } from '../../proto/gen/mamori/v1/IssuerNotice';
 
 class Commits extends EventEmitter<{ committed: [entries: readonly AcceptedEntry[]] }> {}
 
@@ -21,6 +27,8 @@ describe('unit: card-listing detection', () => {
   let issuer: TestMember;
   let ledger: MemoryLedger;
   let store: LedgerStore;
+  let issuerBox: BoxKeyPair;
+  let otherIssuerBox: BoxKeyPair;
   const silent = pino({ level: 'silent' });
 
   before(async () => {
@@ -31,18 +39,30 @@ describe('unit: card-listing detection', () => {
     issuer = makeMember('issuer-a', ['issuer']);
     ledger = new MemoryLedger([psp, issuer]);
     store = LedgerStore.open(path.join(tempDir(), 'mamori.db'));
+    issuerBox = generateBoxKeyPair();
+    otherIssuerBox = generateBoxKeyPair();
   });
   afterEach(() => store.close());
 
-  const publish = (m: TestMember, cards: { digest: Buffer; bin: string }[]): AcceptedEntry => {
-    const publication = cardPublication(cards.map((c) => c.digest));
-    publication.indicators = cards.map((c) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest: c.digest }], bin: c.bin }));
+  const recipients = () => [
+    { id: 'issuer-a', binRanges: ['45454500', '356900'], boxPublicKey: issuerBox.publicKey },
+    { id: 'issuer-d', binRanges: ['520000'], boxPublicKey: otherIssuerBox.publicKey },
+  ];
+  const signAndStore = (m: TestMember, publication: ReturnType<typeof cardPublicationOutput>): AcceptedEntry => {
     const entry = ledger.accept(signNextEntry(m.id, ledger.head(m.id), 1, { publishIndicators: publication }, m.keys.secretKey));
     store.append(entry);
     return entry;
   };
+  const publish = (m: TestMember, cards: { digest: Buffer; bin: string }[]): AcceptedEntry => {
+    const request = cardPublicationOutput({}, cards.map((c) => [{ type: 'SELECTOR_TYPE_PAN', digest: c.digest }]));
+    request.indicators.forEach((indicator, i) => (indicator.bin = cards[i]?.bin ?? ''));
+    return signAndStore(m, routeToIssuers(request, recipients));
+  };
+  const publishWithNotices = (m: TestMember, cards: number, issuerNotices: IssuerNotice__Output[]): AcceptedEntry =>
+    signAndStore(m, cardPublicationOutput({ issuerNotices }, Array.from({ length: cards }, () => [{ type: 'SELECTOR_TYPE_PAN' as const, digest: digest() }])));
   const alerts = () => new AlertStore(store.db).alertsAfter('issuer-a', 0, 10);
-  const detector = () => new CardListingDetector(new AlertStore(store.db), store.db, 'issuer-a', () => ['45454500', '356900'], silent);
+  const detector = () =>
+    new CardListingDetector(new AlertStore(store.db), store.db, 'issuer-a', () => ['45454500', '356900'], silent, (sealed) => openSealed(sealed, issuerBox));
 
   it('alerts once per entry with the digests of cards whose 6-digit BIN is in a range of this member', async () => {
     const commits = new Commits();
@@ -80,5 +100,27 @@ describe('unit: card-listing detection', () => {
     second.attach(new Commits());
     expect(await second.reexamined, 'entries still without an alert').to.equal(1);
     expect(alerts()).to.have.length(2);
+  });
+  it('ignores a notice sealed to another key or naming an index past the last card, and still alerts on the next entry', async () => {
+    const commits = new Commits();
+    const d = detector();
+    d.attach(commits);
+    await d.reexamined;
+    const wrongKey = publishWithNotices(psp, 2, [{ issuer: 'issuer-a', sealed: sealTo(encodeNoticeIndexes([0]), otherIssuerBox.publicKey) }]);
+    const pastTheEnd = publishWithNotices(psp, 2, [{ issuer: 'issuer-a', sealed: sealTo(encodeNoticeIndexes([0, 2]), issuerBox.publicKey) }]);
+    const unordered = publishWithNotices(psp, 2, [{ issuer: 'issuer-a', sealed: sealTo(encodeNoticeIndexes([1, 0]), issuerBox.publicKey) }]);
+    const good = publish(psp, [{ digest: digest(), bin: '454545' }]);
+    commits.emit('committed', [wrongKey, pastTheEnd, unordered, good]);
+    expect(alerts().map((a) => a.payload.seq)).to.deep.equal([good.seq]);
+  });
+
+  it('signs no BIN: the notice to another issuer does not open with this issuer\'s key', () => {
+    const entry = publish(psp, [{ digest: digest(), bin: '520000' }, { digest: digest(), bin: '454545' }]);
+    const publication = entry.publication;
+    expect(publication?.indicators.map((i) => i.bin)).to.deep.equal(['', '']);
+    const toOther = publication?.issuerNotices.find((n) => n.issuer === 'issuer-d');
+    expect(toOther, 'notice for issuer-d').to.not.equal(undefined);
+    expect(openSealed(Buffer.from(toOther?.sealed ?? []), issuerBox)).to.equal(undefined);
+    expect(openSealed(Buffer.from(toOther?.sealed ?? []), otherIssuerBox)).to.deep.equal(new Uint8Array(encodeNoticeIndexes([0])));
   });
 });

@@ -1,16 +1,18 @@
 // Card-listing alerts (DESIGN.md §8): an issuer learns at once when another member lists
 // compromised cards in its own BIN ranges. Every node sees every publication (entries are
-// replicated) and alerts only its own member, once per entry (dedup key origin/seq), with the
-// PAN selector digests of this issuer's cards: the issuer finds them by hashing its own card
+// replicated); the publishing node sealed to each issuer the indexes of that issuer's cards
+// (ledger/issuer-notices.ts), so only the node holding this member's box key can tell which
+// cards are its. It alerts only its own member, once per entry (dedup key origin/seq), with the
+// PAN selector digests of those cards: the issuer finds them by hashing its own card
 // base under the entry's key epoch. Listings are not anonymous (check evidence names the
 // origin), so the alert names it too. The digests stay in the member-local alert stream and
 // are never logged.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
-import { ROUTING_BIN_DIGITS } from '../../../proto/ts/routing-bin';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { decodeEntryBody } from '../ledger/entry';
+import { openIssuerNotice } from '../ledger/issuer-notices';
 import type { AlertStore, StoredAlert } from '../store/alert-store';
 import { CardListingStore } from '../store/card-listing-store';
 import type { CommitSource } from './card-testing';
@@ -44,9 +46,11 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
     private readonly store: AlertStore,
     db: ConstructorParameters<typeof CardListingStore>[0],
     private readonly member: string,
-    /** This member's BIN ranges, from the consortium file in force. */
+    /** This member's BIN ranges, from the consortium file in force: a member without any is sent no notices. */
     private readonly binRanges: () => readonly string[],
     private readonly log: Logger,
+    /** Opens a box sealed to this member (its X25519 secret key stays with the caller). */
+    private readonly openSealed: (sealed: Buffer) => Uint8Array | undefined,
   ) {
     super();
     this.setMaxListeners(0);
@@ -74,8 +78,8 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
   /** Settles with the number of entries re-examined since the last attach. */
   reexamined: Promise<number> = Promise.resolve(0);
 
-  private ownedRanges(): Set<string> {
-    return new Set(this.binRanges().map((range) => range.slice(0, ROUTING_BIN_DIGITS)));
+  private ownsRanges(): boolean {
+    return this.binRanges().length > 0;
   }
 
   private async reexamine(sinceMs: number, detached: () => boolean): Promise<number> {
@@ -83,7 +87,7 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
     let afterId = 0;
     for (;;) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (detached() || this.ownedRanges().size === 0) return examined;
+      if (detached() || !this.ownsRanges()) return examined;
       const page = this.listings.unalertedAfter(this.member, sinceMs, afterId, START_UP_PAGE);
       for (const row of page) {
         const body = decodeEntryBody(row.body);
@@ -111,12 +115,18 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
 
   private examine(origin: string, seq: number, keyEpoch: number, publication: PublishIndicators__Output): void {
     if (origin === this.member || publication.kind !== 'INDICATOR_KIND_COMPROMISED_CARD') return;
-    const owned = this.ownedRanges();
-    if (owned.size === 0) return;
+    if (!this.ownsRanges()) return;
+    const indexes = openIssuerNotice(publication.issuerNotices, this.member, publication.indicators.length, this.openSealed);
+    if (indexes === undefined) return;
+    if (indexes === 'unreadable') {
+      // The entry is signed by its origin, so this is the origin's fault; nothing of the notice is logged.
+      this.log.warn({ origin, seq }, 'card-listing: the issuer notice addressed to this member does not open; ignored');
+      return;
+    }
     const panDigests: string[] = [];
-    for (const indicator of publication.indicators) {
-      const bin = indicator.bin ?? '';
-      if (bin.length < ROUTING_BIN_DIGITS || !owned.has(bin.slice(0, ROUTING_BIN_DIGITS))) continue;
+    for (const index of indexes) {
+      const indicator = publication.indicators[index];
+      if (!indicator) continue;
       for (const selector of indicator.selectors) {
         if (selector.type === 'SELECTOR_TYPE_PAN') panDigests.push(Buffer.from(selector.digest).toString('hex'));
       }

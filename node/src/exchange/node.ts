@@ -37,6 +37,7 @@ import { MerchantWatch } from '../detection/merchant-watch';
 import { CommonPointStore } from '../store/common-point-store';
 import { WatchStore, type WatchedMerchant } from '../store/watch-store';
 import { openSealed } from '../crypto/sealed-box';
+import { noticeRecipients, routeToIssuers } from './issuer-routing';
 import type { ValidCommonPointFlags, ValidFraudReportContents } from '../ledger/common-point';
 import { LIMITS } from '../ledger/limits';
 import { sealFraudReport } from './fraud-report';
@@ -78,7 +79,7 @@ export class MamoriNode {
     const binRanges = () => this.currentConsortium.member(this.member)?.binRanges ?? [];
     this.cardTesting = new CardTestingDetector(new AlertStore(store.db), config.member, binRanges, config.cardTesting, log);
     this.detachCardTesting = this.cardTesting.attach(writer);
-    this.cardListings = new CardListingDetector(new AlertStore(store.db), store.db, config.member, binRanges, log);
+    this.cardListings = new CardListingDetector(new AlertStore(store.db), store.db, config.member, binRanges, log, (sealed) => openSealed(sealed, identity.box));
     // The Alerts stream wakes on cardTesting's event: card-listing alerts wake it the same way.
     this.cardListings.on('alert', (alert) => this.cardTesting.emit('alert', alert));
     this.detachCardListings = this.cardListings.attach(writer);
@@ -357,7 +358,7 @@ export class MamoriNode {
     if (fresh.length === 0) {
       return () => ({ accepted: 0, duplicates: duplicateIndices.length, duplicateIndices, seq: 0, entryHash: Buffer.alloc(0) });
     }
-    const op: PublishIndicators__Output = { ...publication, indicators: fresh };
+    const op = routeToIssuers({ ...publication, indicators: fresh }, () => noticeRecipients(this.currentConsortium, this.member));
     const entry = this.signOwn(group, keyEpoch, { publishIndicators: op }, { operation: 'publishIndicators', publication: op });
     seenInBatch.forEach((k) => group.published.add(k));
     return () => ({ accepted: fresh.length, duplicates: duplicateIndices.length, duplicateIndices, seq: entry.seq, entryHash: entry.hash });

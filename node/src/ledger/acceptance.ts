@@ -103,7 +103,7 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
   };
   try {
     if (operation === 'publishIndicators') {
-      accepted.publication = validatePublication(body.publishIndicators, 'publishIndicators');
+      accepted.publication = validatePublication(body.publishIndicators, 'publishIndicators', 'entry');
       const kind = accepted.publication.kind as Parameters<typeof roleAllowsKind>[1];
       if (!roleAllowsKind(member.roles, kind)) throw MamoriError.roleForbids(origin, `publishing ${kind}`);
       rejectRepeatedDigests(accepted.publication.indicators.flatMap((ind) => ind.selectors.map((s) => s.digest)));

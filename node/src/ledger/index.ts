@@ -5,3 +5,4 @@ export * from './entry';
 export * from './validate';
 export * from './acceptance';
 export * from './sightings';
+export * from './issuer-notices';

@@ -16,6 +16,7 @@ import type { RetractReason__Output } from '../../../proto/gen/mamori/v1/Retract
 import { MamoriError } from './errors';
 import { BIN_PATTERN, EVENT_ID_PATTERN, LIMITS } from './limits';
 import type { IndicatorKindName } from './roles';
+import { validateIssuerNotices } from './issuer-notices';
 
 export interface ValidSelector {
   type: Exclude<SelectorType__Output, 'SELECTOR_TYPE_UNSPECIFIED'>;
@@ -87,8 +88,12 @@ function checkSelectorFitsKind(kind: IndicatorKindName, selector: ValidSelector,
   }
 }
 
-/** Validates a publication; returns it with enum values checked and digests as Buffers. */
-export function validatePublication(p: PublishIndicators__Output | null | undefined, field: string): PublishIndicators__Output {
+/**
+ * Validates a publication; returns it with enum values checked and digests as Buffers. A
+ * client's request (`'request'`, the member-local hop) may carry cards' BINs and no issuer
+ * notices; a signed entry (`'entry'`) carries notices and never a BIN.
+ */
+export function validatePublication(p: PublishIndicators__Output | null | undefined, field: string, source: 'request' | 'entry' = 'request'): PublishIndicators__Output {
   if (!p) throw MamoriError.invalidArgument(field, 'is required');
   const kind = validateKind(p.kind, `${field}.kind`);
   const reason = enumValue<string>(ReasonCode, p.reason, `${field}.reason`);
@@ -132,11 +137,18 @@ export function validatePublication(p: PublishIndicators__Output | null | undefi
     if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && selectors.length !== 1) {
       throw MamoriError.invalidArgument(`${at}.selectors`, 'a compromised-card indicator has exactly one PAN selector');
     }
+    if (source === 'entry' && (ind.bin ?? '') !== '') {
+      throw MamoriError.invalidArgument(`${at}.bin`, 'must be empty in a signed entry (issuers are reached by sealed issuerNotices)');
+    }
     if ((ind.bin ?? '') !== '' && !BIN_PATTERN.test(ind.bin)) {
       throw MamoriError.invalidArgument(`${at}.bin`, 'must be the first 6 to 8 digits of the card number');
     }
     ind.selectors = selectors;
   }
+  if (source === 'request' && (p.issuerNotices ?? []).length > 0) {
+    throw MamoriError.invalidArgument(`${field}.issuerNotices`, 'must be empty: the node seals them from the cards\' BINs');
+  }
+  if (source === 'entry') validateIssuerNotices(p.issuerNotices, kind, indicators.length, `${field}.issuerNotices`);
   return p;
 }
 
