@@ -191,7 +191,6 @@ export class MamoriNode {
       committedHeads: () => this.writer.allHeads(),
       storedEntry: (origin, seq) => this.store.entryAt(origin, seq),
       isFrozen: (origin) => this.frozen.has(origin),
-      keyEpochExists: (epoch) => this.currentConsortium.document.keyEpochs.some((e) => e.epoch === epoch),
       recordEquivocation: (evidence) => {
         this.store.recordEquivocation(evidence);
         this.frozen.add(evidence.origin);

@@ -82,7 +82,7 @@ function classify(
     return;
   }
   try {
-    group.append(acceptEntry(entry, { member, head: (o) => group.head(o), keyEpochExists: ledger.keyEpochExists?.bind(ledger) }));
+    group.append(acceptEntry(entry, { member, head: (o) => group.head(o) }));
     report.accepted++;
   } catch (error) {
     const code = error instanceof MamoriError ? error.code : 'MALFORMED_ENTRY';

@@ -44,7 +44,5 @@ export interface LedgerPort {
   committedHeads(): ReadonlyMap<string, FeedHead>;
   storedEntry(origin: string, seq: number): { hash: Buffer } | undefined;
   isFrozen(origin: string): boolean;
-  /** Whether the consortium file in force lists an epoch (what a KeyEpochAck must name). */
-  keyEpochExists?(epoch: number): boolean;
   recordEquivocation(evidence: { origin: string; seq: number; storedHash: Buffer; otherHash: Buffer; otherBody: Buffer; otherSignature: Buffer; reportedBy: string }): void;
 }
