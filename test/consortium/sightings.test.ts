@@ -69,15 +69,23 @@ describe('consortium: corroboration and sightings', function () {
     const listedScore = listed.score;
     expect(listedScore).to.be.within(81, 99); // two members corroborate a confidence-80 listing
 
-    // The acquirer confirms fraud on the card: the score rises at every node once replicated.
-    const tp = await c.client('acquirer-b').reportSighting({ pan, outcome: 'true_positive' });
+    // A listing member cannot confirm its own listing: once replicated everywhere, its true positive changed nothing.
+    const own = await c.client('acquirer-b').reportSighting({ pan, outcome: 'true_positive' });
+    expect(own.recorded).to.equal(1);
+    for (const id of MEMBERS) {
+      await waitForFeed(c.client(id), 'acquirer-b', own.seq);
+      expect(await c.client(id).checkCard(pan), `at ${id}`).to.deep.include({ score: listedScore, sightings: listed.sightings });
+    }
+
+    // The issuer, which does not list the card, confirms fraud on it: the score rises at every node once replicated.
+    const tp = await c.client('issuer-a').reportSighting({ pan, outcome: 'true_positive' });
     expect(tp.recorded).to.equal(1);
     const confirmed = await atEveryNode(pan, (r) => r.sightings.truePositive === 1, 'the true positive');
     for (const r of confirmed) expect(r.score).to.be.above(listedScore);
     // Repeating a sighting is one member's word once.
-    await c.client('acquirer-b').reportSighting({ pan, outcome: 'true_positive' });
+    await c.client('issuer-a').reportSighting({ pan, outcome: 'true_positive' });
 
-    // The PSP says false positive: the score falls, and a PSP is not the card's issuer.
+    // The PSP says false positive about a card it lists itself: that counts (it speaks against its own listing).
     await c.client('psp-c').reportSighting({ pan, outcome: 'false_positive' });
     const disputed = await atEveryNode(pan, (r) => r.sightings.falsePositive === 1, 'the PSP\'s false positive');
     for (const r of disputed) {
@@ -86,11 +94,12 @@ describe('consortium: corroboration and sightings', function () {
     }
     const othersOnly = (disputed[0] as CardCheckResult).score;
 
-    // The issuer owning the card's BIN range says false positive: it outweighs the others by far.
+    // The issuer owning the card's BIN range changes its word to false positive: its latest report
+    // replaces its true positive, and it outweighs the others by far.
     await c.client('issuer-a').reportSighting({ pan, outcome: 'false_positive' });
     const refuted = await atEveryNode(pan, (r) => r.sightings.issuerFalsePositive, "the issuer's false positive");
     for (const r of refuted) {
-      expect(r.sightings).to.deep.equal({ seen: 0, truePositive: 1, falsePositive: 2, issuerFalsePositive: true });
+      expect(r.sightings).to.deep.equal({ seen: 0, truePositive: 0, falsePositive: 2, issuerFalsePositive: true });
       expect(r.score, `score with the issuer's false positive vs ${othersOnly} without`).to.be.below(othersOnly - 50);
       expect(r.listed, 'the listing stands: only its lister retracts it').to.equal(true);
     }
@@ -131,9 +140,13 @@ describe('consortium: corroboration and sightings', function () {
     const config = memberOf(c.layout, 'psp-c').clientConfig;
     const published = await runCli(['publish', 'card', '-', '--config', config, '--reason', 'phishing'], { input: `${cliPan}\n` });
     expect(published.code, published.stderr).to.equal(0);
-    const reported = await runCli(['report', 'sighting', '-', '--outcome', 'true-positive', '--config', config, '--json'], { input: `${cliPan}\n` });
+    // Another member confirms it (the lister's own confirmation would not count).
+    const reporterConfig = memberOf(c.layout, 'acquirer-b').clientConfig;
+    const reported = await runCli(['report', 'sighting', '-', '--outcome', 'true-positive', '--config', reporterConfig, '--json'], { input: `${cliPan}\n` });
     expect(reported.code, reported.stderr).to.equal(0);
-    expect(JSON.parse(reported.stdout)).to.include({ recorded: 1 });
+    const sighted = JSON.parse(reported.stdout) as { recorded: number; seq: number };
+    expect(sighted).to.include({ recorded: 1 });
+    await waitForFeed(c.client('psp-c'), 'acquirer-b', sighted.seq);
     const checked = await runCli(['check', 'card', '-', '--config', config], { input: `${cliPan}\n` });
     expect(checked.code, checked.stderr).to.equal(0);
     expect(checked.stdout).to.match(/corroboration score 90\/100; sightings by members: 1 true positive, 0 false positive, 0 seen/);

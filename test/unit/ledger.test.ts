@@ -700,14 +700,14 @@ describe('unit: acceptance refuses what the protocol does not define', () => {
     expect(() => acceptEntry({ body: smuggled, signature }, ctx)).to.throw(MamoriError, /canonical encoding/);
   });
 
-  it('accepts a KeyEpochAck only for an epoch of the consortium file in force, and carries its epoch', () => {
+  it('accepts a KeyEpochAck for any well-formed epoch, whatever consortium file is in force, and carries its epoch', () => {
     const { kp, ctx } = members();
-    const known = { ...ctx, keyEpochExists: (epoch: number) => epoch === 1 || epoch === 2 };
-    const ack = (epoch: number) => signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, epoch, { keyEpochAck: { epoch } }, kp.secretKey);
-    expect(acceptEntry(ack(2), known).keyEpochAck).to.deep.equal({ epoch: 2 });
-    const unknown = expectMamoriError(() => acceptEntry(ack(3), known), 'MALFORMED_ENTRY');
-    expect(unknown.message).to.contain('keyEpochAck.epoch: epoch 3 is not in the consortium file in force');
-    expect(expectMamoriError(() => acceptEntry(ack(0), known), 'MALFORMED_ENTRY').message).to.contain('keyEpochAck.epoch: must be an epoch number');
+    const ack = (epoch: number) => signNextEntry('psp-c', { seq: 0, hash: ZERO_HASH }, 1, { keyEpochAck: { epoch } }, kp.secretKey);
+    expect(acceptEntry(ack(2), ctx).keyEpochAck).to.deep.equal({ epoch: 2 });
+    // An epoch this node's file does not list (yet, or any more) is still the origin's signed word.
+    expect(acceptEntry(ack(LIMITS.maxKeyEpoch), ctx).keyEpochAck).to.deep.equal({ epoch: LIMITS.maxKeyEpoch });
+    expect(expectMamoriError(() => acceptEntry(ack(0), ctx), 'MALFORMED_ENTRY').message).to.contain('keyEpochAck.epoch: must be an epoch number from 1 to');
+    expect(expectMamoriError(() => acceptEntry(ack(LIMITS.maxKeyEpoch + 1), ctx), 'MALFORMED_ENTRY').message).to.contain('keyEpochAck.epoch: must be an epoch number');
   });
 
   it('refuses an empty FraudReport (no aggregator, nothing sealed)', () => {

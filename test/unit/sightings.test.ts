@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { corroborationScore, countSightings, NO_SIGHTINGS, type SightingCounts } from '../../node/src/detection/corroboration';
+import { corroborationScore, countSightings, NO_SIGHTINGS, type SightingCounts, type SightingRow } from '../../node/src/detection/corroboration';
 import { signNextEntry } from '../../node/src/ledger/entry';
 import { LIMITS } from '../../node/src/ledger/limits';
 import { binInRanges, sightingsForEntry, validateSightingInputs, validateSightings } from '../../node/src/ledger/sightings';
@@ -54,15 +54,40 @@ describe('unit: corroboration score', () => {
     expect(score([1], { falsePositive: 50, issuerFalsePositive: true })).to.be.at.least(0);
   });
 
+  const row = (origin: string, outcome: 'TRUE_POSITIVE' | 'FALSE_POSITIVE' | 'SEEN', seenAtMs = CREATED_AT, byCardIssuer = false, entryId = 1): SightingRow => ({
+    origin,
+    outcome: `SIGHTING_OUTCOME_${outcome}`,
+    byCardIssuer,
+    seenAtMs,
+    entryId,
+  });
+  const nobodyLists = new Set<string>();
+
   it('counts distinct members per outcome and whether the issuer said false positive', () => {
-    const counts = countSightings([
-      { origin: 'psp-c', outcome: 'SIGHTING_OUTCOME_TRUE_POSITIVE', byCardIssuer: false },
-      { origin: 'acquirer-b', outcome: 'SIGHTING_OUTCOME_TRUE_POSITIVE', byCardIssuer: false },
-      { origin: 'psp-c', outcome: 'SIGHTING_OUTCOME_SEEN', byCardIssuer: false },
-      { origin: 'issuer-a', outcome: 'SIGHTING_OUTCOME_FALSE_POSITIVE', byCardIssuer: true },
-    ]);
+    const counts = countSightings(
+      [row('psp-c', 'TRUE_POSITIVE'), row('acquirer-b', 'TRUE_POSITIVE'), row('psp-c', 'SEEN'), row('issuer-a', 'FALSE_POSITIVE', CREATED_AT, true)],
+      nobodyLists,
+    );
     expect(counts).to.deep.equal({ seen: 1, truePositive: 2, falsePositive: 1, issuerFalsePositive: true });
-    expect(countSightings([{ origin: 'issuer-a', outcome: 'SIGHTING_OUTCOME_FALSE_POSITIVE', byCardIssuer: false }]).issuerFalsePositive).to.equal(false);
+    expect(countSightings([row('issuer-a', 'FALSE_POSITIVE')], nobodyLists).issuerFalsePositive).to.equal(false);
+  });
+
+  it("ignores a listing member's own true positives and seen, but counts its false positive", () => {
+    const rows = [row('issuer-a', 'TRUE_POSITIVE'), row('issuer-a', 'SEEN'), row('psp-c', 'TRUE_POSITIVE'), row('psp-c', 'SEEN')];
+    expect(countSightings(rows, new Set(['issuer-a']))).to.deep.equal({ seen: 1, truePositive: 1, falsePositive: 0, issuerFalsePositive: false });
+    expect(countSightings([row('issuer-a', 'TRUE_POSITIVE')], new Set(['issuer-a'])), 'a listing cannot confirm itself').to.deep.equal(NO_SIGHTINGS);
+    // Speaking against its own listing gains a member nothing: that still lowers the score.
+    expect(countSightings([row('issuer-a', 'FALSE_POSITIVE', CREATED_AT, true)], new Set(['issuer-a']))).to.deep.equal({ seen: 0, truePositive: 0, falsePositive: 1, issuerFalsePositive: true });
+  });
+
+  it('counts a member once across true and false positive: its latest report, by observation time then feed order', () => {
+    const laterFalse = [row('psp-c', 'TRUE_POSITIVE', CREATED_AT - 5000), row('psp-c', 'FALSE_POSITIVE', CREATED_AT - 1000, false, 2)];
+    expect(countSightings(laterFalse, nobodyLists)).to.deep.equal({ seen: 0, truePositive: 0, falsePositive: 1, issuerFalsePositive: false });
+    const laterTrue = [row('issuer-a', 'FALSE_POSITIVE', CREATED_AT - 5000, true, 9), row('issuer-a', 'TRUE_POSITIVE', CREATED_AT - 1000, false, 3)];
+    expect(countSightings(laterTrue, nobodyLists), "the issuer's withdrawn false positive no longer weighs").to.deep.equal({ seen: 0, truePositive: 1, falsePositive: 0, issuerFalsePositive: false });
+    const sameTime = [row('psp-c', 'FALSE_POSITIVE', CREATED_AT, false, 4), row('psp-c', 'TRUE_POSITIVE', CREATED_AT, false, 7)];
+    expect(countSightings(sameTime, nobodyLists)).to.deep.equal({ seen: 0, truePositive: 1, falsePositive: 0, issuerFalsePositive: false });
+    expect(countSightings([...laterFalse, row('psp-c', 'SEEN')], nobodyLists).seen, 'seen is counted apart').to.equal(1);
   });
 });
 

@@ -19,6 +19,13 @@
 // dispute, so its false positive is near-conclusive: −4 (odds ÷ 55, as much as five other
 // members' false positives) takes a twice-listed, twice-confirmed card from 97 to 40 and a
 // single listing from 80 to 7. "Seen" says only that the card is in use, so it counts little.
+//
+// Who counts: a member that lists the selector cannot corroborate its own listing — its true
+// positives and "seen" are ignored, or it could raise its own score at will. Its false positive
+// still counts: it speaks against its own listing, which no member gains from, and it is the
+// first sign of a listing made in error (until the member retracts it). A member that reported
+// both a true and a false positive counts once, for its latest word (by observation time, then
+// by its feed's order): it may have learned of a dispute after confirming fraud, or the reverse.
 import type { SightingOutcomeName } from '../ledger/sightings';
 import { NO_SIGHTINGS, type SightingCounts } from '../../../proto/ts/sighting-counts';
 
@@ -62,18 +69,44 @@ export function corroborationScore(input: CorroborationInput): number {
   return Math.round(100 * sigmoid(x));
 }
 
-/** Distinct reporting members per outcome from stored sightings (one row per origin and outcome). */
-export function countSightings(rows: readonly { origin: string; outcome: SightingOutcomeName; byCardIssuer: boolean }[]): SightingCounts {
-  const members = { SIGHTING_OUTCOME_SEEN: new Set<string>(), SIGHTING_OUTCOME_TRUE_POSITIVE: new Set<string>(), SIGHTING_OUTCOME_FALSE_POSITIVE: new Set<string>() };
-  let issuerFalsePositive = false;
+export interface SightingRow {
+  origin: string;
+  outcome: SightingOutcomeName;
+  byCardIssuer: boolean;
+  seenAtMs: number;
+  /** Orders two reports of one origin made at the same time. */
+  entryId: number;
+}
+
+const isLater = (a: SightingRow, b: SightingRow): boolean => a.seenAtMs > b.seenAtMs || (a.seenAtMs === b.seenAtMs && a.entryId > b.entryId);
+
+/**
+ * Distinct reporting members per outcome from stored sightings (one row per origin and
+ * outcome), leaving out the listing members' own true positives and "seen", and counting each
+ * member once across true and false positive (its latest report).
+ */
+export function countSightings(rows: readonly SightingRow[], listingOrigins: ReadonlySet<string>): SightingCounts {
+  const seen = new Set<string>();
+  const verdicts = new Map<string, SightingRow>();
   for (const row of rows) {
-    members[row.outcome]?.add(row.origin);
-    if (row.outcome === 'SIGHTING_OUTCOME_FALSE_POSITIVE' && row.byCardIssuer) issuerFalsePositive = true;
+    if (row.outcome === 'SIGHTING_OUTCOME_SEEN') {
+      if (!listingOrigins.has(row.origin)) seen.add(row.origin);
+      continue;
+    }
+    if (row.outcome !== 'SIGHTING_OUTCOME_TRUE_POSITIVE' && row.outcome !== 'SIGHTING_OUTCOME_FALSE_POSITIVE') continue;
+    const known = verdicts.get(row.origin);
+    if (!known || isLater(row, known)) verdicts.set(row.origin, row);
   }
-  return {
-    seen: members.SIGHTING_OUTCOME_SEEN.size,
-    truePositive: members.SIGHTING_OUTCOME_TRUE_POSITIVE.size,
-    falsePositive: members.SIGHTING_OUTCOME_FALSE_POSITIVE.size,
-    issuerFalsePositive,
-  };
+  let truePositive = 0;
+  let falsePositive = 0;
+  let issuerFalsePositive = false;
+  for (const row of verdicts.values()) {
+    if (row.outcome === 'SIGHTING_OUTCOME_TRUE_POSITIVE') {
+      if (!listingOrigins.has(row.origin)) truePositive++;
+    } else {
+      falsePositive++;
+      if (row.byCardIssuer) issuerFalsePositive = true;
+    }
+  }
+  return { seen: seen.size, truePositive, falsePositive, issuerFalsePositive };
 }

@@ -2,7 +2,10 @@
 // alerts it when the aggregator's common-point flags name one ("common-point"), and when
 // another acquirer lists one as fraudulent ("merchant-listing"). The list stays on this
 // node. An alert's dedup key is the entry and position that raised it, so re-examining
-// (at start-up, when a merchant is added to the list) never repeats one.
+// (at start-up, when a merchant is added to the list) never repeats one. Re-examination reads
+// back only entries received in the last 24 hours — alerts live at least two days
+// (alerts.retentionDays), so one pruned is never raised again under a new id — and runs in the
+// background a page at a time, so neither a start nor a WatchMerchants call waits for it.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AcceptedEntry } from '../ledger/acceptance';
@@ -29,6 +32,11 @@ export interface WatchableEntry {
   } | null;
 }
 
+/** Entries received this long before a re-examination are examined again (a crash may have come between a commit and its alert). */
+const REEXAMINE_LOOK_BACK_MS = 24 * 60 * 60 * 1000;
+/** Stored entries decoded between two turns of the event loop (up to 10,000 merchants each). */
+const REEXAMINE_PAGE = 8;
+
 export class MerchantWatch extends EventEmitter<{ alert: [alert: StoredAlert] }> {
   private watched = new Map<string, string>();
   private readonly onCommitted = (entries: readonly AcceptedEntry[]) => {
@@ -51,13 +59,25 @@ export class MerchantWatch extends EventEmitter<{ alert: [alert: StoredAlert] }>
     this.setMaxListeners(0);
   }
 
-  /** Examines every commit from now on, after re-examining stored entries (a crash may have come between a commit and its alert). */
+  private detached = false;
+
+  /**
+   * Examines every commit from now on, and re-examines in the background recent stored entries
+   * naming a watched merchant (a crash may have come between a commit and its alert).
+   */
   attach(source: CommitSource): () => void {
+    this.detached = false;
     this.load();
-    this.reexamineStored();
     source.on('committed', this.onCommitted);
-    return () => source.off('committed', this.onCommitted);
+    this.scheduleReexamination();
+    return () => {
+      this.detached = true;
+      source.off('committed', this.onCommitted);
+    };
   }
+
+  /** Settles when every re-examination asked for so far is done, with the number of entries the last one examined. */
+  reexamined: Promise<number> = Promise.resolve(0);
 
   get size(): number {
     return this.watched.size;
@@ -67,7 +87,7 @@ export class MerchantWatch extends EventEmitter<{ alert: [alert: StoredAlert] }>
   update(merchants: readonly WatchedMerchant[], remove: boolean, keyEpoch: number): number {
     this.watchStore.update(merchants, remove, keyEpoch);
     this.load();
-    if (!remove) this.reexamineStored();
+    if (!remove) this.scheduleReexamination();
     return this.watched.size;
   }
 
@@ -75,11 +95,35 @@ export class MerchantWatch extends EventEmitter<{ alert: [alert: StoredAlert] }>
     this.watched = new Map(this.watchStore.watched().map((m) => [m.digest.toString('latin1'), m.type]));
   }
 
-  private reexamineStored(): void {
-    if (this.watched.size === 0) return;
-    for (const ref of this.watchStore.entriesNamingWatched()) {
-      const body = decodeEntryBody(ref.body);
-      this.examine({ origin: ref.origin, seq: ref.seq, publication: body.publishIndicators, commonPointFlags: body.commonPointFlags });
+  private scheduleReexamination(): void {
+    const sinceMs = Date.now() - REEXAMINE_LOOK_BACK_MS;
+    this.reexamined = this.reexamined
+      .then(() => this.reexamineStored(sinceMs))
+      .catch((error: unknown) => {
+        this.log.error({ err: error }, 'merchant watch: re-examination of stored entries failed');
+        return 0;
+      });
+  }
+
+  private async reexamineStored(sinceMs: number): Promise<number> {
+    let examined = 0;
+    let afterId = 0;
+    for (;;) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.detached || this.watched.size === 0) return examined;
+      const page = this.watchStore.entriesNamingWatched(sinceMs, afterId, REEXAMINE_PAGE);
+      for (const ref of page) {
+        afterId = ref.entryId;
+        examined++;
+        try {
+          const body = decodeEntryBody(ref.body);
+          this.examine({ origin: ref.origin, seq: ref.seq, publication: body.publishIndicators, commonPointFlags: body.commonPointFlags });
+        } catch {
+          // A damaged stored body (the scrub reports it) must not stop the others; its error may quote the body.
+          this.log.error({ origin: ref.origin, seq: ref.seq }, 'merchant watch: a stored entry could not be re-examined');
+        }
+      }
+      if (page.length < REEXAMINE_PAGE) return examined;
     }
   }
 

@@ -2,8 +2,7 @@
 // evidence per listing member (its latest listing, first and last seen across all of them).
 import type { Evidence__Output } from '../../../proto/gen/mamori/v1/Evidence';
 import type { StoredListing } from '../store/ledger-store';
-import { corroborationScore, countSightings, type SightingCounts } from '../detection/corroboration';
-import type { SightingOutcomeName } from '../ledger/sightings';
+import { corroborationScore, countSightings, type SightingCounts, type SightingRow } from '../detection/corroboration';
 
 /** Evidence as the API returns it: one per listing member. */
 export type Evidence = Evidence__Output;
@@ -46,10 +45,13 @@ export function verdictFromListings(listings: readonly StoredListing[], now: num
   return { listed: true, evidence, listingMembers: evidence.length, score: 0, sightings: null };
 }
 
-/** A listed verdict with its sightings counted and scored; read only for hits, so misses stay on the fast path. */
-export function withCorroboration(verdict: CheckVerdict, sightings: readonly { origin: string; outcome: SightingOutcomeName; byCardIssuer: boolean }[]): CheckVerdict {
+/**
+ * A listed verdict with its sightings counted and scored; read only for hits, so misses stay on
+ * the fast path. The listing members' own confirmations are not counted (countSightings).
+ */
+export function withCorroboration(verdict: CheckVerdict, sightings: readonly SightingRow[]): CheckVerdict {
   if (!verdict.listed) return verdict;
-  const counts = countSightings(sightings);
+  const counts = countSightings(sightings, new Set(verdict.evidence.map((e) => e.origin)));
   const score = corroborationScore({ confidences: verdict.evidence.map((e) => e.confidence), listingMembers: verdict.listingMembers, sightings: counts });
   return { ...verdict, score, sightings: counts };
 }

@@ -196,7 +196,6 @@ export class MamoriNode {
       storedEntry: (origin, seq) => this.store.entryAt(origin, seq),
       isFrozen: (origin) => this.frozen.has(origin),
       ownOrigin: this.member,
-      keyEpochExists: (epoch) => this.currentConsortium.document.keyEpochs.some((e) => e.epoch === epoch),
       recordEquivocation: (evidence) => {
         this.store.recordEquivocation(evidence);
         this.frozen.add(evidence.origin);

@@ -26,11 +26,6 @@ export interface MemberKeys {
 export interface AcceptanceContext {
   member(origin: string): MemberKeys | undefined;
   head(origin: string): FeedHead;
-  /**
-   * Whether the consortium file in force lists a hashing-key epoch: a KeyEpochAck must name
-   * one. Without it (re-verifying what was already accepted) acks are not checked against it.
-   */
-  keyEpochExists?(epoch: number): boolean;
 }
 
 export interface AcceptedEntry {
@@ -119,7 +114,7 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
         throw MamoriError.roleForbids(origin, 'a sighting marked as the card issuer\'s (only issuers may)');
       }
     } else if (operation === 'keyEpochAck') {
-      accepted.keyEpochAck = validateKeyEpochAck(body.keyEpochAck, ctx);
+      accepted.keyEpochAck = validateKeyEpochAck(body.keyEpochAck);
     } else if (operation === 'fraudReport') {
       accepted.fraudReport = validateFraudReportEnvelope(body.fraudReport, 'fraudReport');
     } else if (operation === 'commonPointFlags') {
@@ -138,11 +133,15 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
   return accepted;
 }
 
-function validateKeyEpochAck(ack: EntryBody__Output['keyEpochAck'], ctx: AcceptanceContext): { epoch: number } {
+// Only the form of the epoch is checked here, never the consortium file in force: acceptance must
+// give the same answer at every node and at every time, or a node that takes a new file later
+// than the ack's origin refuses the ack, and a feed fetched from seq 1 after an epoch left the
+// file would gap for good. Which epochs an ack counts for is decided against the file in force
+// where acks are read (exchange/epoch-acks.ts).
+function validateKeyEpochAck(ack: EntryBody__Output['keyEpochAck']): { epoch: number } {
   const epoch = ack?.epoch ?? 0;
-  if (!Number.isInteger(epoch) || epoch < 1) throw MamoriError.invalidArgument('keyEpochAck.epoch', 'must be an epoch number (1 or more)');
-  if (ctx.keyEpochExists && !ctx.keyEpochExists(epoch)) {
-    throw MamoriError.invalidArgument('keyEpochAck.epoch', `epoch ${epoch} is not in the consortium file in force`);
+  if (!Number.isInteger(epoch) || epoch < 1 || epoch > LIMITS.maxKeyEpoch) {
+    throw MamoriError.invalidArgument('keyEpochAck.epoch', `must be an epoch number from 1 to ${LIMITS.maxKeyEpoch}`);
   }
   return { epoch };
 }

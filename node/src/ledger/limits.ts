@@ -17,6 +17,8 @@ export const LIMITS = Object.freeze({
   maxVolumesPerReport: 100_000,
   maxFraudReportSealedBytes: 3 * 1024 * 1024,
   maxCommonPointFlagsPerEntry: 10_000,
+  /** The highest hashing-key epoch a KeyEpochAck may name: a new epoch a day for over 2,700 years. */
+  maxKeyEpoch: 1_000_000,
 });
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;

@@ -93,7 +93,7 @@ function classify(
     return;
   }
   try {
-    group.append(acceptEntry(entry, { member, head: (o) => group.head(o), keyEpochExists: ledger.keyEpochExists?.bind(ledger) }));
+    group.append(acceptEntry(entry, { member, head: (o) => group.head(o) }));
     report.accepted++;
     if (origin === ledger.ownOrigin) report.ownAccepted++;
   } catch (error) {

@@ -46,7 +46,5 @@ export interface LedgerPort {
   isFrozen(origin: string): boolean;
   /** This node's own member id: its feed is ingested from peers like any other, but never frozen here. */
   ownOrigin?: string;
-  /** Whether the consortium file in force lists an epoch (what a KeyEpochAck must name). */
-  keyEpochExists?(epoch: number): boolean;
   recordEquivocation(evidence: { origin: string; seq: number; storedHash: Buffer; otherHash: Buffer; otherBody: Buffer; otherSignature: Buffer; reportedBy: string }): void;
 }

@@ -9,6 +9,10 @@ export interface StoredSighting {
   originId: number;
   outcome: SightingOutcomeName;
   byCardIssuer: boolean;
+  /** The latest time this origin reported this outcome for the selector. */
+  seenAtMs: number;
+  /** The entry that reported it (for one origin, entry ids follow its feed's order). */
+  entryId: number;
 }
 
 const outcomeNumbers: Readonly<Record<string, number>> = ledgerProtoRoot().lookupEnum('mamori.v1.SightingOutcome').values;
@@ -27,7 +31,7 @@ export class SightingStore {
          seen_at_ms = max(seen_at_ms, excluded.seen_at_ms),
          by_card_issuer = max(by_card_issuer, excluded.by_card_issuer)`,
     );
-    this.byDigest = db.prepare('SELECT origin_id AS originId, outcome, by_card_issuer AS byCardIssuer FROM sightings WHERE digest = ?');
+    this.byDigest = db.prepare('SELECT origin_id AS originId, outcome, by_card_issuer AS byCardIssuer, seen_at_ms AS seenAtMs, entry_id AS entryId FROM sightings WHERE digest = ?');
   }
 
   /** Called inside the ledger store's append transaction. */
@@ -38,7 +42,13 @@ export class SightingStore {
   }
 
   of(digest: Buffer): StoredSighting[] {
-    const rows = this.byDigest.all(digest) as { originId: number; outcome: number; byCardIssuer: number }[];
-    return rows.map((r) => ({ originId: r.originId, outcome: outcomeNames[r.outcome] as SightingOutcomeName, byCardIssuer: r.byCardIssuer === 1 }));
+    const rows = this.byDigest.all(digest) as { originId: number; outcome: number; byCardIssuer: number; seenAtMs: number; entryId: number }[];
+    return rows.map((r) => ({
+      originId: r.originId,
+      outcome: outcomeNames[r.outcome] as SightingOutcomeName,
+      byCardIssuer: r.byCardIssuer === 1,
+      seenAtMs: r.seenAtMs,
+      entryId: r.entryId,
+    }));
   }
 }

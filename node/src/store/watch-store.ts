@@ -1,6 +1,7 @@
-// This member's merchant watch list (local to its node, never replicated), and the stored
-// entries that name a watched merchant: what alerting re-examines at start-up and when a
-// merchant is added to the list.
+// This member's merchant watch list (local to its node, never replicated), and the recent
+// stored entries that name a watched merchant: what alerting re-examines at start-up and when
+// a merchant is added to the list. Pages are read with .all(), so no read stays open while
+// alerting writes alerts.
 import type Database from 'better-sqlite3';
 import { ledgerProtoRoot } from '../../../proto/ts/loader';
 
@@ -13,6 +14,7 @@ export interface WatchedMerchant {
 }
 
 export interface StoredEntryRef {
+  entryId: number;
   origin: string;
   seq: number;
   body: Buffer;
@@ -27,13 +29,14 @@ export class WatchStore {
       insert: db.prepare('INSERT OR IGNORE INTO watched_merchants (digest, type, key_epoch, added_at_ms) VALUES (?, ?, ?, ?)'),
       remove: db.prepare('DELETE FROM watched_merchants WHERE digest = ?'),
       all: db.prepare('SELECT digest, type FROM watched_merchants'),
-      // Entries that list or flag a watched merchant, in commit order.
+      // Entries received from @sinceMs on that list or flag a watched merchant, in commit order, after an entry id.
       namingWatched: db.prepare(
-        `SELECT o.member AS origin, e.seq AS seq, e.body AS body FROM entries e JOIN origins o ON o.id = e.origin_id
-         WHERE e.id IN (SELECT s.entry_id FROM watched_merchants w JOIN selectors s ON s.digest = w.digest
-                        UNION SELECT s.entry_id FROM watched_merchants w JOIN selectors_recent s ON s.digest = w.digest
-                        UNION SELECT f.entry_id FROM watched_merchants w JOIN common_point_flags f ON f.merchant = w.digest)
-         ORDER BY e.id`,
+        `SELECT e.id AS entryId, o.member AS origin, e.seq AS seq, e.body AS body FROM entries e JOIN origins o ON o.id = e.origin_id
+         WHERE e.id IN (SELECT s.entry_id FROM watched_merchants w JOIN selectors s ON s.digest = w.digest AND s.entry_id > @afterId
+                        UNION SELECT s.entry_id FROM watched_merchants w JOIN selectors_recent s ON s.digest = w.digest AND s.entry_id > @afterId
+                        UNION SELECT f.entry_id FROM watched_merchants w JOIN common_point_flags f ON f.merchant = w.digest AND f.entry_id > @afterId)
+           AND e.received_at_ms >= @sinceMs
+         ORDER BY e.id LIMIT @limit`,
       ),
     };
     const s = this.statements;
@@ -53,7 +56,8 @@ export class WatchStore {
     return (this.statements.all.all() as { digest: Buffer; type: number }[]).map((r) => ({ digest: r.digest, type: selectorTypeNames[r.type] ?? 'SELECTOR_TYPE_UNSPECIFIED' }));
   }
 
-  entriesNamingWatched(): StoredEntryRef[] {
-    return this.statements.namingWatched.all() as StoredEntryRef[];
+  /** At most `limit` entries received from `sinceMs` on that name a watched merchant, after an entry id. */
+  entriesNamingWatched(sinceMs: number, afterId: number, limit: number): StoredEntryRef[] {
+    return this.statements.namingWatched.all({ sinceMs, afterId, limit }) as StoredEntryRef[];
   }
 }
