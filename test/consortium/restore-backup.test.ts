@@ -142,6 +142,8 @@ describe('consortium: a node restored from an old backup', function () {
     // The peers come back before psp-c signed anything: the replicator fetches the own feed.
     for (const peer of PEERS) await c.start(peer);
     await waitForFeed(c.client('psp-c'), 'psp-c', 2);
+    // The replicator holds own writes while it fetches own entries; they reopen once it is done.
+    await waitForOwnWrites(c.client('psp-c'));
     const r3 = await publish(c.client('psp-c'), randomPans(30));
     expect(r3.seq).to.equal(3);
     for (const peer of PEERS) await waitForFeed(c.client(peer), 'psp-c', 3);
