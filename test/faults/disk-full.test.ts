@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriClientError } from '../../client-sdk/src/errors';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
+import { editNodeConfig, startConsortium, waitForFeed, waitForOwnWrites, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { CLI, memberOf, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
 import { panForms } from '../helpers/cards';
 import { databaseFileOf, FreshPans, inspectDatabase, unlistedCards, verifyFeedsOffline } from '../helpers/faults-process';
@@ -205,6 +205,7 @@ describe('faults: disk full', function () {
     await waitUntilServing(m.clientConfig);
     c.clients.set('acquirer-b', MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 30_000 }));
     const client = c.client('acquirer-b');
+    await waitForOwnWrites(client); // no peer runs: own writes open after ownFeedRecovery.timeoutMs
     const { acknowledged, highestSeq, refused } = await publishUntilRefused(() => client, 'under a 3 MB file-size limit');
     console.log(`    ${acknowledged.length / BATCH} batches fitted under a 3 MB file-size limit; then: ${refused.error.code} "${refused.error.message}"`);
     expect(refused.error.code).to.equal('RESOURCE_EXHAUSTED');
