@@ -139,10 +139,21 @@ export async function runCli(args: string[]): Promise<{ code: number | null; std
   return { code, stdout, stderr, seconds: secondsSince(t0) };
 }
 
-/** `mamori dev-consortium` into `dir` on nine ports from `basePort`. */
+/**
+ * `mamori dev-consortium` into `dir` on nine ports from `basePort`. Fresh nodes have no own
+ * feed for a peer to hold, and some phases run one node alone: own writes are not held for
+ * peers at start (ownFeedRecovery.timeoutMs 0), so a phase measures work, not that wait.
+ */
 export async function createConsortium(dir: string, basePort: number): Promise<void> {
   const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort)]);
   if (created.code !== 0) throw new Error(`dev-consortium failed (code ${created.code}): ${created.stderr || created.stdout}`);
+  for (const member of fs.readdirSync(dir)) {
+    const nodeConfig = path.join(dir, member, 'node.json');
+    if (!fs.existsSync(nodeConfig)) continue;
+    const config = JSON.parse(fs.readFileSync(nodeConfig, 'utf8')) as Record<string, unknown>;
+    config.ownFeedRecovery = { timeoutMs: 0, required: false };
+    fs.writeFileSync(nodeConfig, JSON.stringify(config, null, 2));
+  }
 }
 
 /** The summary `mamori import cards --json` prints. */

@@ -69,7 +69,11 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
     const client = MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote' });
     try {
       await client.waitForReady(30_000);
-      const status = await client.status();
+      // A node signs nothing new until a peer has told it how far its own feed goes.
+      for (const until = Date.now() + 35_000; Date.now() < until; ) {
+        if ((await client.status()).ownFeedRecovery?.acceptingWrites !== false) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       console.log(`  ${m.id.padEnd(11)} ${m.roles.join(',').padEnd(9)} API ${m.listen}   peers (mTLS) ${m.endpoint}   log ${rel(path.join(path.dirname(m.nodeConfig), 'node.log'))}`);
     } finally {
       client.close();
