@@ -88,8 +88,9 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     expect((await acquirer.watchMerchants([planted, popular, ...innocents])).watched).to.equal(52);
 
     const nowMs = Date.now();
-    await c.client('issuer-a').reportFraud(issuerReport('454545', nowMs, 0));
-    await c.client('issuer-d').reportFraud(issuerReport('520000', nowMs, 25));
+    const reports = [issuerReport('454545', nowMs, 0), issuerReport('520000', nowMs, 25)];
+    await c.client('issuer-a').reportFraud(reports[0] as FraudReportInput);
+    await c.client('issuer-d').reportFraud(reports[1] as FraudReportInput);
 
     const alerts = await waitFor(async () => {
       const found = commonPointAlerts(await replay(acquirer));
@@ -112,6 +113,15 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     expect(pValue).to.equal(Number(`1e${Math.round(Math.log10(pValue))}`));
     expect(alert.windowEndMs).to.equal(nowMs);
     expect(JSON.stringify(alert), 'no issuer named').to.not.match(/issuer-a|issuer-d/);
+
+    // No node logs a reported card, the merchant's identity or its selector (hex or base64).
+    const digest = domainDigest(key!.key, planted);
+    const secrets = [...reports.flatMap((r) => r.cards.map((card) => card.pan)), planted.domain as string, digest.toString('hex'), digest.toString('base64')];
+    await waitFor(() => fs.readFileSync(path.join(c.layout.dir, 'psp-c', 'node.log'), 'utf8').includes('common-point'), 'the aggregator to log its analysis');
+    for (const member of ['issuer-a', 'issuer-d', 'acquirer-b', 'psp-c']) {
+      const log = fs.readFileSync(path.join(c.layout.dir, member, 'node.log'), 'utf8');
+      for (const secret of secrets) expect(log.includes(secret), `${member}'s log holds a reported card or the merchant`).to.equal(false);
+    }
   });
 
   it('publishes nothing for a merchant only one issuer reported, and its selectors stay on the aggregator\'s disk only', async () => {
