@@ -22,7 +22,7 @@ export interface CardCheckResult {
   degraded: boolean;
   /** Only on degraded answers: why the node did not answer. */
   degradedReason?: 'UNAVAILABLE' | 'DEADLINE_EXCEEDED';
-  /** Listed cards: 0-100 confidence that the listing is genuine (README "Corroboration score"); 0 otherwise. */
+  /** Listed cards: 0-100 confidence that the listing is genuine (docs/design.md#corroboration); 0 otherwise. */
   score: number;
   /** Listed cards: distinct members that reported the card seen, a true or a false positive. */
   sightings: SightingCounts;

@@ -1,4 +1,4 @@
-// Merchant identity normalization is part of the protocol (DESIGN.md §3): every member must derive
+// Merchant identity normalization is part of the protocol (docs/design.md#merchant-fields): every member must derive
 // the same bytes from the same merchant, so each rule below is deterministic and documented.
 // Pure functions, no I/O. A rejection reason names what is wrong and never contains the input,
 // so it is safe to log and to return over the wire.

@@ -1,4 +1,4 @@
-// Hashing-key rotation (the cryptoperiod procedure, DESIGN.md §3) with real node processes:
+// Hashing-key rotation (the cryptoperiod procedure, docs/design.md#key-rotation) with real node processes:
 // `mamori keys rotate` issues epoch 2 to every member while they run; during the overlap a
 // check hashes under both epochs, so cards listed under epoch 1 are still found; once epoch 1
 // retires, what was not republished under epoch 2 is no longer found (the expected end of

@@ -1,6 +1,6 @@
 // A member's node restored from an old backup (or started on an empty data dir with the same
 // member key) must not sign a seq its peers already hold: it recovers its own feed from its
-// peers first, or peers would freeze it as an equivocator (DESIGN.md §4, §5).
+// peers first, or peers would freeze it as an equivocator (docs/design.md#own-feed-recovery).
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-// Corroboration across three member processes (DESIGN.md §8): a check counts the distinct
+// Corroboration across three member processes (docs/design.md#corroboration): a check counts the distinct
 // members listing a card; sightings from any member, replicated to every node, move the
 // score; the false positive of the card's own issuer (issuer-a owns BIN 454545 in the dev
 // consortium) outweighs the others. No card number, and no BIN, reaches a file or a log.

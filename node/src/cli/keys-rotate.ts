@@ -1,4 +1,4 @@
-// Hashing-key rotation by the consortium operator (DESIGN.md §3, the cryptoperiod procedure):
+// Hashing-key rotation by the consortium operator (docs/design.md#key-rotation, the cryptoperiod procedure):
 // `mamori keys rotate` issues epoch N+1 sealed to every current member and schedules the
 // retirement of epoch N after an overlap; `mamori keys retire` moves a retirement date (for
 // example after a suspected compromise); `mamori keys list` shows the epochs. The commands

@@ -77,7 +77,7 @@ export const consortiumDocumentSchema = z
     operatorPublicKey: base64(32, 'an Ed25519 public key'),
     members: z.array(consortiumMemberSchema).min(1),
     keyEpochs: z.array(keyEpochSchema).min(1),
-    // Common-point-of-purchase analysis (DESIGN.md §8): issuers' fraud reports are sealed to
+    // Common-point-of-purchase analysis (docs/design.md#common-point): issuers' fraud reports are sealed to
     // the aggregator, which alone reads them and publishes only merchants past the threshold.
     // Choose a member that is not an issuer, so no issuer reads a competitor's reports.
     commonPoint: commonPointSchema.optional(),
@@ -106,7 +106,7 @@ export const nodeConfigSchema = z
       .strict()
       .default({ capacity: 1_000_000, targetFpRate: 1e-6 }),
     snapshotIntervalMs: z.number().int().min(1000).default(30_000),
-    // Card-testing alerts (DESIGN.md §8): k distinct reporting members within a window. k
+    // Card-testing alerts (docs/design.md#card-testing): k distinct reporting members within a window. k
     // of at least 2, so that an alert never stands for one member's report.
     cardTesting: z
       .object({ k: z.number().int().min(2).max(100).default(2), windowMinutes: z.number().int().min(1).max(1440).default(60) })

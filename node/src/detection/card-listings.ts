@@ -1,4 +1,4 @@
-// Card-listing alerts (DESIGN.md §8): an issuer learns at once when another member lists
+// Card-listing alerts (docs/design.md#card-listings): an issuer learns at once when another member lists
 // compromised cards in its own BIN ranges. Every node sees every publication (entries are
 // replicated); the publishing node sealed to each issuer the indexes of that issuer's cards
 // (ledger/issuer-notices.ts), so only the node holding this member's box key can tell which

@@ -1,4 +1,4 @@
-// Card-testing (credit master) detection, DESIGN.md §8. Every node sees every member's
+// Card-testing (credit master) detection, docs/design.md#card-testing. Every node sees every member's
 // reports (they are replicated entries) but raises alerts only for its own member: when at
 // least k distinct members have reported the same 6-digit BIN range in one window and this
 // member is the issuer owning that range. An alert carries aggregates only — how many members

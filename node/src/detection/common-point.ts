@@ -1,4 +1,4 @@
-// Common point of purchase at the consortium's aggregator (DESIGN.md §8). Issuers' fraud
+// Common point of purchase at the consortium's aggregator (docs/design.md#common-point). Issuers' fraud
 // reports arrive as sealed entries every node stores; only this node can open them. Opened
 // reports go into aggregator-local tables (common-point-store.ts); an analysis then counts,
 // per merchant selector over the look-back window, the distinct issuers and fraud cards that

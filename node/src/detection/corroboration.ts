@@ -1,4 +1,4 @@
-// The corroboration score of a listed selector (DESIGN.md §8): how confident the consortium
+// The corroboration score of a listed selector (docs/design.md#corroboration): how confident the consortium
 // is that the listing is genuine, 0-100, from who lists it and what members reported after
 // seeing the card (sightings). Log-odds, so each piece of evidence moves the score by a fixed
 // factor on the odds: strong evidence still moves a middling score a lot, and no pile of

@@ -1,4 +1,4 @@
-// Merchant watch lists (DESIGN.md §8): an acquirer names the merchants it serves; its node
+// Merchant watch lists (docs/design.md#merchant-watch): an acquirer names the merchants it serves; its node
 // alerts it when the aggregator's common-point flags name one ("common-point"), and when
 // another acquirer lists one as fraudulent ("merchant-listing"). The list stays on this
 // node. An alert's dedup key is the entry and position that raised it, so re-examining

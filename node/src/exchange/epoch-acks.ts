@@ -1,4 +1,4 @@
-// Key-epoch acknowledgement (DESIGN.md §3): once a node holds the key of an epoch issued by a
+// Key-epoch acknowledgement (docs/design.md#key-epoch-acks): once a node holds the key of an epoch issued by a
 // rotation, it publishes one KeyEpochAck in its own feed, so every node — and the operator,
 // through any member's status — can see which members hold the new key before the old one is
 // retired. The first epoch of a consortium is issued with it: a member holds it by joining,

@@ -1,4 +1,4 @@
-// The acceptance rule of DESIGN.md §4, applied to every entry a node stores — a peer's,
+// The acceptance rule of docs/design.md#acceptance, applied to every entry a node stores — a peer's,
 // or its own when re-verified on restart: origin is a member, its role allows the
 // operation, the signature verifies, seq == head + 1, prev == head hash, the body is
 // well-formed and within limits.

@@ -1,4 +1,4 @@
-// Common point of purchase (DESIGN.md §8): the well-formedness of a fraud report's sealed
+// Common point of purchase (docs/design.md#common-point): the well-formedness of a fraud report's sealed
 // envelope (checked by every node), of its contents (checked by the member-local API before
 // sealing, and by the aggregator after opening), and of the aggregator's flags entry.
 import * as protobuf from 'protobufjs';

@@ -10,7 +10,7 @@ export type ErrorCode =
   | 'RESOURCE_EXHAUSTED'
   | 'UNAVAILABLE'
   | 'INTERNAL'
-  // entry acceptance (DESIGN.md §4)
+  // entry acceptance (docs/design.md#acceptance)
   | 'MALFORMED_ENTRY'
   | 'ENTRY_TOO_LARGE'
   | 'NOT_A_MEMBER'

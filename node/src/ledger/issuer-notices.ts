@@ -1,5 +1,5 @@
 // Issuer notices: how a compromised-card listing reaches the issuers of its cards without a BIN
-// in the signed entry (DESIGN.md §2: a BIN next to a PAN selector shrinks the brute-force space
+// in the signed entry (docs/design.md#bin-routing: a BIN next to a PAN selector shrinks the brute-force space
 // of that card ~10^6-fold for every member). The publishing node matches each card's BIN on the
 // member-local hop, then seals to each issuer the indexes of its cards in the entry; only that
 // issuer can open them. Every other member sees how many issuers were notified, nothing more.

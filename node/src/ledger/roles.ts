@@ -1,4 +1,4 @@
-// Which member roles may write which operations (DESIGN.md §2, §4).
+// Which member roles may write which operations (docs/design.md#roles).
 export const ROLES = ['issuer', 'acquirer', 'psp'] as const;
 export type Role = (typeof ROLES)[number];
 

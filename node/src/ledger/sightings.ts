@@ -1,4 +1,4 @@
-// Well-formedness of sightings (DESIGN.md §8): feedback from any member on a listed selector.
+// Well-formedness of sightings (docs/design.md#corroboration): feedback from any member on a listed selector.
 // Shared by the member-local API (a client's request, which may carry the card's BIN for its
 // own node) and entry acceptance (a peer's signed Sightings, which never carries a BIN).
 import { SightingOutcome } from '../../../proto/gen/mamori/v1/SightingOutcome';

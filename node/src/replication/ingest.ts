@@ -1,4 +1,4 @@
-// Applies the acceptance rule of DESIGN.md §4 to entries received from a peer, in order,
+// Applies the acceptance rule of docs/design.md#acceptance to entries received from a peer, in order,
 // inside the node's single writer: duplicates are idempotent, a gap is reported (to fetch)
 // and never committed out of order, two signed entries at one seq are equivocation.
 import { entrySigningBytes } from '../../../proto/ts/signed-bytes';

@@ -1,4 +1,4 @@
-// Own-feed recovery at start (DESIGN.md §4, §5): before this node signs anything new, it asks
+// Own-feed recovery at start (docs/design.md#own-feed-recovery): before this node signs anything new, it asks
 // its peers how far they hold its own feed and fetches what it lacks, verified and chained like
 // any replicated entry. A node restored from a backup at seq M, whose peers hold up to N > M,
 // would otherwise sign M+1 again with other content and be frozen by every peer as an
