@@ -1,4 +1,4 @@
-// The README's metrics table is the catalogue a reviewer and an operator rely on: a real
+// The metrics table of docs/operations.md is the catalogue a reviewer and an operator rely on: a real
 // node's /metrics must export every metric the table lists, the table must list every
 // mamori_* metric the node exports, and the labels a metric carries must be the ones the
 // table names. Also: the node warns when the unauthenticated endpoint is not on loopback.
@@ -12,13 +12,13 @@ import { makeConsortium } from '../helpers/node-harness';
 import { runMemberNode, scrape } from '../helpers/ops';
 import { waitFor } from '../helpers/wait';
 
-const README = path.resolve(__dirname, '../../../README.md');
+const CATALOGUE = path.resolve(__dirname, '../../../docs/operations.md');
 
-/** Metric name → label names, from the table under "### Metrics" in the README. */
+/** Metric name → label names, from the table under "### Metrics" in docs/operations.md. */
 function readmeMetrics(): Map<string, string[]> {
-  const text = fs.readFileSync(README, 'utf8');
+  const text = fs.readFileSync(CATALOGUE, 'utf8');
   const start = text.indexOf('\n### Metrics\n');
-  if (start < 0) throw new Error('README has no "### Metrics" section');
+  if (start < 0) throw new Error('docs/operations.md has no "### Metrics" section');
   const end = text.indexOf('\n### ', start + 1);
   const section = text.slice(start, end < 0 ? undefined : end);
   const metrics = new Map<string, string[]>();
@@ -41,7 +41,7 @@ function scrapedMetrics(body: string): Map<string, Set<string>> {
   return families;
 }
 
-describe('operations: the README metrics table matches what a node exports', function () {
+describe('operations: the docs/operations.md metrics table matches what a node exports', function () {
   let running: Awaited<ReturnType<typeof runMemberNode>> | undefined;
 
   after(async () => {
@@ -54,21 +54,21 @@ describe('operations: the README metrics table matches what a node exports', fun
     // psp-c is the dev consortium's common-point aggregator: it exports every metric there is.
     running = await runMemberNode(layout, 'psp-c', { metricsListen: '127.0.0.1:0' });
     const listed = readmeMetrics();
-    expect(listed.size, 'metrics in the README table').to.be.greaterThan(30);
+    expect(listed.size, 'metrics in the docs/operations.md table').to.be.greaterThan(30);
 
     const scraped = await scrape(running.metrics?.address ?? '');
     expect(scraped.status).to.equal(200);
     const exported = scrapedMetrics(scraped.body);
 
     const unlisted = [...exported.keys()].filter((name) => !listed.has(name));
-    expect(unlisted, 'exported but missing from the README table').to.deep.equal([]);
+    expect(unlisted, 'exported but missing from the docs/operations.md table').to.deep.equal([]);
     const missing = [...listed.keys()].filter((name) => !exported.has(name));
-    expect(missing, 'in the README table but not exported').to.deep.equal([]);
+    expect(missing, 'in the docs/operations.md table but not exported').to.deep.equal([]);
     const unlabelled = scraped.body.split('\n').filter((line) => line.startsWith('mamori_') && !line.includes('member="psp-c"'));
     expect(unlabelled, 'series without the member label').to.deep.equal([]);
     for (const [name, labels] of exported) {
       const allowed = new Set([...(listed.get(name) ?? []), 'member', 'le']); // member: every series; le: histogram buckets
-      for (const label of labels) expect(allowed.has(label), `${name} has label "${label}", the README does not name it`).to.equal(true);
+      for (const label of labels) expect(allowed.has(label), `${name} has label "${label}", docs/operations.md does not name it`).to.equal(true);
     }
   });
 

@@ -1,4 +1,4 @@
-// Transport rules of a node, as a reviewer reads them in the README: `mamori start` refuses a
+// Transport rules of a node, as a reviewer reads them in docs/security.md and docs/operations.md: `mamori start` refuses a
 // member-local API beyond loopback and replication without TLS (real processes); the gRPC
 // message-size cap holds in both directions; a connection is recycled at its maximum age;
 // Heads and Fetch are rate-limited per peer member; and the server options carry the
@@ -238,7 +238,7 @@ describe('operations: Replication rate limits per peer member (`mamori start` in
 });
 
 describe('limits: gRPC server options from the limits defaults', function () {
-  it('caps messages both ways and sets streams, keepalive and connection age as the README states', () => {
+  it('caps messages both ways and sets streams, keepalive and connection age as docs/operations.md states', () => {
     const options = serverOptions(limitsOf({}), 8 * 1024 * 1024);
     expect(options).to.deep.include({
       'grpc.max_receive_message_length': 8_388_608,
