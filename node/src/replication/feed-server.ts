@@ -2,7 +2,6 @@
 // entries (paged from storage, bounded per call) and the live entries a Follow relays. The
 // gRPC handlers (rpc/replication-handlers.ts) and the in-memory test link both serve
 // through this, so they answer alike.
-import type { AcceptedEntry } from '../ledger/acceptance';
 import type { FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
 import { MEMBER_ID_PATTERN } from '../ledger/limits';
@@ -19,7 +18,7 @@ export interface FeedSource {
   /** A page of one origin's stored entries from a seq on, in seq order. */
   entriesOf(origin: string, fromSeq: number, limit: number): { seq: number; body: Buffer; signature: Buffer }[];
   /** Calls the listener with each group of entries just committed; returns the unsubscribe. */
-  onCommitted(listener: (entries: readonly AcceptedEntry[]) => void): () => void;
+  onCommitted(listener: (entries: readonly RawEntry[]) => void): () => void;
 }
 
 export interface FetchRequest {
