@@ -358,6 +358,10 @@ export class MemoryConsortium {
   /** Every link opened (one per connection attempt), as [from, to]. */
   readonly connections: [string, string][] = [];
 
+  /** Directed pairs "from>to" that cannot connect (partition()). */
+  private readonly cut = new Set<string>();
+  private readonly open: { from: string; to: string; link: PeerLink }[] = [];
+
   constructor(readonly dir: string) {}
 
   /** Adds a member (its own signing keys) to the consortium; not a node until create(). */
@@ -396,10 +400,24 @@ export class MemoryConsortium {
 
   /** The Replicator's connect(): a memory link from one node to a peer. */
   connect(from: string, to: string): PeerLink {
+    if (this.cut.has(`${from}>${to}`)) throw new MamoriError('UNAVAILABLE', `peer: "${to}" unreachable (partition)`);
     const server = this.nodes.get(to)?.server ?? this.hostiles.get(to)?.serverFor(from);
     if (!server) throw new MamoriError('UNAVAILABLE', `peer: nothing runs as "${to}"`);
     this.connections.push([from, to]);
-    return memoryLink(server, (call) => this.calls.push({ from, to, ...call }));
+    const link = memoryLink(server, (call) => this.calls.push({ from, to, ...call }));
+    this.open.push({ from, to, link });
+    return link;
+  }
+
+  /** Cuts x and y apart: their open links close (streams end) and new ones fail UNAVAILABLE until heal(). */
+  partition(x: string, y: string): void {
+    this.cut.add(`${x}>${y}`).add(`${y}>${x}`);
+    for (const o of this.open) if ((o.from === x && o.to === y) || (o.from === y && o.to === x)) o.link.close();
+  }
+
+  heal(x: string, y: string): void {
+    this.cut.delete(`${x}>${y}`);
+    this.cut.delete(`${y}>${x}`);
   }
 
   callsBetween(from: string, to: string, method?: LinkCall['method']): LinkCall[] {

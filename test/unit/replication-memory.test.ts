@@ -197,6 +197,27 @@ describe('unit: replication through in-memory PeerLinks', function () {
     expect(b.equivocations('issuer-a')).to.deep.equal([]);
   });
 
+  it('partition then heal: the link reconnects and catches up with Fetch on what was committed meanwhile', async () => {
+    const a = net.create('issuer-a');
+    const b = net.create('acquirer-b');
+    await a.publish(1);
+    await replicate(a, b);
+
+    net.partition('issuer-a', 'acquirer-b');
+    await until(() => b.peerStatus('issuer-a')?.lastError?.includes('partition'), 'acquirer-b failing to reconnect');
+    expect(b.peerStatus('issuer-a')?.connected).to.equal(false);
+    await a.publish(3);
+    expect(b.head('issuer-a').seq).to.equal(1);
+
+    const callsBefore = net.calls.length;
+    net.heal('issuer-a', 'acquirer-b');
+    await until(() => b.head('issuer-a').seq === 4 && b.peerStatus('issuer-a')?.connected, 'caught up after the heal');
+    const fetched = net.calls.slice(callsBefore).filter((c) => c.from === 'acquirer-b' && c.method === 'fetch' && c.origin === 'issuer-a');
+    expect(fetched[0]).to.include({ to: 'issuer-a', fromSeq: 2, limit: 0 });
+    expect(b.peerStatus('issuer-a')?.rejections).to.deep.equal({});
+    expect(JSON.stringify(b.heads())).to.equal(JSON.stringify(a.heads()));
+  });
+
   it('bad signature refused: a forged entry is counted as BAD_SIGNATURE and not stored; the genuine one is then accepted', async () => {
     const b = net.create('acquirer-b');
     const chain = signChain(net.member('issuer-a'), 2);
