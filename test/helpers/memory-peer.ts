@@ -83,9 +83,11 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * A PeerLink to a FeedServer in this process. Behaves as rpc/grpc-peer-link.ts does: each
- * answer comes on a later turn of the event loop, a Fetch call returns at most FETCH_LIMIT
- * entries (feed-server.ts) (asked again from `from + received` until none), pages of FETCH_BATCH wait for
- * their handler, and live entries are batched per turn. Closing it ends every stream.
+ * answer comes on a later turn of the event loop; a Fetch call returns at most FETCH_LIMIT
+ * entries (feed-server.ts) and is asked again from `from + received` until it returns none;
+ * pages of FETCH_BATCH wait for their handler; live entries are batched per turn; a refused
+ * call surfaces as UNAVAILABLE (as a gRPC status other than RESOURCE_EXHAUSTED does).
+ * Closing the link ends every stream.
  */
 export function memoryLink(server: FeedServer, onCall: (call: Omit<LinkCall, 'from' | 'to'>) => void = () => undefined): PeerLink {
   let closed = false;
@@ -110,10 +112,14 @@ export function memoryLink(server: FeedServer, onCall: (call: Omit<LinkCall, 'fr
         await nextTurn();
         assertOpen();
         const got: RawEntry[] = [];
-        await server.fetch({ origin, fromSeq: from, limit: limit ?? 0 }, (entry) => {
-          got.push(copy(entry));
-          return true;
-        });
+        try {
+          await server.fetch({ origin, fromSeq: from, limit: limit ?? 0 }, (entry) => {
+            got.push(copy(entry));
+            return true;
+          });
+        } catch (error) {
+          throw new MamoriError('UNAVAILABLE', `peer: ${error instanceof Error ? error.message : String(error)}`);
+        }
         for (let i = 0; i < got.length; i += FETCH_BATCH) {
           assertOpen();
           await onPage(got.slice(i, i + FETCH_BATCH));
