@@ -9,18 +9,14 @@ import type { Entry } from '../../../proto/gen/mamori/v1/Entry';
 import type { FetchRequest__Output } from '../../../proto/gen/mamori/v1/FetchRequest';
 import type { FollowRequest__Output } from '../../../proto/gen/mamori/v1/FollowRequest';
 import type { MamoriNode } from '../exchange/node';
-import type { AcceptedEntry } from '../ledger/acceptance';
 import { MamoriError } from '../ledger/errors';
-import { MEMBER_ID_PATTERN } from '../ledger/limits';
+import { FeedServer } from '../replication/feed-server';
+import type { RawEntry } from '../replication/types';
 import { limitsOf, replicationGuard } from './limits';
 import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
 import { unary } from './unary';
 
-/** Entries read from SQLite per page of a Fetch. */
-const FETCH_PAGE = 16;
-/** Entries sent per Fetch call at most; the peer asks again from where it got to. */
-const FETCH_LIMIT = 4096;
 /** Entries a slow follower may have queued before its stream is ended. */
 const FOLLOW_QUEUE_LIMIT = 2048;
 
@@ -35,32 +31,29 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
   };
   // Rate limits per peer member (limits.ts).
   const guard = replicationGuard(node, limitsOf(node.config));
+  // What is served, without the transport (replication/feed-server.ts).
+  const feeds = new FeedServer({
+    committedHeads: () => node.writer.allHeads(),
+    entriesOf: (origin, fromSeq, limit) => node.entriesOf(origin, fromSeq, limit),
+    onCommitted: (listener) => {
+      node.writer.on('committed', listener);
+      return () => node.writer.off('committed', listener);
+    },
+  });
 
   return {
     Heads: unary('Heads', log, (md) => void md, (_request, call) => {
       guard.heads.take(requireMember(call));
-      return { heads: [...node.writer.allHeads()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })) };
+      return { heads: feeds.heads().map((h) => ({ origin: h.origin, seq: h.seq, headHash: h.hash })) };
     }),
 
     Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
       void (async () => {
         const peer = requireMember(call);
         guard.fetches.take(peer);
-        const { origin, fromSeq, limit } = call.request;
-        if (!MEMBER_ID_PATTERN.test(origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
-        if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw MamoriError.invalidArgument('fromSeq', 'must be 1 or more');
-        const max = limit > 0 ? Math.min(limit, FETCH_LIMIT) : FETCH_LIMIT;
-        let next = fromSeq;
-        let sent = 0;
-        while (sent < max && !call.cancelled) {
-          const page = node.entriesOf(origin, next, Math.min(FETCH_PAGE, max - sent));
-          for (const row of page) {
-            sent++;
-            next = row.seq + 1;
-            if (!call.write({ body: row.body, signature: row.signature }) && !(await waitForDrain(call))) return;
-          }
-          if (page.length < FETCH_PAGE) break;
-        }
+        const { origin, fromSeq } = call.request;
+        const { sent, complete } = await feeds.fetch(call.request, (entry) => call.write(entry) || waitForDrain(call), () => call.cancelled);
+        if (!complete) return;
         // The origin is the peer's string: named only when it is a member.
         log.debug({ peer, origin: node.memberKeys(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
         call.end();
@@ -92,7 +85,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
           }
         }
       };
-      const onCommitted = (entries: readonly AcceptedEntry[]) => {
+      const onCommitted = (entries: RawEntry[]) => {
         if (ended) return;
         if (!node.memberKeys(peer)) {
           // Removed by a newer consortium file while connected: nothing more for it.
@@ -100,7 +93,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
           call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `"${peer}" is no longer a member of the consortium` });
           return;
         }
-        for (const e of entries) queue.push({ body: e.body, signature: e.signature });
+        for (const e of entries) queue.push(e);
         if (queue.length > FOLLOW_QUEUE_LIMIT) {
           const queued = queue.length;
           stop();
@@ -111,12 +104,12 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         }
         pump();
       };
+      const unsubscribe = feeds.follow(onCommitted);
       const stop = () => {
         ended = true;
         queue.length = 0;
-        node.writer.off('committed', onCommitted);
+        unsubscribe();
       };
-      node.writer.on('committed', onCommitted);
       call.on('cancelled', stop);
       call.on('close', stop);
       call.on('error', stop);
