@@ -131,7 +131,9 @@ describe('threshold PRF (mamori-tprf-v1)', () => {
           expect(result.results.every((r) => r.status === 'ok' && !r.verified)).to.equal(true);
         }
         // Spread over all evaluators, and the verifying plan: same selectors, the latter verified.
-        expect(selectors(runReplicated(d, plan(d, d.description.evaluators, { spread: 'all' }), batch))).to.deep.equal(expected);
+        const spread = plan(d, d.description.evaluators, { spread: 'all' });
+        expect(spread.requests.size).to.equal(n);
+        expect(selectors(runReplicated(d, spread, batch))).to.deep.equal(expected);
         const verified = runReplicated(d, plan(d, d.description.evaluators, { verify: true }), batch);
         expect(selectors(verified)).to.deep.equal(expected);
         expect(verified.results.every((r) => r.status === 'ok' && r.verified)).to.equal(true);

@@ -4,7 +4,7 @@
 //
 // Encodings follow RFC 9497 for ristretto255-SHA512: an element is its 32-byte canonical
 // ristretto255 encoding, a scalar is 32 bytes little-endian in [0, L) (libsodium's own format).
-import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
+import { createHash, randomFillSync, timingSafeEqual, type Hash } from 'node:crypto';
 import _sodium from 'libsodium-wrappers-sumo';
 
 export type SodiumSumo = typeof _sodium;
@@ -160,9 +160,21 @@ export function hashToScalar(msg: Uint8Array, dst: Uint8Array): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Scalars and elements.
 
-/** A uniformly random non-zero scalar. */
+const wideRandom = new Uint8Array(64);
+
+/**
+ * A uniformly random non-zero scalar: 64 bytes from node:crypto's CSPRNG reduced mod L (RFC 9497
+ * §4.7.2, "Random Number Generation Using Extra Random Bits"; bias below 2^-250). libsodium's
+ * WebAssembly crypto_core_ristretto255_scalar_random costs ~0.5 ms a call here, through its
+ * per-call entropy glue.
+ */
 export function randomScalar(): Uint8Array {
-  return sumo().crypto_core_ristretto255_scalar_random();
+  for (;;) {
+    randomFillSync(wideRandom);
+    const s = sumo().crypto_core_ristretto255_scalar_reduce(wideRandom);
+    wideRandom.fill(0);
+    if (!isZero(s)) return s;
+  }
 }
 
 /** Scalar from a 64-byte uniform string (reduction mod L). */

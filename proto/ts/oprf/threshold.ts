@@ -395,10 +395,14 @@ export function planEvaluation(d: TprfDescription, available: readonly string[],
       }
     }
     const load = new Map<string, number>(chosen.map((id) => [id, 0]));
+    const remaining = new Map<string, number>(chosen.map((id) => [id, d.seeds.filter((s) => s.holders.includes(indexOf(id))).length]));
     for (const s of d.seeds) {
       const holders = chosen.filter((id) => s.holders.includes(indexOf(id)));
-      // 'all': the least-loaded holder (spreads one group per evaluator); 'minimal': the first.
-      const pick = options.spread === 'all' ? holders.reduce((a, b) => ((load.get(b) as number) < (load.get(a) as number) ? b : a)) : holders[0];
+      for (const id of holders) remaining.set(id, (remaining.get(id) as number) - 1);
+      // 'all': the least-loaded holder, ties to the one with fewest seeds still to come, so that
+      // every evaluator gets a share of the work; 'minimal': the first holder.
+      const rank = (id: string): number => (load.get(id) as number) * 1000 + (remaining.get(id) as number);
+      const pick = options.spread === 'all' ? holders.reduce((a, b) => (rank(b) < rank(a) ? b : a)) : holders[0];
       load.set(pick, (load.get(pick) as number) + 1);
       assignment.set(pick, [...(assignment.get(pick) ?? []), s.label]);
     }
