@@ -3,6 +3,7 @@ import { OprfInputError, oprfReady, scalarFromInt, scalarMult, IDENTITY } from '
 import {
   TPRF_MAX_BATCH,
   TprfEvaluator,
+  assembleDescription,
   binKey,
   blindPan,
   checkEvaluatorSeeds,
@@ -11,6 +12,7 @@ import {
   coverage,
   dealSeeds,
   evaluateDirect,
+  generateOwnSeeds,
   planEvaluation,
   requestFor,
   subsets,
@@ -113,6 +115,28 @@ describe('threshold PRF (mamori-tprf-v1)', () => {
       expect(() => dealSeeds(['a', 'b', 'c'], 1)).to.throw(OprfInputError).with.property('field', 't');
       expect(() => dealSeeds(['a', 'a', 'c'], 2)).to.throw(OprfInputError).with.property('field', 'evaluators');
     });
+  });
+
+  it('dealerless setup: each seed drawn by one of its holders and sent to the others only', () => {
+    const ids = ['member-a', 'member-b', 'member-c', 'member-d', 'member-e'];
+    const t = 3;
+    const setId = 'feedfacefeedfacefeedfacefeedface';
+    const generated = ids.map((_, i) => generateOwnSeeds(ids, t, i + 1, setId));
+    const commitments = new Map(generated.flat().map((g) => [g.label, g.commitment]));
+    const description = assembleDescription(ids, t, setId, commitments);
+    const shares: EvaluatorSeeds[] = ids.map((evaluator, i) => ({ setId, evaluator, index: i + 1, seeds: [] }));
+    generated.forEach((list, i) => {
+      for (const g of list) {
+        // The generator keeps its copy and seals one to each other holder: nobody else receives it.
+        const recipients = [ids[i], ...g.sendTo];
+        expect(recipients.map((id) => ids.indexOf(id) + 1)).to.deep.equal(description.seeds.find((s) => s.label === g.label)?.holders);
+        for (const id of recipients) shares[ids.indexOf(id)].seeds.push({ label: g.label, seed: g.seed });
+      }
+    });
+    for (const share of shares) share.seeds.sort((a, b) => description.seeds.findIndex((s) => s.label === a.label) - description.seeds.findIndex((s) => s.label === b.label));
+    const d: Dealing = { description, shares, evaluators: new Map(shares.map((s) => [s.evaluator, new TprfEvaluator(description, s)])) };
+    const batch = PANS.map((p, i) => blindPan(p, BINS[i]));
+    for (const combo of subsets(5, 3)) expect(selectors(runReplicated(d, plan(d, combo.map((i) => ids[i - 1])), batch))).to.deep.equal(expectedSelectors(d));
   });
 
   for (const [n, t] of [[3, 2], [5, 3]] as const) {

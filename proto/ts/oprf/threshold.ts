@@ -143,6 +143,47 @@ export function dealSeeds(evaluators: readonly string[], t: number): { descripti
   return { description: { version: 1, setId, n, t, evaluators: [...evaluators], seeds }, shares };
 }
 
+/**
+ * Dealerless setup, step 1 (run by evaluator `index`, 1-based): draws the seeds this evaluator
+ * generates — those whose lowest-indexed holder it is — and says to which other holders each
+ * must be sent (sealed to their box keys). A seed only ever needs to be known to its holders,
+ * and the seed a coalition of t−1 evaluators lacks is drawn by an evaluator outside it, so no
+ * party ever holds all seeds. setId is agreed beforehand (e.g. fixed in the consortium file).
+ */
+export function generateOwnSeeds(
+  evaluators: readonly string[],
+  t: number,
+  index: number,
+  setId: string,
+): { label: string; seed: Uint8Array; sendTo: string[]; commitment: string }[] {
+  const n = evaluators.length;
+  if (!Number.isInteger(t) || t < 2 || t > n) throw new OprfInputError('t', `must be an integer with 2 ≤ t ≤ n (n = ${n})`);
+  if (!Number.isInteger(index) || index < 1 || index > n) throw new OprfInputError('index', `must be 1..${n}`);
+  const out: { label: string; seed: Uint8Array; sendTo: string[]; commitment: string }[] = [];
+  for (const excluded of subsets(n, t - 1)) {
+    const holders = Array.from({ length: n }, (_, i) => i + 1).filter((i) => !excluded.includes(i));
+    if (holders[0] !== index) continue;
+    const label = excluded.join('.');
+    const seed = new Uint8Array(randomBytes(TPRF_SEED_BYTES));
+    out.push({ label, seed, sendTo: holders.slice(1).map((i) => evaluators[i - 1]), commitment: seedCommitment(setId, label, seed) });
+  }
+  return out;
+}
+
+/** Dealerless setup, step 2: the public description from every generator's published commitments. */
+export function assembleDescription(evaluators: readonly string[], t: number, setId: string, commitments: ReadonlyMap<string, string>): TprfDescription {
+  const n = evaluators.length;
+  const seeds = subsets(n, t - 1).map((excluded): SeedInfo => {
+    const label = excluded.join('.');
+    const commitment = commitments.get(label);
+    if (!commitment) throw new OprfInputError(`commitments[${label}]`, 'is missing');
+    return { label, excluded, holders: Array.from({ length: n }, (_, i) => i + 1).filter((i) => !excluded.includes(i)), commitment };
+  });
+  const description: TprfDescription = { version: 1, setId, n, t, evaluators: [...evaluators], seeds };
+  validateDescription(description);
+  return description;
+}
+
 /** Structural checks of a description (from a signed consortium file, say). */
 export function validateDescription(d: TprfDescription): void {
   if (d.version !== 1) throw new OprfInputError('description.version', 'must be 1');
