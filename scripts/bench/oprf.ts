@@ -116,7 +116,9 @@ function report(title: string, plan: EvaluationPlan, f: RunFigures): void {
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? process.env.PANS ?? 100_000);
   await oprfReady();
-  console.log(`Threshold PRF benchmark (node ${process.version}, libsodium-wrappers-sumo ${sumo().sodium_version_string()})`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wrappersVersion = (require('libsodium-wrappers-sumo/package.json') as { version: string }).version;
+  console.log(`Threshold PRF benchmark (node ${process.version}, libsodium-wrappers-sumo ${wrappersVersion}, libsodium ${sumo().sodium_version_string()})`);
 
   console.log('\nGroup operations (ristretto255)');
   const P = hashToGroup(utf8('bench'), utf8('bench'));
