@@ -11,7 +11,7 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import { loadGrpcTypes } from '../../proto/ts/loader';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
-import { createDevConsortium, type DevConsortiumLayout, type DevMember } from '../../node/src/cli/dev-consortium';
+import { createDevConsortium, type DevConsortiumLayout, type DevMember } from '../../node/src/runtime/dev-consortium';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { MamoriNode } from '../../node/src/exchange/node';
 import { startExchangeServer, type RunningServer } from '../../node/src/rpc/server';

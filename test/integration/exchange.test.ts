@@ -8,7 +8,7 @@ import { panSelector } from '../../proto/ts/selectors';
 import { acceptEntry } from '../../node/src/ledger/acceptance';
 import { entryHash } from '../../node/src/crypto/signing';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPan, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';

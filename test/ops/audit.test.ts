@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { panSelector } from '../../proto/ts/selectors';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { openDatabase } from '../../node/src/store/database';
 import { AuditStore, type AuditRow } from '../../node/src/store/audit-store';
 import { makeConsortium, memberOf, runCli, startInProcessNode, tempDir, type InProcessNode } from '../helpers/node-harness';

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { CardListingDetails } from '../../client-sdk/src/details';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { tokenDigest } from '../../node/src/crypto/epochs';
 import { nodeConfigSchema } from '../../node/src/config/schemas';
 import { LIMITS } from '../../node/src/ledger/limits';

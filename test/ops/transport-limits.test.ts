@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadGrpcTypes } from '../../proto/ts/loader';
 import { panSelector } from '../../proto/ts/selectors';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { limitsOf, serverOptions } from '../../node/src/rpc/limits';
 import { bearer, freePort, makeConsortium, memberOf, rawCall, rawExchange, runCli, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';

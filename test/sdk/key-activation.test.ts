@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as path from 'node:path';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { readClientConfig } from '../../client-sdk/src/config';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
 import type { RunningNode } from '../../node/src/cli/start';
 import { makeConsortium, memberOf } from '../helpers/node-harness';

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { loadNodeConfig, type NodeConfig } from '../config/node-config';
-import { Consortium } from '../exchange/membership';
+import { Consortium } from '../membership/consortium';
 import { MamoriNode } from '../exchange/node';
 import { serveNodeMetrics, type RunningMetricsServer } from '../metrics';
 import { Replicator } from '../replication/replicator';
@@ -14,7 +14,7 @@ import { peerChannelCredentials, readTlsMaterial } from '../rpc/peer-credentials
 import * as grpc from '@grpc/grpc-js';
 import { insecureDevPeerMetadata } from '../rpc/insecure-dev';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
-import { describeConsortiumChange, refusalReason } from '../exchange/consortium-change';
+import { describeConsortiumChange, refusalReason } from '../membership/consortium-change';
 import { configDigest } from './config-digest';
 import { startOwnFeedRecovery, type RunningOwnFeedRecovery } from '../replication/own-feed-recovery';
 

@@ -19,7 +19,7 @@ import { toServiceError } from './status-mapping';
 import { waitForDrain } from './streams';
 import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
-import { callerActor } from '../exchange/audit-log';
+import { callerActor } from '../housekeeping/audit-log';
 import { watchedMerchantAlertFields } from './watch-alerts';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */

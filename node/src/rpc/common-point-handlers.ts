@@ -6,7 +6,7 @@ import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishRespon
 import type { ReportFraudRequest__Output } from '../../../proto/gen/mamori/v1/ReportFraudRequest';
 import type { WatchMerchantsRequest__Output } from '../../../proto/gen/mamori/v1/WatchMerchantsRequest';
 import type { WatchMerchantsResponse } from '../../../proto/gen/mamori/v1/WatchMerchantsResponse';
-import { callerActor } from '../exchange/audit-log';
+import { callerActor } from '../housekeeping/audit-log';
 import type { MamoriNode } from '../exchange/node';
 import { validateFraudReportContents } from '../ledger/common-point';
 import { MamoriError } from '../ledger/errors';

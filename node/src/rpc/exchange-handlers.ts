@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { MamoriNode } from '../exchange/node';
-import type { EpochKey } from '../exchange/membership';
+import type { EpochKey } from '../membership/consortium';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
@@ -14,7 +14,7 @@ import { exchangeGuard, limitsOf } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
 import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
-import { callerActor } from '../exchange/audit-log';
+import { callerActor } from '../housekeeping/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
 
 const hashingKeyMessage = (k: EpochKey) => ({ epoch: k.epoch, key: Buffer.from(k.key), activeFromMs: k.activeFromMs, retiresAtMs: k.retiresAtMs ?? 0 });

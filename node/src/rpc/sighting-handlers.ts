@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ReportSightingsRequest__Output } from '../../../proto/gen/mamori/v1/ReportSightingsRequest';
 import type { ReportSightingsResponse } from '../../../proto/gen/mamori/v1/ReportSightingsResponse';
 import type { MamoriNode } from '../exchange/node';
-import { callerActor } from '../exchange/audit-log';
+import { callerActor } from '../housekeeping/audit-log';
 import { validateSightingInputs, type ValidSightingInput } from '../ledger/sightings';
 import type { Authenticator } from './auth';
 import type { RateLimiter } from './rate-limit';
