@@ -9,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import pino from 'pino';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
-import { runNode, type RunningNode } from '../../node/src/cli/start';
+import { runNode, type RunningNode } from '../../node/src/runtime/run-node';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { LOADER_OPTIONS } from '../../proto/ts/loader';
 import { memberOf } from './node-harness';

@@ -8,7 +8,7 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { Consortium } from '../../node/src/membership/consortium';
-import { MamoriNode } from '../../node/src/exchange/node';
+import { openNode } from '../../node/src/runtime/open-node';
 import { verifyStoredLedger } from '../../node/src/integrity/verify-ledger';
 import { LedgerStore } from '../../node/src/store/ledger-store';
 import { makeConsortium, memberOf, spawnNode, waitUntilServing } from '../helpers/node-harness';
@@ -99,8 +99,8 @@ describe('crash safety: SIGKILL during an import', function () {
         store.close();
       }
       // And the node opens it again in-process (the same verification a restart runs).
-      const reopened = await MamoriNode.open(config, pino({ level: 'silent' }));
-      await waitFor(() => reopened.ownHead().seq >= acks, 'the reopened feed head');
+      const reopened = await openNode(config, pino({ level: 'silent' }));
+      await waitFor(() => reopened.node.ownHead().seq >= acks, 'the reopened feed head');
       reopened.close();
     });
   }

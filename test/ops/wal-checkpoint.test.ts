@@ -32,7 +32,7 @@ describe('operations: periodic WAL checkpoints', function () {
       walTruncateAboveBytes: 0,
       scrub: { enabled: false },
     });
-    walFile = path.join(psp.node.config.dataDir, 'mamori.db-wal');
+    walFile = path.join(psp.parts.config.dataDir, 'mamori.db-wal');
     client = MamoriClient.fromConfigFile(memberOf(layout, 'psp-c').clientConfig, { mode: 'remote', deadlineMs: 30_000 });
   });
   after(async () => {
@@ -82,7 +82,7 @@ describe('operations: periodic WAL checkpoints', function () {
   });
 
   it('leaves the WAL alone while another connection holds a read, and truncates it once the read ends', async () => {
-    const reader = new Database(path.join(psp.node.config.dataDir, 'mamori.db'), { readonly: true });
+    const reader = new Database(path.join(psp.parts.config.dataDir, 'mamori.db'), { readonly: true });
     try {
       reader.exec('BEGIN');
       reader.prepare('SELECT COUNT(*) FROM entries').get(); // the read snapshot starts here

@@ -8,7 +8,7 @@ import { sodiumReady } from '../../proto/ts/sodium';
 import { readClientConfig } from '../../client-sdk/src/config';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
-import type { RunningNode } from '../../node/src/cli/start';
+import type { RunningNode } from '../../node/src/runtime/run-node';
 import { makeConsortium, memberOf } from '../helpers/node-harness';
 import { runMemberNode } from '../helpers/ops';
 import { randomPan } from '../helpers/cards';

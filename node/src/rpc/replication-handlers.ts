@@ -8,13 +8,14 @@ import type { ReplicationHandlers } from '../../../proto/gen/mamori/v1/Replicati
 import type { Entry } from '../../../proto/gen/mamori/v1/Entry';
 import type { FetchRequest__Output } from '../../../proto/gen/mamori/v1/FetchRequest';
 import type { FollowRequest__Output } from '../../../proto/gen/mamori/v1/FollowRequest';
-import type { MamoriNode } from '../exchange/node';
+import type { NodeLimits } from '../config/limits-schema';
+import type { ReplicationPorts } from './ports';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { MamoriError } from '../ledger/errors';
 import { MEMBER_ID_PATTERN } from '../ledger/limits';
-import { limitsOf, replicationGuard } from './limits';
+import { replicationGuard } from './limits';
 import { toServiceError } from './status-mapping';
-import { waitForDrain } from './streams';
+import type { StreamWatch } from './streams';
 import { unary } from './unary';
 
 /** Entries read from SQLite per page of a Fetch. */
@@ -27,19 +28,19 @@ const FOLLOW_QUEUE_LIMIT = 2048;
 export type PeerIdentifier = (call: { getAuthContext?: () => { sslPeerCertificate?: unknown } | null; metadata: grpc.Metadata }) => string;
 
 
-export function replicationHandlers(node: MamoriNode, log: Logger, identify: PeerIdentifier): ReplicationHandlers {
+export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits, log: Logger, identify: PeerIdentifier, streams: StreamWatch): ReplicationHandlers {
   const requireMember = (call: Parameters<PeerIdentifier>[0]): string => {
     const peer = identify(call);
-    if (!node.memberKeys(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
+    if (!ports.isMember(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
     return peer;
   };
   // Rate limits per peer member (limits.ts).
-  const guard = replicationGuard(node, limitsOf(node.config));
+  const guard = replicationGuard(ports.observer, limits);
 
   return {
     Heads: unary('Heads', log, (md) => void md, (_request, call) => {
       guard.heads.take(requireMember(call));
-      return { heads: [...node.writer.allHeads()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })) };
+      return { heads: [...ports.heads()].map(([origin, h]) => ({ origin, seq: h.seq, headHash: h.hash })) };
     }),
 
     Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
@@ -53,16 +54,16 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         let next = fromSeq;
         let sent = 0;
         while (sent < max && !call.cancelled) {
-          const page = node.entriesOf(origin, next, Math.min(FETCH_PAGE, max - sent));
+          const page = ports.entriesOf(origin, next, Math.min(FETCH_PAGE, max - sent));
           for (const row of page) {
             sent++;
             next = row.seq + 1;
-            if (!call.write({ body: row.body, signature: row.signature }) && !(await waitForDrain(call))) return;
+            if (!call.write({ body: row.body, signature: row.signature }) && !(await streams.waitForDrain(call))) return;
           }
           if (page.length < FETCH_PAGE) break;
         }
         // The origin is the peer's string: named only when it is a member.
-        log.debug({ peer, origin: node.memberKeys(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
+        log.debug({ peer, origin: ports.isMember(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
         call.end();
       })().catch((error: unknown) => {
         call.emit('error', toServiceError(error, log, 'Fetch'));
@@ -85,7 +86,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
           const entry = queue.shift() as Entry;
           if (!call.write(entry)) {
             waiting = true;
-            void waitForDrain(call).then((ok) => {
+            void streams.waitForDrain(call).then((ok) => {
               waiting = false;
               if (ok) pump();
             });
@@ -94,7 +95,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
       };
       const onCommitted = (entries: readonly AcceptedEntry[]) => {
         if (ended) return;
-        if (!node.memberKeys(peer)) {
+        if (!ports.isMember(peer)) {
           // Removed by a newer consortium file while connected: nothing more for it.
           stop();
           call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `"${peer}" is no longer a member of the consortium` });
@@ -114,9 +115,9 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
       const stop = () => {
         ended = true;
         queue.length = 0;
-        node.writer.off('committed', onCommitted);
+        ports.committed.off('committed', onCommitted);
       };
-      node.writer.on('committed', onCommitted);
+      ports.committed.on('committed', onCommitted);
       call.on('cancelled', stop);
       call.on('close', stop);
       call.on('error', stop);
