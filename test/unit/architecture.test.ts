@@ -1,6 +1,6 @@
 // The layering rules the compiler does not check: no import cycle among the sources of the
-// node, the SDK and the shared protocol code, and grpc-js only where the transport lives
-// (node/src/rpc/ and the SDK's transport module). Imports are read from the .ts sources with
+// node, the SDK and the shared protocol code, grpc-js only where the transport lives
+// (node/src/rpc/ and the SDK's transport module), and no folder index.ts nobody imports. Imports are read from the .ts sources with
 // a small parser of their import/export-from statements, so a new file is covered at once.
 //
 // Type-only imports (`import type`, `export type … from`) count for both rules: they are
@@ -204,6 +204,18 @@ describe('architecture', () => {
       const outside = sources.packages.filter((p) => isGrpcJs(p.specifier) && !grpcAllowed(p.file)).map((p) => p.file);
       expect(outside, `grpc-js imported outside ${GRPC_ALLOWED.join(', ')}`).to.deep.equal([]);
       expect(sources.packages.some((p) => isGrpcJs(p.specifier) && p.file.startsWith('node/src/rpc/'))).to.equal(true);
+    });
+
+    it('keep only folder index.ts files that something imports, or that package.json names as an entry point', () => {
+      const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { main: string; exports: Record<string, string | { default?: string }> };
+      const entryPoints = new Set(
+        [pkg.main, ...Object.values(pkg.exports).map((e) => (typeof e === 'string' ? e : e.default))]
+          .filter((p): p is string => typeof p === 'string' && p.endsWith('.js'))
+          .map((p) => p.replace(/^\.?\/?dist\//, '').replace(/\.js$/, '.ts')),
+      );
+      const imported = new Set([...sources.graph.values()].flat());
+      const unused = [...sources.graph.keys()].filter((f) => f.endsWith('/index.ts') && !imported.has(f) && !entryPoints.has(f));
+      expect(unused, 'barrels nobody imports').to.deep.equal([]);
     });
 
     it('keep the SDK and the protocol code independent of node/', () => {

@@ -56,18 +56,18 @@ function fileBytes(file: string): number {
   }
 }
 
-export function createNodeMetrics(node: MetricsSources): NodeMetrics {
+export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ member: node.member });
+  registry.setDefaultLabels({ member: sources.member });
   collectDefaultMetrics({ register: registry });
 
-  const databaseFile = node.databaseFile;
+  const databaseFile = sources.databaseFile;
   const takeSnapshot = (): Snapshot | undefined => {
     try {
       return {
-        status: node.status(),
-        peers: node.peers(),
-        frozenOrigins: node.frozenOrigins().length,
+        status: sources.status(),
+        peers: sources.peers(),
+        frozenOrigins: sources.frozenOrigins().length,
         databaseBytes: fileBytes(databaseFile),
         walBytes: fileBytes(`${databaseFile}-wal`),
       };
@@ -140,7 +140,7 @@ export function createNodeMetrics(node: MetricsSources): NodeMetrics {
     labelNames: ['result'],
     registers: [registry],
   });
-  const unsubscribe = node.events.observe({
+  const unsubscribe = sources.events.observe({
     checked(count: number, listed: number, seconds: number) {
       checks.inc(count);
       if (listed > 0) hits.inc(listed);
@@ -164,7 +164,7 @@ export function createNodeMetrics(node: MetricsSources): NodeMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      const counts = node.events.totals.rateLimited;
+      const counts = sources.events.totals.rateLimited;
       for (const scope of RATE_LIMIT_SCOPES) this.inc({ scope }, counts[scope]);
     },
   });
@@ -174,7 +174,7 @@ export function createNodeMetrics(node: MetricsSources): NodeMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(node.storage.storageStatus().refusedCommits);
+      this.inc(sources.storage.storageStatus().refusedCommits);
     },
   });
   new Gauge({
@@ -182,7 +182,7 @@ export function createNodeMetrics(node: MetricsSources): NodeMetrics {
     help: 'Whether the last commit was refused for lack of room (1) or storage accepts writes (0)',
     registers: [registry],
     collect() {
-      this.set(node.storage.storageStatus().full ? 1 : 0);
+      this.set(sources.storage.storageStatus().full ? 1 : 0);
     },
   });
   gauge('mamori_entries', 'Ledger entries stored, all origins', (s) => s.status.entries);
@@ -227,7 +227,7 @@ export function createNodeMetrics(node: MetricsSources): NodeMetrics {
     for (const p of ps) for (const [reason, n] of Object.entries(p.rejections)) m.inc({ peer: p.peer, reason }, n ?? 0);
   });
 
-  registerCommonPointMetrics(registry, node.watchedMerchants, node.commonPoint);
+  registerCommonPointMetrics(registry, sources.watchedMerchants, sources.commonPoint);
   // WAL checkpoints and the scrub keep their own running totals, read at scrape time.
   const totalCounter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -239,24 +239,24 @@ export function createNodeMetrics(node: MetricsSources): NodeMetrics {
         this.inc(read());
       },
     });
-  totalCounter('mamori_wal_checkpoints_total', 'Periodic WAL checkpoints run (PASSIVE)', () => node.walCheckpoints.stats.checkpoints.PASSIVE);
-  totalCounter('mamori_wal_truncations_total', 'Periodic checkpoints that also truncated the WAL (it had grown past walTruncateAboveBytes)', () => node.walCheckpoints.stats.checkpoints.TRUNCATE);
-  totalCounter('mamori_wal_checkpoint_pages_total', 'WAL pages copied into the database file by the periodic checkpoints', () => node.walCheckpoints.stats.pagesCheckpointed);
-  totalCounter('mamori_wal_checkpoint_busy_total', 'Periodic checkpoints that a reader kept from copying the whole WAL', () => node.walCheckpoints.stats.busy);
+  totalCounter('mamori_wal_checkpoints_total', 'Periodic WAL checkpoints run (PASSIVE)', () => sources.walCheckpoints.stats.checkpoints.PASSIVE);
+  totalCounter('mamori_wal_truncations_total', 'Periodic checkpoints that also truncated the WAL (it had grown past walTruncateAboveBytes)', () => sources.walCheckpoints.stats.checkpoints.TRUNCATE);
+  totalCounter('mamori_wal_checkpoint_pages_total', 'WAL pages copied into the database file by the periodic checkpoints', () => sources.walCheckpoints.stats.pagesCheckpointed);
+  totalCounter('mamori_wal_checkpoint_busy_total', 'Periodic checkpoints that a reader kept from copying the whole WAL', () => sources.walCheckpoints.stats.busy);
   new Gauge({
     name: 'mamori_wal_checkpoint_last_duration_seconds',
     help: 'Duration of the last periodic WAL checkpoint',
     registers: [registry],
     collect() {
-      this.set(node.walCheckpoints.stats.lastDurationMs / 1000);
+      this.set(sources.walCheckpoints.stats.lastDurationMs / 1000);
     },
   });
-  totalCounter('mamori_scrub_passes_total', 'Completed scrub passes over every stored entry', () => node.scrub.stats.passes);
-  totalCounter('mamori_scrub_entries_verified_total', 'Stored entries re-verified by the scrub', () => node.scrub.stats.entriesVerified);
-  totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => node.scrub.stats.damaged);
-  totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => node.scrub.stats.repaired);
-  totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => node.events.totals.streamResets);
-  totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => node.scrub.stats.quickCheckFailures);
+  totalCounter('mamori_scrub_passes_total', 'Completed scrub passes over every stored entry', () => sources.scrub.stats.passes);
+  totalCounter('mamori_scrub_entries_verified_total', 'Stored entries re-verified by the scrub', () => sources.scrub.stats.entriesVerified);
+  totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => sources.scrub.stats.damaged);
+  totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => sources.scrub.stats.repaired);
+  totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => sources.events.totals.streamResets);
+  totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => sources.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
 
   return { registry, scrape, close: unsubscribe };
