@@ -35,7 +35,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { readClientConfig } from '../client-sdk/src/config';
-import { loadGrpcTypes } from '../proto/ts/loader';
+import { loadGrpcTypes } from '../node/src/rpc/grpc-types';
 import { panSelector } from '../proto/ts/selectors';
 import { sodiumReady } from '../proto/ts/sodium';
 import type { CheckResponse__Output } from '../proto/gen/mamori/v1/CheckResponse';

@@ -1,7 +1,7 @@
 // Alerts as an async iterator that survives reconnects: it remembers the id of the last alert
 // it yielded and reopens the stream after it, so none is missed and none repeated. Card-testing
 // reports: the time bucket a report covers, computed here so reporters agree on boundaries.
-import type * as grpc from '@grpc/grpc-js';
+import type * as grpc from './transport';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { CardListingAlert__Output } from '../../proto/gen/mamori/v1/CardListingAlert';
 import type { CardTestingReport } from '../../proto/gen/mamori/v1/CardTestingReport';

@@ -1,5 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
-
 export type ClientErrorCode =
   | 'INVALID_PAN'
   | 'INVALID_ARGUMENT'
@@ -17,15 +15,23 @@ const RETRYABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'DEADLIN
 /** The codes on which a check answers with the fail-open / fail-closed policy instead of throwing. */
 const DEGRADABLE: ReadonlySet<ClientErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
 
-const BY_GRPC_STATUS: Partial<Record<grpc.status, ClientErrorCode>> = {
-  [grpc.status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
-  [grpc.status.UNAUTHENTICATED]: 'UNAUTHENTICATED',
-  [grpc.status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
-  [grpc.status.UNAVAILABLE]: 'UNAVAILABLE',
-  [grpc.status.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
-  [grpc.status.RESOURCE_EXHAUSTED]: 'RESOURCE_EXHAUSTED',
-  [grpc.status.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
+/** By gRPC status code: the numbers of the gRPC protocol (doc/statuscodes.md), not of a library. */
+const BY_GRPC_STATUS: Partial<Record<number, ClientErrorCode>> = {
+  3: 'INVALID_ARGUMENT',
+  16: 'UNAUTHENTICATED',
+  7: 'PERMISSION_DENIED',
+  14: 'UNAVAILABLE',
+  4: 'DEADLINE_EXCEEDED',
+  8: 'RESOURCE_EXHAUSTED',
+  9: 'FAILED_PRECONDITION',
 };
+
+/** What a failed gRPC call reports (grpc-js's ServiceError has these fields). */
+export interface GrpcFailure {
+  code: number;
+  details?: string;
+  message: string;
+}
 
 /** The SDK's one error type. Messages never contain a card number. */
 export class MamoriClientError extends Error {
@@ -46,7 +52,7 @@ export class MamoriClientError extends Error {
     return DEGRADABLE.has(this.code);
   }
 
-  static fromGrpc(error: grpc.ServiceError): MamoriClientError {
+  static fromGrpc(error: GrpcFailure): MamoriClientError {
     const code = BY_GRPC_STATUS[error.code] ?? 'INTERNAL';
     return new MamoriClientError(code, error.details || error.message, { cause: error });
   }

@@ -2,17 +2,16 @@
 // database: loaded once from the node, then every selector the node commits is streamed in.
 // A negative answers in microseconds with no I/O; a positive (or a mirror that is not loaded
 // or has gone stale) is confirmed with the node, which also returns the evidence.
-import * as grpc from '@grpc/grpc-js';
 import { BitSet } from 'bloom-filters';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { isCancelled, openMirrorChannel, type ChannelCredentials, type ClientReadableStream, type ServiceError } from './transport';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import type { MirrorMessage__Output } from '../../proto/gen/mamori/v1/MirrorMessage';
 
 export interface MirrorOptions {
   target: string;
   token: string;
-  credentials?: grpc.ChannelCredentials;
+  credentials?: ChannelCredentials;
   /** No message (heartbeats come every second) for this long: the mirror is stale. */
   staleAfterMs?: number;
   log?: (message: string) => void;
@@ -45,7 +44,7 @@ export class FilterMirror {
   /** True only while the stream that loaded `filter` is open and delivering its updates. */
   private live = false;
   private loading: Loading | undefined;
-  private call: grpc.ClientReadableStream<MirrorMessage__Output> | undefined;
+  private call: ClientReadableStream<MirrorMessage__Output> | undefined;
   private lastMessageAt = 0;
   private reloads = 0;
   private reason: string | undefined = 'loading';
@@ -54,18 +53,11 @@ export class FilterMirror {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly staleAfterMs: number;
   private readonly stub: ExchangeClient;
-  private readonly metadata = new grpc.Metadata();
+  private readonly metadata: ReturnType<typeof openMirrorChannel>['metadata'];
 
   private constructor(private readonly options: MirrorOptions) {
     this.staleAfterMs = options.staleAfterMs ?? 3000;
-    const { Exchange } = loadGrpcTypes().mamori.v1;
-    this.stub = new Exchange(options.target, options.credentials ?? grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': 8 * 1024 * 1024,
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 5000,
-      'grpc-node.flow_control_window': 4 * 1024 * 1024,
-    });
-    this.metadata.set('authorization', `Bearer ${options.token}`);
+    ({ stub: this.stub, metadata: this.metadata } = openMirrorChannel(options.target, options.token, options.credentials));
   }
 
   static start(options: MirrorOptions): FilterMirror {
@@ -120,12 +112,12 @@ export class FilterMirror {
     const call = this.stub.MirrorFilter({}, this.metadata);
     this.call = call;
     call.on('data', (message: MirrorMessage__Output) => this.onMessage(message));
-    call.on('error', (error: grpc.ServiceError) => this.onEnd(call, error.code === grpc.status.CANCELLED ? undefined : error.details || error.message));
+    call.on('error', (error: ServiceError) => this.onEnd(call, isCancelled(error) ? undefined : error.details || error.message));
     call.on('end', () => this.onEnd(call, 'the node ended the mirror stream (its filter was replaced)'));
   }
 
   /** Once per stream: grpc-js may report both 'error' and 'end' for one call. */
-  private onEnd(call: grpc.ClientReadableStream<MirrorMessage__Output>, reason: string | undefined): void {
+  private onEnd(call: ClientReadableStream<MirrorMessage__Output>, reason: string | undefined): void {
     if (this.closed || this.call !== call) return;
     this.call = undefined;
     // Updates committed from now on are not seen: the old copy may no longer say "not listed".

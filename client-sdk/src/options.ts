@@ -1,6 +1,6 @@
 // Client options: the defaults in one place, and one parser that validates, names the field
 // at fault, and returns a new frozen object (the caller's object is never changed).
-import type * as grpc from '@grpc/grpc-js';
+import type * as grpc from './transport';
 import { MamoriClientError } from './errors';
 import { defaultPolicy, type VerdictPolicy } from './policy';
 

@@ -1,10 +1,50 @@
 // The channel to the member's node: one grpc-js client, unary calls that always carry a
-// deadline, and a count of every RPC sent (what stats() reports and tests assert on).
+// deadline, and a count of every RPC sent (what stats() reports and tests assert on). The only
+// SDK module that imports grpc-js: the mirror's channel is opened here too, and the rest of the
+// SDK names grpc-js types through the aliases below.
 import * as grpc from '@grpc/grpc-js';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadMamoriPackageDefinition, type MamoriGrpcTypes } from '../../proto/ts/loader';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { MamoriClientError } from './errors';
-import type { ResolvedOptions } from './options';
+
+export type ChannelCredentials = grpc.ChannelCredentials;
+export type ClientReadableStream<T> = grpc.ClientReadableStream<T>;
+export type ServiceError = grpc.ServiceError;
+
+let grpcTypes: MamoriGrpcTypes | undefined;
+
+/** The generated gRPC package object (service constructors). */
+function loadGrpcTypes(): MamoriGrpcTypes {
+  grpcTypes ??= grpc.loadPackageDefinition(loadMamoriPackageDefinition()) as unknown as MamoriGrpcTypes;
+  return grpcTypes;
+}
+
+/** What opening the channel needs of the client's options. */
+export interface ChannelSettings {
+  readonly target: string;
+  readonly token: string;
+  readonly credentials: ChannelCredentials | undefined;
+  readonly reconnect: { readonly initialBackoffMs: number; readonly maxBackoffMs: number };
+}
+
+/** A channel of its own for the filter mirror's long stream, and the metadata that carries the token. */
+export function openMirrorChannel(target: string, token: string, credentials: ChannelCredentials | undefined): { stub: ExchangeClient; metadata: grpc.Metadata } {
+  const { Exchange } = loadGrpcTypes().mamori.v1;
+  const stub = new Exchange(target, credentials ?? grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 8 * 1024 * 1024,
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 5000,
+    'grpc-node.flow_control_window': 4 * 1024 * 1024,
+  });
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return { stub, metadata };
+}
+
+/** True for the error a stream ends with when this side cancelled it. */
+export function isCancelled(error: ServiceError): boolean {
+  return error.code === grpc.status.CANCELLED;
+}
 
 export type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'ReportCardTesting' | 'ReportSightings' | 'ReportFraud' | 'WatchMerchants';
 
@@ -15,7 +55,7 @@ export class Transport {
   /** RPCs sent, by method. */
   readonly sent: Record<UnaryMethod, number> = { Publish: 0, Retract: 0, Check: 0, Status: 0, GetHashingKeys: 0, Unfreeze: 0, ReportCardTesting: 0, ReportSightings: 0, ReportFraud: 0, WatchMerchants: 0 };
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ChannelSettings) {
     const { Exchange } = loadGrpcTypes().mamori.v1;
     this.stub = new Exchange(options.target, options.credentials ?? grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 16 * 1024 * 1024,

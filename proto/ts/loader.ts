@@ -1,9 +1,9 @@
-// Loads the Mamori protocol for gRPC (proto-loader) and for the signed ledger bytes
+// Loads the Mamori protocol for gRPC (proto-loader; grpc-js turns it into service objects in
+// node/src/rpc/grpc-types.ts and the SDK's transport) and for the signed ledger bytes
 // (protobufjs), both with the options in proto/loader-options.json — the same options
 // scripts/gen-proto.js passes to proto-loader-gen-types, so generated types match runtime values.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as protobuf from 'protobufjs';
 import type { ProtoGrpcType as ExchangeGrpcType } from '../gen/exchange';
@@ -27,19 +27,12 @@ export const LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
 });
 
 export type MamoriGrpcTypes = ExchangeGrpcType & ReplicationGrpcType;
-let grpcTypes: MamoriGrpcTypes | undefined;
 let packageDefinition: protoLoader.PackageDefinition | undefined;
 
 /** The proto-loader package definition of every Mamori service (server reflection serves it). */
 export function loadMamoriPackageDefinition(): protoLoader.PackageDefinition {
   packageDefinition ??= protoLoader.loadSync(['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto'], LOADER_OPTIONS);
   return packageDefinition;
-}
-
-/** The generated gRPC package object (service constructors and definitions). */
-export function loadGrpcTypes(): MamoriGrpcTypes {
-  grpcTypes ??= grpc.loadPackageDefinition(loadMamoriPackageDefinition()) as unknown as MamoriGrpcTypes;
-  return grpcTypes;
 }
 
 let ledgerRoot: protobuf.Root | undefined;

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MamoriClient } from '../../client-sdk/src/client';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import type { Entry__Output } from '../../proto/gen/mamori/v1/Entry';
 import type { ReplicationClient } from '../../proto/gen/mamori/v1/Replication';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';

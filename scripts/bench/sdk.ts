@@ -18,7 +18,7 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import type { CardCheckResult } from '../../client-sdk/src/results';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { normalizePan } from '../../proto/ts/normalize';
 import { panSelector } from '../../proto/ts/selectors';
 import { sodiumReady } from '../../proto/ts/sodium';

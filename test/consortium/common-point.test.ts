@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { FraudReportInput } from '../../client-sdk/src/common-point';
-import { DEV_EXTRA_ISSUER, type DevMember } from '../../node/src/cli/dev-consortium';
+import { DEV_EXTRA_ISSUER, type DevMember } from '../../node/src/runtime/dev-consortium';
 import { merchantSelectors, type MerchantFields } from '../../proto/ts/merchant';
 import { panSelector } from '../../proto/ts/selectors';
 import { randomPans } from '../helpers/cards';

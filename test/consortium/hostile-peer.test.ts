@@ -14,7 +14,7 @@ import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusRes
 import { panSelector } from '../../proto/ts/selectors';
 import { entrySigningBytes } from '../../proto/ts/signed-bytes';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
 import { encodeEntryBody, signNextEntry, ZERO_HASH, type SignedEntry } from '../../node/src/ledger/entry';
 import { readTlsMaterial, type TlsMaterial } from '../../node/src/rpc/peer-credentials';

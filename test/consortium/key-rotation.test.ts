@@ -10,7 +10,7 @@ import { sodiumReady } from '../../proto/ts/sodium';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
 import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
-import { Consortium } from '../../node/src/exchange/membership';
+import { Consortium } from '../../node/src/membership/consortium';
 import { listEpochs, retireHashingKey, rotateHashingKey } from '../../node/src/cli/keys-rotate';
 import { startConsortium, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { makeConsortium, memberOf, runCli } from '../helpers/node-harness';

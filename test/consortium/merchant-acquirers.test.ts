@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import type { MerchantScreenResult } from '../../client-sdk/src/screening';
-import type { DevMember } from '../../node/src/cli/dev-consortium';
+import type { DevMember } from '../../node/src/runtime/dev-consortium';
 import { corporateNumberCheckDigit, type MerchantFields } from '../../proto/ts/merchant';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { waitFor } from '../helpers/wait';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { createConsortiumCa, issueMemberCertificate } from '../../node/src/crypto/certificates';

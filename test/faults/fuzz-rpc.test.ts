@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 import { readClientConfig } from '../../client-sdk/src/config';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { editNodeConfig } from '../helpers/consortium-harness';
 import { mamoriMethods, rawCallOf, type CallResult, type FuzzMethod } from '../helpers/fuzz-client';
 import { allowedOutcomes, describeCase, makeCase, type FuzzCase } from '../helpers/fuzz-cases';

@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { editNodeConfig } from '../helpers/consortium-harness';
 import { mamoriMethods, type FuzzMethod } from '../helpers/fuzz-client';
 import { mamoriProtoRoot } from '../helpers/fuzz-proto';

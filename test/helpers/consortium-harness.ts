@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
-import type { DevConsortiumLayout, DevMember } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout, DevMember } from '../../node/src/runtime/dev-consortium';
 import { makeConsortium, memberOf, spawnNode, waitUntilServing, type NodeProcess } from './node-harness';
 import { waitFor } from './wait';
 

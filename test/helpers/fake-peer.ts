@@ -3,7 +3,7 @@
 // answers Heads and Fetch from a per-caller view of feeds the test controls, and lets the
 // test push arbitrary entries down each caller's Follow stream.
 import * as grpc from '@grpc/grpc-js';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import type { Entry } from '../../proto/gen/mamori/v1/Entry';
 import type { FetchRequest__Output } from '../../proto/gen/mamori/v1/FetchRequest';
 import type { FollowRequest__Output } from '../../proto/gen/mamori/v1/FollowRequest';

@@ -9,12 +9,14 @@ import pino from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
-import { createDevConsortium, type DevConsortiumLayout, type DevMember } from '../../node/src/cli/dev-consortium';
+import { createDevConsortium, type DevConsortiumLayout, type DevMember } from '../../node/src/runtime/dev-consortium';
 import { loadNodeConfig } from '../../node/src/config/node-config';
-import { MamoriNode } from '../../node/src/exchange/node';
-import { startExchangeServer, type RunningServer } from '../../node/src/rpc/server';
+import type { MamoriNode } from '../../node/src/exchange/node';
+import type { RunningServer } from '../../node/src/rpc/server';
+import type { OpenNode } from '../../node/src/runtime/open-node';
+import { runExchangeNode } from '../../node/src/runtime/run-node';
 import { waitFor } from './wait';
 
 export const CLI = path.resolve(__dirname, '../../../bin/mamori.js');
@@ -79,6 +81,8 @@ export function memberOf(layout: DevConsortiumLayout, id: string) {
 
 export interface InProcessNode {
   node: MamoriNode;
+  /** Every object of the node (audit log, writer, events…), as the runtime built it. */
+  parts: OpenNode;
   server: RunningServer;
   client: MamoriClient;
   target: string;
@@ -100,13 +104,13 @@ export async function startInProcessNode(
   const config = loadNodeConfig(m.nodeConfig);
   const logLines: string[] = [];
   const log = pino({ level: 'debug', base: { member: memberId } }, { write: (line: string) => void logLines.push(line) });
-  const node = await MamoriNode.open(config, log);
-  const server = await startExchangeServer(node, config, log);
+  const { node, parts, server, stop } = await runExchangeNode(config, log);
   const { token } = readClientConfig(m.clientConfig);
   const target = `127.0.0.1:${server.port}`;
   const client = MamoriClient.connect({ target, token, mode: 'remote', deadlineMs: 30_000 });
   return {
     node,
+    parts,
     server,
     client,
     target,
@@ -115,8 +119,7 @@ export async function startInProcessNode(
     dataDir: config.dataDir,
     stop: async () => {
       client.close();
-      await server.shutdown();
-      node.close();
+      await stop();
     },
   };
 }

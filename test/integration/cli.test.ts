@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { filesUnder, makeConsortium, memberOf, runCli, spawnNode, tempDir, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
 import { panForms, randomPan, randomPans } from '../helpers/cards';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 
 describe('mamori CLI with a node process', function () {
   let layout: DevConsortiumLayout;

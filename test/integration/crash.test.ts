@@ -7,9 +7,9 @@ import pino from 'pino';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { loadNodeConfig } from '../../node/src/config/node-config';
-import { Consortium } from '../../node/src/exchange/membership';
-import { MamoriNode } from '../../node/src/exchange/node';
-import { verifyStoredLedger } from '../../node/src/exchange/verify-ledger';
+import { Consortium } from '../../node/src/membership/consortium';
+import { openNode } from '../../node/src/runtime/open-node';
+import { verifyStoredLedger } from '../../node/src/integrity/verify-ledger';
 import { LedgerStore } from '../../node/src/store/ledger-store';
 import { makeConsortium, memberOf, spawnNode, waitUntilServing } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
@@ -99,8 +99,8 @@ describe('crash safety: SIGKILL during an import', function () {
         store.close();
       }
       // And the node opens it again in-process (the same verification a restart runs).
-      const reopened = await MamoriNode.open(config, pino({ level: 'silent' }));
-      await waitFor(() => reopened.ownHead().seq >= acks, 'the reopened feed head');
+      const reopened = await openNode(config, pino({ level: 'silent' }));
+      await waitFor(() => reopened.node.ownHead().seq >= acks, 'the reopened feed head');
       reopened.close();
     });
   }

@@ -8,7 +8,7 @@ import { panSelector } from '../../proto/ts/selectors';
 import { acceptEntry } from '../../node/src/ledger/acceptance';
 import { entryHash } from '../../node/src/crypto/signing';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPan, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
@@ -131,11 +131,11 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
     await n.client.publishCompromisedCards([pan], { reason: 'phishing' });
     const r = await n.client.retractCards([pan, pan.replace(/(.{4})(?!$)/g, '$1-')], 'reissued');
     expect(r.retracted).to.equal(1);
-    const node = n.node as unknown as { store: { entryAt(o: string, s: number): { body: Buffer; signature: Buffer } }; writer: { committedHead(o: string): { seq: number } } };
+    const node = n.node as unknown as { store: { entryAt(o: string, s: number): { body: Buffer; signature: Buffer } } };
     const stored = node.store.entryAt('psp-c', r.seq);
     const prev = node.store.entryAt('psp-c', r.seq - 1);
     const accepted = acceptEntry(stored, {
-      member: (o) => n.node.memberKeys(o),
+      member: (o) => n.parts.membership.memberKeys(o),
       head: () => ({ seq: r.seq - 1, hash: entryHash(prev.body) }),
     });
     expect(accepted.retraction?.selectors.length).to.equal(1);
@@ -306,7 +306,7 @@ describe('privacy of a node at rest', function () {
     await p.client.publishCompromisedCards(pans, { reason: 'phishing' });
     await p.client.checkCards(pans);
     const key = Buffer.from((await p.client.hashingKeys())[0]?.key as Uint8Array);
-    p.node.close(); // flush the snapshot, checkpoint nothing more
+    p.parts.close(); // flush the snapshot, checkpoint nothing more
     const blobs = fs.readdirSync(p.dataDir).map((f) => fs.readFileSync(path.join(p.dataDir, f)));
     const logs = Buffer.from(p.logLines.join('\n'));
     for (const haystack of [...blobs, logs]) {

@@ -6,7 +6,7 @@ import { MamoriClientError } from '../../client-sdk/src/errors';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import { corporateNumberCheckDigit, merchantSelectors, type MerchantFields } from '../../proto/ts/merchant';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { randomPan } from '../helpers/cards';
 import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { waitFor } from '../helpers/wait';

@@ -7,7 +7,7 @@ import { MamoriClientError } from '../../client-sdk/src/errors';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { corporateNumberCheckDigit } from '../../proto/ts/merchant';
 import { makeConsortium, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 
 describe('merchant blacklist screening', function () {
   let layout: DevConsortiumLayout;

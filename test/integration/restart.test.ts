@@ -7,7 +7,7 @@ import { sodiumReady } from '../../proto/ts/sodium';
 import { makeConsortium, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 
 function readyLine(n: InProcessNode): { filterSource: string; filterReason?: string } {
   const line = n.logLines.find((l) => l.includes('ledger verified and filter ready'));

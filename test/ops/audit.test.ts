@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { panSelector } from '../../proto/ts/selectors';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { openDatabase } from '../../node/src/store/database';
 import { AuditStore, type AuditRow } from '../../node/src/store/audit-store';
 import { makeConsortium, memberOf, runCli, startInProcessNode, tempDir, type InProcessNode } from '../helpers/node-harness';
@@ -61,7 +61,7 @@ describe('operations: audit log', function () {
   });
 
   it('records publications, retractions, checks, reports and unfreezes with counts, never a card, key or selector', async () => {
-    const { client, node } = psp;
+    const { client, parts } = psp;
     const first = await client.publishCompromisedCards(listed.slice(0, 4), { reason: 'phishing', exposed: ['pan'] });
     const second = await client.publishCompromisedCards(listed, { reason: 'phishing', exposed: ['pan'] }); // 4 duplicates
     const retracted = await client.retractCards([listed[0] as string], 'reissued');
@@ -70,7 +70,7 @@ describe('operations: audit log', function () {
     await client.checkCard(unlisted[0] as string);
     await client.reportCardTesting({ bin: '454545', attempts: 120, declines: 110, bucketMinutes: 10 });
     await client.unfreeze('acquirer-b');
-    node.audit.flush();
+    parts.audit.flush();
 
     const rows = rowsOf(psp.dataDir);
     const byAction = (a: string) => rows.filter((r) => r.action === a).map((r) => JSON.parse(r.details) as Record<string, unknown>);
@@ -110,8 +110,8 @@ describe('operations: audit log', function () {
 
   it('verifies the chain, names the first altered or missing row, and `mamori audit verify` exits 1 then', async () => {
     for (let i = 0; i < 3; i++) await psp.client.publishCompromisedCards(randomPans(2), { reason: 'phishing', exposed: ['pan'] });
-    psp.node.audit.flush();
-    expect(psp.node.audit.store.verify()).to.include({ ok: true });
+    psp.parts.audit.flush();
+    expect(psp.parts.audit.store.verify()).to.include({ ok: true });
     const rows = rowsOf(psp.dataDir);
     expect(rows.length).to.be.at.least(6);
     const config = memberOf(layout, 'psp-c').nodeConfig;
@@ -124,16 +124,16 @@ describe('operations: audit log', function () {
     const victim = rows.filter((r) => r.action === 'publish')[1] as AuditRow;
     expect(victim.id).to.be.below(rows.length);
     tamper(psp.dataDir, 'UPDATE audit_log SET details = ? WHERE id = ?', victim.details.replace(/"accepted":\d+/, '"accepted":0'), victim.id);
-    expect(psp.node.audit.store.verify()).to.deep.include({ ok: false, firstBadId: victim.id });
+    expect(psp.parts.audit.store.verify()).to.deep.include({ ok: false, firstBadId: victim.id });
     const altered = await runCli(['audit', 'verify', '--config', config]);
     expect(altered.code).to.equal(1);
     expect(altered.stdout).to.contain(`BROKEN at row #${victim.id}`);
     tamper(psp.dataDir, 'UPDATE audit_log SET details = ? WHERE id = ?', victim.details, victim.id);
-    expect(psp.node.audit.store.verify()).to.include({ ok: true });
+    expect(psp.parts.audit.store.verify()).to.include({ ok: true });
 
     const middle = rows[3] as AuditRow;
     tamper(psp.dataDir, 'DELETE FROM audit_log WHERE id = ?', middle.id);
-    const verdict = psp.node.audit.store.verify();
+    const verdict = psp.parts.audit.store.verify();
     expect(verdict).to.deep.include({ ok: false, firstBadId: middle.id });
     expect(verdict.ok ? '' : verdict.reason).to.contain('missing');
     expect((await runCli(['audit', 'verify', '--config', config])).code).to.equal(1);
@@ -144,7 +144,7 @@ describe('operations: audit log', function () {
       'INSERT INTO audit_log (id, at_ms, actor, action, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
       middle.id, middle.atMs, middle.actor, middle.action, middle.details, middle.prevHash, middle.hash,
     );
-    expect(psp.node.audit.store.verify()).to.include({ ok: true });
+    expect(psp.parts.audit.store.verify()).to.include({ ok: true });
 
     const shown = await runCli(['audit', 'show', '--config', config, '--last', '2', '--json']);
     expect(shown.code, shown.stderr).to.equal(0);
@@ -186,8 +186,8 @@ describe('operations: audit log', function () {
     const dataDir = path.join(path.dirname(memberOf(layout, member).nodeConfig), 'data');
     const first = await runMemberNode(layout, member, { audit: { retentionDays: 30 } });
     // An old row, as if written 40 days ago (appended through the node's own store, so the chain holds).
-    first.node.audit.flush();
-    first.node.audit.store.append('node', 'old-event', {}, Date.now() - 40 * DAY_MS);
+    first.parts.audit.flush();
+    first.parts.audit.store.append('node', 'old-event', {}, Date.now() - 40 * DAY_MS);
     await first.stop();
     const second = await runMemberNode(layout, member, { audit: { retentionDays: 30 } });
     await second.stop();
@@ -208,7 +208,7 @@ describe('operations: audit log', function () {
     const operatorKey = path.join(layout.dir, 'operator', 'operator.key.json');
     const running = await runMemberNode(layout, member, { consortiumPollMs: 100 });
     const actions = () => {
-      running.node.audit.flush();
+      running.parts.audit.flush();
       return rowsOf(dataDir).map((r) => ({ action: r.action, details: JSON.parse(r.details) as Record<string, unknown> }));
     };
     try {

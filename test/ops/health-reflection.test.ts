@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { bearer, makeConsortium, memberOf } from '../helpers/node-harness';
 import { clientFromReflection, healthCheck, insecureTarget, memberTlsTarget, reflectionListServices, runMemberNode, unaryCall, type OpsTarget, grpcError } from '../helpers/ops';
 import { readClientConfig } from '../../client-sdk/src/config';

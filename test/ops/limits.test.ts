@@ -8,14 +8,16 @@ import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { CardListingDetails } from '../../client-sdk/src/details';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { tokenDigest } from '../../node/src/crypto/epochs';
 import { nodeConfigSchema } from '../../node/src/config/schemas';
 import { LIMITS } from '../../node/src/ledger/limits';
 import { createNodeMetrics } from '../../node/src/metrics/node-metrics';
 import { EnumerationDetector } from '../../node/src/rpc/enumeration';
 import { limitsOf } from '../../node/src/rpc/limits';
-import { RateLimiter, rateLimited } from '../../node/src/rpc/rate-limit';
+import { RateLimiter } from '../../node/src/rpc/rate-limit';
+import { NodeEvents } from '../../node/src/metrics/observer';
+import { metricsSources } from '../../node/src/runtime/ports';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { panForms, randomPans } from '../helpers/cards';
@@ -65,15 +67,15 @@ describe('operations: resource and rate limits', function () {
   });
 
   it('answers a client over its check rate with RESOURCE_EXHAUSTED, counts it, and allows it again after refill', async () => {
-    const before = rateLimited(limited.node).checks;
+    const before = limited.parts.events.totals.rateLimited.checks;
     await rawCall(stub, 'Check', { selectors: randomSelectors(10) }, bearer(limited.token)).catch(() => undefined);
     // Burst 20 selectors: a full Check of 20 drains the bucket, the next selector is refused.
     await waitFor(() => rawCall(stub, 'Check', { selectors: randomSelectors(20) }, bearer(limited.token)).then(() => true), 'a full bucket', 5_000, 10);
     const error = await grpcError(rawCall(stub, 'Check', { selectors: randomSelectors(20) }, bearer(limited.token)));
     expect(error.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
     expect(error.details).to.equal('rate limit: 40 per second for checked selectors per client');
-    expect(rateLimited(limited.node).checks).to.be.greaterThan(before);
-    const metrics = createNodeMetrics(limited.node);
+    expect(limited.parts.events.totals.rateLimited.checks).to.be.greaterThan(before);
+    const metrics = createNodeMetrics(metricsSources(limited.parts));
     const text = await metrics.scrape();
     metrics.close();
     expect(text).to.match(/^mamori_rate_limited_total\{(?=[^}]*scope="checks")[^}]*\} [1-9]/m);
@@ -109,7 +111,7 @@ describe('operations: resource and rate limits', function () {
     expect(error?.message).to.equal('rate limit: 10 per second for published indicators per client');
     expect(limited.node.status().indicators).to.equal(indicatorsBefore);
     expect(limited.node.status().entries).to.equal(entriesBefore);
-    expect(rateLimited(limited.node).publications).to.be.greaterThan(0);
+    expect(limited.parts.events.totals.rateLimited.publications).to.be.greaterThan(0);
     // After refill the same batch goes through.
     await waitFor(() => limited.client.publishCompromisedCards(second, details).then((r) => r.accepted === 10), 'publication after refill', 5_000, 50);
 
@@ -170,8 +172,8 @@ describe('operations: resource and rate limits', function () {
 describe('limits: token bucket, enumeration counting and the limits config', function () {
   it('a token bucket refills at its rate up to its burst, all or nothing', () => {
     let now = 1_000;
-    const owner = {};
-    const limiter = new RateLimiter(owner, 'checks', { perSecond: 100, burst: 10 }, 'things', () => now);
+    const events = new NodeEvents();
+    const limiter = new RateLimiter(events, 'checks', { perSecond: 100, burst: 10 }, 'things', () => now);
     limiter.take('a', 10);
     expect(() => limiter.take('a', 1)).to.throw('rate limit: 100 per second for things');
     limiter.take('b', 10); // another caller has its own bucket
@@ -181,7 +183,7 @@ describe('limits: token bucket, enumeration counting and the limits config', fun
     now += 10_000; // refilled to the burst, not beyond
     limiter.take('a', 10);
     expect(() => limiter.take('a', 1)).to.throw('rate limit');
-    expect(rateLimited(owner)).to.deep.equal({ checks: 3, publications: 0, fetches: 0, heads: 0 });
+    expect(events.totals.rateLimited).to.deep.equal({ checks: 3, publications: 0, fetches: 0, heads: 0 });
   });
 
   it('counts distinct selectors within a few percent (HyperLogLog), warning only above the threshold and miss ratio', () => {

@@ -7,7 +7,7 @@ import { ConfigError } from '../../node/src/config/errors';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { makeConsortium, memberOf } from '../helpers/node-harness';
 import { panForms, randomPan, randomPans } from '../helpers/cards';
 import { runMemberNode, sample, scrape } from '../helpers/ops';

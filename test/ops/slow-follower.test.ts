@@ -3,9 +3,9 @@
 // (the peer resumes with Fetch) instead of growing its memory.
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { makeConsortium, memberOf } from '../helpers/node-harness';
 import { randomPan } from '../helpers/cards';

@@ -10,7 +10,7 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import { ConfigError } from '../../node/src/config/errors';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { sodiumReady } from '../../proto/ts/sodium';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { makeConsortium, memberOf } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
 import { runMemberNode, sample, scrape } from '../helpers/ops';
@@ -32,7 +32,7 @@ describe('operations: periodic WAL checkpoints', function () {
       walTruncateAboveBytes: 0,
       scrub: { enabled: false },
     });
-    walFile = path.join(psp.node.config.dataDir, 'mamori.db-wal');
+    walFile = path.join(psp.parts.config.dataDir, 'mamori.db-wal');
     client = MamoriClient.fromConfigFile(memberOf(layout, 'psp-c').clientConfig, { mode: 'remote', deadlineMs: 30_000 });
   });
   after(async () => {
@@ -82,7 +82,7 @@ describe('operations: periodic WAL checkpoints', function () {
   });
 
   it('leaves the WAL alone while another connection holds a read, and truncates it once the read ends', async () => {
-    const reader = new Database(path.join(psp.node.config.dataDir, 'mamori.db'), { readonly: true });
+    const reader = new Database(path.join(psp.parts.config.dataDir, 'mamori.db'), { readonly: true });
     try {
       reader.exec('BEGIN');
       reader.prepare('SELECT COUNT(*) FROM entries').get(); // the read snapshot starts here

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { MamoriClient } from '../../client-sdk/src/client';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { makeConsortium } from '../helpers/node-harness';
 import { randomPan, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import type { ClientOptions } from '../../client-sdk/src/options';
-import type { DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { memberOf, spawnNode, type InProcessNode, type NodeProcess } from '../helpers/node-harness';
 import { waitFor } from '../helpers/wait';
 

@@ -11,7 +11,7 @@ import {
   issueMemberCertificate,
   memberIdFromPeerCertificate,
 } from '../../node/src/crypto/certificates';
-import { loadGrpcTypes } from '../../proto/ts/loader';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import type { ExchangeClient, ExchangeHandlers } from '../../proto/gen/mamori/v1/Exchange';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 

@@ -4,11 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { createDevConsortium, type DevConsortiumLayout } from '../../node/src/cli/dev-consortium';
+import { createDevConsortium, type DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { ConfigError } from '../../node/src/config/errors';
 import { loadNodeConfig } from '../../node/src/config/node-config';
 import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
-import { Consortium, loadMemberIdentity } from '../../node/src/exchange/membership';
+import { Consortium, loadMemberIdentity } from '../../node/src/membership/consortium';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

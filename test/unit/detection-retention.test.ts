@@ -14,8 +14,8 @@ import { CommonPointAnalyser } from '../../node/src/detection/common-point';
 import { AlertStore, type StoredAlert } from '../../node/src/store/alert-store';
 import { CommonPointStore, type OpenedFraudReport } from '../../node/src/store/common-point-store';
 import { LedgerStore } from '../../node/src/store/ledger-store';
-import { AuditLog } from '../../node/src/exchange/audit-log';
-import { DetectionRetention } from '../../node/src/exchange/detection-retention';
+import { AuditLog } from '../../node/src/housekeeping/audit-log';
+import { DetectionRetention } from '../../node/src/housekeeping/detection-retention';
 import { tempDir } from '../helpers/node-harness';
 
 const DAY = 24 * 60 * 60_000;

@@ -4,7 +4,7 @@
 // listing never changes the other's; nobody can sign an entry in another acquirer's feed.
 import { expect } from 'chai';
 import * as path from 'node:path';
-import { verdictFromListings } from '../../node/src/exchange/evidence';
+import { verdictFromListings } from '../../node/src/verdict/evidence';
 import type { AcceptedEntry } from '../../node/src/ledger/acceptance';
 import { signNextEntry } from '../../node/src/ledger/entry';
 import { LedgerStore } from '../../node/src/store/ledger-store';

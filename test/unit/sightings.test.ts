@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { corroborationScore, countSightings, NO_SIGHTINGS, type SightingCounts, type SightingRow } from '../../node/src/detection/corroboration';
+import { corroborationScore, countSightings, NO_SIGHTINGS, type SightingCounts, type SightingRow } from '../../node/src/verdict/corroboration';
 import { signNextEntry } from '../../node/src/ledger/entry';
 import { LIMITS } from '../../node/src/ledger/limits';
 import { binInRanges, sightingsForEntry, validateSightingInputs, validateSightings } from '../../node/src/ledger/sightings';

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import type { MamoriAlert } from '../../../client-sdk/src/alerts';
 import { withLuhnDigit } from '../../../proto/ts/normalize';
-import { createDevConsortium, devConsortiumExists, devLayout } from './dev-consortium';
+import { createDevConsortium, devConsortiumExists, devLayout } from '../runtime/dev-consortium';
 
 const CLI_ENTRY = path.resolve(__dirname, '../../../../bin/mamori.js');
 

@@ -15,8 +15,8 @@ import { signDetached, verifyDetached } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
 import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, operatorKeyFileSchema } from '../config/schemas';
-import { Consortium } from '../exchange/membership';
-import { epochState, type EpochState } from '../exchange/epoch-acks';
+import { Consortium } from '../membership/consortium';
+import { epochState, type EpochState } from '../membership/epoch-acks';
 import { isoDate } from './output';
 import { describeMissing, fetchKeyEpochAcks, formatAcks, missingAcks } from './key-acks';
 
@@ -46,7 +46,7 @@ interface OperatorKey {
   secretKey: Buffer;
 }
 
-export { epochState, type EpochState } from '../exchange/epoch-acks';
+export { epochState, type EpochState } from '../membership/epoch-acks';
 
 export interface EpochSummary {
   epoch: number;

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { CARD_REASONS, EXPOSURES, RETRACT_REASONS, type CardListingDetails, type CardReasonName, type ExposureName, type RetractReasonName } from '../../../client-sdk/src/details';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import { checkCard, publishCard, retractCard, showStatus } from './card-commands';
-import { createDevConsortium } from './dev-consortium';
+import { createDevConsortium } from '../runtime/dev-consortium';
 import { runDevConsortium } from './dev-run';
 import { formatImportSummary, importCards } from './import-cards';
 import { isoDate, shortName, toJson } from './output';

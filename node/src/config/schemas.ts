@@ -139,11 +139,11 @@ export const nodeConfigSchema = z
     // At the consortium's common-point aggregator: how often the fraud reports are analysed
     // (also soon after new reports arrive).
     commonPointIntervalMs: z.number().int().min(100).default(60_000),
-    // Periodic PASSIVE checkpoints of the SQLite WAL (store/wal-checkpoint.ts); a WAL grown
+    // Periodic PASSIVE checkpoints of the SQLite WAL (housekeeping/wal-checkpoint.ts); a WAL grown
     // past walTruncateAboveBytes is truncated when no long read holds it.
     walCheckpointIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
     walTruncateAboveBytes: z.number().int().min(0).default(64 * 1024 * 1024),
-    // The background scrub (exchange/scrub.ts): re-verifies every stored entry, a slice at a
+    // The background scrub (integrity/scrub.ts): re-verifies every stored entry, a slice at a
     // time, and repairs damaged ones from peers. intervalMs is the pause between passes.
     scrub: z
       .object({
@@ -160,7 +160,7 @@ export const nodeConfigSchema = z
       .object({ maxDatabaseMb: z.number().int().min(1).max(16 * 1024 * 1024).optional() })
       .strict()
       .optional(),
-    // This member's alerts older than this are pruned (exchange/detection-retention.ts). At
+    // This member's alerts older than this are pruned (housekeeping/detection-retention.ts). At
     // least 2 days: start-up re-examines the last 24 hours, and a pruned alert must not be raised again.
     alerts: z
       .object({ retentionDays: z.number().int().min(2).max(36_500).default(365) })

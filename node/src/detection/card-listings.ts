@@ -13,7 +13,8 @@ import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/Pub
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { decodeEntryBody } from '../ledger/entry';
 import { openIssuerNotice } from '../ledger/issuer-notices';
-import type { AlertStore, StoredAlert } from '../store/alert-store';
+import type { StoredAlert } from '../store/alert-store';
+import type { AlertSink } from './alert-feed';
 import { CardListingStore } from '../store/card-listing-store';
 import type { CommitSource } from './card-testing';
 
@@ -43,7 +44,7 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
   private readonly onCommitted = (entries: readonly AcceptedEntry[]) => this.committed(entries);
 
   constructor(
-    private readonly store: AlertStore,
+    private readonly store: AlertSink,
     db: ConstructorParameters<typeof CardListingStore>[0],
     private readonly member: string,
     /** This member's BIN ranges, from the consortium file in force: a member without any is sent no notices. */

@@ -10,7 +10,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AcceptedEntry } from '../ledger/acceptance';
-import type { AlertStore, StoredAlert } from '../store/alert-store';
+import type { StoredAlert } from '../store/alert-store';
+import type { AlertSink } from './alert-feed';
 
 export const CARD_TESTING_ALERT = 'card-testing';
 
@@ -41,7 +42,7 @@ export class CardTestingDetector extends EventEmitter<{ alert: [alert: StoredAle
   private readonly onCommitted = (entries: readonly AcceptedEntry[]) => this.committed(entries);
 
   constructor(
-    private readonly store: AlertStore,
+    private readonly store: AlertSink,
     private readonly member: string,
     /** This member's BIN ranges, from the consortium file in force. */
     private readonly binRanges: () => readonly string[],

@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { decodeEntryBody } from '../ledger/entry';
-import type { AlertStore, StoredAlert } from '../store/alert-store';
+import type { StoredAlert } from '../store/alert-store';
+import type { AlertSink } from './alert-feed';
 import type { WatchedMerchant, WatchStore } from '../store/watch-store';
 import type { CommitSource } from './card-testing';
 
@@ -51,7 +52,7 @@ export class MerchantWatch extends EventEmitter<{ alert: [alert: StoredAlert] }>
 
   constructor(
     private readonly watchStore: WatchStore,
-    private readonly alerts: AlertStore,
+    private readonly alerts: AlertSink,
     private readonly member: string,
     private readonly log: Logger,
   ) {

@@ -3,7 +3,7 @@
 // cards (ledger/issuer-notices.ts) and signs the publication without a single BIN.
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
 import { buildIssuerNotices, type NoticeRecipient } from '../ledger/issuer-notices';
-import type { Consortium } from './membership';
+import type { Consortium } from '../membership/consortium';
 
 /** Current members other than `self` that own BIN ranges, with the X25519 key notices are sealed to. */
 export function noticeRecipients(consortium: Consortium, self: string): NoticeRecipient[] {

@@ -137,7 +137,7 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
 // give the same answer at every node and at every time, or a node that takes a new file later
 // than the ack's origin refuses the ack, and a feed fetched from seq 1 after an epoch left the
 // file would gap for good. Which epochs an ack counts for is decided against the file in force
-// where acks are read (exchange/epoch-acks.ts).
+// where acks are read (membership/epoch-acks.ts).
 function validateKeyEpochAck(ack: EntryBody__Output['keyEpochAck']): { epoch: number } {
   const epoch = ack?.epoch ?? 0;
   if (!Number.isInteger(epoch) || epoch < 1 || epoch > LIMITS.maxKeyEpoch) {

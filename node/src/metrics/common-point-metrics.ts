@@ -1,18 +1,22 @@
 // Common point of purchase in the node's metrics: at the aggregator, analyses run and fraud
 // reports opened or refused; on every node, the size of the merchant watch list. Counts only.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { MamoriNode } from '../exchange/node';
 
-export function registerCommonPointMetrics(registry: Registry, node: MamoriNode): void {
+/** What the aggregator's analyser counts. */
+export interface CommonPointCounts {
+  readonly analyses: number;
+  reportCounts(): { opened: number; refused: number };
+}
+
+export function registerCommonPointMetrics(registry: Registry, watchedMerchants: () => number, analyser: CommonPointCounts | undefined): void {
   new Gauge({
     name: 'mamori_watched_merchant_selectors',
     help: "Merchant selectors on this member's watch list",
     registers: [registry],
     collect() {
-      this.set(node.merchantWatch.size);
+      this.set(watchedMerchants());
     },
   });
-  const analyser = node.commonPoint;
   if (!analyser) return;
   new Counter({
     name: 'mamori_common_point_analyses_total',

@@ -1,16 +1,14 @@
 // Prometheus metrics for a node: the registry (node-metrics.ts) and its HTTP endpoint.
 import type { Logger } from 'pino';
-import type { MamoriNode } from '../exchange/node';
-import type { PeerStatus } from '../replication/replicator';
 import { startMetricsServer, type RunningMetricsServer } from './http-server';
-import { createNodeMetrics } from './node-metrics';
+import { createNodeMetrics, type MetricsSources } from './node-metrics';
 
 export * from './http-server';
 export * from './node-metrics';
 
 /** The node's metrics served on `listen` (host:port) until close(). */
-export async function serveNodeMetrics(node: MamoriNode, peers: () => PeerStatus[], listen: string, log: Logger): Promise<RunningMetricsServer> {
-  const metrics = createNodeMetrics(node, peers);
+export async function serveNodeMetrics(sources: MetricsSources, listen: string, log: Logger): Promise<RunningMetricsServer> {
+  const metrics = createNodeMetrics(sources);
   try {
     const server = await startMetricsServer(listen, metrics, log);
     return {

@@ -1,16 +1,32 @@
 // The node's Prometheus metrics, one registry per node. Checks and publications are counted
-// as they happen (an increment each); everything else is read at scrape time from what the
-// node already keeps: node.status() (cached counts, the filter's running bit count),
-// replicator status, two file sizes. Labels are member ids, error codes and file names only:
+// as they happen (an increment each, through the node's events); everything else is read at
+// scrape time from what the node already keeps (MetricsSources): its status (cached counts, the
+// filter's running bit count), replicator status, running totals, two file sizes. Labels are member ids, error codes and file names only:
 // never a card number, a key or a selector.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MamoriNode } from '../exchange/node';
+import type { NodeStatus } from '../exchange/node';
+import type { WalCheckpointStats } from '../housekeeping/wal-checkpoint';
+import type { ScrubStats } from '../integrity/scrub';
 import type { PeerStatus } from '../replication/replicator';
-import { RATE_LIMIT_SCOPES, rateLimited } from '../rpc/rate-limit';
-import { stalledStreams } from '../rpc/streams';
-import { registerCommonPointMetrics } from './common-point-metrics';
+import { registerCommonPointMetrics, type CommonPointCounts } from './common-point-metrics';
+import { RATE_LIMIT_SCOPES, type NodeEvents } from './observer';
+
+/** What the metrics read of a node: each a narrow view, handed over by the composition root. */
+export interface MetricsSources {
+  member: string;
+  status(): NodeStatus;
+  frozenOrigins(): readonly unknown[];
+  databaseFile: string;
+  storage: { storageStatus(): { full: boolean; refusedCommits: number } };
+  scrub: { readonly stats: ScrubStats };
+  walCheckpoints: { readonly stats: WalCheckpointStats };
+  watchedMerchants(): number;
+  /** The aggregator's analyser; absent on every other node. */
+  commonPoint?: CommonPointCounts;
+  events: Pick<NodeEvents, 'observe' | 'totals'>;
+  peers(): PeerStatus[];
+}
 
 export interface NodeMetrics {
   registry: Registry;
@@ -25,7 +41,7 @@ const CHECK_SECONDS_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 
 /** Scrape-time values shared by every gauge of one scrape (prom-client collects them one by one). */
 interface Snapshot {
-  status: ReturnType<MamoriNode['status']>;
+  status: NodeStatus;
   peers: PeerStatus[];
   frozenOrigins: number;
   databaseBytes: number;
@@ -40,18 +56,18 @@ function fileBytes(file: string): number {
   }
 }
 
-export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = () => []): NodeMetrics {
+export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ member: node.member });
+  registry.setDefaultLabels({ member: sources.member });
   collectDefaultMetrics({ register: registry });
 
-  const databaseFile = path.join(node.config.dataDir, 'mamori.db');
+  const databaseFile = sources.databaseFile;
   const takeSnapshot = (): Snapshot | undefined => {
     try {
       return {
-        status: node.status(),
-        peers: peers(),
-        frozenOrigins: node.frozenOrigins().length,
+        status: sources.status(),
+        peers: sources.peers(),
+        frozenOrigins: sources.frozenOrigins().length,
         databaseBytes: fileBytes(databaseFile),
         walBytes: fileBytes(`${databaseFile}-wal`),
       };
@@ -124,13 +140,13 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
     labelNames: ['result'],
     registers: [registry],
   });
-  const unsubscribe = node.observe({
-    checked(count, listed, seconds) {
+  const unsubscribe = sources.events.observe({
+    checked(count: number, listed: number, seconds: number) {
       checks.inc(count);
       if (listed > 0) hits.inc(listed);
       checkSeconds.observe(seconds);
     },
-    published(accepted, duplicates) {
+    published(accepted: number, duplicates: number) {
       if (accepted > 0) publications.inc();
       published.inc({ result: 'accepted' }, accepted);
       published.inc({ result: 'duplicate' }, duplicates);
@@ -148,7 +164,7 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
     registers: [registry],
     collect() {
       this.reset();
-      const counts = rateLimited(node);
+      const counts = sources.events.totals.rateLimited;
       for (const scope of RATE_LIMIT_SCOPES) this.inc({ scope }, counts[scope]);
     },
   });
@@ -158,7 +174,7 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(node.writer.storageStatus().refusedCommits);
+      this.inc(sources.storage.storageStatus().refusedCommits);
     },
   });
   new Gauge({
@@ -166,7 +182,7 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
     help: 'Whether the last commit was refused for lack of room (1) or storage accepts writes (0)',
     registers: [registry],
     collect() {
-      this.set(node.writer.storageStatus().full ? 1 : 0);
+      this.set(sources.storage.storageStatus().full ? 1 : 0);
     },
   });
   gauge('mamori_entries', 'Ledger entries stored, all origins', (s) => s.status.entries);
@@ -211,7 +227,7 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
     for (const p of ps) for (const [reason, n] of Object.entries(p.rejections)) m.inc({ peer: p.peer, reason }, n ?? 0);
   });
 
-  registerCommonPointMetrics(registry, node);
+  registerCommonPointMetrics(registry, sources.watchedMerchants, sources.commonPoint);
   // WAL checkpoints and the scrub keep their own running totals, read at scrape time.
   const totalCounter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -223,24 +239,24 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
         this.inc(read());
       },
     });
-  totalCounter('mamori_wal_checkpoints_total', 'Periodic WAL checkpoints run (PASSIVE)', () => node.walCheckpoints.stats.checkpoints.PASSIVE);
-  totalCounter('mamori_wal_truncations_total', 'Periodic checkpoints that also truncated the WAL (it had grown past walTruncateAboveBytes)', () => node.walCheckpoints.stats.checkpoints.TRUNCATE);
-  totalCounter('mamori_wal_checkpoint_pages_total', 'WAL pages copied into the database file by the periodic checkpoints', () => node.walCheckpoints.stats.pagesCheckpointed);
-  totalCounter('mamori_wal_checkpoint_busy_total', 'Periodic checkpoints that a reader kept from copying the whole WAL', () => node.walCheckpoints.stats.busy);
+  totalCounter('mamori_wal_checkpoints_total', 'Periodic WAL checkpoints run (PASSIVE)', () => sources.walCheckpoints.stats.checkpoints.PASSIVE);
+  totalCounter('mamori_wal_truncations_total', 'Periodic checkpoints that also truncated the WAL (it had grown past walTruncateAboveBytes)', () => sources.walCheckpoints.stats.checkpoints.TRUNCATE);
+  totalCounter('mamori_wal_checkpoint_pages_total', 'WAL pages copied into the database file by the periodic checkpoints', () => sources.walCheckpoints.stats.pagesCheckpointed);
+  totalCounter('mamori_wal_checkpoint_busy_total', 'Periodic checkpoints that a reader kept from copying the whole WAL', () => sources.walCheckpoints.stats.busy);
   new Gauge({
     name: 'mamori_wal_checkpoint_last_duration_seconds',
     help: 'Duration of the last periodic WAL checkpoint',
     registers: [registry],
     collect() {
-      this.set(node.walCheckpoints.stats.lastDurationMs / 1000);
+      this.set(sources.walCheckpoints.stats.lastDurationMs / 1000);
     },
   });
-  totalCounter('mamori_scrub_passes_total', 'Completed scrub passes over every stored entry', () => node.scrub.stats.passes);
-  totalCounter('mamori_scrub_entries_verified_total', 'Stored entries re-verified by the scrub', () => node.scrub.stats.entriesVerified);
-  totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => node.scrub.stats.damaged);
-  totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => node.scrub.stats.repaired);
-  totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => stalledStreams.reset);
-  totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => node.scrub.stats.quickCheckFailures);
+  totalCounter('mamori_scrub_passes_total', 'Completed scrub passes over every stored entry', () => sources.scrub.stats.passes);
+  totalCounter('mamori_scrub_entries_verified_total', 'Stored entries re-verified by the scrub', () => sources.scrub.stats.entriesVerified);
+  totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => sources.scrub.stats.damaged);
+  totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => sources.scrub.stats.repaired);
+  totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => sources.events.totals.streamResets);
+  totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => sources.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
 
   return { registry, scrape, close: unsubscribe };

@@ -8,7 +8,7 @@ import type { Alert } from '../../../proto/gen/mamori/v1/Alert';
 import type { AlertsRequest__Output } from '../../../proto/gen/mamori/v1/AlertsRequest';
 import type { CardTestingReport__Output } from '../../../proto/gen/mamori/v1/CardTestingReport';
 import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishResponse';
-import type { MamoriNode } from '../exchange/node';
+import type { ExchangePorts } from './ports';
 import { MamoriError } from '../ledger/errors';
 import { validateCardTestingReport } from '../ledger/validate';
 import type { StoredAlert } from '../store/alert-store';
@@ -16,10 +16,10 @@ import { CARD_LISTING_ALERT, type CardListingAlertPayload } from '../detection/c
 import { toCardListingAlert } from './card-listing-alert';
 import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
-import { waitForDrain } from './streams';
+import type { StreamWatch } from './streams';
 import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
-import { callerActor } from '../exchange/audit-log';
+import { callerActor } from '../housekeeping/audit-log';
 import { watchedMerchantAlertFields } from './watch-alerts';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
@@ -28,7 +28,7 @@ const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 const ALERTS_PER_PAGE = 32;
 
 export function reportCardTestingHandler(
-  node: MamoriNode,
+  ports: Pick<ExchangePorts, 'reports' | 'audit'>,
   log: Logger,
   authenticate: Authenticator,
   writes: RateLimiter,
@@ -37,9 +37,9 @@ export function reportCardTestingHandler(
     const report = validateCardTestingReport(request, 'report');
     writes.take(caller, 1); // a report is a signed entry, like a publication
     if (report.bucketStartMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('report.bucketStartMs', 'is in the future');
-    const outcome = await node.reportCardTesting(report);
+    const outcome = await ports.reports.reportCardTesting(report);
     log.info({ method: 'ReportCardTesting', bin: report.bin.slice(0, 6), seq: outcome.seq }, 'card-testing report published');
-    node.audit.record(callerActor(caller), 'card-testing-report', { seq: outcome.seq, attempts: report.attempts, declines: report.declines });
+    ports.audit.record(callerActor(caller), 'card-testing-report', { seq: outcome.seq, attempts: report.attempts, declines: report.declines });
     return outcome;
   });
 }
@@ -60,7 +60,8 @@ function toAlert(a: StoredAlert): Alert {
   };
 }
 
-export function alertsHandler(node: MamoriNode, log: Logger, authenticate: Authenticator) {
+export function alertsHandler(ports: Pick<ExchangePorts, 'alerts'>, log: Logger, authenticate: Authenticator, streams: StreamWatch) {
+  const { alerts } = ports;
   return (call: grpc.ServerWritableStream<AlertsRequest__Output, Alert>): void => {
     let cursor: number;
     try {
@@ -83,27 +84,25 @@ export function alertsHandler(node: MamoriNode, log: Logger, authenticate: Authe
     const finish = (status?: Partial<grpc.StatusObject>) => {
       if (closed) return;
       closed = true;
-      node.cardTesting.off('alert', onAlert);
-      node.merchantWatch.off('alert', onAlert);
+      alerts.off('alert', onAlert);
       wake?.();
       if (status) call.emit('error', status);
       else if (!call.cancelled) call.end();
     };
 
-    node.cardTesting.on('alert', onAlert);
-    node.merchantWatch.on('alert', onAlert);
+    alerts.on('alert', onAlert);
     call.on('cancelled', () => finish());
     call.on('close', () => finish());
 
     const pump = async (): Promise<void> => {
       while (!closed) {
         pending = false;
-        const page = node.cardTesting.alertsAfter(cursor, ALERTS_PER_PAGE);
+        const page = alerts.after(cursor, ALERTS_PER_PAGE);
         for (const alert of page) {
           if (closed) return;
           const flowing = call.write(toAlert(alert));
           cursor = alert.id;
-          if (!flowing && !(await waitForDrain(call))) return finish();
+          if (!flowing && !(await streams.waitForDrain(call))) return finish();
         }
         if (page.length === ALERTS_PER_PAGE) continue;
         if (!follow) return finish();

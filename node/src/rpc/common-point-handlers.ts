@@ -6,8 +6,8 @@ import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishRespon
 import type { ReportFraudRequest__Output } from '../../../proto/gen/mamori/v1/ReportFraudRequest';
 import type { WatchMerchantsRequest__Output } from '../../../proto/gen/mamori/v1/WatchMerchantsRequest';
 import type { WatchMerchantsResponse } from '../../../proto/gen/mamori/v1/WatchMerchantsResponse';
-import { callerActor } from '../exchange/audit-log';
-import type { MamoriNode } from '../exchange/node';
+import { callerActor } from '../housekeeping/audit-log';
+import type { ExchangePorts } from './ports';
 import { validateFraudReportContents } from '../ledger/common-point';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS } from '../ledger/limits';
@@ -17,25 +17,25 @@ import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
 
 export function reportFraudHandler(
-  node: MamoriNode,
+  ports: Pick<ExchangePorts, 'reports' | 'membership' | 'audit'>,
   log: Logger,
   authenticate: Authenticator,
   writes: RateLimiter,
 ): grpc.handleUnaryCall<ReportFraudRequest__Output, PublishResponse> {
   return unary('ReportFraud', log, authenticate, async (request: ReportFraudRequest__Output, _call, caller) => {
     // The bounds the aggregator checks after opening: a report it would refuse is refused here, by field.
-    const bounds = { notAfterMs: Date.now(), lookBackDays: node.consortium.commonPoint?.lookBackDays };
+    const bounds = { notAfterMs: Date.now(), lookBackDays: ports.membership.commonPointLookBackDays() };
     const contents = validateFraudReportContents(request.contents, 'contents', bounds);
     writes.take(caller, contents.cards.length);
-    const outcome = await node.reportFraud(contents, request.keyEpoch);
+    const outcome = await ports.reports.reportFraud(contents, request.keyEpoch);
     log.info({ method: 'ReportFraud', cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq }, 'fraud report sealed and published');
-    node.audit.record(callerActor(caller), 'fraud-report', { cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq });
+    ports.audit.record(callerActor(caller), 'fraud-report', { cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq });
     return outcome;
   });
 }
 
 export function watchMerchantsHandler(
-  node: MamoriNode,
+  ports: Pick<ExchangePorts, 'watchList' | 'membership' | 'audit'>,
   log: Logger,
   authenticate: Authenticator,
 ): grpc.handleUnaryCall<WatchMerchantsRequest__Output, WatchMerchantsResponse> {
@@ -45,9 +45,10 @@ export function watchMerchantsHandler(
       if (!MERCHANT_SELECTOR_TYPES.has(m.type)) throw MamoriError.invalidArgument(`merchants[${i}].type`, `must be a merchant selector, not ${m.type}`);
     });
     rejectRepeatedSelectors(merchants, 'merchants');
-    const watched = node.watchMerchants(merchants, request.remove, request.keyEpoch);
+    if (!request.remove) ports.membership.requireActiveEpoch(request.keyEpoch);
+    const watched = ports.watchList.update(merchants, request.remove, request.keyEpoch);
     log.info({ method: 'WatchMerchants', changed: merchants.length, remove: request.remove, watched }, 'watch list changed');
-    node.audit.record(callerActor(caller), request.remove ? 'unwatch-merchants' : 'watch-merchants', { changed: merchants.length, watched });
+    ports.audit.record(callerActor(caller), request.remove ? 'unwatch-merchants' : 'watch-merchants', { changed: merchants.length, watched });
     return { watched };
   });
 }

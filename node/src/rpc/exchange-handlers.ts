@@ -2,33 +2,41 @@
 import type { Logger } from 'pino';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
-import type { MamoriNode } from '../exchange/node';
-import type { EpochKey } from '../exchange/membership';
+import type { EpochKey } from '../membership/consortium';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
 import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
-import type { PeerStatus } from '../replication/replicator';
+import type { NodeLimits } from '../config/limits-schema';
+import type { ExchangePorts } from './ports';
+import type { StreamWatch } from './streams';
 import type { Authenticator } from './auth';
 import { mirrorFilterHandler } from './mirror-handler';
-import { exchangeGuard, limitsOf } from './limits';
+import { exchangeGuard } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
 import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
-import { callerActor } from '../exchange/audit-log';
+import { callerActor } from '../housekeeping/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
 
 const hashingKeyMessage = (k: EpochKey) => ({ epoch: k.epoch, key: Buffer.from(k.key), activeFromMs: k.activeFromMs, retiresAtMs: k.retiresAtMs ?? 0 });
 
-export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Authenticator, peerStatus: () => PeerStatus[] = () => []): ExchangeHandlers {
+export function exchangeHandlers(
+  ports: ExchangePorts,
+  settings: { limits: NodeLimits; maxMessageBytes: number },
+  log: Logger,
+  authenticate: Authenticator,
+  streams: StreamWatch,
+): ExchangeHandlers {
+  const { node, audit, membership, frozen } = ports;
   // Rate limits per client token and the enumeration alert (limits.ts).
-  const guard = exchangeGuard(node, limitsOf(node.config), log);
+  const guard = exchangeGuard(ports.observer, settings.limits, log);
   return {
     Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
       const publication = validatePublication(request.publication, 'publication');
       guard.publications.take(caller, publication.indicators.length);
       const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
-      node.audit.record(callerActor(caller), 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
+      audit.record(callerActor(caller), 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
       return outcome;
     }),
 
@@ -38,7 +46,7 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       guard.publications.take(caller, retraction.selectors.length);
       const outcome = await node.retract(retraction);
       log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
-      node.audit.record(callerActor(caller), 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
+      audit.record(callerActor(caller), 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
       return outcome;
     }),
 
@@ -47,13 +55,13 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
       guard.checks.take(caller, selectors.length);
       const results = node.check(selectors);
       guard.enumeration.observe(caller, selectors, results);
-      node.audit.checked(caller, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
+      audit.checked(caller, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
       return { results };
     }),
 
     Status: unary('Status', log, authenticate, () => ({
       ...node.status(),
-      peers: peerStatus().map((p) => ({
+      peers: ports.peers().map((p) => ({
         peer: p.peer,
         connected: p.connected,
         lastContactMs: p.lastContactMs,
@@ -62,32 +70,32 @@ export function exchangeHandlers(node: MamoriNode, log: Logger, authenticate: Au
         rejections: p.rejections,
         lastError: p.lastError ?? '',
       })),
-      frozenOrigins: node.frozenOrigins(),
+      frozenOrigins: frozen.frozenOrigins(),
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {
       if (!MEMBER_ID_PATTERN.test(request.origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
       // Only a member or a frozen origin is named in the log and the audit: any other string
       // (a card number typed by mistake) is refused before it is written anywhere.
-      if (!node.memberKeys(request.origin) && !node.frozenOrigins().some((f) => f.origin === request.origin)) {
+      if (!membership.isMember(request.origin) && !frozen.frozenOrigins().some((f) => f.origin === request.origin)) {
         throw new MamoriError('NOT_FOUND', 'origin: neither a current member of the consortium nor a frozen origin', { field: 'origin' });
       }
-      const wasFrozen = node.unfreeze(request.origin);
+      const wasFrozen = frozen.unfreeze(request.origin);
       log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
-      node.audit.record(callerActor(caller), 'unfreeze', { origin: request.origin, wasFrozen });
+      audit.record(callerActor(caller), 'unfreeze', { origin: request.origin, wasFrozen });
       return { wasFrozen };
     }),
 
-    MirrorFilter: mirrorFilterHandler(node, log, authenticate),
-    ReportCardTesting: reportCardTestingHandler(node, log, authenticate, guard.publications),
-    Alerts: alertsHandler(node, log, authenticate),
-    ReportSightings: reportSightingsHandler(node, log, authenticate, guard.publications),
-    ReportFraud: reportFraudHandler(node, log, authenticate, guard.publications),
-    WatchMerchants: watchMerchantsHandler(node, log, authenticate),
+    MirrorFilter: mirrorFilterHandler(ports, settings.maxMessageBytes, log, authenticate, streams),
+    ReportCardTesting: reportCardTestingHandler(ports, log, authenticate, guard.publications),
+    Alerts: alertsHandler(ports, log, authenticate, streams),
+    ReportSightings: reportSightingsHandler(ports, log, authenticate, guard.publications),
+    ReportFraud: reportFraudHandler(ports, log, authenticate, guard.publications),
+    WatchMerchants: watchMerchantsHandler(ports, log, authenticate),
 
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
-      keys: node.hashingKeys().map(hashingKeyMessage),
-      upcoming: node.upcomingHashingKeys().map(hashingKeyMessage),
+      keys: membership.hashingKeys().map(hashingKeyMessage),
+      upcoming: membership.upcomingHashingKeys().map(hashingKeyMessage),
     })),
   };
 }

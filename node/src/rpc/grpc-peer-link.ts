@@ -1,6 +1,6 @@
 // The gRPC side of a PeerLink: calls a peer's Replication service over mutual TLS.
 import * as grpc from '@grpc/grpc-js';
-import { loadGrpcTypes } from '../../../proto/ts/loader';
+import { loadGrpcTypes } from './grpc-types';
 import type { Entry__Output } from '../../../proto/gen/mamori/v1/Entry';
 import type { HeadsResponse__Output } from '../../../proto/gen/mamori/v1/HeadsResponse';
 import { MamoriError } from '../ledger/errors';

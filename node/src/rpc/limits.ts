@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { limitsSchema, type NodeLimits } from '../config/limits-schema';
 import { EnumerationDetector } from './enumeration';
+import type { RpcObserver } from './ports';
 import { RateLimiter } from './rate-limit';
 
 /** The limits of a config, or every default (for a config built without the schema). */
@@ -63,11 +64,11 @@ export interface ExchangeGuard {
   enumeration: EnumerationDetector;
 }
 
-/** `owner` is the node: refusals of all its servers count together (rateLimited(node)). */
-export function exchangeGuard(owner: object, limits: NodeLimits, log: Logger): ExchangeGuard {
+/** Refusals are told to `observer`: the node's metrics count those of all its servers together. */
+export function exchangeGuard(observer: RpcObserver, limits: NodeLimits, log: Logger): ExchangeGuard {
   return {
-    checks: new RateLimiter(owner, 'checks', limits.rates.checks, 'checked selectors per client'),
-    publications: new RateLimiter(owner, 'publications', limits.rates.publications, 'published indicators per client'),
+    checks: new RateLimiter(observer, 'checks', limits.rates.checks, 'checked selectors per client'),
+    publications: new RateLimiter(observer, 'publications', limits.rates.publications, 'published indicators per client'),
     enumeration: new EnumerationDetector(limits.enumeration, log),
   };
 }
@@ -78,9 +79,9 @@ export interface ReplicationGuard {
   heads: RateLimiter;
 }
 
-export function replicationGuard(owner: object, limits: NodeLimits): ReplicationGuard {
+export function replicationGuard(observer: RpcObserver, limits: NodeLimits): ReplicationGuard {
   return {
-    fetches: new RateLimiter(owner, 'fetches', limits.rates.fetches, 'Fetch calls per peer'),
-    heads: new RateLimiter(owner, 'heads', limits.rates.heads, 'Heads calls per peer'),
+    fetches: new RateLimiter(observer, 'fetches', limits.rates.fetches, 'Fetch calls per peer'),
+    heads: new RateLimiter(observer, 'heads', limits.rates.heads, 'Heads calls per peer'),
   };
 }

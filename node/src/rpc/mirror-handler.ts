@@ -6,11 +6,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { MirrorFilterRequest__Output } from '../../../proto/gen/mamori/v1/MirrorFilterRequest';
 import type { MirrorMessage } from '../../../proto/gen/mamori/v1/MirrorMessage';
-import type { MamoriNode } from '../exchange/node';
+import type { ExchangePorts } from './ports';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import type { Authenticator } from './auth';
 import { toServiceError } from './status-mapping';
-import { waitForDrain } from './streams';
+import type { StreamWatch } from './streams';
 
 const HEARTBEAT_MS = 1000;
 /**
@@ -27,7 +27,14 @@ function messageSizes(maxMessageBytes: number): { chunkBytes: number; digestsPer
  */
 const MAX_QUEUED_DIGESTS = 2_000_000;
 
-export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate: Authenticator) {
+export function mirrorFilterHandler(
+  ports: Pick<ExchangePorts, 'filter' | 'committed'>,
+  maxMessageBytes: number,
+  log: Logger,
+  authenticate: Authenticator,
+  streams: StreamWatch,
+) {
+  const { filter, committed } = ports;
   return (call: grpc.ServerWritableStream<MirrorFilterRequest__Output, MirrorMessage>): void => {
     try {
       authenticate(call.metadata);
@@ -35,8 +42,8 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
       call.emit('error', toServiceError(error, log, 'MirrorFilter'));
       return;
     }
-    const { chunkBytes, digestsPerMessage } = messageSizes(node.config.maxMessageBytes);
-    const { params, items, bits } = node.index.copy();
+    const { chunkBytes, digestsPerMessage } = messageSizes(maxMessageBytes);
+    const { params, items, bits } = filter.copy();
     const queue: MirrorMessage[] = [];
     let queuedDigests = 0;
     let closed = false;
@@ -62,8 +69,8 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
-      node.writer.off('committed', onCommitted);
-      node.index.off('replaced', onReplaced);
+      committed.off('committed', onCommitted);
+      filter.off('replaced', onReplaced);
       queue.length = 0;
       if (status) call.emit('error', status);
       else if (!call.cancelled) call.end();
@@ -76,15 +83,15 @@ export function mirrorFilterHandler(node: MamoriNode, log: Logger, authenticate:
         while (queue.length > 0 && !closed) {
           const message = queue.shift() as MirrorMessage;
           if (message.added) queuedDigests -= (message.added.digests as Buffer).length / 32;
-          if (!call.write(message) && !(await waitForDrain(call))) return finish();
+          if (!call.write(message) && !(await streams.waitForDrain(call))) return finish();
         }
       } finally {
         writing = false;
       }
     }
 
-    node.writer.on('committed', onCommitted);
-    node.index.on('replaced', onReplaced);
+    committed.on('committed', onCommitted);
+    filter.on('replaced', onReplaced);
     call.on('cancelled', () => finish());
     call.on('close', () => finish());
     queue.unshift(

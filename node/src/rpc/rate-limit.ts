@@ -3,11 +3,9 @@
 // subtraction; an error object only when a call is refused. Callers are authenticated before
 // they reach a bucket, so the buckets are bounded by the tokens and members configured.
 import { MamoriError } from '../ledger/errors';
+import type { RateLimitScope } from '../metrics/observer';
 
-export type RateLimitScope = 'checks' | 'publications' | 'fetches' | 'heads';
-export const RATE_LIMIT_SCOPES: readonly RateLimitScope[] = ['checks', 'publications', 'fetches', 'heads'];
-
-export type RateLimitCounts = Record<RateLimitScope, number>;
+export { RATE_LIMIT_SCOPES, type RateLimitScope } from '../metrics/observer';
 
 export interface RateSettings {
   perSecond: number;
@@ -41,37 +39,17 @@ export class TokenBucket {
   }
 }
 
-/** Refusals by scope, per node (both servers of one node count into the same record). */
-const countsByOwner = new WeakMap<object, RateLimitCounts>();
-
-function countsOf(owner: object): RateLimitCounts {
-  let counts = countsByOwner.get(owner);
-  if (!counts) {
-    counts = { checks: 0, publications: 0, fetches: 0, heads: 0 };
-    countsByOwner.set(owner, counts);
-  }
-  return counts;
-}
-
-/** Calls (or items) refused by a rate limit so far, by scope: what a metrics collector reads. */
-export function rateLimited(owner: object): Readonly<RateLimitCounts> {
-  return countsOf(owner);
-}
-
 export class RateLimiter {
   private readonly buckets = new Map<string, TokenBucket>();
-  private readonly counts: RateLimitCounts;
 
-  /** `what` names the unit in the refusal: "rate limit: N per second for <what>". */
+  /** `what` names the unit in the refusal: "rate limit: N per second for <what>"; `observer` is told of each refusal (metrics). */
   constructor(
-    owner: object,
+    private readonly observer: { rateLimited(scope: RateLimitScope): void },
     readonly scope: RateLimitScope,
     readonly settings: RateSettings,
     private readonly what: string,
     private readonly clock: () => number = Date.now,
-  ) {
-    this.counts = countsOf(owner);
-  }
+  ) {}
 
   /** Takes n from the caller's bucket, or throws RESOURCE_EXHAUSTED and counts the refusal. */
   take(caller: string, n = 1): void {
@@ -82,7 +60,7 @@ export class RateLimiter {
       this.buckets.set(caller, bucket);
     }
     if (bucket.take(n, now)) return;
-    this.counts[this.scope]++;
+    this.observer.rateLimited(this.scope);
     const { perSecond, burst } = this.settings;
     const tooBig = n > burst ? `; a request of ${n} is more than the burst of ${burst} and is never accepted` : '';
     throw new MamoriError('RESOURCE_EXHAUSTED', `rate limit: ${perSecond} per second for ${this.what}${tooBig}`);

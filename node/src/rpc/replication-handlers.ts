@@ -8,13 +8,14 @@ import type { ReplicationHandlers } from '../../../proto/gen/mamori/v1/Replicati
 import type { Entry } from '../../../proto/gen/mamori/v1/Entry';
 import type { FetchRequest__Output } from '../../../proto/gen/mamori/v1/FetchRequest';
 import type { FollowRequest__Output } from '../../../proto/gen/mamori/v1/FollowRequest';
-import type { MamoriNode } from '../exchange/node';
+import type { NodeLimits } from '../config/limits-schema';
+import type { ReplicationPorts } from './ports';
 import { MamoriError } from '../ledger/errors';
 import { FeedServer } from '../replication/feed-server';
 import type { RawEntry } from '../replication/types';
-import { limitsOf, replicationGuard } from './limits';
+import { replicationGuard } from './limits';
 import { toServiceError } from './status-mapping';
-import { waitForDrain } from './streams';
+import type { StreamWatch } from './streams';
 import { unary } from './unary';
 
 /** Entries a slow follower may have queued before its stream is ended. */
@@ -23,21 +24,21 @@ const FOLLOW_QUEUE_LIMIT = 2048;
 export type PeerIdentifier = (call: { getAuthContext?: () => { sslPeerCertificate?: unknown } | null; metadata: grpc.Metadata }) => string;
 
 
-export function replicationHandlers(node: MamoriNode, log: Logger, identify: PeerIdentifier): ReplicationHandlers {
+export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits, log: Logger, identify: PeerIdentifier, streams: StreamWatch): ReplicationHandlers {
   const requireMember = (call: Parameters<PeerIdentifier>[0]): string => {
     const peer = identify(call);
-    if (!node.memberKeys(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
+    if (!ports.isMember(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
     return peer;
   };
   // Rate limits per peer member (limits.ts).
-  const guard = replicationGuard(node, limitsOf(node.config));
+  const guard = replicationGuard(ports.observer, limits);
   // What is served, without the transport (replication/feed-server.ts).
   const feeds = new FeedServer({
-    committedHeads: () => node.writer.allHeads(),
-    entriesOf: (origin, fromSeq, limit) => node.entriesOf(origin, fromSeq, limit),
+    committedHeads: () => ports.heads(),
+    entriesOf: (origin, fromSeq, limit) => ports.entriesOf(origin, fromSeq, limit),
     onCommitted: (listener) => {
-      node.writer.on('committed', listener);
-      return () => node.writer.off('committed', listener);
+      ports.committed.on('committed', listener);
+      return () => ports.committed.off('committed', listener);
     },
   });
 
@@ -52,10 +53,10 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         const peer = requireMember(call);
         guard.fetches.take(peer);
         const { origin, fromSeq } = call.request;
-        const { sent, complete } = await feeds.fetch(call.request, (entry) => call.write(entry) || waitForDrain(call), () => call.cancelled);
+        const { sent, complete } = await feeds.fetch(call.request, (entry) => call.write(entry) || streams.waitForDrain(call), () => call.cancelled);
         if (!complete) return;
         // The origin is the peer's string: named only when it is a member.
-        log.debug({ peer, origin: node.memberKeys(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
+        log.debug({ peer, origin: ports.isMember(origin) ? origin : '(not a member)', fromSeq, sent }, 'fetch served');
         call.end();
       })().catch((error: unknown) => {
         call.emit('error', toServiceError(error, log, 'Fetch'));
@@ -78,7 +79,7 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
           const entry = queue.shift() as Entry;
           if (!call.write(entry)) {
             waiting = true;
-            void waitForDrain(call).then((ok) => {
+            void streams.waitForDrain(call).then((ok) => {
               waiting = false;
               if (ok) pump();
             });
@@ -87,13 +88,13 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
       };
       const onCommitted = (entries: RawEntry[]) => {
         if (ended) return;
-        if (!node.memberKeys(peer)) {
+        if (!ports.isMember(peer)) {
           // Removed by a newer consortium file while connected: nothing more for it.
           stop();
           call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `"${peer}" is no longer a member of the consortium` });
           return;
         }
-        for (const e of entries) queue.push(e);
+        for (const e of entries) queue.push({ body: e.body, signature: e.signature });
         if (queue.length > FOLLOW_QUEUE_LIMIT) {
           const queued = queue.length;
           stop();
@@ -104,12 +105,12 @@ export function replicationHandlers(node: MamoriNode, log: Logger, identify: Pee
         }
         pump();
       };
-      const unsubscribe = feeds.follow(onCommitted);
       const stop = () => {
         ended = true;
         queue.length = 0;
         unsubscribe();
       };
+      const unsubscribe = feeds.follow(onCommitted);
       call.on('cancelled', stop);
       call.on('close', stop);
       call.on('error', stop);

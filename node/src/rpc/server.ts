@@ -1,12 +1,11 @@
 // The member-local gRPC server.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { loadGrpcTypes } from '../../../proto/ts/loader';
+import { loadGrpcTypes } from './grpc-types';
 import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
-import type { MamoriNode } from '../exchange/node';
 import { MamoriError } from '../ledger/errors';
-import type { PeerStatus } from '../replication/replicator';
+import type { ExchangePorts, ReplicationPorts } from './ports';
 import { tokenAuthenticator } from './auth';
 import { exchangeHandlers } from './exchange-handlers';
 import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-credentials';
@@ -14,7 +13,7 @@ import { replicationHandlers, type PeerIdentifier } from './replication-handlers
 import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
 import { limitsOf, serverOptions } from './limits';
-import { setStreamStallMs } from './streams';
+import { StreamWatch } from './streams';
 import { isLoopbackHost } from '../config/addresses';
 import { malformedRequestInterceptor, tolerantDeserializers } from './malformed-requests';
 
@@ -74,7 +73,6 @@ async function startGrpcServer(
 ): Promise<RunningServer> {
   // Message sizes both ways, concurrent streams, keepalive, connection age, deadlines (limits.ts).
   const options = serverOptions(limitsOf(config), config.maxMessageBytes);
-  setStreamStallMs(limitsOf(config).streamStallMs);
   // Undecodable requests: INVALID_ARGUMENT instead of grpc-js's INTERNAL (malformed-requests.ts).
   options.interceptors = [...(options.interceptors ?? []), malformedRequestInterceptor()];
   const server = new grpc.Server(options);
@@ -105,17 +103,14 @@ async function startGrpcServer(
 }
 
 /** The member-local Exchange API: loopback only, each call authenticated by the client token. */
-export async function startExchangeServer(
-  node: MamoriNode,
-  config: NodeConfig,
-  log: Logger,
-  peerStatus: () => PeerStatus[] = () => [],
-): Promise<RunningServer> {
+export async function startExchangeServer(ports: ExchangePorts, config: NodeConfig, log: Logger): Promise<RunningServer> {
   const host = hostOf(config.listen);
   if (!isLoopbackHost(host)) {
     throw new ConfigError(config.configFile, [`listen: "${host}" is not a loopback address; the member-local API is served on loopback only`]);
   }
-  const handlers = exchangeHandlers(node, log, tokenAuthenticator(config.clientTokenDigests), peerStatus);
+  const limits = limitsOf(config);
+  const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
+  const handlers = exchangeHandlers(ports, { limits, maxMessageBytes: config.maxMessageBytes }, log, tokenAuthenticator(config.clientTokenDigests), streams);
   return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config, log);
 }
 
@@ -124,7 +119,7 @@ export async function startExchangeServer(
  * identified by its certificate. Without TLS only in insecureDev mode, on loopback, where
  * a peer names itself in metadata.
  */
-export async function startReplicationServer(node: MamoriNode, config: NodeConfig, log: Logger): Promise<RunningServer | undefined> {
+export async function startReplicationServer(ports: ReplicationPorts, config: NodeConfig, log: Logger): Promise<RunningServer | undefined> {
   if (!config.peerListen) return undefined;
   let credentials: grpc.ServerCredentials;
   let identify: PeerIdentifier;
@@ -141,7 +136,9 @@ export async function startReplicationServer(node: MamoriNode, config: NodeConfi
     credentials = grpc.ServerCredentials.createInsecure();
     identify = insecureDevPeer;
   }
-  const handlers = replicationHandlers(node, log, identify);
+  const limits = limitsOf(config);
+  const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
+  const handlers = replicationHandlers(ports, limits, log, identify, streams);
   return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log);
 }
 

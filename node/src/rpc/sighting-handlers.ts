@@ -6,8 +6,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ReportSightingsRequest__Output } from '../../../proto/gen/mamori/v1/ReportSightingsRequest';
 import type { ReportSightingsResponse } from '../../../proto/gen/mamori/v1/ReportSightingsResponse';
-import type { MamoriNode } from '../exchange/node';
-import { callerActor } from '../exchange/audit-log';
+import type { ExchangePorts } from './ports';
+import { callerActor } from '../housekeeping/audit-log';
 import { validateSightingInputs, type ValidSightingInput } from '../ledger/sightings';
 import type { Authenticator } from './auth';
 import type { RateLimiter } from './rate-limit';
@@ -24,7 +24,7 @@ function countByOutcome(sightings: readonly ValidSightingInput[]): { seen: numbe
 }
 
 export function reportSightingsHandler(
-  node: MamoriNode,
+  ports: Pick<ExchangePorts, 'reports' | 'audit'>,
   log: Logger,
   authenticate: Authenticator,
   writes: RateLimiter,
@@ -33,10 +33,10 @@ export function reportSightingsHandler(
     const sightings = validateSightingInputs(request.sightings, Date.now(), 'sightings');
     // A sighting is an item of a signed entry, like an indicator: the same budget.
     writes.take(caller, sightings.length);
-    const outcome = await node.reportSightings(sightings, request.keyEpoch);
+    const outcome = await ports.reports.reportSightings(sightings, request.keyEpoch);
     const counts = countByOutcome(sightings);
     log.info({ method: 'ReportSightings', recorded: outcome.recorded, seq: outcome.seq }, 'sightings published');
-    node.audit.record(callerActor(caller), 'sightings', { ...counts, seq: outcome.seq });
+    ports.audit.record(callerActor(caller), 'sightings', { ...counts, seq: outcome.seq });
     return outcome;
   });
 }

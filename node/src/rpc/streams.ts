@@ -8,26 +8,34 @@ import type * as grpc from '@grpc/grpc-js';
  */
 export const DEFAULT_STREAM_STALL_MS = 60_000;
 
-let streamStallMs = DEFAULT_STREAM_STALL_MS;
+/** Backpressure of one server's streams: the stall limit (`limits.streamStallMs`) and who is told of a reset. */
+export class StreamWatch {
+  constructor(
+    private readonly stallMs: number = DEFAULT_STREAM_STALL_MS,
+    private readonly onReset: () => void = () => undefined,
+  ) {}
 
-/** Sets the stall limit for this process (from the node's `limits.streamStallMs`). */
-export function setStreamStallMs(ms: number): void {
-  streamStallMs = ms;
+  /**
+   * Resolves true on 'drain', false when the call is cancelled or closed first. A client that
+   * does not read for the stall limit has its stream reset: the call is then cancelled, so the
+   * handler's own cancellation path frees what it holds.
+   */
+  waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+    return waitForDrain(call, this.stallMs, () => {
+      this.onReset();
+      resetStalledStream(call);
+    });
+  }
 }
 
-/**
- * Resolves true on 'drain', false when the call is cancelled or closed first. A client that
- * does not read for the stall limit has its stream reset: the call is then cancelled, so the
- * handler's own cancellation path frees what it holds.
- */
-export function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>, stallMs: number, stalled: () => void): Promise<boolean> {
   return new Promise((resolve) => {
     const onDrain = () => done(true);
     const onGone = () => done(false);
     const stall = setTimeout(() => {
       done(false);
-      resetStalledStream(call);
-    }, streamStallMs);
+      stalled();
+    }, stallMs);
     stall.unref();
     function done(ok: boolean) {
       clearTimeout(stall);
@@ -42,16 +50,12 @@ export function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>):
   });
 }
 
-/** Streams reset because their client stopped reading (process-wide, for metrics and tests). */
-export const stalledStreams = { reset: 0 };
-
 /**
  * A status cannot reach a client that does not read (it queues behind the unread messages), so
  * the HTTP/2 stream is reset. grpc-js keeps it in private fields of the call's interceptor chain;
  * if they are not found, ABORTED is emitted instead, which at least stops the handler.
  */
 function resetStalledStream(call: grpc.ServerWritableStream<unknown, unknown>): void {
-  stalledStreams.reset++;
   let link: unknown = (call as unknown as { call?: unknown }).call;
   for (let depth = 0; depth < 8 && link && typeof link === 'object'; depth++) {
     const stream = (link as { stream?: Partial<http2.ServerHttp2Stream> }).stream;

@@ -6,7 +6,9 @@ import type { AcceptedEntry } from '../ledger/acceptance';
 import type { FeedHead } from '../ledger/entry';
 import { openDatabase } from './database';
 import { SightingStore, type StoredSighting } from './sighting-store';
-import { ENTRY_PAGE_SQL } from './entry-pages';
+import { ENTRY_PAGE_SQL, type StoredEntryPage } from './entry-pages';
+
+export type { StoredEntryPage } from './entry-pages';
 
 export interface StoredListing {
   originId: number;
@@ -23,15 +25,6 @@ export interface StoredListing {
   validUntilMs: number;
   eventId: string;
   retracted: boolean;
-}
-
-export interface StoredEntryPage {
-  id: number;
-  origin: string;
-  seq: number;
-  hash: Buffer;
-  body: Buffer;
-  signature: Buffer;
 }
 
 interface ListingRow {

@@ -203,7 +203,7 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (merchant, origin)
   ) WITHOUT ROWID;
   `,
-  // 9: stored entries that failed the background scrub (exchange/scrub.ts), until repaired
+  // 9: stored entries that failed the background scrub (integrity/scrub.ts), until repaired
   // from a peer. Origin and seq only: the damaged bytes stay where they are.
   `
   CREATE TABLE damaged_entries (
@@ -215,7 +215,7 @@ const MIGRATIONS: readonly string[] = [
   );
   `,
   // 10: the aggregator's fraud-report cursor. Retention deletes fraud_reports rows past the
-  // look-back (exchange/detection-retention.ts); the last entry examined is kept here so a
+  // look-back (housekeeping/detection-retention.ts); the last entry examined is kept here so a
   // pruned report is never opened again.
   `
   CREATE TABLE fraud_report_cursor (

@@ -34,7 +34,7 @@ export interface DetectionPruned extends CommonPointPruned {
 }
 
 export interface DetectionRetentionPorts {
-  alerts: AlertStore;
+  alerts: Pick<AlertStore, 'pruneAlerts' | 'pruneCardTestingReports'>;
   /** The aggregator's store; absent on every other node. */
   commonPoint?: CommonPointStore;
   audit: AuditLog;

@@ -20,7 +20,7 @@ import type { MemberKeys } from '../ledger/acceptance';
 import { readEntryHeader } from '../ledger/entry';
 import { sleep } from '../replication/backoff';
 import type { RawEntry } from '../replication/types';
-import type { DamagedEntryStore } from '../store/damaged-entries';
+import type { DamagedEntryStore } from './damaged-entries';
 import type { LedgerStore } from '../store/ledger-store';
 import type { DamagedEntryReport } from './scrub-protocol';
 import { ScrubWorkerClient } from './scrub-worker-client';

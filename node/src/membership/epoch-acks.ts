@@ -3,7 +3,7 @@
 // through any member's status — can see which members hold the new key before the old one is
 // retired. The first epoch of a consortium is issued with it: a member holds it by joining,
 // and it needs no ack.
-import type { Consortium, EpochKey } from './membership';
+import type { Consortium, EpochKey } from './consortium';
 
 export type EpochState = 'active' | 'upcoming' | 'retired';
 

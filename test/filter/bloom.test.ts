@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BitSet } from 'bloom-filters';
-import { DigestBloomFilter, readSnapshot, writeSnapshot } from '../../node/src/index/index';
+import { DigestBloomFilter } from '../../node/src/filter/digest-bloom';
+import { readSnapshot, writeSnapshot } from '../../node/src/filter/snapshot';
 
 /** n random 32-byte digests, as views into one buffer (selectors are uniform BLAKE2b-256 outputs). */
 function randomDigests(n: number): Buffer[] {

@@ -1,6 +1,6 @@
 // Rebuilds the Bloom filter with a larger capacity without stopping checks: the digests
 // are read page by page between other work, while new selectors go to both filters.
-import { DigestBloomFilter } from '../index/index';
+import { DigestBloomFilter } from './digest-bloom';
 import type { LedgerStore } from '../store/ledger-store';
 
 const PAGE = 50_000;

@@ -2,7 +2,8 @@
 // when over capacity) and the merge of recently stored selectors into the large table.
 import type { Logger } from 'pino';
 import { EventEmitter } from 'node:events';
-import { writeSnapshot, type BloomParams, type DigestBloomFilter } from '../index/index';
+import type { BloomParams, DigestBloomFilter } from './digest-bloom';
+import { writeSnapshot } from './snapshot';
 import type { LedgerStore } from '../store/ledger-store';
 import { BackgroundFilterRebuild } from './filter-rebuild';
 import { capacityFor, snapshotFile, type FilterSettings } from './filter-loader';

@@ -2,7 +2,7 @@
 // evidence per listing member (its latest listing, first and last seen across all of them).
 import type { Evidence__Output } from '../../../proto/gen/mamori/v1/Evidence';
 import type { StoredListing } from '../store/ledger-store';
-import { corroborationScore, countSightings, type SightingCounts, type SightingRow } from '../detection/corroboration';
+import { corroborationScore, countSightings, type SightingCounts, type SightingRow } from './corroboration';
 
 /** Evidence as the API returns it: one per listing member. */
 export type Evidence = Evidence__Output;
@@ -11,7 +11,7 @@ export interface CheckVerdict {
   listed: boolean;
   evidence: Evidence[];
   listingMembers: number;
-  /** Listed only: the corroboration score (detection/corroboration.ts) and its sightings. */
+  /** Listed only: the corroboration score (verdict/corroboration.ts) and its sightings. */
   score: number;
   sightings: SightingCounts | null;
 }

@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { ZERO_HASH, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
-import type { LedgerStore } from '../store/ledger-store';
-import { storageFailure, type StorageFailure } from '../store/storage-errors';
-import type { SelectorIndex } from './selector-index';
+import type { LedgerStore } from './ledger-store';
+import { storageFailure, type StorageFailure } from './storage-errors';
+import type { SelectorIndex } from '../filter/selector-index';
 
 /** The writes committed together, and what they change before the commit. */
 export class WriteGroup {

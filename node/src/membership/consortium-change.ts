@@ -1,6 +1,6 @@
 // What a new consortium file changes, as the audit log records it: versions, member ids and
 // epoch numbers only (never a key, a sealed key or an endpoint).
-import type { Consortium } from './membership';
+import type { Consortium } from './consortium';
 
 export interface ConsortiumChange {
   version: number;

@@ -1,7 +1,8 @@
 // Brings the Bloom filter up to date at start-up: the snapshot if it matches the ledger,
 // caught up with entries committed after it; otherwise a rebuild from SQLite.
 import * as path from 'node:path';
-import { DigestBloomFilter, readSnapshot } from '../index/index';
+import { DigestBloomFilter } from './digest-bloom';
+import { readSnapshot } from './snapshot';
 import type { LedgerStore } from '../store/ledger-store';
 
 export interface FilterSettings {

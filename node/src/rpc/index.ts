@@ -1,2 +1,0 @@
-export * from './server';
-export * from './status-mapping';

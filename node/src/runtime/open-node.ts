@@ -1,0 +1,188 @@
+// Opens a node: every store once, the ledger verified, the filter loaded, the writer, the
+// detectors, housekeeping and the node object wired together. What it starts (WAL checkpoints,
+// detectors on the writer) it stops in close(), in reverse order; runtime/run-node.ts adds the
+// servers, replication and the background work on top.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { sodiumReady } from '../../../proto/ts/sodium';
+import type { NodeConfig } from '../config/node-config';
+import { ConfigError } from '../config/errors';
+import { openSealed } from '../crypto/sealed-box';
+import { AlertFeed } from '../detection/alert-feed';
+import { CardListingDetector } from '../detection/card-listings';
+import { CardTestingDetector } from '../detection/card-testing';
+import { CommonPointAnalyser } from '../detection/common-point';
+import { MerchantWatch } from '../detection/merchant-watch';
+import { MamoriNode } from '../exchange/node';
+import { OwnFeed } from '../exchange/own-feed';
+import { MemberReports } from '../exchange/reports';
+import { loadFilter } from '../filter/filter-loader';
+import { SelectorIndex } from '../filter/selector-index';
+import { AuditLog } from '../housekeeping/audit-log';
+import { DetectionRetention } from '../housekeeping/detection-retention';
+import { WalCheckpointer } from '../housekeeping/wal-checkpoint';
+import { DamagedEntryStore } from '../integrity/damaged-entries';
+import { LedgerScrub } from '../integrity/scrub';
+import { verifyAtStart } from '../integrity/start-up';
+import { KeyEpochAcknowledger } from '../membership/acknowledge-epochs';
+import { Consortium, loadMemberIdentity, type MemberIdentity } from '../membership/consortium';
+import { MemberState } from '../membership/member-state';
+import { NodeEvents } from '../metrics/observer';
+import { ReplicatedLedger } from '../replication/ledger-port';
+import { OwnWriteGate } from '../replication/own-write-gate';
+import { CommonPointStore } from '../store/common-point-store';
+import { KeyEpochAckStore } from '../store/key-epoch-ack-store';
+import { LedgerStore } from '../store/ledger-store';
+import { LedgerWriter } from '../store/ledger-writer';
+import { WatchStore } from '../store/watch-store';
+
+/** The database file of a data directory. */
+export function databaseFile(dataDir: string): string {
+  return path.join(dataDir, 'mamori.db');
+}
+
+/** Every object of an open node; each built once. */
+export interface OpenNode {
+  config: NodeConfig;
+  log: Logger;
+  node: MamoriNode;
+  membership: MemberState;
+  feed: OwnFeed;
+  reports: MemberReports;
+  acknowledger: KeyEpochAcknowledger;
+  ledger: ReplicatedLedger;
+  writer: LedgerWriter;
+  index: SelectorIndex;
+  events: NodeEvents;
+  alerts: AlertFeed;
+  merchantWatch: MerchantWatch;
+  /** Common-point analysis, on the consortium's aggregator only (the consortium file in force at start). */
+  commonPoint: CommonPointAnalyser | undefined;
+  audit: AuditLog;
+  detectionRetention: DetectionRetention;
+  damagedEntries: DamagedEntryStore;
+  scrub: LedgerScrub;
+  walCheckpoints: WalCheckpointer;
+  databaseFile: string;
+  integrityCheck(): string;
+  close(): void;
+}
+
+/** Checks the member key file against the config and the consortium file; returns both loaded. */
+function loadMembership(config: NodeConfig): { membership: MemberState; identity: MemberIdentity } {
+  const identity = loadMemberIdentity(config.memberKeyFile);
+  if (identity.member !== config.member) {
+    throw new ConfigError(config.memberKeyFile, [`member: is "${identity.member}" but the node config is for "${config.member}"`]);
+  }
+  const consortium = Consortium.load(config.consortiumFile, config.operatorPublicKey);
+  const self = consortium.member(config.member);
+  if (!self) throw new ConfigError(config.consortiumFile, [`document.members: has no member "${config.member}"`]);
+  if (self.signingPublicKey !== identity.signing.publicKey.toString('base64')) {
+    throw new ConfigError(config.memberKeyFile, ['signing.publicKey: does not match this member\'s key in the consortium file']);
+  }
+  const membership = new MemberState(config.member, identity, config.consortiumFile, consortium, consortium.openEpochKeys(identity, config.consortiumFile));
+  return { membership, identity };
+}
+
+export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNode> {
+  await sodiumReady();
+  const { membership, identity } = loadMembership(config);
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const started = Date.now();
+  const file = databaseFile(config.dataDir);
+  const store = LedgerStore.open(file, { maxDatabaseMb: config.storage?.maxDatabaseMb });
+  const stops: (() => void)[] = [() => store.close()];
+  const closeAll = () => {
+    for (const stop of stops.splice(0).reverse()) stop();
+  };
+  try {
+    const consortium = membership.consortium;
+    const damagedEntries = new DamagedEntryStore(store.db);
+    const keysOf = (origin: string) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin);
+    const heads = verifyAtStart(store, config.member, keysOf, damagedEntries, log);
+    const verifiedMs = Date.now() - started;
+    const loaded = loadFilter(store, config.dataDir, config.filter);
+    log.info({ entriesVerifiedMs: verifiedMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started }, 'ledger verified and filter ready');
+    const settings = { ...config.filter, dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs };
+    const index = new SelectorIndex(loaded.filter, store, settings, log, loaded.source === 'snapshot');
+    const writer = new LedgerWriter(store, heads, index, log);
+    stops.push(() => writer.close(), () => index.close());
+
+    const events = new NodeEvents();
+    const feed = new OwnFeed(config.member, identity.signing.secretKey, writer, new OwnWriteGate());
+    stops.push(() => feed.close());
+    const keyEpochAcks = new KeyEpochAckStore(store.db);
+    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, events });
+    const reports = new MemberReports(feed, membership);
+    const audit = new AuditLog(store.db, log);
+    stops.push(() => audit.close());
+    const acknowledger = new KeyEpochAcknowledger(feed, membership, keyEpochAcks, audit, log);
+
+    // Detection: each detector examines every commit; alerts go to the one feed.
+    const alerts = new AlertFeed(store.db, config.member);
+    const binRanges = () => membership.binRanges();
+    const open = (sealed: Buffer) => openSealed(sealed, identity.box);
+    const cardTesting = new CardTestingDetector(alerts, config.member, binRanges, config.cardTesting, log);
+    stops.push(cardTesting.attach(writer));
+    const cardListings = new CardListingDetector(alerts, store.db, config.member, binRanges, log, open);
+    stops.push(cardListings.attach(writer));
+    const merchantWatch = new MerchantWatch(new WatchStore(store.db), alerts, config.member, log);
+    stops.push(merchantWatch.attach(writer));
+    const aggregator = consortium.commonPoint;
+    let commonPoint: CommonPointAnalyser | undefined;
+    let commonPointStore: CommonPointStore | undefined;
+    if (aggregator?.aggregator === config.member) {
+      commonPointStore = new CommonPointStore(store.db);
+      const analysis = { ...aggregator, intervalMs: config.commonPointIntervalMs };
+      commonPoint = new CommonPointAnalyser(commonPointStore, analysis, { open, publish: (flags) => reports.publishCommonPointFlags(flags) }, log);
+      stops.push(commonPoint.attach(writer));
+    }
+
+    // Housekeeping and integrity.
+    const detectionRetention = new DetectionRetention(
+      { alerts, commonPoint: commonPointStore, audit, log },
+      { alertRetentionDays: config.alerts.retentionDays, cardTestingWindowMinutes: config.cardTesting.windowMinutes, commonPointLookBackDays: commonPoint && aggregator?.lookBackDays },
+    );
+    stops.push(() => detectionRetention.close());
+    commonPoint?.on('analysed', () => detectionRetention.pruneLogged());
+    const scrub = new LedgerScrub({ store, damage: damagedEntries, members: () => membership.storedEntryKeys(), databaseFile: file, log }, config.scrub);
+    stops.push(() => void scrub.close());
+    const walCheckpoints = new WalCheckpointer(
+      store.db,
+      `${file}-wal`,
+      { intervalMs: config.walCheckpointIntervalMs, truncateAboveBytes: config.walTruncateAboveBytes, longReadOpen: () => scrub.longReadOpen },
+      log,
+    );
+    walCheckpoints.start();
+    stops.push(() => walCheckpoints.stop());
+
+    return {
+      config,
+      log,
+      node,
+      membership,
+      feed,
+      reports,
+      acknowledger,
+      ledger: new ReplicatedLedger(store, writer, config.member),
+      writer,
+      index,
+      events,
+      alerts,
+      merchantWatch,
+      commonPoint,
+      audit,
+      detectionRetention,
+      damagedEntries,
+      scrub,
+      walCheckpoints,
+      databaseFile: file,
+      integrityCheck: () => store.integrityCheck(),
+      close: closeAll,
+    };
+  } catch (error) {
+    closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,148 @@
+// The composition root of a running node (`mamori start`, the dev consortium and tests): opens
+// the node (open-node.ts), then starts its member-local API, its Replication service for
+// peers, metrics, replication with every peer and the background work, and stops all of it
+// in the reverse order. Nothing here speaks gRPC: rpc/ does, behind the functions it exports.
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../config/node-config';
+import type { MamoriNode } from '../exchange/node';
+import { serveNodeMetrics, type RunningMetricsServer } from '../metrics';
+import { startOwnFeedRecovery } from '../replication/own-feed-recovery';
+import { Replicator } from '../replication/replicator';
+import type { PeerLink } from '../replication/types';
+import { dialPeer } from '../rpc/dial-peer';
+import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
+import { configDigest } from './config-digest';
+import { watchConsortiumFile } from './consortium-reload';
+import { openNode, type OpenNode } from './open-node';
+import { exchangePorts, metricsSources, replicationPorts } from './ports';
+
+export interface RunningNode {
+  node: MamoriNode;
+  /** Every object of the node (stores, detectors, housekeeping), for operations tools and tests. */
+  parts: OpenNode;
+  exchange: RunningServer;
+  replication: RunningServer | undefined;
+  /** Prometheus metrics over HTTP, when the config has metricsListen. */
+  metrics: RunningMetricsServer | undefined;
+  replicator: Replicator;
+  stop(): Promise<void>;
+}
+
+/** A node with its member-local API only: no peers, no background work (tools and in-process tests). */
+export interface ExchangeNode {
+  node: MamoriNode;
+  parts: OpenNode;
+  server: RunningServer;
+  stop(): Promise<void>;
+}
+
+function peersOf(parts: OpenNode, config: NodeConfig): string[] {
+  if (!config.tls && !config.insecureDev) return []; // no way to authenticate to peers: replicate with none
+  const current = parts.membership.consortium.currentMembers().map((m) => m.id).filter((id) => id !== config.member);
+  return config.peers ? current.filter((id) => config.peers?.includes(id)) : current;
+}
+
+export async function runExchangeNode(config: NodeConfig, log: Logger): Promise<ExchangeNode> {
+  const parts = await openNode(config, log);
+  try {
+    const server = await startExchangeServer(exchangePorts(parts), config, log);
+    return {
+      node: parts.node,
+      parts,
+      server,
+      stop: async () => {
+        await server.shutdown();
+        parts.close();
+      },
+    };
+  } catch (error) {
+    parts.close();
+    throw error;
+  }
+}
+
+/** Opens the node and starts its servers, replication and background work. */
+export async function runNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  const parts = await openNode(config, log);
+  const { audit, membership, feed } = parts;
+  /** What has been started, each with its stop; stopped last-started first. */
+  const started: { stop: () => void | Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const s of started.splice(0).reverse()) await s.stop();
+  };
+  try {
+    const connect = (peer: string): PeerLink => {
+      const member = membership.consortium.member(peer);
+      if (!member) throw new Error(`"${peer}" is no longer a member`);
+      return dialPeer(config, peer, member.endpoint);
+    };
+    const memberKeys = (origin: string) => membership.memberKeys(origin);
+    const replicator = new Replicator(parts.ledger.port(), memberKeys, connect, log, {
+      antiEntropyIntervalMs: config.antiEntropyIntervalMs,
+      backoffBaseMs: 200,
+      backoffMaxMs: 10_000,
+      ownWrites: feed.ownWrites,
+    });
+    started.push({ stop: () => replicator.stop() });
+    // Before the member-local API opens: no own entry is signed until the peers have said how
+    // far they hold this member's feed (a node restored from a backup catches up first).
+    const ownFeedRecovery = startOwnFeedRecovery(
+      { ledger: parts.ledger.port(), member: memberKeys, connect, ownOrigin: config.member, peers: () => peersOf(parts, config), gate: feed.ownWrites, log },
+      config.ownFeedRecovery,
+    );
+    started.push({ stop: () => ownFeedRecovery.stop() });
+    // Servers close after replication and the scrub have stopped (see stop below): first in the list, last to stop.
+    const servers: RunningServer[] = [];
+    started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
+    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status()), config, log);
+    servers.push(exchange);
+    const replication = await startReplicationServer(replicationPorts(parts), config, log);
+    if (replication) servers.push(replication);
+    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status()), config.metricsListen, log) : undefined;
+    if (metrics) started.push({ stop: () => metrics.close() });
+    replicator.setPeers(peersOf(parts, config));
+    if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
+    audit.record('node', 'node.start', { consortiumVersion: membership.consortium.document.version, feedSeq: feed.head().seq, configDigest: configDigest(config) });
+    audit.startRetention(config.audit.retentionDays);
+    parts.detectionRetention.start();
+    started.push({ stop: () => parts.detectionRetention.close() });
+    // A key epoch issued while this node was down is acknowledged now (membership/epoch-acks.ts).
+    const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    void ownFeedRecovery.done.then((state) => {
+      if (state !== 'stopped') acknowledgeKeyEpochs();
+    });
+    if (config.scrub.enabled) parts.scrub.start((origin, seq) => replicator.copiesOf(origin, seq));
+    const stopWatching = watchConsortiumFile(config, {
+      membership,
+      audit,
+      log,
+      changed: () => {
+        replicator.setPeers(peersOf(parts, config));
+        acknowledgeKeyEpochs();
+      },
+    });
+    started.push({ stop: stopWatching });
+
+    return {
+      node: parts.node,
+      parts,
+      exchange,
+      replication,
+      metrics,
+      replicator,
+      stop: async () => {
+        for (const s of servers) s.markNotServing();
+        // Stopping the replicator ends any peer fetch a repair is waiting on: the scrub stops alongside.
+        const scrubStopped = parts.scrub.stop();
+        await stopAll();
+        await scrubStopped;
+        audit.record('node', 'node.stop', { feedSeq: feed.head().seq, configDigest: configDigest(config) });
+        parts.close();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    parts.close();
+    throw error;
+  }
+}
