@@ -8,10 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
+import { operatorKeyPairMatches, signConsortiumDocument } from '../../../proto/ts/trust/verify';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import { generateHashingKey, sealHashingKey } from '../crypto/epochs';
-import { signDetached, verifyDetached } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
 import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, operatorKeyFileSchema } from '../config/schemas';
@@ -73,8 +73,7 @@ function summarize(e: RawEpoch, nowMs: number): EpochSummary {
 function loadOperatorKey(file: string): OperatorKey {
   const raw = readJsonFile(file, operatorKeyFileSchema);
   const key = { publicKey: Buffer.from(raw.publicKey, 'base64'), secretKey: Buffer.from(raw.secretKey, 'base64') };
-  const probe = Buffer.from('mamori/v1/operator-key-check\0', 'utf8');
-  if (!verifyDetached(signDetached(probe, key.secretKey), probe, key.publicKey)) {
+  if (!operatorKeyPairMatches(key.publicKey, key.secretKey)) {
     throw new ConfigError(file, ['secretKey: does not belong to publicKey (a damaged or mismatched operator key file)']);
   }
   return key;
@@ -100,22 +99,8 @@ function loadSigned(consortiumFile: string, operatorKeyFile: string): { raw: { d
 
 /** Signs the document and replaces the file atomically: a polling node sees the old file or the new one. */
 function writeSigned(file: string, document: RawDocument, operator: OperatorKey): void {
-  const signature = signDetached(consortiumSigningBytes(canonicalJson(document)), operator.secretKey).toString('base64');
-  const text = `${JSON.stringify({ document, signature }, null, 2)}\n`;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    const fd = fs.openSync(tmp, 'wx', fs.statSync(file).mode & 0o777);
-    try {
-      fs.writeFileSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (error) {
-    fs.rmSync(tmp, { force: true });
-    throw error;
-  }
+  const signature = signConsortiumDocument(document, operator.secretKey);
+  writeFileAtomic(file, `${JSON.stringify({ document, signature }, null, 2)}\n`, { mode: fs.statSync(file).mode & 0o777 });
 }
 
 function parseIsoTime(value: string, option: string): number {
