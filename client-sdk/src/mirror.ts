@@ -4,6 +4,7 @@
 // or has gone stale) is confirmed with the node, which also returns the evidence.
 import * as grpc from '@grpc/grpc-js';
 import { BitSet } from 'bloom-filters';
+import { backoffDelay } from '../../proto/ts/backoff';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { loadGrpcTypes } from '../../proto/ts/loader';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
@@ -39,6 +40,8 @@ interface Loading {
 }
 
 const DIGEST_BYTES = 32;
+const RECONNECT_BASE_MS = 100;
+const RECONNECT_MAX_MS = 5000;
 
 export class FilterMirror {
   private filter: DigestBloomFilter | undefined;
@@ -133,8 +136,8 @@ export class FilterMirror {
     this.loading = undefined;
     this.reason = reason ?? 'mirror stream closed';
     this.options.log?.(`mirror: ${this.reason}; reconnecting`);
-    // Exponential backoff with jitter; the current filter keeps answering until it goes stale.
-    const delay = Math.min(5000, 100 * 2 ** Math.min(this.attempt++, 6)) * (0.5 + Math.random() / 2);
+    // The current filter keeps answering until it goes stale.
+    const delay = backoffDelay(this.attempt++, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
     this.retryTimer = setTimeout(() => this.connect(), delay);
     this.retryTimer.unref?.();
   }
