@@ -4,13 +4,13 @@
 import { normalizePan } from '../../proto/ts/normalize';
 import { panSelector } from '../../proto/ts/selectors';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { isPublicTestPan } from '../../proto/ts/test-cards';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/GetHashingKeysResponse';
 import type { PublishResponse__Output } from '../../proto/gen/mamori/v1/PublishResponse';
 import type { RetractResponse__Output } from '../../proto/gen/mamori/v1/RetractResponse';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 import { CheckBatcher, type PanSelector } from './batcher';
+import { publishablePan, publishedCard, TEST_CARD_REASON } from './card-numbers';
 import { configToOptions, readClientConfig } from './config';
 import { RETRACT_REASONS, type CardListingDetails, type RetractReasonName } from './details';
 import { withDeadline } from './deadline';
@@ -20,7 +20,6 @@ import { FilterMirror } from './mirror';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
-import { routingBin } from '../../proto/ts/routing-bin';
 import { fallbackResult, mergeEvidence, NO_SIGHTINGS, type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
 import { mergeCorroboration, prepareSightings, sightingsRequest } from './sightings';
 import type { ReportSightingsResponse__Output } from '../../proto/gen/mamori/v1/ReportSightingsResponse';
@@ -325,15 +324,17 @@ export class MamoriClient {
 
   /** Publishes compromised cards: refuses invalid and public test numbers before anything is sent. */
   async publishCompromisedCards(pans: readonly string[], details: CardListingDetails): Promise<PublishResponse__Output> {
-    const digits = this.normalizeAll(pans, true);
-    pans.forEach((_, i) => {
-      if (isPublicTestPan(digits[i] as string)) {
-        throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: is a public test card number; test numbers are never published`);
-      }
+    if (!Array.isArray(pans)) throw new MamoriClientError('INVALID_ARGUMENT', 'pans: expected an array of card numbers');
+    const digits = pans.map((pan, i) => {
+      const card = publishablePan(pan);
+      if (card.ok) return card.digits;
+      if (card.reason !== TEST_CARD_REASON) this.counters.invalid++;
+      throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: ${card.reason}`);
     });
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch, digits.map(routingBin));
+    const cards = digits.map((d) => publishedCard(key.key, d));
+    return this.publishPanDigests(cards.map((c) => c.digest), details, key.epoch, cards.map((c) => c.bin));
   }
 
   /** Retracts this member's listings of cards (for example after reissue), under every active epoch. */
