@@ -19,6 +19,7 @@ import { Consortium } from '../exchange/membership';
 import { epochState, type EpochState } from '../exchange/epoch-acks';
 import { isoDate } from './output';
 import { describeMissing, fetchKeyEpochAcks, formatAcks, missingAcks } from './key-acks';
+import { wholeNumber } from './whole-number';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const MIN_OVERLAP_DAYS = 1;
@@ -245,12 +246,6 @@ function overlapDaysArg(value: string): number {
   return n;
 }
 
-function epochArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an epoch number (1 or more)');
-  return n;
-}
-
 export function addKeysCommands(program: Command): void {
   const keys = program.command('keys').description('hashing-key epochs of the consortium (operator)');
 
@@ -272,7 +267,7 @@ export function addKeysCommands(program: Command): void {
     .description('set when an epoch retires (default now), e.g. after a suspected compromise; a newer epoch must be active')
     .requiredOption('--consortium <file>', 'the consortium file (consortium.json)')
     .requiredOption('--operator-key <file>', 'the operator key file (operator.key.json)')
-    .requiredOption('--epoch <n>', 'the epoch to retire', epochArg)
+    .requiredOption('--epoch <n>', 'the epoch to retire', wholeNumber('--epoch', { min: 1, what: 'an epoch number' }))
     .option('--at <iso>', 'when it retires (default now)', (v) => parseIsoTime(v, '--at'))
     .option('--client-config <client.json>', "a member's client config: its node tells which members acknowledged the newer epoch")
     .option('--force', 'retire even if a member has not acknowledged the newer epoch (or without checking)')
