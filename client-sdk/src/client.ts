@@ -27,7 +27,7 @@ import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceip
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
 import { merchantMatches, merchantPublication, merchantsPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
-import { Transport } from './transport';
+import { Transport, type UnaryMethod } from './transport';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { WatchMerchantsResponse__Output } from '../../proto/gen/mamori/v1/WatchMerchantsResponse';
@@ -410,7 +410,7 @@ export class MamoriClient {
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
   }
 
-  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting' | 'ReportSightings' | 'ReportFraud' | 'WatchMerchants', request: object): Promise<Res> {
+  private admin<Res>(method: UnaryMethod, request: object): Promise<Res> {
     if (this.closed) return Promise.reject(MamoriClientError.closed());
     return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
   }

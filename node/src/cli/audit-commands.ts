@@ -1,16 +1,16 @@
 // `mamori audit verify` and `mamori audit show`: read the node's audit log from its
 // database, read-only, while the node may be running (WAL lets a reader in beside the writer).
-import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadNodeConfig } from '../config/node-config';
 import { AuditStore, type AuditRow } from '../store/audit-store';
+import { databaseFile } from '../store/database';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
 
 function openAudit(configFile: string): { db: Database.Database; store: AuditStore } {
   const config = loadNodeConfig(configFile);
-  const file = path.join(config.dataDir, 'mamori.db');
+  const file = databaseFile(config.dataDir);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
   const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get();

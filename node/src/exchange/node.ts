@@ -15,6 +15,7 @@ import type { Role } from '../ledger/roles';
 import { roleAllowsKind } from '../ledger/roles';
 import type { ValidRetraction, ValidSelector } from '../ledger/validate';
 import { LedgerStore } from '../store/ledger-store';
+import { databaseFile } from '../store/database';
 import { isActive, NOT_LISTED, verdictFromListings, withCorroboration, type CheckVerdict } from './evidence';
 import { loadFilter } from './filter-loader';
 import { LedgerWriter, type WriteGroup } from './ledger-writer';
@@ -122,7 +123,7 @@ export class MamoriNode {
   readonly walCheckpoints: WalCheckpointer;
 
   get databaseFile(): string {
-    return path.join(this.config.dataDir, 'mamori.db');
+    return databaseFile(this.config.dataDir);
   }
 
   /** Keys that verify stored entries: current members, and former ones for their earlier entries. */
@@ -234,7 +235,7 @@ export class MamoriNode {
 
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'), { maxDatabaseMb: config.storage?.maxDatabaseMb });
+    const store = LedgerStore.open(databaseFile(config.dataDir), { maxDatabaseMb: config.storage?.maxDatabaseMb });
     try {
       // Another member's damaged entry is marked and left to the scrub, which repairs it from
       // a peer; damage in this member's own feed, or rows of an origin that was never a

@@ -4,9 +4,9 @@
 // replicator status, two file sizes. Labels are member ids, error codes and file names only:
 // never a card number, a key or a selector.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MamoriNode } from '../exchange/node';
+import { databaseFile as databaseFileOf } from '../store/database';
 import type { PeerStatus } from '../replication/replicator';
 import { RATE_LIMIT_SCOPES, rateLimited } from '../rpc/rate-limit';
 import { stalledStreams } from '../rpc/streams';
@@ -45,7 +45,7 @@ export function createNodeMetrics(node: MamoriNode, peers: () => PeerStatus[] = 
   registry.setDefaultLabels({ member: node.member });
   collectDefaultMetrics({ register: registry });
 
-  const databaseFile = path.join(node.config.dataDir, 'mamori.db');
+  const databaseFile = databaseFileOf(node.config.dataDir);
   const takeSnapshot = (): Snapshot | undefined => {
     try {
       return {
