@@ -1,7 +1,6 @@
 // A member's node: its own feed, the stored ledger, the filter, and the member-local
 // operations (publish, retract, check, status) the Exchange API serves.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';

@@ -11,6 +11,9 @@
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
 //                        node-config        SHA-256(tag || canonical JSON of the effective node config)
 //                        client-token       BLAKE2b-256(tag || token), no key: what a node config stores instead of a token
+//
+// Not here: the SHA-256 checksum of the Bloom filter snapshot (node/src/index/snapshot.ts), which
+// only detects damage to a local file and is trusted by nothing.
 import { createHash } from 'node:crypto';
 import { sodium } from '../sodium';
 import type { SelectorType__Output } from '../../gen/mamori/v1/SelectorType';
