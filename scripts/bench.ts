@@ -36,7 +36,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { readClientConfig } from '../client-sdk/src/config';
 import { loadGrpcTypes } from '../node/src/rpc/grpc-types';
-import { panSelector } from '../proto/ts/selectors';
+import { panSelector } from '../proto/ts/trust/domains';
 import { sodiumReady } from '../proto/ts/sodium';
 import type { CheckResponse__Output } from '../proto/gen/mamori/v1/CheckResponse';
 import type { ExchangeClient } from '../proto/gen/mamori/v1/Exchange';

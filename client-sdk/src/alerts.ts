@@ -5,6 +5,7 @@ import type * as grpc from './transport';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { CardListingAlert__Output } from '../../proto/gen/mamori/v1/CardListingAlert';
 import type { CardTestingReport } from '../../proto/gen/mamori/v1/CardTestingReport';
+import { backoffDelay, sleep } from '../../proto/ts/backoff';
 import type { MerchantFields, MerchantSelector } from '../../proto/ts/merchant';
 import { MamoriClientError } from './errors';
 
@@ -63,8 +64,8 @@ export async function cardTestingRequest(
 
 /** Errors no reconnect can fix. */
 const FATAL: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'CONFIG']);
-const INITIAL_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2000;
+const RECONNECT_BASE_MS = 100;
+const RECONNECT_MAX_MS = 2000;
 
 export async function* alertStream(
   open: (request: { afterId: number; follow: boolean }) => grpc.ClientReadableStream<Alert__Output>,
@@ -75,7 +76,7 @@ export async function* alertStream(
   if (!Number.isSafeInteger(cursor) || cursor < 0) throw new MamoriClientError('INVALID_ARGUMENT', 'after: expected a non-negative integer (an alert id)');
   const follow = options.follow ?? false;
   const stopped = () => isClosed() || options.signal?.aborted === true;
-  let backoff = INITIAL_BACKOFF_MS;
+  let attempt = 0;
   while (!stopped()) {
     let call: grpc.ClientReadableStream<Alert__Output>;
     try {
@@ -90,7 +91,7 @@ export async function* alertStream(
       for await (const alert of call as AsyncIterable<Alert__Output>) {
         if (alert.id <= cursor) continue; // never yield an alert twice, whatever the server sends
         cursor = alert.id;
-        backoff = INITIAL_BACKOFF_MS;
+        attempt = 0;
         yield alert;
       }
       if (!follow) return;
@@ -103,7 +104,6 @@ export async function* alertStream(
       call.cancel();
     }
     // The node went away (restart, network): reopen after the last alert yielded.
-    await new Promise((resolve) => setTimeout(resolve, backoff));
-    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    await sleep(backoffDelay(attempt++, RECONNECT_BASE_MS, RECONNECT_MAX_MS), options.signal);
   }
 }

@@ -2,15 +2,15 @@
 // Card numbers are normalized and hashed in this process; only selectors leave it. A check
 // answers within its deadline, from the in-process mirror, the node, or the fail mode.
 import { normalizePan } from '../../proto/ts/normalize';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { isPublicTestPan } from '../../proto/ts/test-cards';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/GetHashingKeysResponse';
 import type { PublishResponse__Output } from '../../proto/gen/mamori/v1/PublishResponse';
 import type { RetractResponse__Output } from '../../proto/gen/mamori/v1/RetractResponse';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 import { CheckBatcher, type PanSelector } from './batcher';
+import { publishablePan, publishedCard, TEST_CARD_REASON } from './card-numbers';
 import { configToOptions, readClientConfig } from './config';
 import { RETRACT_REASONS, type CardListingDetails, type RetractReasonName } from './details';
 import { withDeadline } from './deadline';
@@ -20,7 +20,6 @@ import { FilterMirror } from './mirror';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
-import { routingBin } from '../../proto/ts/routing-bin';
 import { fallbackResult, mergeEvidence, NO_SIGHTINGS, type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
 import { mergeCorroboration, prepareSightings, sightingsRequest } from './sightings';
 import type { ReportSightingsResponse__Output } from '../../proto/gen/mamori/v1/ReportSightingsResponse';
@@ -28,7 +27,7 @@ import type { CardSighting, MerchantFields, MerchantScreenResult, SightingReceip
 import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchant';
 import { merchantMatches, merchantPublication, merchantsPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
-import { Transport } from './transport';
+import { Transport, type UnaryMethod } from './transport';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { WatchMerchantsResponse__Output } from '../../proto/gen/mamori/v1/WatchMerchantsResponse';
@@ -325,15 +324,17 @@ export class MamoriClient {
 
   /** Publishes compromised cards: refuses invalid and public test numbers before anything is sent. */
   async publishCompromisedCards(pans: readonly string[], details: CardListingDetails): Promise<PublishResponse__Output> {
-    const digits = this.normalizeAll(pans, true);
-    pans.forEach((_, i) => {
-      if (isPublicTestPan(digits[i] as string)) {
-        throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: is a public test card number; test numbers are never published`);
-      }
+    if (!Array.isArray(pans)) throw new MamoriClientError('INVALID_ARGUMENT', 'pans: expected an array of card numbers');
+    const digits = pans.map((pan, i) => {
+      const card = publishablePan(pan);
+      if (card.ok) return card.digits;
+      if (card.reason !== TEST_CARD_REASON) this.counters.invalid++;
+      throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: ${card.reason}`);
     });
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    return this.publishPanDigests(digits.map((d) => panSelector(key.key, d)), details, key.epoch, digits.map(routingBin));
+    const cards = digits.map((d) => publishedCard(key.key, d));
+    return this.publishPanDigests(cards.map((c) => c.digest), details, key.epoch, cards.map((c) => c.bin));
   }
 
   /** Retracts this member's listings of cards (for example after reissue), under every active epoch. */
@@ -409,7 +410,7 @@ export class MamoriClient {
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
   }
 
-  private admin<Res>(method: 'Publish' | 'Retract' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'Check' | 'ReportCardTesting' | 'ReportSightings' | 'ReportFraud' | 'WatchMerchants', request: object): Promise<Res> {
+  private admin<Res>(method: UnaryMethod, request: object): Promise<Res> {
     if (this.closed) return Promise.reject(MamoriClientError.closed());
     return this.transport.unary<Res>(method, request, Date.now() + this.options.adminDeadlineMs);
   }

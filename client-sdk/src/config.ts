@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { MamoriClientError } from './errors';
-import { MAX_BATCH, type ClientOptions } from './options';
+import { issueField, OPTION_SCHEMAS, type ClientOptions } from './options';
 
 /**
  * client.json: everything a client needs to reach its member's node, and optionally how it
- * checks. Defaults live in options.ts (DEFAULTS), not here, so a file and code agree.
+ * checks. The options' bounds and defaults live in options.ts (OPTION_SCHEMAS, DEFAULTS), not
+ * here, so a file and code agree.
  */
 export const clientConfigSchema = z
   .object({
@@ -14,19 +15,12 @@ export const clientConfigSchema = z
     .refine((v) => !/:\d{1,5}$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, { message: 'expected a port from 0 to 65535' }),
     token: z.string().min(16, 'expected the client token written by mamori dev-consortium'),
     /** Budget of one check in ms. */
-    deadlineMs: z.number().int().min(1).max(600_000).optional(),
+    deadlineMs: OPTION_SCHEMAS.deadlineMs.optional(),
     /** Deadline of publish, retract, status in ms. */
-    adminDeadlineMs: z.number().int().min(1).max(600_000).optional(),
-    mode: z.enum(['mirror', 'remote']).optional(),
-    failMode: z.enum(['open', 'closed']).optional(),
-    batch: z
-      .object({
-        windowMs: z.number().min(0).max(1000).optional(),
-        maxSize: z.number().int().min(1).max(MAX_BATCH).optional(),
-        maxInFlight: z.number().int().min(1).max(1024).optional(),
-      })
-      .strict()
-      .optional(),
+    adminDeadlineMs: OPTION_SCHEMAS.adminDeadlineMs.optional(),
+    mode: OPTION_SCHEMAS.mode.optional(),
+    failMode: OPTION_SCHEMAS.failMode.optional(),
+    batch: OPTION_SCHEMAS.batch.optional(),
   })
   .strict();
 
@@ -41,7 +35,7 @@ export function readClientConfig(file: string): ClientConfig {
   }
   const parsed = clientConfigSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+    const problems = parsed.error.issues.map((i) => `${issueField(i) || '(top level)'}: ${i.message}`);
     throw new MamoriClientError('CONFIG', `${file}: ${problems.join('; ')}`);
   }
   return parsed.data;

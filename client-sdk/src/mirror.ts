@@ -3,6 +3,7 @@
 // A negative answers in microseconds with no I/O; a positive (or a mirror that is not loaded
 // or has gone stale) is confirmed with the node, which also returns the evidence.
 import { BitSet } from 'bloom-filters';
+import { backoffDelay } from '../../proto/ts/backoff';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { isCancelled, openMirrorChannel, type ChannelCredentials, type ClientReadableStream, type ServiceError } from './transport';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
@@ -38,6 +39,8 @@ interface Loading {
 }
 
 const DIGEST_BYTES = 32;
+const RECONNECT_BASE_MS = 100;
+const RECONNECT_MAX_MS = 5000;
 
 export class FilterMirror {
   private filter: DigestBloomFilter | undefined;
@@ -125,8 +128,8 @@ export class FilterMirror {
     this.loading = undefined;
     this.reason = reason ?? 'mirror stream closed';
     this.options.log?.(`mirror: ${this.reason}; reconnecting`);
-    // Exponential backoff with jitter; the current filter keeps answering until it goes stale.
-    const delay = Math.min(5000, 100 * 2 ** Math.min(this.attempt++, 6)) * (0.5 + Math.random() / 2);
+    // The current filter keeps answering until it goes stale.
+    const delay = backoffDelay(this.attempt++, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
     this.retryTimer = setTimeout(() => this.connect(), delay);
     this.retryTimer.unref?.();
   }

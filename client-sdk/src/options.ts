@@ -1,6 +1,8 @@
-// Client options: the defaults in one place, and one parser that validates, names the field
-// at fault, and returns a new frozen object (the caller's object is never changed).
+// Client options: the defaults in one place, and one zod schema per option (shared with
+// client.json) behind a parser that names the field at fault and returns a new frozen object
+// (the caller's object is never changed).
 import type * as grpc from './transport';
+import { z } from 'zod';
 import { MamoriClientError } from './errors';
 import { defaultPolicy, type VerdictPolicy } from './policy';
 
@@ -70,89 +72,113 @@ export const DEFAULTS = Object.freeze({
   reconnect: Object.freeze({ initialBackoffMs: 100, maxBackoffMs: 2000 }),
 });
 
-const KNOWN = ['target', 'token', 'credentials', 'mode', 'deadlineMs', 'adminDeadlineMs', 'failMode', 'policy', 'batch', 'reconnect', 'log'];
-
-export function parseOptions(input: ClientOptions): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) throw MamoriClientError.config('options', 'expected an object');
-  const o = input as unknown as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.includes(key) && o[key] !== undefined) throw MamoriClientError.config(`options.${key}`, `unknown option; expected one of ${KNOWN.join(', ')}`);
-  }
-  const batch = object(o.batch, 'options.batch', ['windowMs', 'maxSize', 'maxInFlight']);
-  const reconnect = object(o.reconnect, 'options.reconnect', ['initialBackoffMs', 'maxBackoffMs']);
-  const resolved: ResolvedOptions = {
-    target: text(o.target, 'options.target', 'host:port of the member\'s node'),
-    token: text(o.token, 'options.token', 'the client token of the member\'s node'),
-    credentials: o.credentials === undefined ? undefined : (object(o.credentials, 'options.credentials', undefined) as unknown as grpc.ChannelCredentials),
-    mode: oneOf(o.mode, 'options.mode', ['mirror', 'remote'], DEFAULTS.mode),
-    deadlineMs: number(o.deadlineMs, 'options.deadlineMs', 1, 600_000, DEFAULTS.deadlineMs),
-    adminDeadlineMs: number(o.adminDeadlineMs, 'options.adminDeadlineMs', 1, 600_000, DEFAULTS.adminDeadlineMs),
-    failMode: oneOf(o.failMode, 'options.failMode', ['open', 'closed'], DEFAULTS.failMode),
-    policy: fn(o.policy, 'options.policy', defaultPolicy) as VerdictPolicy,
-    batch: Object.freeze({
-      windowMs: number(batch.windowMs, 'options.batch.windowMs', 0, 1000, DEFAULTS.batch.windowMs),
-      maxSize: integer(batch.maxSize, 'options.batch.maxSize', 1, MAX_BATCH, DEFAULTS.batch.maxSize),
-      maxInFlight: integer(batch.maxInFlight, 'options.batch.maxInFlight', 1, 1024, DEFAULTS.batch.maxInFlight),
-    }),
-    reconnect: Object.freeze({
-      initialBackoffMs: integer(reconnect.initialBackoffMs, 'options.reconnect.initialBackoffMs', 10, 60_000, DEFAULTS.reconnect.initialBackoffMs),
-      maxBackoffMs: integer(reconnect.maxBackoffMs, 'options.reconnect.maxBackoffMs', 10, 600_000, DEFAULTS.reconnect.maxBackoffMs),
-    }),
-    log: fn(o.log, 'options.log', () => undefined) as (message: string) => void,
-  };
-  if (resolved.reconnect.maxBackoffMs < resolved.reconnect.initialBackoffMs) {
-    throw MamoriClientError.config('options.reconnect.maxBackoffMs', `must be at least initialBackoffMs (${resolved.reconnect.initialBackoffMs})`);
-  }
-  // Kept out of JSON.stringify and console.log, so that logging the options never logs the token.
-  Object.defineProperty(resolved, 'token', { enumerable: false });
-  return Object.freeze(resolved);
-}
-
-function text(value: unknown, field: string, expected: string): string {
-  if (typeof value !== 'string' || value.trim() === '') throw MamoriClientError.config(field, `required: ${expected}`);
-  return value;
-}
-
-function number(value: unknown, field: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw MamoriClientError.config(field, `expected a number from ${min} to ${max}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
-  const n = number(value, field, min, max, fallback);
-  if (!Number.isInteger(n)) throw MamoriClientError.config(field, `expected a whole number, got ${n}`);
-  return n;
-}
-
-function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw MamoriClientError.config(field, `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`);
-  return value as T;
-}
-
-function fn(value: unknown, field: string, fallback: unknown): unknown {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'function') throw MamoriClientError.config(field, `expected a function, got ${describe(value)}`);
-  return value;
-}
-
-function object(value: unknown, field: string, keys: readonly string[] | undefined): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw MamoriClientError.config(field, `expected an object, got ${describe(value)}`);
-  const record = value as Record<string, unknown>;
-  if (keys) {
-    for (const key of Object.keys(record)) {
-      if (!keys.includes(key) && record[key] !== undefined) throw MamoriClientError.config(`${field}.${key}`, `unknown option; expected one of ${keys.join(', ')}`);
-    }
-  }
-  return record;
-}
+// ---- validation: one zod schema per option, shared with client.json (config.ts) ----
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
   if (value === null || typeof value !== 'object') return String(value);
   return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function numberFrom(min: number, max: number) {
+  const error = (issue: { input?: unknown }) => `expected a number from ${min} to ${max}, got ${describe(issue.input)}`;
+  return z.number({ error }).min(min, { error }).max(max, { error });
+}
+
+function wholeNumberFrom(min: number, max: number) {
+  return numberFrom(min, max).int({ error: (issue) => `expected a whole number, got ${describe(issue.input)}` });
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(allowed: T) {
+  return z.enum(allowed, { error: (issue) => `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(issue.input)}` });
+}
+
+function text(expected: string) {
+  const error = `required: ${expected}`;
+  return z.string({ error }).refine((v) => v.trim() !== '', { error });
+}
+
+function fn<F>() {
+  return z.custom<F>((v) => typeof v === 'function', { error: (issue) => `expected a function, got ${describe(issue.input)}` });
+}
+
+/** An object that refuses keys it does not know, naming the ones it does. */
+function options<Shape extends z.ZodRawShape>(shape: Shape) {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown option; expected one of ${known}` : `expected an object, got ${describe(issue.input)}`),
+  });
+}
+
+/** The options a client.json may also hold (config.ts): one definition of their bounds. */
+export const OPTION_SCHEMAS = {
+  mode: oneOf(['mirror', 'remote']),
+  deadlineMs: numberFrom(1, 600_000),
+  adminDeadlineMs: numberFrom(1, 600_000),
+  failMode: oneOf(['open', 'closed']),
+  batch: options({
+    windowMs: numberFrom(0, 1000).optional(),
+    maxSize: wholeNumberFrom(1, MAX_BATCH).optional(),
+    maxInFlight: wholeNumberFrom(1, 1024).optional(),
+  }),
+};
+
+const clientOptionsSchema = options({
+  target: text("host:port of the member's node"),
+  token: text("the client token of the member's node"),
+  credentials: z
+    .custom<grpc.ChannelCredentials>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { error: (issue) => `expected an object, got ${describe(issue.input)}` })
+    .optional(),
+  mode: OPTION_SCHEMAS.mode.optional(),
+  deadlineMs: OPTION_SCHEMAS.deadlineMs.optional(),
+  adminDeadlineMs: OPTION_SCHEMAS.adminDeadlineMs.optional(),
+  failMode: OPTION_SCHEMAS.failMode.optional(),
+  policy: fn<VerdictPolicy>().optional(),
+  batch: OPTION_SCHEMAS.batch.optional(),
+  reconnect: options({
+    initialBackoffMs: wholeNumberFrom(10, 60_000).optional(),
+    maxBackoffMs: wholeNumberFrom(10, 600_000).optional(),
+  }).optional(),
+  log: fn<(message: string) => void>().optional(),
+}).superRefine((o, ctx) => {
+  const initial = o.reconnect?.initialBackoffMs ?? DEFAULTS.reconnect.initialBackoffMs;
+  if ((o.reconnect?.maxBackoffMs ?? DEFAULTS.reconnect.maxBackoffMs) < initial) {
+    ctx.addIssue({ code: 'custom', path: ['reconnect', 'maxBackoffMs'], message: `must be at least initialBackoffMs (${initial})` });
+  }
+});
+
+/** The dotted path of the field an issue is about ('' for the top level); an unknown key names itself. */
+export function issueField(issue: z.core.$ZodIssue): string {
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
+  return path.map(String).join('.');
+}
+
+export function parseOptions(input: ClientOptions): ResolvedOptions {
+  const parsed = clientOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+    const field = issueField(issue);
+    throw MamoriClientError.config(field ? `options.${field}` : 'options', issue.message);
+  }
+  const o = parsed.data;
+  const resolved: ResolvedOptions = {
+    target: o.target,
+    token: o.token,
+    credentials: o.credentials,
+    mode: o.mode ?? DEFAULTS.mode,
+    deadlineMs: o.deadlineMs ?? DEFAULTS.deadlineMs,
+    adminDeadlineMs: o.adminDeadlineMs ?? DEFAULTS.adminDeadlineMs,
+    failMode: o.failMode ?? DEFAULTS.failMode,
+    policy: o.policy ?? defaultPolicy,
+    batch: Object.freeze({ ...DEFAULTS.batch, ...definedOnly(o.batch) }),
+    reconnect: Object.freeze({ ...DEFAULTS.reconnect, ...definedOnly(o.reconnect) }),
+    log: o.log ?? (() => undefined),
+  };
+  // Kept out of JSON.stringify and console.log, so that logging the options never logs the token.
+  Object.defineProperty(resolved, 'token', { enumerable: false });
+  return Object.freeze(resolved);
+}
+
+function definedOnly<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,7 +1,7 @@
 // Card sightings as the node's ReportSightings takes them: each PAN hashed in this process
 // under one key; its first 8 digits (the BIN) go to the member's own node only, which uses
 // them to tell whether this member issued the card and never passes them on.
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import type { ReportSightingsRequest } from '../../proto/gen/mamori/v1/ReportSightingsRequest';
 import type { SightingOutcome as SightingOutcomeEnum } from '../../proto/gen/mamori/v1/SightingOutcome';
 import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult';

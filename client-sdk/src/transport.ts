@@ -46,14 +46,16 @@ export function isCancelled(error: ServiceError): boolean {
   return error.code === grpc.status.CANCELLED;
 }
 
-export type UnaryMethod = 'Publish' | 'Retract' | 'Check' | 'Status' | 'GetHashingKeys' | 'Unfreeze' | 'ReportCardTesting' | 'ReportSightings' | 'ReportFraud' | 'WatchMerchants';
+/** The unary RPCs the client sends (stats() counts each). */
+export const UNARY_METHODS = ['Publish', 'Retract', 'Check', 'Status', 'GetHashingKeys', 'Unfreeze', 'ReportCardTesting', 'ReportSightings', 'ReportFraud', 'WatchMerchants'] as const;
+export type UnaryMethod = (typeof UNARY_METHODS)[number];
 
 export class Transport {
   readonly stub: ExchangeClient;
   private readonly metadata: grpc.Metadata;
   private closed = false;
   /** RPCs sent, by method. */
-  readonly sent: Record<UnaryMethod, number> = { Publish: 0, Retract: 0, Check: 0, Status: 0, GetHashingKeys: 0, Unfreeze: 0, ReportCardTesting: 0, ReportSightings: 0, ReportFraud: 0, WatchMerchants: 0 };
+  readonly sent = Object.fromEntries(UNARY_METHODS.map((m) => [m, 0])) as Record<UnaryMethod, number>;
 
   constructor(options: ChannelSettings) {
     const { Exchange } = loadGrpcTypes().mamori.v1;

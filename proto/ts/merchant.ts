@@ -4,7 +4,7 @@
 // so it is safe to log and to return over the wire.
 import { domainToASCII } from 'node:url';
 import { isSupportedCountry, ParseError, parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
-import { hashSelector, type SelectorTypeName } from './selectors';
+import { hashSelector, type SelectorTypeName } from './trust/domains';
 
 export type NormalizeResult = { ok: true; value: string } | { ok: false; reason: string };
 

@@ -14,6 +14,7 @@ import { sealFraudReport } from '../../node/src/exchange/fraud-report';
 import { decodeFraudReportContents, validateFraudReportContents, type ValidFraudReportContents } from '../../node/src/ledger/common-point';
 import { CommonPointStore } from '../../node/src/store/common-point-store';
 import { LedgerStore } from '../../node/src/store/ledger-store';
+import { databaseFile } from '../../node/src/store/database';
 import { addRow, details, now, progress, secondsSince } from './common';
 
 const ISSUERS = 5;
@@ -46,7 +47,7 @@ function issuerReports(merchants: Buffer[], issuer: number, nowMs: number): Vali
 
 export async function runCommonPointBench(tempDir: string): Promise<void> {
   fs.mkdirSync(path.join(tempDir, 'cpp'), { recursive: true });
-  const ledger = LedgerStore.open(path.join(tempDir, 'cpp', 'mamori.db'));
+  const ledger = LedgerStore.open(databaseFile(path.join(tempDir, 'cpp')));
   try {
     const store = new CommonPointStore(ledger.db);
     const aggregator = generateBoxKeyPair();

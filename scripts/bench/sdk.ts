@@ -20,7 +20,7 @@ import type { CardCheckResult } from '../../client-sdk/src/results';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { normalizePan } from '../../proto/ts/normalize';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { addRow, details, immediate, median, now, onCleanup, progress, randomPan } from './common';

@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
 import { MamoriClientError } from '../../client-sdk/src/errors';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { decodeEntryBody } from '../../node/src/ledger/entry';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { randomPans } from '../helpers/cards';

@@ -12,7 +12,7 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import type { FraudReportInput } from '../../client-sdk/src/common-point';
 import { DEV_EXTRA_ISSUER, type DevMember } from '../../node/src/runtime/dev-consortium';
 import { merchantSelectors, type MerchantFields } from '../../proto/ts/merchant';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { randomPans } from '../helpers/cards';
 import { editNodeConfig, startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { filesUnder, memberOf, runCli, tempDir } from '../helpers/node-harness';

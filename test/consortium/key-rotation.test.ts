@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { MamoriClient } from '../../client-sdk/src/client';
-import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
+import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
 import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
 import { Consortium } from '../../node/src/membership/consortium';
 import { listEpochs, retireHashingKey, rotateHashingKey } from '../../node/src/cli/keys-rotate';

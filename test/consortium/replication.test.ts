@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
-import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
+import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { createConsortiumCa, issueMemberCertificate } from '../../node/src/crypto/certificates';
 import { signDetached } from '../../node/src/crypto/signing';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { cardPublication, type MamoriClient } from '../../client-sdk/src/client';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { signNextEntry, ZERO_HASH } from '../../node/src/ledger/entry';
 import { readTlsMaterial } from '../../node/src/rpc/peer-credentials';
 import { FakePeer } from '../helpers/fake-peer';

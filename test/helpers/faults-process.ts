@@ -1,7 +1,6 @@
 // What the crash and disk-full fault tests check after a node process dies or refuses a
 // write: recovery time, listed cards, SQLite integrity, duplicate rows, the verified feed.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { loadNodeConfig } from '../../node/src/config/node-config';
@@ -9,6 +8,7 @@ import { Consortium } from '../../node/src/membership/consortium';
 import { verifyStoredLedger } from '../../node/src/integrity/verify-ledger';
 import type { FeedHead } from '../../node/src/ledger/entry';
 import { LedgerStore } from '../../node/src/store/ledger-store';
+import { databaseFile } from '../../node/src/store/database';
 import { spawnNode, type NodeProcess } from './node-harness';
 import { randomPan } from './cards';
 import { waitFor } from './wait';
@@ -75,14 +75,14 @@ export function inspectDatabase(file: string): DatabaseInspection {
 }
 
 export function databaseFileOf(nodeConfig: string): string {
-  return path.join(loadNodeConfig(nodeConfig).dataDir, 'mamori.db');
+  return databaseFile(loadNodeConfig(nodeConfig).dataDir);
 }
 
 /** Every stored feed verified end to end (signatures, hash chains); only with the node stopped. */
 export function verifyFeedsOffline(nodeConfig: string): Map<string, FeedHead> {
   const config = loadNodeConfig(nodeConfig);
   const consortium = Consortium.load(config.consortiumFile, config.operatorPublicKey);
-  const store = LedgerStore.open(path.join(config.dataDir, 'mamori.db'));
+  const store = LedgerStore.open(databaseFile(config.dataDir));
   try {
     return verifyStoredLedger(store, (origin) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin));
   } finally {

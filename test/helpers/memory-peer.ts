@@ -19,14 +19,15 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { entryHash, generateSigningKeyPair, signDetached, type SigningKeyPair } from '../../node/src/crypto/signing';
-import { entrySigningBytes } from '../../proto/ts/signed-bytes';
+import { entrySigningBytes } from '../../proto/ts/trust/domains';
 import { acceptEntry, type MemberKeys } from '../../node/src/ledger/acceptance';
 import { signNextEntry, ZERO_HASH, type FeedHead } from '../../node/src/ledger/entry';
 import { MamoriError } from '../../node/src/ledger/errors';
 import type { Role } from '../../node/src/ledger/roles';
 import { LedgerStore } from '../../node/src/store/ledger-store';
 // The one import from exchange/ (being split on another branch): the node's single writer.
-import { LedgerWriter } from '../../node/src/exchange/ledger-writer';
+import { LedgerWriter } from '../../node/src/store/ledger-writer';
+import { ReplicatedLedger } from '../../node/src/replication/ledger-port';
 import { FeedServer, type FeedSource } from '../../node/src/replication/feed-server';
 import { Replicator, type PeerStatus } from '../../node/src/replication/replicator';
 import type { LedgerPort, PeerLink, RawEntry } from '../../node/src/replication/types';
@@ -173,7 +174,6 @@ export class MemoryNode {
   readonly replicator: Replicator;
   readonly server: FeedServer;
   readonly ledger: LedgerPort;
-  private readonly frozen: Set<string>;
   private readonly peers = new Set<string>();
   private closed = false;
 
@@ -188,19 +188,7 @@ export class MemoryNode {
     // The Bloom filter only speeds up checks; replication never reads it.
     const noFilter = { added: () => undefined } as unknown as ConstructorParameters<typeof LedgerWriter>[2];
     this.writer = new LedgerWriter(this.store, this.store.heads(), noFilter, log);
-    this.frozen = new Set(this.store.frozenOrigins().map((f) => f.origin));
-    // As MamoriNode.ledgerPort() builds it.
-    this.ledger = {
-      enqueue: (prepare) => this.writer.enqueue(prepare),
-      committedHeads: () => this.writer.allHeads(),
-      storedEntry: (origin, seq) => this.store.entryAt(origin, seq),
-      isFrozen: (origin) => this.frozen.has(origin),
-      ownOrigin: member.id,
-      recordEquivocation: (evidence) => {
-        this.store.recordEquivocation(evidence);
-        this.frozen.add(evidence.origin);
-      },
-    };
+    this.ledger = new ReplicatedLedger(this.store, this.writer, member.id).port();
     this.server = new FeedServer(writerFeedSource(this.writer, this.store));
     this.replicator = new Replicator(this.ledger, (origin) => net.memberKeys(origin), (peer) => net.connect(this.id, peer), log, REPLICATOR_OPTIONS);
   }

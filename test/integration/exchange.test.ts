@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MamoriClientError } from '../../client-sdk/src/errors';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { acceptEntry } from '../../node/src/ledger/acceptance';
 import { entryHash } from '../../node/src/crypto/signing';
 import { sodiumReady } from '../../proto/ts/sodium';

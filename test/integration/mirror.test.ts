@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as crypto from 'node:crypto';
 import { FilterMirror } from '../../client-sdk/src/mirror';
 import { MamoriClient } from '../../client-sdk/src/client';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { makeConsortium, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';

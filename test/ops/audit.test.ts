@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { openDatabase } from '../../node/src/store/database';
 import { AuditStore, type AuditRow } from '../../node/src/store/audit-store';
@@ -16,7 +16,7 @@ import { randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
 import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
 import { signDetached } from '../../node/src/crypto/signing';
-import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
+import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
 
 const DAY_MS = 24 * 60 * 60_000;
 

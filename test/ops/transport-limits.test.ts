@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
-import { panSelector } from '../../proto/ts/selectors';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { limitsOf, serverOptions } from '../../node/src/rpc/limits';

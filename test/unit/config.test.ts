@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/signed-bytes';
+import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { createDevConsortium, type DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { ConfigError } from '../../node/src/config/errors';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { ledgerProtoRoot } from '../../proto/ts/loader';
-import { canonicalJson, consortiumSigningBytes, entrySigningBytes } from '../../proto/ts/signed-bytes';
+import { canonicalJson, consortiumSigningBytes, entrySigningBytes } from '../../proto/ts/trust/domains';
 import { sodium, sodiumReady } from '../../proto/ts/sodium';
 import {
   entryHash,

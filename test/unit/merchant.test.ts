@@ -15,7 +15,7 @@ import {
   type MerchantFields,
   type NormalizeResult,
 } from '../../proto/ts/merchant';
-import { hashSelector } from '../../proto/ts/selectors';
+import { hashSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 
 function value(r: NormalizeResult): string {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { luhnValid, normalizePan, withLuhnDigit } from '../../proto/ts/normalize';
-import { DIGEST_BYTES, hashSelector, panSelector, SELECTOR_DOMAINS, type SelectorTypeName } from '../../proto/ts/selectors';
+import { DIGEST_BYTES, hashSelector, panSelector, SELECTOR_DOMAINS, type SelectorTypeName } from '../../proto/ts/trust/domains';
 import { sodium, sodiumReady } from '../../proto/ts/sodium';
 import { isPublicTestPan, publicTestPans } from '../../proto/ts/test-cards';
 

@@ -2,7 +2,7 @@
 // writers, ingest and Replicator over memory links (test/helpers/memory-peer.ts). Every wait
 // polls a condition; each case runs in well under a second.
 import { expect } from 'chai';
-import { entrySigningBytes } from '../../proto/ts/signed-bytes';
+import { entrySigningBytes } from '../../proto/ts/trust/domains';
 import { entryHash, verifyDetached } from '../../node/src/crypto/signing';
 import { forged, memoryConsortium, replicate, signChain, type MemoryConsortium, type MemoryNode, type ServedEntry } from '../helpers/memory-peer';
 import { waitFor } from '../helpers/wait';

@@ -1,15 +1,16 @@
 // `mamori audit verify` and `mamori audit show`: read the node's audit log from its
 // database, read-only, while the node may be running (WAL lets a reader in beside the writer).
-import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { loadNodeConfig } from '../config/node-config';
 import { AuditStore, type AuditRow } from '../store/audit-store';
+import { databaseFile } from '../store/database';
 import { isoDate, toJson } from './output';
+import { wholeNumber } from './whole-number';
 
 function openAudit(configFile: string): { db: Database.Database; store: AuditStore } {
   const config = loadNodeConfig(configFile);
-  const file = path.join(config.dataDir, 'mamori.db');
+  const file = databaseFile(config.dataDir);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
   const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get();
@@ -22,12 +23,6 @@ function openAudit(configFile: string): { db: Database.Database; store: AuditSto
 
 function rowLine(r: AuditRow): string {
   return `#${r.id} ${isoDate(r.atMs)} ${r.actor} ${r.action} ${r.details}`;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
-  return n;
 }
 
 export function addAuditCommands(program: Command): void {
@@ -61,7 +56,7 @@ export function addAuditCommands(program: Command): void {
     .command('show')
     .description('print the last entries of the audit log')
     .requiredOption('--config <node.json>', "this member's node config")
-    .option('--last <n>', 'how many entries', positiveInt, 20)
+    .option('--last <n>', 'how many entries', wholeNumber('--last', { min: 1 }), 20)
     .option('--json', 'print JSON')
     .action((o: { config: string; last: number; json?: boolean }) => {
       const { db, store } = openAudit(o.config);

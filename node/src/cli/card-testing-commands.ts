@@ -5,14 +5,7 @@ import type { MamoriAlert } from '../../../client-sdk/src/alerts';
 import { isoDate, toJson } from './output';
 import { watchAlertLine } from './common-point-commands';
 import { alertJsonLine, cardListingLine } from './alert-output';
-
-function count(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`${name} must be a whole number`);
-    return n;
-  };
-}
+import { wholeNumber } from './whole-number';
 
 function bin(value: string): string {
   if (!/^[0-9]{6,8}$/.test(value)) throw new InvalidArgumentError('must be the first 6 to 8 digits of the card numbers tested');
@@ -33,9 +26,9 @@ export function addCardTestingCommands(program: Command): void {
     .description('report a card-testing (enumeration) burst against a BIN range (acquirers and PSPs only)')
     .requiredOption('--config <client.json>', "client config of this member's node")
     .requiredOption('--bin <digits>', 'first 6 to 8 digits of the card numbers tested', bin)
-    .requiredOption('--attempts <n>', 'authorization attempts in the bucket', count('--attempts'))
-    .requiredOption('--declines <n>', 'of which declined', count('--declines'))
-    .option('--bucket-minutes <n>', 'length of the time bucket (the bucket holding now is reported)', count('--bucket-minutes'), 10)
+    .requiredOption('--attempts <n>', 'authorization attempts in the bucket', wholeNumber('--attempts', { min: 0, max: 0xffffffff }))
+    .requiredOption('--declines <n>', 'of which declined', wholeNumber('--declines', { min: 0, max: 0xffffffff }))
+    .option('--bucket-minutes <n>', 'length of the time bucket (the bucket holding now is reported)', wholeNumber('--bucket-minutes', { min: 0, max: 0xffffffff }), 10)
     .option('--json', 'print JSON')
     .action(async (o: { config: string; bin: string; attempts: number; declines: number; bucketMinutes: number; json?: boolean }) => {
       const client = MamoriClient.fromConfigFile(o.config, { mode: 'remote' });
@@ -51,7 +44,7 @@ export function addCardTestingCommands(program: Command): void {
     .command('alerts')
     .description("this member's alerts (card testing and new compromised-card listings in its BIN ranges); --follow keeps streaming")
     .requiredOption('--config <client.json>', "client config of this member's node")
-    .option('--after <id>', 'only alerts after this id (the last one you saw)', count('--after'), 0)
+    .option('--after <id>', 'only alerts after this id (the last one you saw)', wholeNumber('--after', { min: 0, max: 0xffffffff }), 0)
     .option('--follow', 'keep streaming new alerts (reconnects after a node restart) until Ctrl-C')
     .option('--json', 'one JSON object per line')
     .action(async (o: { config: string; after: number; follow?: boolean; json?: boolean }) => {

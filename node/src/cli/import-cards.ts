@@ -4,10 +4,7 @@ import * as fs from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import type { CardListingDetails } from '../../../client-sdk/src/details';
-import { normalizePan } from '../../../proto/ts/normalize';
-import { panSelector } from '../../../proto/ts/selectors';
-import { routingBin } from '../../../proto/ts/routing-bin';
-import { isPublicTestPan } from '../../../proto/ts/test-cards';
+import { publishablePan, publishedCard } from '../../../client-sdk/src/card-numbers';
 import { readCardFile } from './card-file';
 
 export interface ImportOptions {
@@ -96,17 +93,14 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
     for await (const lines of readCardFile(options.file, () => undefined, (b) => (bytesRead = b))) {
       for (const { line, field } of lines) {
         summary.lines++;
-        const normalized = normalizePan(field);
-        if (!normalized.ok) {
-          reject(line, `card number ${normalized.reason}`);
+        const card = publishablePan(field);
+        if (!card.ok) {
+          reject(line, card.reason);
           continue;
         }
-        if (isPublicTestPan(normalized.digits)) {
-          reject(line, 'is a public test card number (never published)');
-          continue;
-        }
-        batch.push(panSelector(key.key, normalized.digits));
-        bins.push(routingBin(normalized.digits));
+        const { digest, bin } = publishedCard(key.key, card.digits);
+        batch.push(digest);
+        bins.push(bin);
         if (batch.length >= options.batchSize) {
           send(batch, bins);
           batch = [];

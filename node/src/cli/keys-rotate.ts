@@ -8,10 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
+import { operatorKeyPairMatches, signConsortiumDocument } from '../../../proto/ts/trust/verify';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import { generateHashingKey, sealHashingKey } from '../crypto/epochs';
-import { signDetached, verifyDetached } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
 import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, operatorKeyFileSchema } from '../config/schemas';
@@ -19,6 +19,7 @@ import { Consortium } from '../membership/consortium';
 import { epochState, type EpochState } from '../membership/epoch-acks';
 import { isoDate } from './output';
 import { describeMissing, fetchKeyEpochAcks, formatAcks, missingAcks } from './key-acks';
+import { wholeNumber } from './whole-number';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const MIN_OVERLAP_DAYS = 1;
@@ -73,8 +74,7 @@ function summarize(e: RawEpoch, nowMs: number): EpochSummary {
 function loadOperatorKey(file: string): OperatorKey {
   const raw = readJsonFile(file, operatorKeyFileSchema);
   const key = { publicKey: Buffer.from(raw.publicKey, 'base64'), secretKey: Buffer.from(raw.secretKey, 'base64') };
-  const probe = Buffer.from('mamori/v1/operator-key-check\0', 'utf8');
-  if (!verifyDetached(signDetached(probe, key.secretKey), probe, key.publicKey)) {
+  if (!operatorKeyPairMatches(key.publicKey, key.secretKey)) {
     throw new ConfigError(file, ['secretKey: does not belong to publicKey (a damaged or mismatched operator key file)']);
   }
   return key;
@@ -100,22 +100,8 @@ function loadSigned(consortiumFile: string, operatorKeyFile: string): { raw: { d
 
 /** Signs the document and replaces the file atomically: a polling node sees the old file or the new one. */
 function writeSigned(file: string, document: RawDocument, operator: OperatorKey): void {
-  const signature = signDetached(consortiumSigningBytes(canonicalJson(document)), operator.secretKey).toString('base64');
-  const text = `${JSON.stringify({ document, signature }, null, 2)}\n`;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    const fd = fs.openSync(tmp, 'wx', fs.statSync(file).mode & 0o777);
-    try {
-      fs.writeFileSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (error) {
-    fs.rmSync(tmp, { force: true });
-    throw error;
-  }
+  const signature = signConsortiumDocument(document, operator.secretKey);
+  writeFileAtomic(file, `${JSON.stringify({ document, signature }, null, 2)}\n`, { mode: fs.statSync(file).mode & 0o777 });
 }
 
 function parseIsoTime(value: string, option: string): number {
@@ -260,12 +246,6 @@ function overlapDaysArg(value: string): number {
   return n;
 }
 
-function epochArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an epoch number (1 or more)');
-  return n;
-}
-
 export function addKeysCommands(program: Command): void {
   const keys = program.command('keys').description('hashing-key epochs of the consortium (operator)');
 
@@ -287,7 +267,7 @@ export function addKeysCommands(program: Command): void {
     .description('set when an epoch retires (default now), e.g. after a suspected compromise; a newer epoch must be active')
     .requiredOption('--consortium <file>', 'the consortium file (consortium.json)')
     .requiredOption('--operator-key <file>', 'the operator key file (operator.key.json)')
-    .requiredOption('--epoch <n>', 'the epoch to retire', epochArg)
+    .requiredOption('--epoch <n>', 'the epoch to retire', wholeNumber('--epoch', { min: 1, what: 'an epoch number' }))
     .option('--at <iso>', 'when it retires (default now)', (v) => parseIsoTime(v, '--at'))
     .option('--client-config <client.json>', "a member's client config: its node tells which members acknowledged the newer epoch")
     .option('--force', 'retire even if a member has not acknowledged the newer epoch (or without checking)')

@@ -15,6 +15,7 @@ import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
+import { wholeNumber } from './whole-number';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -24,24 +25,12 @@ function positiveNumber(name: string) {
   };
 }
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65533) throw new InvalidArgumentError('must be a port from 1 to 65533');
-  return n;
-}
-
 function exposures(value: string): ExposureName[] {
   const names = value.split(',').map((v) => v.trim()).filter(Boolean);
   for (const n of names) {
     if (!(n in EXPOSURES)) throw new InvalidArgumentError(`unknown data element "${n}"; expected any of ${Object.keys(EXPOSURES).join(', ')}`);
   }
   return names as ExposureName[];
-}
-
-function confidence(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError('must be an integer from 0 to 100');
-  return n;
 }
 
 function eventId(value: string): string {
@@ -63,7 +52,7 @@ function addListingOptions(cmd: Command): Command {
     .option('--exposure <elements>', `exposed data elements, comma-separated: ${Object.keys(EXPOSURES).join(', ')}`, exposures, ['pan'] as ExposureName[])
     .option('--event <id>', 'compromise event id (an identifier, not free text)', eventId)
     .option('--valid-days <days>', 'how long the listing stays valid', positiveNumber('--valid-days'), 365)
-    .option('--confidence <0-100>', 'confidence in the listing', confidence, 80);
+    .option('--confidence <0-100>', 'confidence in the listing', wholeNumber('--confidence', { min: 0, max: 100 }), 80);
 }
 
 function listingDetails(o: ListingOptions): CardListingDetails {
@@ -107,7 +96,7 @@ export function buildProgram(): Command {
     .command('dev-consortium')
     .description('create a local consortium of three members (issuer, acquirer, PSP) on loopback')
     .requiredOption('--dir <dir>', 'folder to create it in')
-    .option('--base-port <port>', 'first of three consecutive loopback ports', port, 7101)
+    .option('--base-port <port>', 'first of three consecutive loopback ports', wholeNumber('--base-port', { min: 1, max: 65533, what: 'a port' }), 7101)
     .option('--force', 'replace an existing consortium in that folder')
     .action(async (o: { dir: string; basePort: number; force?: boolean }) => {
       const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force });
@@ -126,7 +115,7 @@ export function buildProgram(): Command {
     .command('dev')
     .description('create the local consortium if missing and run its three nodes (what npm start runs)')
     .option('--dir <dir>', 'consortium folder', '.mamori-dev')
-    .option('--base-port <port>', 'first of three consecutive loopback ports', port, 7101)
+    .option('--base-port <port>', 'first of three consecutive loopback ports', wholeNumber('--base-port', { min: 1, max: 65533, what: 'a port' }), 7101)
     .action(async (o: { dir: string; basePort: number }) => runDevConsortium(o.dir, o.basePort));
 
   const importCmd = program.command('import').description('import indicators from a file');
@@ -137,8 +126,8 @@ export function buildProgram(): Command {
       .requiredOption('--config <client.json>', "client config of this member's node")
       .requiredOption('--file <file>', 'the card list (UTF-8, with or without BOM, LF or CRLF)'),
   )
-    .option('--batch-size <n>', 'cards per signed entry', positiveNumber('--batch-size'), 10_000)
-    .option('--in-flight <n>', 'batches sent concurrently', positiveNumber('--in-flight'), 8)
+    .option('--batch-size <n>', 'cards per signed entry', wholeNumber('--batch-size', { min: 1, max: 10_000 }), 10_000)
+    .option('--in-flight <n>', 'batches sent concurrently', wholeNumber('--in-flight', { min: 1, max: 1024 }), 8)
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print the summary as JSON')
     .action(async (o: ListingOptions & { config: string; file: string; batchSize: number; inFlight: number; progress: boolean; json?: boolean }) => {
@@ -146,8 +135,8 @@ export function buildProgram(): Command {
         clientConfig: o.config,
         file: o.file,
         details: listingDetails(o),
-        batchSize: Math.min(Math.floor(o.batchSize), 10_000),
-        inFlight: Math.floor(o.inFlight),
+        batchSize: o.batchSize,
+        inFlight: o.inFlight,
         progress: o.progress && !o.json && Boolean(process.stderr.isTTY),
       });
       console.log(o.json ? toJson(summary) : formatImportSummary(summary));

@@ -1,7 +1,7 @@
 // Hashing-key epochs: a random 32-byte key per epoch, sealed to each member's X25519
 // public key (crypto_box_seal) in the consortium file. Opened keys live only in memory.
 import { sodium } from '../../../proto/ts/sodium';
-import { HASHING_KEY_BYTES } from '../../../proto/ts/selectors';
+import { clientTokenDigest, HASHING_KEY_BYTES } from '../../../proto/ts/trust/domains';
 
 export interface BoxKeyPair {
   publicKey: Uint8Array;
@@ -37,5 +37,5 @@ export function randomToken(bytes = 32): string {
 
 /** Stored instead of a client token, so the node config never holds the token itself. */
 export function tokenDigest(token: string): string {
-  return Buffer.from(sodium().crypto_generichash(32, Buffer.from(`mamori/v1/client-token\0${token}`, 'utf8'), null)).toString('hex');
+  return clientTokenDigest(token);
 }

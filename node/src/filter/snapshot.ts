@@ -4,14 +4,14 @@
 // The header holds FilterSnapshotMeta plus the sha256 (hex) of the raw bytes. The "1" in
 // the magic also versions the digest → bit position derivation of DigestBloomFilter.
 //
-// Writing is atomic and durable (tmp file, fsync, rename, fsync of the directory). Reading
+// Writing is atomic and durable (writeFileAtomic: tmp file, fsync, rename, fsync of the directory). Reading
 // never throws: anything that does not check out is reported, and the caller rebuilds the
 // filter from SQLite.
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BitSet } from 'bloom-filters';
+import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
 import { DigestBloomFilter } from './digest-bloom';
 
 export interface FilterSnapshotMeta {
@@ -48,24 +48,7 @@ export function writeSnapshot(file: string, filter: DigestBloomFilter, position:
   const prefix = Buffer.alloc(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt32LE(header.length, MAGIC.length);
-
-  const tmp = file + '.tmp';
-  try {
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      writeAll(fd, prefix);
-      writeAll(fd, header);
-      writeAll(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fsyncDirectory(path.dirname(file));
+  writeFileAtomic(file, [prefix, header, bytes]);
 }
 
 export function readSnapshot(file: string): SnapshotReadResult {
@@ -159,34 +142,4 @@ function corrupt(detail: string): { problem: 'corrupt'; detail: string } {
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.length) {
-    offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
-  }
-}
-
-/** Makes the rename durable. Platforms that cannot fsync a directory (Windows) skip it. */
-function fsyncDirectory(dir: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(dir, 'r');
-  } catch (err) {
-    if (isUnsupported(err)) return;
-    throw err;
-  }
-  try {
-    fs.fsyncSync(fd);
-  } catch (err) {
-    if (!isUnsupported(err)) throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function isUnsupported(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EISDIR' || code === 'EPERM' || code === 'EINVAL';
 }

@@ -14,11 +14,10 @@
 // announces to peers in Heads. A copy is accepted only if BLAKE2b(body) equals the anchor
 // AND the origin's signature over it verifies, so it can only be the original bytes.
 import type { Logger } from 'pino';
-import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
-import { verifyDetached } from '../crypto/signing';
+import { verifyEntry } from '../../../proto/ts/trust/verify';
 import type { MemberKeys } from '../ledger/acceptance';
 import { readEntryHeader } from '../ledger/entry';
-import { sleep } from '../replication/backoff';
+import { sleep } from '../../../proto/ts/backoff';
 import type { RawEntry } from '../replication/types';
 import type { DamagedEntryStore } from './damaged-entries';
 import type { LedgerStore } from '../store/ledger-store';
@@ -244,7 +243,7 @@ export class LedgerScrub {
     if (next) {
       try {
         const header = readEntryHeader(next.body);
-        if (header.origin === origin && header.seq === seq + 1 && verifyDetached(next.signature, entrySigningBytes(next.body), signingPublicKey)) {
+        if (header.origin === origin && header.seq === seq + 1 && verifyEntry(next, signingPublicKey)) {
           return header.prev;
         }
       } catch {

@@ -3,8 +3,8 @@
 // previous entry, the signature verifies, the stored columns match the signed body. The
 // content itself was validated before it was stored, and the signature covers it.
 // Used whole at start-up (verifyStoredLedger) and a slice at a time by the scrub (scrub.ts).
-import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
-import { entryHash, verifyDetached } from '../crypto/signing';
+import { entryHash } from '../../../proto/ts/trust/domains';
+import { verifyEntry } from '../../../proto/ts/trust/verify';
 import type { MemberKeys } from '../ledger/acceptance';
 import { readEntryHeader, ZERO_HASH, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
@@ -126,7 +126,7 @@ export function verifyStoredEntry(row: StoredEntryPage, head: FeedHead, member: 
   if (header.seq <= head.seq) throw MamoriError.seqReplay(header.origin, header.seq, head.seq);
   if (header.seq !== head.seq + 1) throw MamoriError.seqGap(header.origin, header.seq, head.seq);
   if (!head.hash.equals(header.prev)) throw MamoriError.prevMismatch(header.origin, header.seq);
-  if (!verifyDetached(row.signature, entrySigningBytes(row.body), keys.signingPublicKey)) throw MamoriError.badSignature(header.origin, header.seq);
+  if (!verifyEntry(row, keys.signingPublicKey)) throw MamoriError.badSignature(header.origin, header.seq);
   if (!header.operation) throw MamoriError.malformedEntry('carries no operation');
   if (!roleAllowsOperation(keys.roles, header.operation)) throw MamoriError.roleForbids(header.origin, header.operation);
   const hash = entryHash(row.body);

@@ -4,8 +4,8 @@
 // well-formed and within limits.
 import type { EntryBody__Output } from '../../../proto/gen/mamori/v1/EntryBody';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
-import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
-import { entryHash, verifyDetached } from '../crypto/signing';
+import { entryHash } from '../../../proto/ts/trust/domains';
+import { verifyEntry } from '../../../proto/ts/trust/verify';
 import { decodeEntryBody, type FeedHead, isCanonicalBody, operationOf } from './entry';
 import { MamoriError } from './errors';
 import { LIMITS, MEMBER_ID_PATTERN } from './limits';
@@ -72,7 +72,7 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
   if (seq <= head.seq) throw MamoriError.seqReplay(origin, seq, head.seq);
   if (seq !== head.seq + 1) throw MamoriError.seqGap(origin, seq, head.seq);
   if (!body.prev || !head.hash.equals(body.prev)) throw MamoriError.prevMismatch(origin, seq);
-  if (!verifyDetached(entry.signature, entrySigningBytes(entry.body), member.signingPublicKey)) {
+  if (!verifyEntry(entry, member.signingPublicKey)) {
     throw MamoriError.badSignature(origin, seq);
   }
 

@@ -3,7 +3,7 @@
 // sealing, and by the aggregator after opening), and of the aggregator's flags entry.
 import * as protobuf from 'protobufjs';
 import { ledgerProtoRoot, TO_OBJECT_OPTIONS } from '../../../proto/ts/loader';
-import { DIGEST_BYTES } from '../../../proto/ts/selectors';
+import { DIGEST_BYTES } from '../../../proto/ts/trust/domains';
 import type { CommonPointFlags__Output } from '../../../proto/gen/mamori/v1/CommonPointFlags';
 import type { FraudReportContents, FraudReportContents__Output } from '../../../proto/gen/mamori/v1/FraudReportContents';
 import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';

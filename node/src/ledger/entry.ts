@@ -1,9 +1,9 @@
 // Entry bodies: encoded once by their origin, then stored and forwarded verbatim.
 import * as protobuf from 'protobufjs';
 import { ledgerProtoRoot, TO_OBJECT_OPTIONS } from '../../../proto/ts/loader';
-import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
 import type { EntryBody, EntryBody__Output } from '../../../proto/gen/mamori/v1/EntryBody';
-import { entryHash, signDetached } from '../crypto/signing';
+import { entryHash } from '../../../proto/ts/trust/domains';
+import { signEntry } from '../../../proto/ts/trust/verify';
 import { MamoriError } from './errors';
 import type { OperationName } from './roles';
 
@@ -71,7 +71,7 @@ export function signNextEntry(
   createdAtMs = Date.now(),
 ): SignedEntry {
   const body = encodeEntryBody({ origin, seq: head.seq + 1, prev: head.hash, createdAtMs, keyEpoch, ...operation });
-  return { body, signature: signDetached(entrySigningBytes(body), signingSecretKey), hash: entryHash(body) };
+  return { body, signature: signEntry(body, signingSecretKey), hash: entryHash(body) };
 }
 
 /** The entry fields before the operation: enough to check chain and signature. */

@@ -1,7 +1,7 @@
 // Well-formedness of operations, shared by the member-local API (a client's request) and
 // entry acceptance (a peer's entry). Errors name the field and the reason, never a value
 // that could be card data.
-import { DIGEST_BYTES } from '../../../proto/ts/selectors';
+import { DIGEST_BYTES } from '../../../proto/ts/trust/domains';
 import { ledgerProtoRoot } from '../../../proto/ts/loader';
 import { IndicatorKind } from '../../../proto/gen/mamori/v1/IndicatorKind';
 import { SelectorType } from '../../../proto/gen/mamori/v1/SelectorType';

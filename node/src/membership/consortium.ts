@@ -1,7 +1,6 @@
 // The signed consortium file, this member's keys, and the hashing-key epochs opened for it.
-import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { verifyConsortiumDocument } from '../../../proto/ts/trust/verify';
 import { openHashingKey, type BoxKeyPair } from '../crypto/epochs';
-import { verifyDetached } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
 import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, memberKeyFileSchema, type CommonPointSettings, type ConsortiumDocument, type ConsortiumMember } from '../config/schemas';
@@ -45,8 +44,7 @@ export class Consortium {
       throw new ConfigError(file, ['document.operatorPublicKey: is not the operator key this node trusts (node config operatorPublicKey)']);
     }
     // The signature covers the document as the operator wrote it, before defaults are filled in.
-    const bytes = consortiumSigningBytes(canonicalJson((raw as { document: unknown }).document));
-    if (!verifyDetached(Buffer.from(signed.signature, 'base64'), bytes, Buffer.from(operatorPublicKeyBase64, 'base64'))) {
+    if (!verifyConsortiumDocument((raw as { document: unknown }).document, signed.signature, Buffer.from(operatorPublicKeyBase64, 'base64'))) {
       throw new ConfigError(file, ['signature: does not verify with the operator key; the file was altered or signed by someone else']);
     }
     const ids = new Set<string>();

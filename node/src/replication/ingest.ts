@@ -1,8 +1,8 @@
 // Applies the acceptance rule of docs/design.md#acceptance to entries received from a peer, in order,
 // inside the node's single writer: duplicates are idempotent, a gap is reported (to fetch)
 // and never committed out of order, two signed entries at one seq are equivocation.
-import { entrySigningBytes } from '../../../proto/ts/signed-bytes';
-import { entryHash, verifyDetached } from '../crypto/signing';
+import { entryHash } from '../../../proto/ts/trust/domains';
+import { verifyEntry } from '../../../proto/ts/trust/verify';
 import { acceptEntry, type MemberKeys } from '../ledger/acceptance';
 import { readEntryHeader } from '../ledger/entry';
 import { type ErrorCode, MamoriError } from '../ledger/errors';
@@ -73,7 +73,7 @@ function classify(
       return;
     }
     const keys = member(origin);
-    if (!stored || !keys || !verifyDetached(entry.signature, entrySigningBytes(entry.body), keys.signingPublicKey)) {
+    if (!stored || !keys || !verifyEntry(entry, keys.signingPublicKey)) {
       return reject(report, keys ? 'BAD_SIGNATURE' : 'NOT_A_MEMBER');
     }
     if (origin === ledger.ownOrigin) {

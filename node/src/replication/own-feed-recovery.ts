@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { MemberKeys } from '../ledger/acceptance';
 import { MamoriError } from '../ledger/errors';
-import { backoffDelay, sleep } from './backoff';
+import { backoffDelay, sleep } from '../../../proto/ts/backoff';
 import { ingestEntries } from './ingest';
 import type { OwnFeedRecoveryState, OwnWriteGate } from './own-write-gate';
 import type { LedgerPort, PeerLink } from './types';

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { MemberKeys } from '../ledger/acceptance';
 import { type ErrorCode, MamoriError } from '../ledger/errors';
-import { backoffDelay, sleep } from './backoff';
+import { backoffDelay, sleep } from '../../../proto/ts/backoff';
 import { ingestEntries, type IngestReport } from './ingest';
 import type { OwnWriteGate } from './own-write-gate';
 import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';

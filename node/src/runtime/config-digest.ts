@@ -1,10 +1,9 @@
 // The digest of a node's effective configuration (its file with defaults filled in and paths
 // resolved), recorded in the audit log at start and stop: a changed setting shows as a new
 // digest. The config holds client-token digests and file paths, never a token or a key.
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../../proto/ts/signed-bytes';
+import { nodeConfigDigest } from '../../../proto/ts/trust/domains';
 import type { NodeConfig } from '../config/node-config';
 
 export function configDigest(config: NodeConfig): string {
-  return createHash('sha256').update('mamori/v1/node-config\0').update(canonicalJson(config)).digest('hex');
+  return nodeConfigDigest(config);
 }

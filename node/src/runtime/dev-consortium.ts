@@ -3,11 +3,11 @@
 // config and one client.json per member.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { canonicalJson, consortiumSigningBytes } from '../../../proto/ts/signed-bytes';
+import { signConsortiumDocument } from '../../../proto/ts/trust/verify';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import type { ClientConfig } from '../../../client-sdk/src/config';
 import { generateBoxKeyPair, generateHashingKey, randomToken, sealHashingKey, tokenDigest } from '../crypto/epochs';
-import { generateSigningKeyPair, signDetached } from '../crypto/signing';
+import { generateSigningKeyPair } from '../crypto/signing';
 import { writeJsonFile, writeSecretFile } from '../config/files';
 import { createConsortiumCa, issueMemberCertificate } from '../crypto/certificates';
 import type { ConsortiumDocument, MemberKeyFile, NodeConfigFile, OperatorKeyFile } from '../config/schemas';
@@ -110,8 +110,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
     keyEpochs: [{ epoch: 1, activeFromMs: now - 60_000, sealed: Object.fromEntries(members.map((m) => [m.id, b64(sealHashingKey(epochKey, m.box.publicKey))])) }],
     commonPoint: { aggregator: DEV_COMMON_POINT_AGGREGATOR, k: 2, lookBackDays: 90, minCards: 3, maxPValue: 1e-6 },
   };
-  const signature = signDetached(consortiumSigningBytes(canonicalJson(document)), operator.secretKey);
-  writeJsonFile(path.join(abs, 'consortium.json'), { document, signature: b64(signature) });
+  writeJsonFile(path.join(abs, 'consortium.json'), { document, signature: signConsortiumDocument(document, operator.secretKey) });
 
   for (const m of members) {
     const memberDir = path.join(abs, m.id);

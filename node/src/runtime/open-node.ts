@@ -3,7 +3,6 @@
 // detectors on the writer) it stops in close(), in reverse order; runtime/run-node.ts adds the
 // servers, replication and the background work on top.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import type { NodeConfig } from '../config/node-config';
@@ -33,14 +32,10 @@ import { ReplicatedLedger } from '../replication/ledger-port';
 import { OwnWriteGate } from '../replication/own-write-gate';
 import { CommonPointStore } from '../store/common-point-store';
 import { KeyEpochAckStore } from '../store/key-epoch-ack-store';
+import { databaseFile } from '../store/database';
 import { LedgerStore } from '../store/ledger-store';
 import { LedgerWriter } from '../store/ledger-writer';
 import { WatchStore } from '../store/watch-store';
-
-/** The database file of a data directory. */
-export function databaseFile(dataDir: string): string {
-  return path.join(dataDir, 'mamori.db');
-}
 
 /** Every object of an open node; each built once. */
 export interface OpenNode {

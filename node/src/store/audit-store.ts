@@ -1,19 +1,16 @@
 // The audit log: an append-only table whose rows are chained by hash, so that altering,
 // inserting or deleting a row in the middle breaks verification from that row on.
 //
-// hash(row) = SHA-256( "mamori/v1/audit\0" || prev_hash (32 bytes) || u64be(id) || u64be(at_ms)
-//                      || u32be(len) actor || u32be(len) action || u32be(len) details )
-// with the strings in UTF-8. The first row links to 32 zero bytes, or, after a prune, to the
-// hash of the last pruned row kept in audit_anchor. SHA-256 from node:crypto (not libsodium):
-// verification then needs no async initialisation and any tool can recompute a row's hash.
+// The bytes of a row's hash are defined in proto/ts/trust/domains.ts (auditRowHash). The first
+// row links to 32 zero bytes, or, after a prune, to the hash of the last pruned row kept in
+// audit_anchor.
 //
 // What it cannot show on its own: rows removed from the end, or the whole table rewritten
 // by someone who can write the database. Record the head hash (`mamori audit show --json`)
 // somewhere else to close that gap.
-import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { auditRowHash } from '../../../proto/ts/trust/domains';
 
-const DOMAIN = Buffer.from('mamori/v1/audit\0', 'utf8');
 const GENESIS = Buffer.alloc(32);
 
 export interface AuditRow {
@@ -33,24 +30,6 @@ export interface AuditAnchor {
   lastId: number;
   hash: Buffer;
   prunedAtMs: number;
-}
-
-function u64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-}
-
-function text(s: string): Buffer {
-  const bytes = Buffer.from(s, 'utf8');
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(bytes.length);
-  return Buffer.concat([len, bytes]);
-}
-
-/** The hash of one audit row: the only definition of the bytes that are chained. */
-export function auditRowHash(prevHash: Buffer, id: number, atMs: number, actor: string, action: string, details: string): Buffer {
-  return createHash('sha256').update(DOMAIN).update(prevHash).update(u64(id)).update(u64(atMs)).update(text(actor)).update(text(action)).update(text(details)).digest();
 }
 
 interface RawRow {

@@ -1,5 +1,11 @@
+import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from './migrations';
+
+/** The node database's file in its data directory (its WAL and shared-memory files sit beside it). */
+export function databaseFile(dataDir: string): string {
+  return path.join(dataDir, 'mamori.db');
+}
 
 /** Opens the node database: WAL with synchronous=FULL, so a commit survives power loss. */
 export function openDatabase(file: string, options: { maxDatabaseMb?: number } = {}): Database.Database {

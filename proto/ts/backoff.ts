@@ -1,3 +1,6 @@
+// Retry waits shared by the node (replication, own-feed recovery, scrub) and the client SDK
+// (alert stream, filter mirror): one backoff everywhere, so every retry behaves alike.
+
 /** Exponential backoff with full jitter: a random wait up to min(max, base * 2^attempt). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
