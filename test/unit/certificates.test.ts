@@ -123,6 +123,7 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
     ReportSightings: unimplemented,
     ReportFraud: unimplemented,
     WatchMerchants: unimplemented,
+    EvaluatePanSelectors: unimplemented,
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

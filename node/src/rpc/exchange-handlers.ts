@@ -50,6 +50,11 @@ export function exchangeHandlers(
       return outcome;
     }),
 
+    // Served once the consortium file deals threshold-PRF seeds (docs/oprf.md).
+    EvaluatePanSelectors: unary('EvaluatePanSelectors', log, authenticate, () => {
+      throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
+    }),
+
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
       const selectors = validateSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
       guard.checks.take(caller, selectors.length);

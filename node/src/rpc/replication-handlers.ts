@@ -48,6 +48,12 @@ export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits,
       return { heads: feeds.heads().map((h) => ({ origin: h.origin, seq: h.seq, headHash: h.hash })) };
     }),
 
+    // Served once the consortium file deals threshold-PRF seeds (docs/oprf.md).
+    Evaluate: unary('Evaluate', log, (md) => void md, (_request, call) => {
+      requireMember(call);
+      throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: this node evaluates nothing');
+    }),
+
     Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
       void (async () => {
         const peer = requireMember(call);
