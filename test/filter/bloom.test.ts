@@ -216,15 +216,14 @@ describe('index: filter snapshot', function () {
     expect((read as { detail: string }).detail).to.match(/bits need/);
   });
 
-  it('reads a 1M-capacity 1e-6 snapshot (~3.6 MB) well under 100 ms', () => {
+  // How fast it reads is measured by `npm run bench` (restart phase), not asserted here.
+  it('reads back a 1M-capacity 1e-6 snapshot (~3.6 MB) bit for bit', () => {
     const filter = DigestBloomFilter.forCapacity(1_000_000, 1e-6);
     for (const d of randomDigests(10_000)) filter.add(d);
     writeSnapshot(file, filter, 42);
-    readSnapshot(file); // warm-up
-    const start = process.hrtime.bigint();
     const read = readSnapshot(file);
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
     expect(read).to.have.property('position', 42);
-    expect(ms).to.be.below(100);
+    if (!('filter' in read)) throw new Error(`snapshot not read: ${read.detail}`);
+    expect(Buffer.from(read.filter.bitsetBytes()).equals(Buffer.from(filter.bitsetBytes()))).to.equal(true);
   });
 });

@@ -102,12 +102,19 @@ describe('SDK remote mode: coalesced Check RPCs', function () {
   it('by default a batch is what arrived in one event-loop turn; windowMs gathers a few milliseconds', async () => {
     const spaced = async (client: MamoriClient) => {
       const before = client.stats().rpcs.Check;
-      // Three checks in three different turns, 0, 5 and 10 ms from now.
-      await Promise.all([0, 5, 10].map((ms, i) => new Promise((resolve) => setTimeout(resolve, ms)).then(() => client.checkCard(unlisted[i] as string))));
+      // Three checks in three different event-loop turns: a turn's batch is flushed by a
+      // setImmediate queued before the next check's turn, so no timing is involved.
+      const pending: Promise<unknown>[] = [];
+      for (const pan of unlisted.slice(0, 3)) {
+        pending.push(client.checkCard(pan as string));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(pending);
       return client.stats().rpcs.Check - before;
     };
     const perTurn = clients.connect(n, { mode: 'remote', deadlineMs: 10_000 });
-    const windowed = clients.connect(n, { mode: 'remote', deadlineMs: 10_000, batch: { windowMs: 50 } });
+    // A window far longer than three event-loop turns take, even on a loaded machine.
+    const windowed = clients.connect(n, { mode: 'remote', deadlineMs: 10_000, batch: { windowMs: 1000 } });
     await Promise.all([perTurn.waitForReady(10_000), windowed.waitForReady(10_000)]);
     expect(await spaced(perTurn)).to.equal(3);
     expect(await spaced(windowed)).to.equal(1);
