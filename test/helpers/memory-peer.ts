@@ -29,7 +29,7 @@ import { LedgerStore } from '../../node/src/store/ledger-store';
 import { LedgerWriter } from '../../node/src/store/ledger-writer';
 import { ReplicatedLedger } from '../../node/src/replication/ledger-port';
 import { FeedServer, type FeedSource } from '../../node/src/replication/feed-server';
-import { Replicator, type PeerStatus } from '../../node/src/replication/replicator';
+import { Replicator, type PeerStatus, type ReplicatorOptions } from '../../node/src/replication/replicator';
 import type { LedgerPort, PeerLink, RawEntry } from '../../node/src/replication/types';
 import { cardPublication, digest } from './unit';
 import { waitFor } from './wait';
@@ -38,7 +38,7 @@ import { waitFor } from './wait';
 const FETCH_BATCH = 64;
 const KEY_EPOCH = 1;
 
-export const REPLICATOR_OPTIONS = { antiEntropyIntervalMs: 20, backoffBaseMs: 5, backoffMaxMs: 50 };
+export const REPLICATOR_OPTIONS: ReplicatorOptions = { antiEntropyIntervalMs: 20, backoffBaseMs: 5, backoffMaxMs: 50, rejectionBackoffBaseMs: 5, rejectionBackoffMaxMs: 50 };
 
 export interface MemoryMember {
   id: string;
@@ -84,8 +84,8 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * A PeerLink to a FeedServer in this process. Behaves as rpc/grpc-peer-link.ts does: each
- * answer comes on a later turn of the event loop; a Fetch call returns at most FETCH_LIMIT
- * entries (feed-server.ts) and is asked again from `from + received` until it returns none;
+ * answer comes on a later turn of the event loop; a fetch() is one Fetch call, at most
+ * `limit` and FETCH_LIMIT entries (feed-server.ts; the replicator asks again from its head);
  * pages of FETCH_BATCH wait for their handler; live entries are batched per turn; a refused
  * call surfaces as UNAVAILABLE (as a gRPC status other than RESOURCE_EXHAUSTED does).
  * Closing the link ends every stream.
@@ -106,27 +106,22 @@ export function memoryLink(server: FeedServer, onCall: (call: Omit<LinkCall, 'fr
     },
 
     async fetch(origin, fromSeq, onPage, limit) {
-      let from = fromSeq;
-      for (;;) {
+      assertOpen();
+      onCall({ method: 'fetch', origin, fromSeq, limit });
+      await nextTurn();
+      assertOpen();
+      const got: RawEntry[] = [];
+      try {
+        await server.fetch({ origin, fromSeq, limit: Math.max(1, limit) }, (entry) => {
+          got.push(copy(entry));
+          return true;
+        });
+      } catch (error) {
+        throw new MamoriError('UNAVAILABLE', `peer: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      for (let i = 0; i < got.length; i += FETCH_BATCH) {
         assertOpen();
-        onCall({ method: 'fetch', origin, fromSeq: from, limit: limit ?? 0 });
-        await nextTurn();
-        assertOpen();
-        const got: RawEntry[] = [];
-        try {
-          await server.fetch({ origin, fromSeq: from, limit: limit ?? 0 }, (entry) => {
-            got.push(copy(entry));
-            return true;
-          });
-        } catch (error) {
-          throw new MamoriError('UNAVAILABLE', `peer: ${error instanceof Error ? error.message : String(error)}`);
-        }
-        for (let i = 0; i < got.length; i += FETCH_BATCH) {
-          assertOpen();
-          await onPage(got.slice(i, i + FETCH_BATCH));
-        }
-        if (limit !== undefined || got.length === 0) return;
-        from += got.length;
+        await onPage(got.slice(i, i + FETCH_BATCH));
       }
     },
 
@@ -181,6 +176,7 @@ export class MemoryNode {
     readonly member: MemoryMember,
     readonly dir: string,
     private readonly net: MemoryConsortium,
+    options: Partial<ReplicatorOptions> = {},
   ) {
     fs.mkdirSync(dir, { recursive: true });
     const log = pino({ level: 'silent' });
@@ -190,7 +186,7 @@ export class MemoryNode {
     this.writer = new LedgerWriter(this.store, this.store.heads(), noFilter, log);
     this.ledger = new ReplicatedLedger(this.store, this.writer, member.id).port();
     this.server = new FeedServer(writerFeedSource(this.writer, this.store));
-    this.replicator = new Replicator(this.ledger, (origin) => net.memberKeys(origin), (peer) => net.connect(this.id, peer), log, REPLICATOR_OPTIONS);
+    this.replicator = new Replicator(this.ledger, (origin) => net.memberKeys(origin), (peer) => net.connect(this.id, peer), log, { ...REPLICATOR_OPTIONS, ...options });
   }
 
   get id(): string {
@@ -376,10 +372,13 @@ export class MemoryConsortium {
     return m && { roles: m.roles, signingPublicKey: m.keys.publicKey };
   }
 
-  /** A member's node with its own database in the consortium's temp dir (the member is added if new). */
-  create(id: string): MemoryNode {
+  /**
+   * A member's node with its own database in the consortium's temp dir (the member is added if
+   * new); `options` override REPLICATOR_OPTIONS (an injected clock, other backoff settings).
+   */
+  create(id: string, options: Partial<ReplicatorOptions> = {}): MemoryNode {
     if (this.nodes.has(id) || this.hostiles.has(id)) throw new Error(`"${id}" already runs`);
-    const node = new MemoryNode(this.members.get(id) ?? this.addMember(id), path.join(this.dir, id), this);
+    const node = new MemoryNode(this.members.get(id) ?? this.addMember(id), path.join(this.dir, id), this, options);
     this.nodes.set(id, node);
     return node;
   }

@@ -2,7 +2,11 @@
 // reflection, on the member-local API (no token needed for either) and on the peer server
 // (behind mutual TLS like everything there).
 import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { issueMemberCertificate } from '../../node/src/crypto/certificates';
+import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { bearer, makeConsortium, memberOf } from '../helpers/node-harness';
@@ -69,6 +73,34 @@ describe('operations: gRPC health and server reflection', function () {
 
     const noCertificate = insecureTarget(peer.target);
     expect((await grpcError(healthCheck(noCertificate, ''))).code).to.equal(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses a consortium-CA certificate that names no current member before any service answers: health, reflection and Replication', async () => {
+    // The consortium's own CA signs it, so TLS completes; the member id it names is in no consortium file.
+    const ca = { certPem: fs.readFileSync(layout.caFile, 'utf8'), keyPem: fs.readFileSync(path.join(layout.dir, 'ca', 'ca.key.pem'), 'utf8') };
+    const stranger = await issueMemberCertificate(ca, 'mallory-x');
+    const strangerTarget: OpsTarget = {
+      target: peer.target,
+      credentials: grpc.credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(stranger.keyPem), Buffer.from(stranger.certPem)),
+      options: { 'grpc.ssl_target_name_override': 'localhost' },
+    };
+    const refused = [grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED];
+
+    expect(refused, 'health Check of the server').to.include((await grpcError(healthCheck(strangerTarget, ''))).code);
+    expect(refused, 'health Check of Replication').to.include((await grpcError(healthCheck(strangerTarget, 'mamori.v1.Replication'))).code);
+    const reflection = await grpcError(reflectionListServices(strangerTarget));
+    expect(refused, `reflection (${reflection.message})`).to.include(reflection.code);
+    const { Replication } = loadGrpcTypes().mamori.v1;
+    const replication = new Replication(strangerTarget.target, strangerTarget.credentials, strangerTarget.options);
+    try {
+      expect(refused, 'Replication Heads').to.include((await grpcError(unaryCall(replication, 'Heads', {}))).code);
+    } finally {
+      replication.close();
+    }
+
+    // A member's certificate is still served, on the same server.
+    expect(await healthCheck(peer, 'mamori.v1.Replication')).to.equal('SERVING');
+    expect(await reflectionListServices(peer)).to.include('mamori.v1.Replication');
   });
 
   it('turns NOT_SERVING when the node begins to stop', async () => {

@@ -164,35 +164,39 @@ describe('unit: replication through in-memory PeerLinks', function () {
     await relay.push(feed.slice(0, 4), 'acquirer-b');
     await until(() => b.head('issuer-a').seq === 4, 'seq 4 by Follow');
 
-    // A Fetch that serves again the three entries before the seq asked for.
+    // A Fetch that serves again the three entries before the seq asked for, within the limit
+    // asked (4: the peer advertises seq 8): seq 5 is accepted after the duplicates. The next
+    // round (from 6) brings only duplicates: it ends short and backs off until the peer stops replaying.
     relay.replayBefore = 3;
-    feed.push(...(await a.publish(1)));
+    feed.push(...(await a.publish(4)));
     relay.serve('issuer-a', feed);
-    await until(() => b.head('issuer-a').seq === 5, 'seq 5 by a replaying Fetch');
-    expect(net.callsBetween('acquirer-b', 'psp-c', 'fetch').some((c) => c.origin === 'issuer-a' && c.fromSeq === 5)).to.equal(true);
+    await until(() => b.head('issuer-a').seq >= 5, 'seq 5 by a replaying Fetch');
+    expect(net.callsBetween('acquirer-b', 'psp-c', 'fetch').some((c) => c.origin === 'issuer-a' && c.fromSeq === 5 && c.limit === 4)).to.equal(true);
+    relay.replayBefore = 0;
+    await until(() => b.head('issuer-a').seq === 8 && b.peerStatus('psp-c')?.backoff.length === 0, 'seq 6-8 once the peer stops replaying');
 
     // A second peer holding the same feed: its Fetch and Follow bring nothing twice.
     b.link('issuer-a');
     await until(() => b.peerStatus('issuer-a')?.connected, 'linked to issuer-a');
     feed.push(...(await a.publish(1)));
     await relay.push(feed, 'acquirer-b');
-    await until(() => b.head('issuer-a').seq === 6, 'seq 6 by both peers');
-    // All six again, then another origin's entry behind them on the same stream.
+    await until(() => b.head('issuer-a').seq === 9, 'seq 9 by both peers');
+    // All nine again, then another origin's entry behind them on the same stream.
     await relay.push(feed, 'acquirer-b');
     await relay.push(signChain(net.member('issuer-d'), 1), 'acquirer-b');
     await until(() => b.head('issuer-d').seq === 1, 'a marker behind the last duplicates');
 
     expect(b.commitOrder()).to.deep.equal([
-      ...[1, 2, 3, 4, 5, 6].map((seq) => ({ origin: 'issuer-a', seq })),
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((seq) => ({ origin: 'issuer-a', seq })),
       { origin: 'issuer-d', seq: 1 },
     ]);
-    expect(b.store.counts().entries).to.equal(7);
+    expect(b.store.counts().entries).to.equal(10);
     expect(b.heads()['issuer-a']).to.equal(a.heads()['issuer-a']);
     const relayStatus = b.peerStatus('psp-c');
     const originStatus = b.peerStatus('issuer-a');
     expect(relayStatus?.rejections).to.deep.equal({});
     expect(originStatus?.rejections).to.deep.equal({});
-    expect((relayStatus?.accepted ?? 0) + (originStatus?.accepted ?? 0)).to.equal(7);
+    expect((relayStatus?.accepted ?? 0) + (originStatus?.accepted ?? 0)).to.equal(10);
     expect(b.frozenOrigins()).to.deep.equal([]);
     expect(b.equivocations('issuer-a')).to.deep.equal([]);
   });
@@ -213,7 +217,8 @@ describe('unit: replication through in-memory PeerLinks', function () {
     net.heal('issuer-a', 'acquirer-b');
     await until(() => b.head('issuer-a').seq === 4 && b.peerStatus('issuer-a')?.connected, 'caught up after the heal');
     const fetched = net.calls.slice(callsBefore).filter((c) => c.from === 'acquirer-b' && c.method === 'fetch' && c.origin === 'issuer-a');
-    expect(fetched[0]).to.include({ to: 'issuer-a', fromSeq: 2, limit: 0 });
+    // From the local head, never beyond the head issuer-a advertised (4).
+    expect(fetched[0]).to.include({ to: 'issuer-a', fromSeq: 2, limit: 3 });
     expect(b.peerStatus('issuer-a')?.rejections).to.deep.equal({});
     expect(JSON.stringify(b.heads())).to.equal(JSON.stringify(a.heads()));
   });
@@ -250,5 +255,117 @@ describe('unit: replication through in-memory PeerLinks', function () {
     await until(() => b.peerStatus('psp-c')?.rejections.NOT_A_MEMBER === 1, 'NOT_A_MEMBER counted');
     expect(b.entries('stranger-x')).to.deep.equal([]);
     expect(Object.keys(b.heads())).to.deep.equal(['issuer-a']);
+  });
+
+  describe('backoff on rejection (a peer serving forged or gapped entries)', () => {
+    /** A clock the test moves by hand: while it stands still, no backoff expires. */
+    function manualClock(startMs = 1_000_000) {
+      let now = startMs;
+      return { now: () => now, advance: (ms: number) => void (now += ms) };
+    }
+    const BASE_MS = 100;
+    const MAX_MS = 800;
+
+    const fetchesOf = (origin: string) => net.callsBetween('acquirer-b', 'psp-c', 'fetch').filter((c) => c.origin === origin);
+    const headsCalls = () => net.callsBetween('acquirer-b', 'psp-c', 'heads').length;
+    /** Lets the anti-entropy timer run `rounds` more Heads comparisons (a condition, not a sleep). */
+    async function antiEntropyRounds(rounds: number): Promise<void> {
+      const target = headsCalls() + rounds;
+      await until(() => headsCalls() >= target, `${rounds} more anti-entropy rounds`);
+    }
+
+    it('forged entries served whatever seq is asked: one Fetch per round, the cursor never past the advertised head, per-origin backoff doubling to its cap, counted in status', async () => {
+      const clock = manualClock();
+      // random() = 1: each wait is its ceiling, min(max, base * 2^rounds), so the doubling shows exactly.
+      const b = net.create('acquirer-b', { rejectionBackoffBaseMs: BASE_MS, rejectionBackoffMaxMs: MAX_MS, now: clock.now, random: () => 1 });
+      const advertised = 99;
+      const evil = net.hostile('psp-c').serve('issuer-a', signChain(net.member('issuer-a'), advertised).map(forged));
+      // It answers every Fetch with its whole feed, whatever seq is asked (as the reviewed peer did).
+      evil.replayBefore = Number.MAX_SAFE_INTEGER;
+      b.link('psp-c');
+
+      await until(() => b.peerStatus('psp-c')?.backoff.length === 1, 'issuer-a backing off at psp-c');
+      expect(b.peerStatus('psp-c')?.backoff).to.deep.equal([{ origin: 'issuer-a', failedRounds: 1, retryAtMs: clock.now() + BASE_MS }]);
+      // The clock stands still: anti-entropy keeps comparing heads, and never fetches issuer-a again.
+      await antiEntropyRounds(10);
+      expect(fetchesOf('issuer-a')).to.have.length(1);
+      expect(fetchesOf('issuer-a')[0]).to.include({ fromSeq: 1, limit: advertised });
+
+      // Each expiry lets one round through, which fails again: the wait doubles up to the cap.
+      const waits: number[] = [];
+      for (let round = 2; round <= 6; round++) {
+        const { retryAtMs } = b.peerStatus('psp-c')?.backoff[0] ?? { retryAtMs: 0 };
+        clock.advance(retryAtMs - clock.now());
+        await until(() => b.peerStatus('psp-c')?.backoff[0]?.failedRounds === round, `failed round ${round}`);
+        waits.push((b.peerStatus('psp-c')?.backoff[0]?.retryAtMs ?? 0) - clock.now());
+        await antiEntropyRounds(3);
+        expect(fetchesOf('issuer-a'), `fetches after round ${round}`).to.have.length(round);
+      }
+      expect(waits).to.deep.equal([200, 400, 800, 800, 800]);
+
+      const status = b.peerStatus('psp-c');
+      expect(status?.failedFetchRounds).to.equal(6);
+      // Each round's one Fetch brings the same forged seq 1 (twice: the peer repeats it) and is stopped there.
+      expect(status?.rejections.BAD_SIGNATURE).to.be.within(6, 12);
+      expect(b.head('issuer-a').seq).to.equal(0);
+      // Never asked from past the advertised head, nor for more than it.
+      for (const call of fetchesOf('issuer-a')) {
+        expect(call.fromSeq).to.equal(1);
+        expect((call.fromSeq ?? 0) + (call.limit ?? 0) - 1).to.be.at.most(advertised);
+      }
+      expect(b.frozenOrigins()).to.deep.equal([]);
+    });
+
+    it('backs off per origin: a gapped origin waits while the same peer\'s good origin keeps replicating; an honest round clears the backoff', async () => {
+      const clock = manualClock();
+      const b = net.create('acquirer-b', { rejectionBackoffBaseMs: BASE_MS, rejectionBackoffMaxMs: MAX_MS, now: clock.now });
+      const a = net.create('issuer-a');
+      const d = net.create('issuer-d');
+      const aFeed = await a.publish(6);
+      const dFeed = await d.publish(2);
+      // issuer-a without seq 3; issuer-d's genuine feed.
+      const evil = net.hostile('psp-c').serve('issuer-a', aFeed.filter((e) => e.seq !== 3)).serve('issuer-d', dFeed);
+      b.link('psp-c');
+
+      await until(() => b.head('issuer-d').seq === 2 && b.head('issuer-a').seq === 2 && b.peerStatus('psp-c')?.backoff.length === 1, 'issuer-d fetched, issuer-a stuck at its gap');
+      expect(b.peerStatus('psp-c')?.backoff.map((x) => x.origin)).to.deep.equal(['issuer-a']);
+      const aFetches = fetchesOf('issuer-a').length;
+      // More of issuer-d arrives at the peer: fetched, while issuer-a is not asked again.
+      dFeed.push(...(await d.publish(3)));
+      evil.serve('issuer-d', dFeed);
+      await until(() => b.head('issuer-d').seq === 5, 'issuer-d seq 3-5 fetched from the same peer');
+      await antiEntropyRounds(5);
+      expect(fetchesOf('issuer-a')).to.have.length(aFetches);
+      for (const call of [...fetchesOf('issuer-a'), ...fetchesOf('issuer-d')]) expect((call.fromSeq ?? 0) + (call.limit ?? 0) - 1).to.be.at.most(6);
+
+      // The peer serves the whole feed now; once the wait is over, one round fetches it and clears the backoff.
+      evil.serve('issuer-a', aFeed);
+      clock.advance(MAX_MS);
+      await until(() => b.head('issuer-a').seq === 6 && b.peerStatus('psp-c')?.backoff.length === 0, 'issuer-a complete, backoff cleared');
+      expect(b.peerStatus('psp-c')?.failedFetchRounds).to.equal(1);
+      expect(b.heads()['issuer-a']).to.equal(a.heads()['issuer-a']);
+    });
+
+    it('gaps pushed on Follow again and again: at most one gap fetch per backoff, never beyond the seq the peer sent', async () => {
+      const clock = manualClock();
+      const b = net.create('acquirer-b', { rejectionBackoffBaseMs: BASE_MS, rejectionBackoffMaxMs: MAX_MS, now: clock.now });
+      const chain = signChain(net.member('issuer-a'), 40);
+      const evil = net.hostile('psp-c').serve('issuer-a', chain.slice(0, 2));
+      b.link('psp-c');
+      await until(() => b.head('issuer-a').seq === 2 && b.peerStatus('psp-c')?.connected, 'seq 1-2 fetched');
+
+      // seq 10 .. 40 pushed one at a time (seq 3-9 never served): every push is a gap.
+      for (const entry of chain.slice(9)) {
+        const gaps = b.peerStatus('psp-c')?.rejections.SEQ_GAP ?? 0;
+        await evil.push([entry], 'acquirer-b');
+        await until(() => (b.peerStatus('psp-c')?.rejections.SEQ_GAP ?? 0) > gaps, `the gap at seq ${entry.seq} counted`);
+      }
+      await antiEntropyRounds(3);
+      const gapFetches = fetchesOf('issuer-a').filter((c) => c.fromSeq === 3);
+      expect(gapFetches.length, 'gap fetches while backing off').to.equal(1);
+      expect((gapFetches[0]?.fromSeq ?? 0) + (gapFetches[0]?.limit ?? 0) - 1).to.be.at.most(40);
+      expect(b.peerStatus('psp-c')?.backoff).to.have.length(1);
+      expect(b.head('issuer-a').seq).to.equal(2);
+    });
   });
 });

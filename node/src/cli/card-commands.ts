@@ -92,6 +92,9 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
           `peer ${p.peer}: ${p.connected ? 'connected' : 'NOT CONNECTED'}, last contact ${isoDate(p.lastContactMs)}, ${p.entriesBehind} entries behind, ` +
           `${p.accepted} accepted` +
           (Object.keys(p.rejections).length ? `, rejected: ${Object.entries(p.rejections).map(([r, n]) => `${r} ${n}`).join(', ')}` : '') +
+          (p.backoff.length
+            ? `, backing off: ${p.backoff.map((b) => `${b.origin} (${b.failedRounds} failed rounds, retry ${isoDate(Number(b.retryAtMs))})`).join(', ')}`
+            : '') +
           (p.lastError ? ` (last error: ${p.lastError})` : ''),
       ),
       ...s.frozenOrigins.map((f) => `FROZEN origin ${f.origin} since ${isoDate(f.sinceMs)}: ${f.reason}`),

@@ -123,6 +123,13 @@ export const nodeConfigSchema = z
     // Members to replicate with directly (default: every other current member).
     peers: z.array(memberId).optional(),
     antiEntropyIntervalMs: z.number().int().min(100).default(5_000),
+    // Per peer and origin: fetches back off after a round that ends short of the peer's
+    // advertised head (forged, gapped or missing entries); exponential, capped, jittered.
+    rejectionBackoff: z
+      .object({ baseMs: z.number().int().min(10).max(3_600_000).default(1_000), maxMs: z.number().int().min(10).max(3_600_000).default(60_000) })
+      .strict()
+      .refine((b) => b.maxMs >= b.baseMs, { message: 'maxMs must be at least baseMs' })
+      .default({ baseMs: 1_000, maxMs: 60_000 }),
     consortiumPollMs: z.number().int().min(100).default(2_000),
     maxMessageBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(8 * 1024 * 1024),
     // Prometheus metrics over HTTP (GET /metrics); off when absent. Unauthenticated: bind to

@@ -226,6 +226,12 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   peerCounter('mamori_replication_rejections_total', 'Entries from the peer refused, by reason (error code)', ['peer', 'reason'], (m, ps) => {
     for (const p of ps) for (const [reason, n] of Object.entries(p.rejections)) m.inc({ peer: p.peer, reason }, n ?? 0);
   });
+  perPeer('mamori_replication_origins_backing_off', 'Origins whose fetches from the peer back off (its rounds ended short of its advertised head)', ['peer'], (m, ps) => {
+    for (const p of ps) m.set({ peer: p.peer }, p.backoff.length);
+  });
+  peerCounter('mamori_replication_failed_fetch_rounds_total', 'Fetch rounds from the peer that ended short of its advertised head (each starts or extends a backoff)', ['peer'], (m, ps) => {
+    for (const p of ps) m.inc({ peer: p.peer }, p.failedFetchRounds);
+  });
 
   registerCommonPointMetrics(registry, sources.watchedMerchants, sources.commonPoint);
   // WAL checkpoints and the scrub keep their own running totals, read at scrape time.

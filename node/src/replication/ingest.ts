@@ -14,6 +14,8 @@ export interface IngestReport {
   rejected: Partial<Record<ErrorCode, number>>;
   /** Origins whose next entry is missing here: fetch them from this seq. */
   gaps: Map<string, number>;
+  /** For each origin in `gaps`: the highest seq received (the sender holds the feed that far). */
+  gapSeqs: Map<string, number>;
   equivocations: string[];
   /** Origins whose received entry did not chain onto our head (PREV_MISMATCH). */
   forks: Set<string>;
@@ -24,7 +26,7 @@ export interface IngestReport {
 }
 
 export function emptyReport(): IngestReport {
-  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), equivocations: [], forks: new Set(), ownDivergences: [], ownAccepted: 0 };
+  return { accepted: 0, duplicates: 0, rejected: {}, gaps: new Map(), gapSeqs: new Map(), equivocations: [], forks: new Set(), ownDivergences: [], ownAccepted: 0 };
 }
 
 export async function ingestEntries(
@@ -62,7 +64,11 @@ function classify(
     return reject(report, 'MALFORMED_ENTRY');
   }
   const { origin, seq } = header;
-  if (report.gaps.has(origin)) return; // later entries of a feed with a gap wait for the fetch
+  if (report.gaps.has(origin)) {
+    // later entries of a feed with a gap wait for the fetch
+    if (Number.isSafeInteger(seq) && seq > (report.gapSeqs.get(origin) ?? 0)) report.gapSeqs.set(origin, seq);
+    return;
+  }
   if (ledger.isFrozen(origin)) return reject(report, 'ORIGIN_FROZEN');
   const head = group.head(origin);
   if (Number.isSafeInteger(seq) && seq >= 1 && seq <= head.seq) {
@@ -90,6 +96,7 @@ function classify(
   }
   if (Number.isSafeInteger(seq) && seq > head.seq + 1 && member(origin)) {
     report.gaps.set(origin, head.seq + 1);
+    report.gapSeqs.set(origin, seq);
     return;
   }
   try {

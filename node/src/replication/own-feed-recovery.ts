@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { MemberKeys } from '../ledger/acceptance';
 import { MamoriError } from '../ledger/errors';
 import { backoffDelay, sleep } from '../../../proto/ts/backoff';
+import { fetchUpTo } from './fetch-up-to';
 import { ingestEntries } from './ingest';
 import type { OwnFeedRecoveryState, OwnWriteGate } from './own-write-gate';
 import type { LedgerPort, PeerLink } from './types';
@@ -131,7 +132,7 @@ async function askPeer(ports: OwnFeedRecoveryPorts, peer: string): Promise<void>
       return;
     }
     log.warn({ peer, peerSeq: theirs.seq, ownSeq: localSeq() }, 'a peer holds this node\'s own feed beyond the local head; fetching the missing own entries');
-    await link.fetch(ownOrigin, localSeq() + 1, async (entries) => {
+    await fetchUpTo(link, ownOrigin, theirs.seq, localSeq, async (entries) => {
       const report = await ingestEntries(ledger, ports.member, entries, peer);
       ports.gate.countRecovered(report.ownAccepted);
       if (Object.keys(report.rejected).length > 0) log.warn({ peer, rejected: report.rejected }, 'own entries from a peer rejected');

@@ -2,10 +2,17 @@
 // what is missing (anti-entropy, also on a timer), then follow the peer's live stream.
 // Any peer can supply any origin's entries, so a member that cannot reach an origin still
 // converges through another peer. Reconnects with exponential backoff and jitter.
+//
+// A fetch never asks beyond what the peer advertised (its Heads answer, or a higher seq it sent
+// on Follow), and each Fetch call asks from this node's head on: a call that does not advance
+// the head ends the round. A round that ends short of the advertised head (forged, gapped or
+// missing entries) makes fetches of that origin from that peer back off, per (peer, origin):
+// exponential, capped, jittered, and cleared by a round that reaches the advertised head.
 import type { Logger } from 'pino';
 import type { MemberKeys } from '../ledger/acceptance';
 import { type ErrorCode, MamoriError } from '../ledger/errors';
 import { backoffDelay, sleep } from '../../../proto/ts/backoff';
+import { fetchUpTo } from './fetch-up-to';
 import { ingestEntries, type IngestReport } from './ingest';
 import type { OwnWriteGate } from './own-write-gate';
 import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';
@@ -17,8 +24,29 @@ export interface ReplicatorOptions {
   antiEntropyIntervalMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /**
+   * Per peer and origin: the wait after a fetch round that ended short of the peer's advertised
+   * head, doubling with each such round up to the max (jittered). Defaults 1 s and 60 s.
+   */
+  rejectionBackoffBaseMs?: number;
+  rejectionBackoffMaxMs?: number;
   /** Refuses own writes while own entries a peer holds beyond the local head are fetched. */
   ownWrites?: OwnWriteGate;
+  /** The clock and jitter of the rejection backoff (tests inject them); Date.now and Math.random. */
+  now?: () => number;
+  random?: () => number;
+}
+
+export const REJECTION_BACKOFF_BASE_MS = 1_000;
+export const REJECTION_BACKOFF_MAX_MS = 60_000;
+
+/** An origin whose fetches from a peer back off. */
+export interface OriginBackoff {
+  origin: string;
+  /** Consecutive fetch rounds from this peer that ended short of its advertised head. */
+  failedRounds: number;
+  /** No fetch of this origin from this peer before then (ms since the epoch). */
+  retryAtMs: number;
 }
 
 export interface PeerStatus {
@@ -29,6 +57,10 @@ export interface PeerStatus {
   accepted: number;
   rejections: Partial<Record<ErrorCode, number>>;
   lastError?: string;
+  /** Origins whose fetches from this peer back off now, by origin. */
+  backoff: OriginBackoff[];
+  /** Fetch rounds from this peer that ended short of its advertised head, since start. */
+  failedFetchRounds: number;
 }
 
 class PeerState {
@@ -39,6 +71,11 @@ class PeerState {
   rejections: Partial<Record<ErrorCode, number>> = {};
   lastError: string | undefined;
   readonly fetching = new Set<string>();
+  /** Origins whose fork is being looked for at this peer (one walk at a time). */
+  readonly forkChecks = new Set<string>();
+  /** Per origin: consecutive failed fetch rounds and when the next may start. */
+  readonly backoff = new Map<string, { failedRounds: number; retryAtMs: number }>();
+  failedFetchRounds = 0;
   link: PeerLink | undefined;
   follow: { cancel(): void } | undefined;
   constructor(readonly id: string) {}
@@ -89,6 +126,10 @@ export class Replicator {
         accepted: p.accepted,
         rejections: { ...p.rejections },
         lastError: p.lastError,
+        backoff: [...p.backoff]
+          .map(([origin, b]) => ({ origin, failedRounds: b.failedRounds, retryAtMs: b.retryAtMs }))
+          .sort((x, y) => x.origin.localeCompare(y.origin)),
+        failedFetchRounds: p.failedFetchRounds,
       };
     });
   }
@@ -230,8 +271,8 @@ export class Replicator {
     await Promise.all([
       ...usable
         .filter((h) => h.seq > (local.get(h.origin)?.seq ?? 0))
-        .map((h) => (h.origin === this.ledger.ownOrigin ? this.catchUpOwnFeed(peer, h) : this.fetchOrigin(peer, h.origin))),
-      ...forks.map((h) => this.fetchOne(peer, h.origin, h.seq)),
+        .map((h) => (h.origin === this.ledger.ownOrigin ? this.catchUpOwnFeed(peer, h) : this.fetchOrigin(peer, h.origin, h.seq))),
+      ...forks.map((h) => this.checkAdvertisedFork(peer, h)),
     ]);
   }
 
@@ -242,12 +283,12 @@ export class Replicator {
    */
   private async catchUpOwnFeed(peer: PeerState, head: PeerHead): Promise<void> {
     // Once the feeds diverged, the peer's copy cannot chain onto ours: nothing to fetch.
-    if (peer.fetching.has(head.origin) || this.ownDivergencesReported.size > 0) return;
+    if (peer.fetching.has(head.origin) || this.backingOff(peer, head.origin) || this.ownDivergencesReported.size > 0) return;
     const gate = this.options.ownWrites;
     this.log.warn({ peer: peer.id, peerSeq: head.seq, ownSeq: this.ledger.committedHeads().get(head.origin)?.seq ?? 0 }, 'a peer holds this node\'s own feed beyond the local head; fetching the missing own entries');
     gate?.hold();
     try {
-      await this.fetchOrigin(peer, head.origin);
+      await this.fetchOrigin(peer, head.origin, head.seq);
     } finally {
       gate?.release();
     }
@@ -265,31 +306,91 @@ export class Replicator {
   }
 
   /**
+   * The peer advertises another hash at a seq we hold: its entry there is fetched. Unless it
+   * shows the origin signed two entries (or this node its own twice), the peer advertised what
+   * it does not serve: a failed round.
+   */
+  private async checkAdvertisedFork(peer: PeerState, head: PeerHead): Promise<void> {
+    if (this.backingOff(peer, head.origin)) return;
+    const report = await this.fetchOne(peer, head.origin, head.seq);
+    if (!report || (report.equivocations.length === 0 && report.ownDivergences.length === 0)) this.roundFailed(peer, head.origin, 'advertised a head it does not serve');
+  }
+
+  /**
    * The peer's next entry does not chain onto ours: walk back through the peer's copy until
    * it matches ours (the peer relayed a forgery) or a validly signed different entry turns
-   * up (equivocation, recorded by ingest).
+   * up (equivocation, recorded by ingest). A walk that finds neither is a failed round.
    */
   private async findFork(peer: PeerState, origin: string): Promise<void> {
-    let seq = this.ledger.committedHeads().get(origin)?.seq ?? 0;
-    for (let steps = 0; seq >= 1 && steps < 64; steps++, seq--) {
-      const report = await this.fetchOne(peer, origin, seq);
-      if (!report || report.duplicates > 0 || report.equivocations.length > 0 || report.ownDivergences.length > 0) return;
+    if (peer.forkChecks.has(origin) || this.backingOff(peer, origin)) return;
+    peer.forkChecks.add(origin);
+    try {
+      let seq = this.ledger.committedHeads().get(origin)?.seq ?? 0;
+      for (let steps = 0; seq >= 1 && steps < 64; steps++, seq--) {
+        const report = await this.fetchOne(peer, origin, seq);
+        if (!report) break;
+        if (report.duplicates > 0 || report.equivocations.length > 0 || report.ownDivergences.length > 0) return;
+      }
+      this.roundFailed(peer, origin, 'served a broken chain');
+    } finally {
+      peer.forkChecks.delete(origin);
     }
   }
 
-  private async fetchOrigin(peer: PeerState, origin: string): Promise<void> {
+  /**
+   * One fetch round: the origin's entries from this node's head up to `upTo`, the seq the peer
+   * advertised. Skipped while the origin backs off at this peer; a round that ends short of
+   * `upTo` backs off, one that reaches it clears the backoff.
+   */
+  private async fetchOrigin(peer: PeerState, origin: string, upTo: number): Promise<void> {
     const link = peer.link;
-    if (!link || peer.fetching.has(origin)) return;
+    if (!link || peer.fetching.has(origin) || this.backingOff(peer, origin)) return;
+    const localSeq = () => this.ledger.committedHeads().get(origin)?.seq ?? 0;
+    if (localSeq() >= upTo) return;
     peer.fetching.add(origin);
+    let reached: boolean;
     try {
-      const from = (this.ledger.committedHeads().get(origin)?.seq ?? 0) + 1;
-      await link.fetch(origin, from, async (entries) => {
+      reached = await fetchUpTo(link, origin, upTo, localSeq, async (entries) => {
         peer.lastContactMs = Date.now();
         await this.ingest(peer, entries);
       });
     } finally {
       peer.fetching.delete(origin);
     }
+    if (reached) this.roundSucceeded(peer, origin);
+    else if (!this.stopped) this.roundFailed(peer, origin, `served ${origin} only up to seq ${localSeq()} of an advertised ${upTo}`);
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  private backingOff(peer: PeerState, origin: string): boolean {
+    const b = peer.backoff.get(origin);
+    return b !== undefined && this.now() < b.retryAtMs;
+  }
+
+  private roundFailed(peer: PeerState, origin: string, why: string): void {
+    const b = peer.backoff.get(origin) ?? { failedRounds: 0, retryAtMs: 0 };
+    const delay = backoffDelay(
+      b.failedRounds,
+      this.options.rejectionBackoffBaseMs ?? REJECTION_BACKOFF_BASE_MS,
+      this.options.rejectionBackoffMaxMs ?? REJECTION_BACKOFF_MAX_MS,
+      this.options.random,
+    );
+    b.failedRounds++;
+    b.retryAtMs = this.now() + delay;
+    peer.backoff.set(origin, b);
+    peer.failedFetchRounds++;
+    // Once per streak: the status and the metrics count the rounds.
+    if (b.failedRounds === 1) this.log.warn({ peer: peer.id, origin, retryInMs: delay, why }, 'fetches of an origin from a peer back off: the peer did not supply what it advertised');
+  }
+
+  private roundSucceeded(peer: PeerState, origin: string): void {
+    const b = peer.backoff.get(origin);
+    if (!b) return;
+    peer.backoff.delete(origin);
+    this.log.info({ peer: peer.id, origin, failedRounds: b.failedRounds }, 'a peer supplied an origin up to its advertised head again: backoff cleared');
   }
 
   /** A peer that breaks the protocol (for example an oversize message) is counted; network trouble is not. */
@@ -318,7 +419,11 @@ export class Replicator {
     if (report.gaps.size > 0) this.count(peer, 'SEQ_GAP', report.gaps.size);
     if (Object.keys(report.rejected).length > 0) this.log.warn({ peer: peer.id, rejected: report.rejected }, 'entries from a peer rejected');
     for (const origin of report.equivocations) this.log.error({ origin, peer: peer.id }, 'EQUIVOCATION: origin signed two different entries at one seq; origin frozen until an operator acts');
-    for (const origin of report.gaps.keys()) void this.fetchOrigin(peer, origin).catch((error: unknown) => this.countLinkError(peer, error));
+    // A gap on Follow: fetch up to what the peer advertised, or the seq it sent if higher.
+    for (const [origin, sent] of report.gapSeqs) {
+      const upTo = Math.max(peer.remoteHeads.get(origin) ?? 0, sent);
+      void this.fetchOrigin(peer, origin, upTo).catch((error: unknown) => this.countLinkError(peer, error));
+    }
     for (const origin of report.forks) void this.findFork(peer, origin).catch((error: unknown) => this.countLinkError(peer, error));
     return report;
   }

@@ -19,10 +19,12 @@ export interface PeerHead {
 export interface PeerLink {
   heads(): Promise<PeerHead[]>;
   /**
-   * Streams one origin's entries from a seq on (at most `limit` when given); waits for each
-   * page's handler before reading on.
+   * One Fetch call: one origin's entries from a seq on, at most `limit` (the peer sends at most
+   * FETCH_LIMIT a call); waits for each page's handler before reading on. Asking again, from
+   * where this node's head got to and never beyond the peer's head, is the caller's
+   * (fetch-up-to.ts): a peer's answer never moves a cursor by itself.
    */
-  fetch(origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit?: number): Promise<void>;
+  fetch(origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit: number): Promise<void>;
   /**
    * Live entries from any origin. `subscribed` resolves once the peer will send everything
    * it commits from then on; `done` settles when the stream ends or fails.

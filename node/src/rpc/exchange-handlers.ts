@@ -74,6 +74,8 @@ export function exchangeHandlers(
         accepted: p.accepted,
         rejections: p.rejections,
         lastError: p.lastError ?? '',
+        backoff: p.backoff,
+        failedFetchRounds: p.failedFetchRounds,
       })),
       frozenOrigins: frozen.frozenOrigins(),
     })),

@@ -30,7 +30,7 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
   });
   const toRaw = (e: Entry__Output): RawEntry => ({ body: e.body, signature: e.signature });
 
-  const fetchOnce = (origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit = 0): Promise<{ received: number; next: number }> =>
+  const fetchOnce = (origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const call = client.Fetch({ origin, fromSeq, limit }, metadata, { deadline: Date.now() + FETCH_DEADLINE_MS });
       let batch: RawEntry[] = [];
@@ -51,7 +51,7 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
       call.on('error', (error: grpc.ServiceError) => reject(linkError(error)));
       call.on('end', () => {
         const last = batch.length > 0 ? flush() : chain;
-        last.then(() => resolve({ received, next: fromSeq + received }), reject);
+        last.then(() => resolve(), reject);
       });
     });
 
@@ -64,19 +64,8 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
         });
       }),
 
-    async fetch(origin, fromSeq, onPage, limit) {
-      if (limit !== undefined) {
-        await fetchOnce(origin, fromSeq, onPage, limit);
-        return;
-      }
-      // A Fetch call returns a bounded number of entries; ask again until the peer has no more.
-      let from = fromSeq;
-      for (;;) {
-        const { received, next } = await fetchOnce(origin, from, onPage);
-        if (received === 0) return;
-        from = next;
-      }
-    },
+    // One call, at most `limit` entries: the replicator asks again from its own head (fetch-up-to.ts).
+    fetch: (origin, fromSeq, onPage, limit) => fetchOnce(origin, fromSeq, onPage, Math.max(1, limit)),
 
     follow(onEntries) {
       const call = client.Follow({}, metadata);

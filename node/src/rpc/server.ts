@@ -16,6 +16,7 @@ import { limitsOf, serverOptions } from './limits';
 import { StreamWatch } from './streams';
 import { isLoopbackHost } from '../config/addresses';
 import { malformedRequestInterceptor, tolerantDeserializers } from './malformed-requests';
+import { currentMemberInterceptor } from './peer-gate';
 
 export interface RunningServer {
   port: number;
@@ -70,15 +71,18 @@ async function startGrpcServer(
   services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][],
   config: NodeConfig,
   log: Logger,
+  /** Run first, on every call of every service here, health and reflection included. */
+  gates: grpc.ServerInterceptor[] = [],
 ): Promise<RunningServer> {
   // Message sizes both ways, concurrent streams, keepalive, connection age, deadlines (limits.ts).
   const options = serverOptions(limitsOf(config), config.maxMessageBytes);
   // Undecodable requests: INVALID_ARGUMENT instead of grpc-js's INTERNAL (malformed-requests.ts).
-  options.interceptors = [...(options.interceptors ?? []), malformedRequestInterceptor()];
+  options.interceptors = [...gates, ...(options.interceptors ?? []), malformedRequestInterceptor()];
   const server = new grpc.Server(options);
   widenFlowControlWindows(server, log);
   for (const [definition, handlers] of services) server.addService(tolerantDeserializers(definition), handlers);
-  // Health and reflection: no bearer token needed (see operations.ts); on the peer server, mutual TLS still applies.
+  // Health and reflection: no bearer token needed (see operations.ts); on the peer server, mutual
+  // TLS and the current-member gate (peer-gate.ts) still apply.
   const health = addOperationsServices(server, services.map(([definition]) => definition));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
@@ -116,16 +120,20 @@ export async function startExchangeServer(ports: ExchangePorts, config: NodeConf
 
 /**
  * The Replication service for peers: mutual TLS pinned to the consortium CA, the peer
- * identified by its certificate. Without TLS only in insecureDev mode, on loopback, where
- * a peer names itself in metadata.
+ * identified by its certificate, every call (health and reflection too) refused unless that
+ * certificate names a current member. Without TLS only in insecureDev mode, on loopback,
+ * where a peer names itself in metadata (and health and reflection stay open).
  */
 export async function startReplicationServer(ports: ReplicationPorts, config: NodeConfig, log: Logger): Promise<RunningServer | undefined> {
   if (!config.peerListen) return undefined;
   let credentials: grpc.ServerCredentials;
   let identify: PeerIdentifier;
+  const gates: grpc.ServerInterceptor[] = [];
   if (config.tls) {
     credentials = peerServerCredentials(readTlsMaterial(config.tls));
     identify = peerMemberOf;
+    // A certificate from the consortium CA that names no current member gets no answer from any service.
+    gates.push(currentMemberInterceptor((member) => ports.isMember(member), log));
   } else {
     if (!config.insecureDev) {
       throw new ConfigError(config.configFile, ['tls: is required to serve peers on peerListen (or set insecureDev: true for loopback experiments)']);
@@ -139,7 +147,7 @@ export async function startReplicationServer(ports: ReplicationPorts, config: No
   const limits = limitsOf(config);
   const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
   const handlers = replicationHandlers(ports, limits, log, identify, streams);
-  return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log);
+  return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log, gates);
 }
 
 /** insecureDev only: the peer's member id from metadata, trusted as given. */

@@ -141,6 +141,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       tls: { caFile: '../ca/ca.cert.pem', certFile: './tls/node.cert.pem', keyFile: './tls/node.key.pem' },
       insecureDev: false,
       antiEntropyIntervalMs: 5_000,
+      rejectionBackoff: { baseMs: 1_000, maxMs: 60_000 },
       consortiumPollMs: 2_000,
       metricsListen: m.metrics,
       commonPointIntervalMs: 60_000,

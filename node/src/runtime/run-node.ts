@@ -81,6 +81,8 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       antiEntropyIntervalMs: config.antiEntropyIntervalMs,
       backoffBaseMs: 200,
       backoffMaxMs: 10_000,
+      rejectionBackoffBaseMs: config.rejectionBackoff.baseMs,
+      rejectionBackoffMaxMs: config.rejectionBackoff.maxMs,
       ownWrites: feed.ownWrites,
     });
     started.push({ stop: () => replicator.stop() });
