@@ -16,6 +16,7 @@ import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
 import { wholeNumber } from './whole-number';
+import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -35,6 +36,7 @@ function exposures(value: string): ExposureName[] {
 
 function eventId(value: string): string {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new InvalidArgumentError('must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)');
+  if (looksLikeCardNumber(value)) throw new InvalidArgumentError(LOOKS_LIKE_CARD_NUMBER);
   return value;
 }
 
