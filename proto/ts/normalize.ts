@@ -69,3 +69,59 @@ export function withLuhnDigit(partial: string): string {
   }
   throw new Error('unreachable: some check digit always satisfies Luhn');
 }
+
+/** Why an identifier field refuses a value that looks like a card number (never echoes the value). */
+export const LOOKS_LIKE_CARD_NUMBER =
+  'looks like a card number (12 to 19 digits, spaces or hyphens between them ignored, that pass the Luhn check); an identifier must never carry card data';
+
+/** Separators that may stand between the digits of a card number written in an identifier. */
+const DIGIT_GROUP_SEPARATORS = new Set([0x20, 0x2d]);
+
+/**
+ * True when a text holds what looks like a card number: digits, possibly in groups joined by
+ * one space or hyphen, of which some consecutive groups make 12 to 19 digits that pass Luhn.
+ * Every run of consecutive groups is tried, so a card number joined to other digits by a
+ * separator ("2024-07-01-4545…") is found as well as one split into groups ("4545-4545-…").
+ * Identifier fields (an event id, a member id) refuse such text, so a PAN typed into one is
+ * never signed and replicated in clear.
+ */
+export function looksLikeCardNumber(text: string): boolean {
+  let groups: string[] = [];
+  let digits = '';
+  const endRun = (): boolean => {
+    if (digits !== '') groups.push(digits);
+    const found = runHasCardNumber(groups);
+    groups = [];
+    digits = '';
+    return found;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x30 && code <= 0x39) {
+      digits += text[i];
+    } else if (DIGIT_GROUP_SEPARATORS.has(code) && digits !== '' && isDigitCode(text.charCodeAt(i + 1))) {
+      groups.push(digits);
+      digits = '';
+    } else if (endRun()) {
+      return true;
+    }
+  }
+  return endRun();
+}
+
+function isDigitCode(code: number): boolean {
+  return code >= 0x30 && code <= 0x39;
+}
+
+/** Whether some consecutive groups of one run join into 12-19 digits that pass Luhn. */
+function runHasCardNumber(groups: readonly string[]): boolean {
+  for (let first = 0; first < groups.length; first++) {
+    let joined = '';
+    for (let last = first; last < groups.length; last++) {
+      joined += groups[last];
+      if (joined.length > 19) break;
+      if (joined.length >= 12 && luhnValid(joined)) return true;
+    }
+  }
+  return false;
+}

@@ -133,6 +133,17 @@ describe('mamori CLI with a node process', function () {
     const badOption = await cli(['import', 'cards', '--config', client, '--file', noPanColumn, '--exposure', 'pan,shoe-size']);
     expect(badOption.code).to.not.equal(0);
     expect(badOption.stderr).to.contain('unknown data element "shoe-size"');
+    // The review published `publish card - --event 3569002484648863`: refused, never echoed.
+    for (const event of ['3569002484648863', '3569 0024 8464 8863', 'evt-3569-0024-8464-8863']) {
+      const card = randomPan();
+      const withPanEvent = await cli(['publish', 'card', '-', '--config', client, '--reason', 'phishing', '--event', event], `${card}\n`);
+      expect(withPanEvent.code, event).to.equal(1);
+      expect(withPanEvent.stderr).to.contain('--event looks like a card number').and.not.contain('8863');
+      expect((await cli(['check', 'card', '-', '--config', client], card)).stdout.trim()).to.equal('NOT LISTED');
+    }
+    const freeText = await cli(['publish', 'card', '-', '--config', client, '--event', 'breach at shop'], `${randomPan()}\n`);
+    expect(freeText.code).to.equal(1);
+    expect(freeText.stderr).to.contain('--event must be 1-64 characters');
     const wrongConfig = path.join(tempDir(), 'node.json');
     const nodeJson = JSON.parse(fs.readFileSync(memberOf(layout, 'issuer-a').nodeConfig, 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(wrongConfig, JSON.stringify({ ...nodeJson, listen: 'everywhere', filter: { capacity: 10, targetFpRate: 1e-6 } }));

@@ -208,6 +208,13 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
       ['confidence over 100', (d) => ({ ...validPublication(d), confidence: 101 }), ['publication.confidence']],
       ['a validity that ends before it starts', (d) => ({ ...validPublication(d), validUntilMs: 1 }), ['publication.validUntilMs']],
       ['free text as event id', (d) => ({ ...validPublication(d), eventId: 'breach at shop on Main St' }), ['publication.eventId', 'not free text']],
+      // The review published `--event 3569002484648863`: signed, replicated and shown in clear.
+      ['a card number as event id', (d) => ({ ...validPublication(d), eventId: '3569002484648863' }), ['publication.eventId', 'looks like a card number']],
+      ['a card number in groups inside an event id', (d) => ({ ...validPublication(d), eventId: 'evt-3569-0024-8464-8863' }), ['publication.eventId', 'looks like a card number']],
+      ['a validity starting more than 5 minutes ahead', (d) => ({ ...validPublication(d), validFromMs: Date.now() + 10 * 60_000 }), ['publication.validFromMs', '5 minutes after now']],
+      ['a validity ending more than 10 years ahead', (d) => ({ ...validPublication(d), validUntilMs: Date.now() + 11 * 365 * 86_400_000 }), ['publication.validUntilMs', '10 years']],
+      ['a validity already past', (d) => ({ ...validPublication(d), validFromMs: 0, validUntilMs: 1 }), ['publication.validUntilMs', 'already past']],
+      ['an int64-max validity end', (d) => ({ ...validPublication(d), validUntilMs: '9223372036854775807' }), ['publication.validUntilMs', `from 0 to ${Number.MAX_SAFE_INTEGER}`]],
       ['a non-PAN selector on a card', (d) => ({ ...validPublication(d), indicators: [{ selectors: [{ type: 'SELECTOR_TYPE_MERCHANT_DOMAIN', digest: d }] }] }), ['publication.indicators[0].selectors[0].type']],
       ['an oversize batch', (d) => ({ ...validPublication(d), indicators: Array.from({ length: 10_001 }, () => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest: d }] })) }), ['publication.indicators', 'limit is 10000']],
       ['no indicators', (d) => ({ ...validPublication(d), indicators: [] }), ['publication.indicators', 'at least one']],
@@ -216,7 +223,8 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
       it(`Publish with ${name}`, async () => {
         const before = await status();
         const digest = panSelector(key, randomPan());
-        await expectGrpcError(rawCall(stub(), 'Publish', { publication: build(digest), keyEpoch: 1 }, bearer(n.token)), grpc.status.INVALID_ARGUMENT, ...fragments);
+        const error = await expectGrpcError(rawCall(stub(), 'Publish', { publication: build(digest), keyEpoch: 1 }, bearer(n.token)), grpc.status.INVALID_ARGUMENT, ...fragments);
+        expect(error.details).to.not.contain('8863');
         const after = await status();
         expect(after).to.deep.include({ entries: before.entries, indicators: before.indicators });
         expect((await n.client.checkCards([])).length).to.equal(0);
@@ -233,6 +241,29 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
       await expectGrpcError(rawCall(stub(), 'Check', { selectors: [{ type: 99, digest: Buffer.alloc(32) }] }, bearer(n.token)), grpc.status.INVALID_ARGUMENT, 'selectors[0].type', 'unknown value 99');
       const many = Array.from({ length: 10_001 }, () => ({ type: 'SELECTOR_TYPE_PAN', digest: Buffer.alloc(32, 1) }));
       await expectGrpcError(rawCall(stub(), 'Check', { selectors: many }, bearer(n.token)), grpc.status.INVALID_ARGUMENT, 'selectors', 'limit is 10000');
+    });
+
+    it('Check answers NOT LISTED for a card\'s digest sent as a merchant selector, and refuses a type no kind uses', async () => {
+      const pan = randomPan();
+      await n.client.publishCompromisedCards([pan], { reason: 'phishing' });
+      const digest = panSelector(key, pan);
+      const check = (type: string) => rawCall<{ results: { listed: boolean }[] }>(stub(), 'Check', { selectors: [{ type, digest }] }, bearer(n.token));
+      expect((await check('SELECTOR_TYPE_PAN')).results[0]?.listed, 'as a PAN selector').to.equal(true);
+      for (const type of ['SELECTOR_TYPE_MERCHANT_DOMAIN', 'SELECTOR_TYPE_MERCHANT_CORPORATE_NUMBER', 'SELECTOR_TYPE_MERCHANT_ACQUIRER_MID']) {
+        expect((await check(type)).results[0]?.listed, type).to.equal(false);
+      }
+      await expectGrpcError(check('SELECTOR_TYPE_BIN'), grpc.status.INVALID_ARGUMENT, 'selectors[0].type', 'no indicator kind uses');
+    });
+
+    it('Retract of a card\'s digest under a merchant kind and type retracts nothing', async () => {
+      const pan = randomPan();
+      await n.client.publishCompromisedCards([pan], { reason: 'phishing' });
+      const before = await status();
+      const retraction = { kind: 'INDICATOR_KIND_FRAUDULENT_MERCHANT', selectors: [{ type: 'SELECTOR_TYPE_MERCHANT_DOMAIN', digest: panSelector(key, pan) }], reason: 'RETRACT_REASON_FALSE_POSITIVE' };
+      const outcome = await rawCall<{ retracted: number; notListed: number }>(stub(), 'Retract', retraction, bearer(n.token));
+      expect(outcome).to.deep.include({ retracted: 0, notListed: 1 });
+      expect((await status()).entries).to.equal(before.entries);
+      expect((await n.client.checkCard(pan)).listed).to.equal(true);
     });
 
     it('Retract with a bad reason', async () => {
@@ -272,6 +303,32 @@ describe('Exchange API (one node, real gRPC and SQLite)', function () {
     expect(s.filter?.fill).to.be.greaterThan(0).and.lessThan(0.1);
     expect(s.filter?.estimatedFpRate).to.be.lessThan(1e-6);
     expect(s.keyEpoch).to.equal(1);
+  });
+
+  it('a Bloom-filter false positive is confirmed in SQLite: a tiny filter passes a card never listed, and the raw listed flag is false', async () => {
+    const tiny = await startInProcessNode(await makeConsortium(), 'issuer-a', { filter: { capacity: 1000, targetFpRate: 0.09 } });
+    try {
+      const listed = randomPans(1000);
+      expect((await tiny.client.publishCompromisedCards(listed, { reason: 'phishing' })).accepted).to.equal(1000);
+      expect((await tiny.client.status()).filter?.estimatedFpRate).to.be.greaterThan(0.01);
+      const key = (await tiny.client.hashingKeys())[0]?.key as Uint8Array;
+      const listedDigests = new Set(listed.map((p) => panSelector(key, p).toString('hex')));
+      // About one random card in eleven passes this filter; 2,000 tries miss one with probability ~1e-80.
+      let falsePositive: Buffer | undefined;
+      for (let i = 0; i < 2000 && !falsePositive; i++) {
+        const digest = panSelector(key, randomPan());
+        if (!listedDigests.has(digest.toString('hex')) && tiny.parts.index.mayContain(digest)) falsePositive = digest;
+      }
+      expect(falsePositive, 'a selector the filter passes but no listing has').to.not.equal(undefined);
+      const stub = rawExchange(tiny.target);
+      const selectors = [{ type: 'SELECTOR_TYPE_PAN', digest: falsePositive }, { type: 'SELECTOR_TYPE_PAN', digest: panSelector(key, listed[0] as string) }];
+      const { results } = await rawCall<{ results: { listed: boolean; listingMembers: number; evidence: unknown[] }[] }>(stub, 'Check', { selectors }, bearer(tiny.token));
+      stub.close();
+      expect(results[0], 'the false positive').to.deep.include({ listed: false, listingMembers: 0, evidence: [] });
+      expect(results[1]?.listed, 'a listed card (control)').to.equal(true);
+    } finally {
+      await tiny.stop();
+    }
   });
 
   it('no internal message leaks when the database fails', async () => {

@@ -1,7 +1,8 @@
 // The documentation stays usable and true to the code: the README is a short front door,
 // every relative link in it and in docs/ leads to a file (and, into a docs page, to an
 // anchor that exists), the code cites the design in docs/ and nothing outside the
-// repository, and docs/operations.md names every field of the node config schema.
+// repository, every repository path named in backticks exists, and docs/operations.md names
+// every field of the node config schema.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -116,6 +117,19 @@ describe('docs: README, docs/ and the code agree', function () {
       }
     }
     expect(broken).to.deep.equal([]);
+  });
+
+  it('names only repository paths that exist when it puts one in backticks (node/, client-sdk/, proto/, test/, scripts/, docs/)', () => {
+    const missing: string[] = [];
+    for (const file of [README, ...docsPages()]) {
+      const text = read(file).replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '');
+      for (const m of text.matchAll(/`((?:node|client-sdk|proto|test|scripts|docs)\/[^`\s]*)`/g)) {
+        // A citation may point into the file: an #anchor of a page, a :line of a test.
+        const cited = (m[1] as string).replace(/#.*$/, '').replace(/:\d+(?:-\d+)?$/, '');
+        if (!fs.existsSync(path.join(ROOT, cited))) missing.push(`${path.relative(ROOT, file)}: ${m[1]}`);
+      }
+    }
+    expect(missing, 'backticked paths that do not exist').to.deep.equal([]);
   });
 
   it('leaves no citation of a design file outside the repository in node/, client-sdk/, proto/ or the README', () => {

@@ -16,6 +16,7 @@ import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
 import { wholeNumber } from './whole-number';
+import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
 function positiveNumber(name: string) {
   return (value: string): number => {
@@ -33,8 +34,14 @@ function exposures(value: string): ExposureName[] {
   return names as ExposureName[];
 }
 
-function eventId(value: string): string {
-  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new InvalidArgumentError('must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)');
+/**
+ * Checked when the command runs, not as commander parses the option: commander's message
+ * would repeat the value, and an event id that looks like a card number must not be echoed.
+ */
+function eventId(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (looksLikeCardNumber(value)) throw new Error(`--event ${LOOKS_LIKE_CARD_NUMBER}`);
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new Error(`--event must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)`);
   return value;
 }
 
@@ -50,13 +57,13 @@ function addListingOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--reason <reason>', 'why the cards are compromised').choices(Object.keys(CARD_REASONS)).default('merchant-breach'))
     .option('--exposure <elements>', `exposed data elements, comma-separated: ${Object.keys(EXPOSURES).join(', ')}`, exposures, ['pan'] as ExposureName[])
-    .option('--event <id>', 'compromise event id (an identifier, not free text)', eventId)
+    .option('--event <id>', 'compromise event id (an identifier, not free text, never a card number)')
     .option('--valid-days <days>', 'how long the listing stays valid', positiveNumber('--valid-days'), 365)
     .option('--confidence <0-100>', 'confidence in the listing', wholeNumber('--confidence', { min: 0, max: 100 }), 80);
 }
 
 function listingDetails(o: ListingOptions): CardListingDetails {
-  return { reason: o.reason, exposed: o.exposure, eventId: o.event, validDays: o.validDays, confidence: o.confidence };
+  return { reason: o.reason, exposed: o.exposure, eventId: eventId(o.event), validDays: o.validDays, confidence: o.confidence };
 }
 
 interface MerchantCliOptions {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { limitsSchema } from './limits-schema';
+import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
 const base64 = (bytes: number, what: string) =>
   z
@@ -8,7 +9,10 @@ const base64 = (bytes: number, what: string) =>
       message: `expected ${what}: ${bytes} bytes in base64`,
     });
 
-export const memberId = z.string().regex(/^[a-z0-9-]{3,32}$/, 'expected a member id: 3-32 characters of a-z, 0-9 and -');
+export const memberId = z
+  .string()
+  .regex(/^[a-z0-9-]{3,32}$/, 'expected a member id: 3-32 characters of a-z, 0-9 and -')
+  .refine((id) => !looksLikeCardNumber(id), LOOKS_LIKE_CARD_NUMBER);
 export const hostPort = z
   .string()
   .regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7101')

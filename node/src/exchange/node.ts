@@ -11,7 +11,7 @@ import { keyEpochStatuses } from '../membership/epoch-acks';
 import type { MemberState } from '../membership/member-state';
 import type { NodeEvents } from '../metrics/observer';
 import type { KeyEpochAckStore } from '../store/key-epoch-ack-store';
-import type { LedgerStore } from '../store/ledger-store';
+import type { LedgerStore, StoredListing } from '../store/ledger-store';
 import type { WriteGroup } from '../store/ledger-writer';
 import { isActive, NOT_LISTED, verdictFromListings, withCorroboration, type CheckVerdict } from '../verdict/evidence';
 import { noticeRecipients, routeToIssuers } from './issuer-routing';
@@ -84,7 +84,7 @@ export class MamoriNode {
     const fresh = publication.indicators.filter((indicator, index) => {
       const keys = indicator.selectors.map((sel) => sel.digest.toString('latin1'));
       const repeated = keys.some((k) => seenInBatch.has(k) || group.published.has(k));
-      const listed = !repeated && indicator.selectors.every((sel, i) => !group.retracted.has(keys[i] as string) && this.hasActiveOwnListing(sel.digest, group.now));
+      const listed = !repeated && indicator.selectors.every((sel, i) => !group.retracted.has(keys[i] as string) && this.hasActiveOwnListing(sel, group.now));
       if (repeated || listed) {
         duplicateIndices.push(index);
         return false;
@@ -108,7 +108,7 @@ export class MamoriNode {
       // The same card twice in one request (two spellings of one number) is retracted once.
       if (inRequest.has(key)) return false;
       inRequest.add(key);
-      return !group.retracted.has(key) && (group.published.has(key) || this.hasActiveOwnListing(sel.digest, group.now));
+      return !group.retracted.has(key) && (group.published.has(key) || this.hasActiveOwnListing(sel, group.now));
     });
     if (listed.length === 0) return () => ({ retracted: 0, notListed: retraction.selectors.length, seq: 0 });
     const op: ValidRetraction = { ...retraction, selectors: listed };
@@ -121,9 +121,18 @@ export class MamoriNode {
     return () => ({ retracted: listed.length, notListed: retraction.selectors.length - listed.length, seq: entry.seq });
   }
 
-  private hasActiveOwnListing(digest: Buffer, now: number): boolean {
-    if (!this.index.mayContain(digest)) return false;
-    return this.store.listings(digest).some((l) => l.origin === this.member && isActive(l, now));
+  private hasActiveOwnListing(selector: { type: string; digest: Buffer }, now: number): boolean {
+    if (!this.index.mayContain(selector.digest)) return false;
+    return this.listingsOf(selector).some((l) => l.origin === this.member && isActive(l, now));
+  }
+
+  /**
+   * The stored listings of a selector: its digest and its type. The filter and the tables are
+   * keyed by digest alone, so the type is compared here: a digest sent under a type it was not
+   * listed with (a card's digest as a merchant domain) matches nothing.
+   */
+  private listingsOf(selector: { type: string; digest: Buffer }): StoredListing[] {
+    return this.store.listings(selector.digest).filter((l) => l.selectorType === selector.type);
   }
 
   /** Checks selectors: a filter negative needs no SQLite; a positive is confirmed there. */
@@ -131,7 +140,7 @@ export class MamoriNode {
     this.feed.assertOpen();
     const events = this.parts.events;
     const started = events.observed ? process.hrtime.bigint() : 0n;
-    const verdicts = selectors.map((s) => (this.index.mayContain(s.digest) ? this.confirm(s.digest, nowMs) : NOT_LISTED));
+    const verdicts = selectors.map((s) => (this.index.mayContain(s.digest) ? this.confirm(s, nowMs) : NOT_LISTED));
     if (started !== 0n) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       events.checked(verdicts.length, verdicts.reduce((n, v) => (v.listed ? n + 1 : n), 0), seconds);
@@ -139,9 +148,9 @@ export class MamoriNode {
     return verdicts;
   }
 
-  private confirm(digest: Buffer, now: number): CheckVerdict {
-    const verdict = verdictFromListings(this.store.listings(digest), now);
-    return verdict.listed ? withCorroboration(verdict, this.store.sightingsOf(digest)) : verdict;
+  private confirm(selector: ValidSelector, now: number): CheckVerdict {
+    const verdict = verdictFromListings(this.listingsOf(selector), now);
+    return verdict.listed ? withCorroboration(verdict, this.store.sightingsOf(selector.digest)) : verdict;
   }
 
   status() {

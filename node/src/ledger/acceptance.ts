@@ -8,7 +8,7 @@ import { entryHash } from '../../../proto/ts/trust/domains';
 import { verifyEntry } from '../../../proto/ts/trust/verify';
 import { decodeEntryBody, type FeedHead, isCanonicalBody, operationOf } from './entry';
 import { MamoriError } from './errors';
-import { LIMITS, MEMBER_ID_PATTERN } from './limits';
+import { LIMITS, memberIdProblem } from './limits';
 import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } from './roles';
 import { validateCommonPointFlags, validateFraudReportEnvelope, wasAggregatorAt, type ValidCommonPointFlags, type ValidFraudReport } from './common-point';
 import { validateCardTestingReport, validatePublication, validateRetraction, type ValidCardTestingReport, type ValidRetraction } from './validate';
@@ -63,8 +63,10 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
   const body: EntryBody__Output = decodeEntryBody(entry.body);
   const origin = body.origin;
   const seq = body.seq;
-  if (!MEMBER_ID_PATTERN.test(origin)) throw MamoriError.malformedEntry('origin is not a member id');
-  if (!Number.isSafeInteger(seq) || seq < 1) throw MamoriError.malformedEntry('seq must be a positive integer');
+  // Checked before NOT_A_MEMBER, whose message names the origin: a card number never reaches a log.
+  const originProblem = memberIdProblem(origin);
+  if (originProblem) throw MamoriError.malformedEntry(`origin ${originProblem}`);
+  if (!Number.isSafeInteger(seq) || seq < 1) throw MamoriError.malformedEntry(`seq must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`);
   const member = ctx.member(origin);
   if (!member) throw MamoriError.notAMember(origin);
 
@@ -98,7 +100,7 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
   };
   try {
     if (operation === 'publishIndicators') {
-      accepted.publication = validatePublication(body.publishIndicators, 'publishIndicators', 'entry');
+      accepted.publication = validatePublication(body.publishIndicators, 'publishIndicators', 'entry', body.createdAtMs);
       const kind = accepted.publication.kind as Parameters<typeof roleAllowsKind>[1];
       if (!roleAllowsKind(member.roles, kind)) throw MamoriError.roleForbids(origin, `publishing ${kind}`);
       rejectRepeatedDigests(accepted.publication.indicators.flatMap((ind) => ind.selectors.map((s) => s.digest)));

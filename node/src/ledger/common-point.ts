@@ -8,8 +8,8 @@ import type { CommonPointFlags__Output } from '../../../proto/gen/mamori/v1/Comm
 import type { FraudReportContents, FraudReportContents__Output } from '../../../proto/gen/mamori/v1/FraudReportContents';
 import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';
 import { MamoriError } from './errors';
-import { LIMITS, MEMBER_ID_PATTERN } from './limits';
-import { MERCHANT_SELECTOR_TYPES, validateSelector, type ValidSelector } from './validate';
+import { LIMITS, memberIdProblem } from './limits';
+import { integerInRange, MERCHANT_SELECTOR_TYPES, timeMs, validateSelector, type ValidSelector } from './validate';
 
 /** crypto_box_seal adds an ephemeral public key and a MAC. */
 const SEAL_OVERHEAD_BYTES = 48;
@@ -72,7 +72,8 @@ export interface ValidCommonPointFlags {
  */
 export function validateFraudReportEnvelope(r: { aggregator: string; sealed: Buffer } | null | undefined, field: string): ValidFraudReport {
   if (!r) throw MamoriError.invalidArgument(field, 'is required');
-  if (typeof r.aggregator !== 'string' || !MEMBER_ID_PATTERN.test(r.aggregator)) throw MamoriError.invalidArgument(`${field}.aggregator`, 'must be a member id');
+  const problem = memberIdProblem(r.aggregator);
+  if (problem) throw MamoriError.invalidArgument(`${field}.aggregator`, problem);
   const size = r.sealed?.length ?? 0;
   if (size <= SEAL_OVERHEAD_BYTES || size > LIMITS.maxFraudReportSealedBytes) {
     throw MamoriError.invalidArgument(`${field}.sealed`, `must be ${SEAL_OVERHEAD_BYTES + 1} to ${LIMITS.maxFraudReportSealedBytes} bytes, got ${size}`);
@@ -100,8 +101,7 @@ function merchantSelector(s: Selector__Output | null | undefined, field: string)
 }
 
 function count(value: unknown, field: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw MamoriError.invalidArgument(field, `must be an integer of at least ${min}`);
-  return value;
+  return integerInRange(value, field, min, Number.MAX_SAFE_INTEGER);
 }
 
 /**
@@ -117,7 +117,7 @@ export function validateFraudReportContents(
 ): ValidFraudReportContents {
   if (!c) throw MamoriError.invalidArgument(field, 'is required');
   const windowStartMs = count(c.windowStartMs, `${field}.windowStartMs`, 1);
-  if (!Number.isSafeInteger(c.windowEndMs) || c.windowEndMs <= windowStartMs) {
+  if (timeMs(c.windowEndMs, `${field}.windowEndMs`) <= windowStartMs) {
     throw MamoriError.invalidArgument(`${field}.windowEndMs`, 'must be later than windowStartMs');
   }
   if (bounds.notAfterMs !== undefined && c.windowEndMs > bounds.notAfterMs + MAX_FUTURE_SKEW_MS) {
@@ -205,7 +205,7 @@ export function validateCommonPointFlags(f: CommonPointFlags__Output | null | un
     }
     if (!Number.isFinite(flag.pValue) || flag.pValue < 0 || flag.pValue > 1) throw MamoriError.invalidArgument(`${at}.pValue`, 'must be from 0 to 1');
     const windowStartMs = count(flag.windowStartMs, `${at}.windowStartMs`, 0);
-    if (!Number.isSafeInteger(flag.windowEndMs) || flag.windowEndMs <= windowStartMs) {
+    if (timeMs(flag.windowEndMs, `${at}.windowEndMs`) <= windowStartMs) {
       throw MamoriError.invalidArgument(`${at}.windowEndMs`, 'must be later than windowStartMs');
     }
     return { merchant, issuers, fraudCards, expectedFraudCards: flag.expectedFraudCards, pValue: flag.pValue, windowStartMs, windowEndMs: flag.windowEndMs };

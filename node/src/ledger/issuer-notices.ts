@@ -7,7 +7,7 @@ import type { IssuerNotice__Output } from '../../../proto/gen/mamori/v1/IssuerNo
 import { ROUTING_BIN_DIGITS } from '../../../proto/ts/routing-bin';
 import { sealTo } from '../crypto/sealed-box';
 import { MamoriError } from './errors';
-import { MEMBER_ID_PATTERN } from './limits';
+import { memberIdProblem } from './limits';
 
 /** crypto_box_seal overhead: an ephemeral X25519 public key and a MAC. */
 export const SEAL_OVERHEAD_BYTES = 48;
@@ -114,7 +114,8 @@ export function validateIssuerNotices(
   list.forEach((notice, i) => {
     const at = `${field}[${i}]`;
     if (!notice) throw MamoriError.invalidArgument(at, 'is required');
-    if (typeof notice.issuer !== 'string' || !MEMBER_ID_PATTERN.test(notice.issuer)) throw MamoriError.invalidArgument(`${at}.issuer`, 'must be a member id');
+    const problem = memberIdProblem(notice.issuer);
+    if (problem) throw MamoriError.invalidArgument(`${at}.issuer`, problem);
     if (issuers.has(notice.issuer)) throw MamoriError.invalidArgument(`${at}.issuer`, 'repeats an earlier notice\'s issuer');
     issuers.add(notice.issuer);
     const length = notice.sealed?.length ?? 0;

@@ -1,4 +1,9 @@
 // Size limits every node enforces on every entry, its own and its peers'.
+import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
+
+export { LOOKS_LIKE_CARD_NUMBER };
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 export const LIMITS = Object.freeze({
   maxEntryBodyBytes: 4 * 1024 * 1024,
   maxIndicatorsPerEntry: 10_000,
@@ -8,6 +13,12 @@ export const LIMITS = Object.freeze({
   maxConfidence: 100,
   maxEventIdLength: 64,
   maxCardTestingBucketMinutes: 1440,
+  /** Authorization attempts one report may count in one bucket (at most a day): over 100 a second all day. */
+  maxCardTestingAttempts: 10_000_000,
+  /** How far after its publication (now at the API, the entry's createdAtMs in acceptance) a listing may start. */
+  maxValidFromAheadMs: 5 * 60_000,
+  /** How far after its publication a listing may end: ten years. */
+  maxValidUntilAheadMs: 3_653 * DAY_MS,
   maxSightingsPerEntry: 10_000,
   /** How far after its entry's creation (the origin's clock) a sighting may say it was seen. */
   maxSightingClockSkewMs: 5 * 60_000,
@@ -24,3 +35,10 @@ export const LIMITS = Object.freeze({
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export const BIN_PATTERN = /^[0-9]{6,8}$/;
 export const MEMBER_ID_PATTERN = /^[a-z0-9-]{3,32}$/;
+
+/** Why a value is not a member id, or undefined when it is one. Never echoes the value. */
+export function memberIdProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !MEMBER_ID_PATTERN.test(value)) return 'must be a member id';
+  if (looksLikeCardNumber(value)) return LOOKS_LIKE_CARD_NUMBER;
+  return undefined;
+}

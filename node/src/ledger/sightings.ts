@@ -6,7 +6,7 @@ import type { SightingOutcome__Output } from '../../../proto/gen/mamori/v1/Sight
 import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';
 import { MamoriError } from './errors';
 import { BIN_PATTERN, LIMITS } from './limits';
-import { enumValue, rejectRepeatedSelectors, validateSelector, type ValidSelector } from './validate';
+import { enumValue, rejectRepeatedSelectors, timeMs, validateSelector, type ValidSelector } from './validate';
 
 export type SightingOutcomeName = Exclude<SightingOutcome__Output, 'SIGHTING_OUTCOME_UNSPECIFIED'>;
 
@@ -29,11 +29,10 @@ export interface ValidSightingInput {
 const EARLIEST_SIGHTING_MS = 1_577_836_800_000;
 
 function validateSeenAt(value: unknown, latestMs: number, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < EARLIEST_SIGHTING_MS) {
-    throw MamoriError.invalidArgument(field, 'must be a time in milliseconds since the epoch, from 2020 on');
-  }
-  if (value > latestMs) throw MamoriError.invalidArgument(field, 'is in the future');
-  return value;
+  timeMs(value, field);
+  if ((value as number) < EARLIEST_SIGHTING_MS) throw MamoriError.invalidArgument(field, 'must be a time in milliseconds since the epoch, from 2020 on');
+  if ((value as number) > latestMs) throw MamoriError.invalidArgument(field, 'is in the future');
+  return value as number;
 }
 
 function validateList<T>(list: readonly T[] | null | undefined, field: string): readonly T[] {

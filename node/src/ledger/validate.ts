@@ -13,8 +13,9 @@ import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';
 import type { IndicatorKind__Output } from '../../../proto/gen/mamori/v1/IndicatorKind';
 import type { SelectorType__Output } from '../../../proto/gen/mamori/v1/SelectorType';
 import type { RetractReason__Output } from '../../../proto/gen/mamori/v1/RetractReason';
+import { looksLikeCardNumber } from '../../../proto/ts/normalize';
 import { MamoriError } from './errors';
-import { BIN_PATTERN, EVENT_ID_PATTERN, LIMITS } from './limits';
+import { BIN_PATTERN, EVENT_ID_PATTERN, LIMITS, LOOKS_LIKE_CARD_NUMBER } from './limits';
 import type { IndicatorKindName } from './roles';
 import { validateIssuerNotices } from './issuer-notices';
 
@@ -32,6 +33,31 @@ export const MERCHANT_SELECTOR_TYPES: ReadonlySet<string> = new Set([
   'SELECTOR_TYPE_MERCHANT_REPRESENTATIVE',
   'SELECTOR_TYPE_MERCHANT_ACQUIRER_MID',
 ]);
+
+/** Selector types some indicator kind uses: what a check may ask about. */
+export const CHECKABLE_SELECTOR_TYPES: ReadonlySet<string> = new Set(['SELECTOR_TYPE_PAN', ...MERCHANT_SELECTOR_TYPES]);
+
+/**
+ * A whole number from `min` to `max`, or INVALID_ARGUMENT naming the field and the range. An
+ * int64 or uint64 beyond 2^53 arrives as an imprecise number: it is refused here, by its range,
+ * before any check that would give another reason ("must be later than ...").
+ */
+export function integerInRange(value: unknown, field: string, min: number, max: number, what = 'an integer'): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw MamoriError.invalidArgument(field, `must be ${what} from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** A time in milliseconds since the epoch, within what a JavaScript number holds exactly. */
+export function timeMs(value: unknown, field: string, min = 0): number {
+  return integerInRange(value, field, min, Number.MAX_SAFE_INTEGER, 'a time in milliseconds since the epoch');
+}
+
+/** Refuses an identifier that holds what looks like a card number (proto/ts/normalize.ts). */
+export function rejectCardNumber(value: string, field: string): void {
+  if (looksLikeCardNumber(value)) throw MamoriError.invalidArgument(field, LOOKS_LIKE_CARD_NUMBER);
+}
 
 /** An enum field decoded with enums: String holds a number when the value is unknown. */
 export function enumValue<T extends string>(
@@ -66,6 +92,17 @@ export function validateSelectors(selectors: Selector__Output[] | undefined, fie
 }
 
 /** Refuses the same selector twice in one list: an entry must never name a selector twice. */
+/** A check's selectors: well-formed, and of a type some indicator kind uses. */
+export function validateCheckSelectors(selectors: Selector__Output[] | undefined, field: string, max: number): ValidSelector[] {
+  const valid = validateSelectors(selectors, field, max);
+  valid.forEach((s, i) => {
+    if (!CHECKABLE_SELECTOR_TYPES.has(s.type)) {
+      throw MamoriError.invalidArgument(`${field}[${i}].type`, `${s.type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN or a merchant selector type`);
+    }
+  });
+  return valid;
+}
+
 export function rejectRepeatedSelectors(selectors: readonly ValidSelector[], field: string): void {
   const seen = new Set<string>();
   selectors.forEach((s, i) => {
@@ -89,11 +126,41 @@ function checkSelectorFitsKind(kind: IndicatorKindName, selector: ValidSelector,
 }
 
 /**
+ * The validity window of a publication. Always: two times in milliseconds, the end after the
+ * start. Against `referenceMs` when given (now for a client's request, the entry's createdAtMs
+ * for a signed entry, so every node decides an entry alike at any time): the start at most 5
+ * minutes after it, the end at most 10 years after it; a request's end not already past.
+ */
+function validateValidity(p: PublishIndicators__Output, field: string, source: 'request' | 'entry', referenceMs: number | undefined): void {
+  const from = timeMs(p.validFromMs, `${field}.validFromMs`);
+  const until = timeMs(p.validUntilMs, `${field}.validUntilMs`);
+  if (until <= from) throw MamoriError.invalidArgument(`${field}.validUntilMs`, 'must be later than validFromMs');
+  if (referenceMs === undefined) return;
+  const reference = source === 'request' ? 'now' : 'the entry\'s createdAtMs';
+  if (from > referenceMs + LIMITS.maxValidFromAheadMs) {
+    throw MamoriError.invalidArgument(`${field}.validFromMs`, `must be at most ${LIMITS.maxValidFromAheadMs / 60_000} minutes after ${reference} (a listing starts when it is published)`);
+  }
+  if (until > referenceMs + LIMITS.maxValidUntilAheadMs) {
+    throw MamoriError.invalidArgument(`${field}.validUntilMs`, `must be at most 10 years (${LIMITS.maxValidUntilAheadMs / 86_400_000} days) after ${reference}`);
+  }
+  if (source === 'request' && until <= referenceMs) {
+    throw MamoriError.invalidArgument(`${field}.validUntilMs`, 'is already past: a listing must still be valid when it is published');
+  }
+}
+
+/**
  * Validates a publication; returns it with enum values checked and digests as Buffers. A
  * client's request (`'request'`, the member-local hop) may carry cards' BINs and no issuer
- * notices; a signed entry (`'entry'`) carries notices and never a BIN.
+ * notices; a signed entry (`'entry'`) carries notices and never a BIN. `referenceMs` bounds
+ * the validity window (validateValidity): the node passes now for a request, acceptance the
+ * entry's createdAtMs; without it only the window's own order is checked.
  */
-export function validatePublication(p: PublishIndicators__Output | null | undefined, field: string, source: 'request' | 'entry' = 'request'): PublishIndicators__Output {
+export function validatePublication(
+  p: PublishIndicators__Output | null | undefined,
+  field: string,
+  source: 'request' | 'entry' = 'request',
+  referenceMs?: number,
+): PublishIndicators__Output {
   if (!p) throw MamoriError.invalidArgument(field, 'is required');
   const kind = validateKind(p.kind, `${field}.kind`);
   const reason = enumValue<string>(ReasonCode, p.reason, `${field}.reason`);
@@ -113,15 +180,11 @@ export function validatePublication(p: PublishIndicators__Output | null | undefi
   if (!Number.isInteger(p.confidence) || p.confidence < 0 || p.confidence > LIMITS.maxConfidence) {
     throw MamoriError.invalidArgument(`${field}.confidence`, `must be an integer from 0 to ${LIMITS.maxConfidence}`);
   }
-  if (!Number.isSafeInteger(p.validFromMs) || p.validFromMs < 0) {
-    throw MamoriError.invalidArgument(`${field}.validFromMs`, 'must be a non-negative time in milliseconds');
-  }
-  if (!Number.isSafeInteger(p.validUntilMs) || p.validUntilMs <= p.validFromMs) {
-    throw MamoriError.invalidArgument(`${field}.validUntilMs`, 'must be later than validFromMs');
-  }
+  validateValidity(p, field, source, referenceMs);
   if ((p.eventId ?? '') !== '' && !EVENT_ID_PATTERN.test(p.eventId)) {
     throw MamoriError.invalidArgument(`${field}.eventId`, 'must be 1-64 characters of A-Z a-z 0-9 . _ : - (an identifier, not free text)');
   }
+  rejectCardNumber(p.eventId ?? '', `${field}.eventId`);
   const indicators = p.indicators ?? [];
   if (indicators.length === 0) throw MamoriError.invalidArgument(`${field}.indicators`, 'must contain at least one indicator');
   if (indicators.length > LIMITS.maxIndicatorsPerEntry) {
@@ -193,15 +256,14 @@ export function validateCardTestingReport(
   if (typeof r.bin !== 'string' || !BIN_PATTERN.test(r.bin)) {
     throw MamoriError.invalidArgument(`${field}.bin`, 'must be the first 6 to 8 digits of the card numbers tested');
   }
-  if (!Number.isInteger(r.bucketMinutes) || r.bucketMinutes < 1 || r.bucketMinutes > LIMITS.maxCardTestingBucketMinutes) {
-    throw MamoriError.invalidArgument(`${field}.bucketMinutes`, `must be an integer from 1 to ${LIMITS.maxCardTestingBucketMinutes}`);
+  integerInRange(r.bucketMinutes, `${field}.bucketMinutes`, 1, LIMITS.maxCardTestingBucketMinutes);
+  timeMs(r.bucketStartMs, `${field}.bucketStartMs`, 1);
+  if (r.bucketStartMs % (r.bucketMinutes * 60_000) !== 0) {
+    throw MamoriError.invalidArgument(`${field}.bucketStartMs`, 'must be a multiple of bucketMinutes (in milliseconds)');
   }
-  if (!Number.isSafeInteger(r.bucketStartMs) || r.bucketStartMs <= 0 || r.bucketStartMs % (r.bucketMinutes * 60_000) !== 0) {
-    throw MamoriError.invalidArgument(`${field}.bucketStartMs`, 'must be a positive time in milliseconds, a multiple of bucketMinutes');
-  }
-  if (!Number.isInteger(r.attempts) || r.attempts < 1) throw MamoriError.invalidArgument(`${field}.attempts`, 'must be at least 1');
-  if (!Number.isInteger(r.declines) || r.declines < 0 || r.declines > r.attempts) {
-    throw MamoriError.invalidArgument(`${field}.declines`, 'must be from 0 to attempts');
+  integerInRange(r.attempts, `${field}.attempts`, 1, LIMITS.maxCardTestingAttempts);
+  if (typeof r.declines !== 'number' || !Number.isSafeInteger(r.declines) || r.declines < 0 || r.declines > r.attempts) {
+    throw MamoriError.invalidArgument(`${field}.declines`, `must be an integer from 0 to attempts (${r.attempts})`);
   }
   let merchant: ValidSelector | null = null;
   if (r.merchant) {

@@ -47,7 +47,7 @@ export class FeedServer {
   ): Promise<{ sent: number; complete: boolean }> {
     const { origin, fromSeq, limit } = request;
     if (!MEMBER_ID_PATTERN.test(origin)) throw MamoriError.invalidArgument('origin', 'must be a member id');
-    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw MamoriError.invalidArgument('fromSeq', 'must be 1 or more');
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw MamoriError.invalidArgument('fromSeq', `must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`);
     const max = limit > 0 ? Math.min(limit, FETCH_LIMIT) : FETCH_LIMIT;
     let next = fromSeq;
     let sent = 0;

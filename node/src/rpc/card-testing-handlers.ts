@@ -10,7 +10,7 @@ import type { CardTestingReport__Output } from '../../../proto/gen/mamori/v1/Car
 import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishResponse';
 import type { ExchangePorts } from './ports';
 import { MamoriError } from '../ledger/errors';
-import { validateCardTestingReport } from '../ledger/validate';
+import { integerInRange, validateCardTestingReport } from '../ledger/validate';
 import type { StoredAlert } from '../store/alert-store';
 import { CARD_LISTING_ALERT, type CardListingAlertPayload } from '../detection/card-listings';
 import { toCardListingAlert } from './card-listing-alert';
@@ -67,7 +67,7 @@ export function alertsHandler(ports: Pick<ExchangePorts, 'alerts'>, log: Logger,
     try {
       authenticate(call.metadata);
       cursor = call.request.afterId;
-      if (!Number.isSafeInteger(cursor) || cursor < 0) throw MamoriError.invalidArgument('afterId', 'must be a non-negative integer');
+      integerInRange(cursor, 'afterId', 0, Number.MAX_SAFE_INTEGER);
     } catch (error) {
       call.emit('error', toServiceError(error, log, 'Alerts'));
       return;

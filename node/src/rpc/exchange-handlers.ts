@@ -5,7 +5,7 @@ import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { EpochKey } from '../membership/consortium';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
-import { validatePublication, validateRetraction, validateSelectors } from '../ledger/validate';
+import { validateCheckSelectors, validatePublication, validateRetraction } from '../ledger/validate';
 import type { NodeLimits } from '../config/limits-schema';
 import type { ExchangePorts } from './ports';
 import type { StreamWatch } from './streams';
@@ -32,7 +32,7 @@ export function exchangeHandlers(
   const guard = exchangeGuard(ports.observer, settings.limits, log);
   return {
     Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
-      const publication = validatePublication(request.publication, 'publication');
+      const publication = validatePublication(request.publication, 'publication', 'request', Date.now());
       guard.publications.take(caller, publication.indicators.length);
       const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
@@ -56,7 +56,7 @@ export function exchangeHandlers(
     }),
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
-      const selectors = validateSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
+      const selectors = validateCheckSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
       guard.checks.take(caller, selectors.length);
       const results = node.check(selectors);
       guard.enumeration.observe(caller, selectors, results);
