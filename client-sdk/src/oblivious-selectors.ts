@@ -97,7 +97,7 @@ export class ObliviousSelectors {
     let failure: unknown;
     const run = (chunk: string[]): void => {
       const tally = { cached: 0, sent: 0 };
-      const work = this.coalescer.selectors(chunk, Date.now() + budget, budget, tally).then(
+      const work = this.coalescer.selectors(chunk, Date.now() + budget, budget, { tally, ownBatch: true }).then(
         () => {
           progress.done += chunk.length;
           progress.evaluated += tally.sent;

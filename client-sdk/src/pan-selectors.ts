@@ -59,7 +59,15 @@ export class SelectorCoalescer {
   ) {}
 
   /** Selectors of normalized card numbers, in order; rejects at `deadline` (the evaluation goes on and fills the cache). */
-  selectors(digits: readonly string[], deadline: number, budgetMs: number, tally?: { cached: number; sent: number }): Promise<Buffer[]> {
+  selectors(
+    digits: readonly string[],
+    deadline: number,
+    budgetMs: number,
+    how: { tally?: { cached: number; sent: number }; ownBatch?: boolean } = {},
+  ): Promise<Buffer[]> {
+    const tally = how.tally;
+    // A caller's own batch (preEvaluate): its cards do not join, nor wait for, other callers' batch.
+    const own: Batch | undefined = how.ownBatch ? { cards: [], deadline, windowElapsed: true } : undefined;
     const out = new Array<Buffer>(digits.length);
     const waits: Promise<unknown>[] = [];
     this.counts.requested += digits.length;
@@ -76,11 +84,12 @@ export class SelectorCoalescer {
       let pending = this.pending.get(handle);
       if (pending) this.counts.joined++;
       else {
-        pending = this.enqueue(handle, d, deadline);
+        pending = this.enqueue(handle, d, deadline, own);
         if (tally) tally.sent++;
       }
       waits.push(pending.then((selector) => (out[i] = selector)));
     }
+    if (own && own.cards.length > 0) this.full.push(own);
     if (waits.length === 0) return Promise.resolve(out);
     this.pump();
     return withDeadline(
@@ -96,8 +105,13 @@ export class SelectorCoalescer {
     return { ...this.counts, inFlight: this.inFlight, queued };
   }
 
-  private enqueue(handle: string, digits: string, deadline: number): Promise<Buffer> {
+  private enqueue(handle: string, digits: string, deadline: number, own: Batch | undefined): Promise<Buffer> {
     const promise = new Promise<Buffer>((resolve, reject) => {
+      if (own) {
+        // Callers of preEvaluate keep their batch size (at most TPRF_MAX_BATCH, checked there).
+        own.cards.push({ handle, digits, resolve, reject });
+        return;
+      }
       const batch = this.filling ?? this.open();
       batch.cards.push({ handle, digits, resolve, reject });
       batch.deadline = Math.max(batch.deadline, deadline);
