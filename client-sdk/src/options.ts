@@ -96,7 +96,7 @@ export const DEFAULTS = Object.freeze({
   adminDeadlineMs: 10_000,
   failMode: 'open' as FailMode,
   batch: Object.freeze({ windowMs: 0, maxSize: 1000, maxInFlight: 16 }),
-  // 100,000 cards ≈ 25 MB of heap; an issuer pre-evaluating its card base sizes it to the base.
+  // 100,000 cards ≈ 13 MB of heap (27 MB RSS, measured); an issuer pre-evaluating its card base sizes it to the base.
   selectors: Object.freeze({ cacheSize: 100_000, windowMs: 0, maxInFlight: 4, verify: false }),
   // Quick recovery after a node restart: grpc-js defaults are 1 s and 120 s.
   reconnect: Object.freeze({ initialBackoffMs: 100, maxBackoffMs: 2000 }),
@@ -153,7 +153,7 @@ export const OPTION_SCHEMAS = {
   }),
 };
 
-/** Most cards the selector cache may hold (about 250 bytes of heap each). */
+/** Most cards the selector cache may hold (about 130 bytes of heap, 270 of RSS, each: 20 M ≈ 5 GB RSS). */
 export const MAX_SELECTOR_CACHE = 20_000_000;
 
 const cacheKeySchema = z.custom<Uint8Array | string>(
