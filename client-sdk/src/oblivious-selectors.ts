@@ -80,6 +80,7 @@ export class ObliviousSelectors {
     }
     const digits = this.normalize(pans, 0);
     if (digits.length === 0) return [];
+    this.evaluator.refreshIfOld(Date.now() + this.options.adminDeadlineMs);
     return this.coalescer.selectors(digits, Date.now() + budget, budget);
   }
 

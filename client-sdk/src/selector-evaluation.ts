@@ -64,10 +64,15 @@ export type SelectorOutcome = { selector: Buffer; setId: string } | { error: Mam
 const SLICE = 256;
 /** Most faulty evaluators assumed at once (the verify plan's f). */
 const MAX_FAULTY = 1;
+/** The parameters are asked again in the background when older than this, so that a new dealing is noticed while every card is cached. */
+export const PARAMETERS_REFRESH_MS = 60_000;
 
 export class SelectorEvaluator {
   private params: SelectorParameters | undefined;
   private fetching: Promise<SelectorParameters> | undefined;
+  private fetchedAt = 0;
+  /** Some card of the last batch got no selector: logged when this changes, not per batch. */
+  private failing = false;
   private readonly counts: EvaluationStats = { rounds: 0, elements: 0, retried: 0, failed: 0, parameterFetches: 0, faulty: {}, disputed: {} };
 
   constructor(
@@ -90,12 +95,19 @@ export class SelectorEvaluator {
       try {
         await oprfReady();
         this.counts.parameterFetches++;
-        return this.adopt(await this.send({ items: [] }, deadline));
+        const params = this.adopt(await this.send({ items: [] }, deadline));
+        this.fetchedAt = Date.now();
+        return params;
       } finally {
         this.fetching = undefined;
       }
     })();
     return this.fetching;
+  }
+
+  /** Starts a background parameter fetch when the ones held are old (a new dealing empties the cache). */
+  refreshIfOld(deadline: number): void {
+    if (this.params && !this.fetching && Date.now() - this.fetchedAt > PARAMETERS_REFRESH_MS) this.loadParameters(deadline, true).catch(() => undefined);
   }
 
   /** Selectors for normalized card numbers (at most TPRF_MAX_BATCH), one outcome per card. */
@@ -131,7 +143,10 @@ export class SelectorEvaluator {
       else again.push(i);
       for (const id of r.faulty) faulty.add(id);
     });
-    if (again.length === 0) return outcomes;
+    if (again.length === 0) {
+      this.recovered();
+      return outcomes;
+    }
 
     // Once more for the disputed and incomplete: every group from two holders, faulty evaluators left out.
     this.counts.retried += again.length;
@@ -153,10 +168,20 @@ export class SelectorEvaluator {
       this.counts.failed++;
       outcomes[i] = { error: failure ?? unresolved(first.results[i] as ElementResult, r) };
     });
-    if (again.some((i) => 'error' in (outcomes[i] as SelectorOutcome))) {
-      this.settings.log(`PAN selector evaluation: ${again.length} card(s) disputed or incomplete, asked again with verify; ${again.filter((i) => 'error' in (outcomes[i] as SelectorOutcome)).length} still without a selector`);
+    const failed = again.filter((i) => 'error' in (outcomes[i] as SelectorOutcome));
+    if (failed.length === 0) this.recovered();
+    else if (!this.failing) {
+      this.failing = true;
+      const reason = (outcomes[failed[0] as number] as { error: MamoriClientError }).error.message;
+      this.settings.log(`PAN selector evaluation: ${again.length} card(s) disputed or incomplete, asked again with verify; ${failed.length} still without a selector (${reason}); logged again when every card is answered`);
     }
     return outcomes;
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.settings.log('PAN selector evaluation: every card answered again');
   }
 
   /** One EvaluatePanSelectors call and the combination of its answers. */
