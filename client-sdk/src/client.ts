@@ -32,6 +32,8 @@ import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingRe
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { WatchMerchantsResponse__Output } from '../../proto/gen/mamori/v1/WatchMerchantsResponse';
 import { fraudReportContents, type FraudReportInput } from './common-point';
+import type { EvaluatePanSelectorsResponse__Output } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
+import { ObliviousSelectors, type PanSelectorOptions, type PreEvaluateOptions, type PreEvaluateResult } from './oblivious-selectors';
 
 export { cardPublication } from './publication';
 export { MAX_BATCH } from './options';
@@ -55,6 +57,7 @@ export class MamoriClient {
   private readonly batcher: CheckBatcher;
   private readonly mirror: FilterMirror | undefined;
   private readonly counters = new ClientCounters();
+  private readonly oblivious: ObliviousSelectors;
   private closed = false;
 
   private constructor(options: ResolvedOptions) {
@@ -64,6 +67,10 @@ export class MamoriClient {
     this.batcher = new CheckBatcher(
       (selectors, deadline) => this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline),
       options.batch,
+    );
+    this.oblivious = new ObliviousSelectors(
+      (request, deadline) => (this.closed ? Promise.reject(MamoriClientError.closed()) : this.transport.unary<EvaluatePanSelectorsResponse__Output>('EvaluatePanSelectors', request, deadline)),
+      { ...options.selectors, cacheKey: options.selectors.cacheKey, adminDeadlineMs: options.adminDeadlineMs, log: options.log, countInvalid: () => void this.counters.invalid++ },
     );
     if (options.mode === 'mirror') {
       // Started at once so that it is warm by the first authorization.
@@ -345,6 +352,56 @@ export class MamoriClient {
     return this.admin<RetractResponse__Output>('Retract', { kind: 'INDICATOR_KIND_COMPROMISED_CARD', selectors, reason: RETRACT_REASONS[reason] });
   }
 
+  /**
+   * Oblivious PAN selectors (docs/oprf.md): one 32-byte selector per card, in order. A cached
+   * card costs a keyed hash and no I/O; cards not seen before are blinded here and evaluated by
+   * the consortium's evaluators through the member's node, concurrent callers' cards together
+   * in one call, a card already under evaluation only once. A malformed card throws
+   * INVALID_PAN naming `pans[i]` before any I/O. No selector within the budget (default
+   * adminDeadlineMs): DEADLINE_EXCEEDED; fewer than t evaluators, or answers that stay
+   * inconsistent after a verified retry: UNAVAILABLE (both retryable, and what a check answers
+   * with the fail mode); evaluators refusing over a budget: RESOURCE_EXHAUSTED.
+   */
+  async panSelectors(pans: readonly string[], options: PanSelectorOptions = {}): Promise<Buffer[]> {
+    if (this.closed) throw MamoriClientError.closed();
+    return this.oblivious.panSelectors(pans, options);
+  }
+
+  /**
+   * Evaluates an issuer's card base ahead of time into the selector cache: batches of up to
+   * 10,000 cards, a bounded number in flight, progress after every batch. Cards already cached
+   * are not sent again, so a run stopped by an error resumes where it stopped when called
+   * again with the same cards. Size options.selectors.cacheSize to the card base.
+   */
+  async preEvaluate(pans: Iterable<string> | AsyncIterable<string>, options: PreEvaluateOptions = {}): Promise<PreEvaluateResult> {
+    if (this.closed) throw MamoriClientError.closed();
+    return this.oblivious.preEvaluate(pans, options);
+  }
+
+  /**
+   * The selector cache as JSON: keyed hashes (under options.selectors.cacheKey) and selectors,
+   * never a card number. With the cache key it tells whether a candidate card is in it, so the
+   * member protects the copy and the key as card data (docs/oprf.md#the-client-sdk).
+   */
+  exportSelectorCache(): string {
+    return this.oblivious.exportCache();
+  }
+
+  /** Merges an exported selector cache; refused (INVALID_ARGUMENT) when written under another cache key. */
+  importSelectorCache(data: string): { imported: number; skipped: number } {
+    return this.oblivious.importCache(data);
+  }
+
+  /** exportSelectorCache() written atomically to a file with mode 0600. */
+  saveSelectorCache(file: string): { entries: number } {
+    return this.oblivious.saveCache(file);
+  }
+
+  /** importSelectorCache() from a file saveSelectorCache() wrote. */
+  loadSelectorCache(file: string): { imported: number; skipped: number } {
+    return this.oblivious.loadCache(file);
+  }
+
   /** Accept an origin's entries again after an equivocation was dealt with (an operator's decision). */
   async unfreeze(origin: string): Promise<boolean> {
     return (await this.admin<{ wasFrozen: boolean }>('Unfreeze', { origin })).wasFrozen;
@@ -378,7 +435,7 @@ export class MamoriClient {
 
   /** Counters: RPCs sent, checks by source, batching. */
   stats(): ClientStats {
-    return this.counters.snapshot(this.transport.sent, this.batcher.stats());
+    return this.counters.snapshot(this.transport.sent, this.batcher.stats(), this.oblivious.stats());
   }
 
   /**

@@ -1,6 +1,9 @@
 // mamori/client: what an authorization pipeline or a member's tooling imports.
 export { MamoriClient, type CheckOptions, type ClientStatus } from './client';
-export { DEFAULTS, MAX_BATCH, parseOptions, type BatchOptions, type CheckMode, type ClientOptions, type FailMode, type ReconnectOptions } from './options';
+export { DEFAULTS, MAX_BATCH, parseOptions, type BatchOptions, type CheckMode, type ClientOptions, type FailMode, type ReconnectOptions, type SelectorOptions, MAX_SELECTOR_CACHE } from './options';
+export { type PanSelectorOptions, type PreEvaluateOptions, type PreEvaluateProgress, type PreEvaluateResult, type SelectorStats } from './oblivious-selectors';
+export { type EvaluationStats } from './selector-evaluation';
+export { type SelectorCacheStats } from './selector-cache';
 export { ACTIONS, HIGH_CONFIDENCE, defaultPolicy, type Action, type PolicyContext, type VerdictPolicy } from './policy';
 export { type CardCheckResult, type CheckSource, type Evidence, type SightingCounts } from './results';
 export { type ClientStats, type MirrorStatus, type SdkStatus } from './stats';

@@ -4,6 +4,7 @@
 import type { BatcherStats } from './batcher';
 import type { MamoriClientError } from './errors';
 import type { FilterMirror } from './mirror';
+import type { SelectorStats } from './oblivious-selectors';
 import type { CheckMode, FailMode } from './options';
 import type { Action } from './policy';
 import type { CheckSource } from './results';
@@ -19,6 +20,8 @@ export interface ClientStats {
   /** Mirror-mode checks that went to the node because the mirror could not answer (not loaded, stale). */
   mirrorUnusable: number;
   batching: BatcherStats;
+  /** Oblivious PAN selectors: cache, coalescing, evaluation rounds, and faulty / disputed evaluators. */
+  selectors: SelectorStats;
 }
 
 export type MirrorStatus = ReturnType<FilterMirror['status']>;
@@ -76,8 +79,8 @@ export class ClientCounters {
     this.mirrorWasUsable = true;
   }
 
-  snapshot(sent: Record<UnaryMethod, number>, batching: BatcherStats): ClientStats {
+  snapshot(sent: Record<UnaryMethod, number>, batching: BatcherStats, selectors: SelectorStats): ClientStats {
     const rpcs = { ...sent, total: Object.values(sent).reduce((a, b) => a + b, 0) };
-    return { rpcs, checks: { total: this.checks, ...this.bySource }, invalidPans: this.invalid, mirrorUnusable: this.unusable, batching };
+    return { rpcs, checks: { total: this.checks, ...this.bySource }, invalidPans: this.invalid, mirrorUnusable: this.unusable, batching, selectors };
   }
 }

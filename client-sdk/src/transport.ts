@@ -47,7 +47,7 @@ export function isCancelled(error: ServiceError): boolean {
 }
 
 /** The unary RPCs the client sends (stats() counts each). */
-export const UNARY_METHODS = ['Publish', 'Retract', 'Check', 'Status', 'GetHashingKeys', 'Unfreeze', 'ReportCardTesting', 'ReportSightings', 'ReportFraud', 'WatchMerchants'] as const;
+export const UNARY_METHODS = ['Publish', 'Retract', 'Check', 'Status', 'GetHashingKeys', 'Unfreeze', 'ReportCardTesting', 'ReportSightings', 'ReportFraud', 'WatchMerchants', 'EvaluatePanSelectors'] as const;
 export type UnaryMethod = (typeof UNARY_METHODS)[number];
 
 export class Transport {

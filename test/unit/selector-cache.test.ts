@@ -1,0 +1,98 @@
+// The SDK's PAN → selector cache: bounded, least recently used first out, filed under a keyed
+// hash of the card number (never the number), one dealing at a time, and an export that only
+// the same key can import.
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { MamoriClientError } from '../../client-sdk/src/errors';
+import { SelectorCache } from '../../client-sdk/src/selector-cache';
+import { randomPans } from '../helpers/cards';
+
+const selectorOf = (i: number): Buffer => Buffer.alloc(32, i);
+
+describe('SDK selector cache', () => {
+  it('keeps at most its capacity, evicting the least recently used', () => {
+    const cache = new SelectorCache(3);
+    const pans = randomPans(5);
+    const handles = pans.map((p) => cache.handleOf(p));
+    handles.slice(0, 3).forEach((h, i) => cache.put(h, selectorOf(i), 'set-1'));
+    expect(cache.get(handles[0] as string)).to.deep.equal(selectorOf(0)); // 0 is now the most recent
+    cache.put(handles[3] as string, selectorOf(3), 'set-1'); // evicts 1, the least recent
+    expect(cache.size).to.equal(3);
+    expect(cache.get(handles[1] as string)).to.equal(undefined);
+    expect(cache.get(handles[0] as string)).to.deep.equal(selectorOf(0));
+    cache.put(handles[4] as string, selectorOf(4), 'set-1'); // evicts 2
+    expect(cache.get(handles[2] as string)).to.equal(undefined);
+    expect([0, 3, 4].map((i) => cache.get(handles[i] as string))).to.deep.equal([selectorOf(0), selectorOf(3), selectorOf(4)]);
+    expect(cache.stats()).to.deep.include({ size: 3, capacity: 3, evictions: 2, misses: 2 });
+    // Putting a card again replaces, it does not grow the cache.
+    cache.put(handles[4] as string, selectorOf(9), 'set-1');
+    expect(cache.size).to.equal(3);
+    expect(cache.get(handles[4] as string)).to.deep.equal(selectorOf(9));
+  });
+
+  it('files cards under a keyed hash: not the number, different under another key, the same under the same key', () => {
+    const key = randomBytes(32);
+    const a = new SelectorCache(10, key);
+    const b = new SelectorCache(10, key);
+    const c = new SelectorCache(10);
+    for (const pan of randomPans(20)) {
+      const handle = a.handleOf(pan);
+      expect(Buffer.from(handle, 'latin1')).to.have.length(32);
+      expect(handle).to.not.include(pan);
+      expect(Buffer.from(handle, 'latin1').toString('hex')).to.not.include(pan);
+      expect(b.handleOf(pan)).to.equal(handle);
+      expect(c.handleOf(pan)).to.not.equal(handle);
+    }
+    // Nothing in the cache object is the number: its map keys are the handles.
+    const pan = randomPans(1)[0] as string;
+    a.put(a.handleOf(pan), selectorOf(1), 'set-1');
+    const keys = [...(a as unknown as { entries: Map<string, string> }).entries.keys()];
+    expect(keys).to.deep.equal([a.handleOf(pan)]);
+    expect(JSON.stringify(a)).to.not.include(key.toString('hex'));
+    expect(() => new SelectorCache(10, new Uint8Array(16))).to.throw(MamoriClientError, /cacheKey: expected 32 bytes/);
+  });
+
+  it('belongs to one dealing: another setId empties it', () => {
+    const cache = new SelectorCache(10);
+    const handles = randomPans(4).map((p) => cache.handleOf(p));
+    handles.forEach((h, i) => cache.put(h, selectorOf(i), 'set-1'));
+    expect(cache.useSet('set-1')).to.equal(0);
+    cache.put(handles[0] as string, selectorOf(7), 'set-2');
+    expect(cache.size).to.equal(1);
+    expect(cache.setId).to.equal('set-2');
+    expect(cache.stats().invalidated).to.equal(4);
+  });
+
+  it('capacity 0 keeps nothing', () => {
+    const cache = new SelectorCache(0);
+    const h = cache.handleOf(randomPans(1)[0] as string);
+    cache.put(h, selectorOf(1), 'set-1');
+    expect(cache.get(h)).to.equal(undefined);
+    expect(cache.size).to.equal(0);
+  });
+
+  it('exports handles and selectors in recency order; imports under the same key only, into the same dealing', () => {
+    const key = randomBytes(32);
+    const from = new SelectorCache(100, key);
+    const pans = randomPans(10);
+    pans.forEach((p, i) => from.put(from.handleOf(p), selectorOf(i), 'set-1'));
+    const text = from.export();
+    for (const pan of pans) expect(text).to.not.include(pan);
+
+    const into = new SelectorCache(5, key);
+    expect(into.import(text)).to.deep.equal({ imported: 10, skipped: 0 });
+    expect(into.size).to.equal(5); // bounded: the 5 most recent stay
+    expect(into.get(into.handleOf(pans[9] as string))).to.deep.equal(selectorOf(9));
+    expect(into.get(into.handleOf(pans[0] as string))).to.equal(undefined);
+
+    const other = new SelectorCache(100, key);
+    other.useSet('set-2');
+    expect(other.import(text)).to.deep.equal({ imported: 0, skipped: 10 });
+
+    expect(() => new SelectorCache(100).import(text)).to.throw(MamoriClientError, 'selector cache: written under another cache key');
+    expect(() => into.import('{')).to.throw(MamoriClientError, /^selector cache: not JSON/);
+    const broken = JSON.parse(text) as { entries: unknown[] };
+    broken.entries[2] = ['short', 'x'];
+    expect(() => into.import(JSON.stringify(broken))).to.throw(MamoriClientError, /^selector cache: entries\[2\]/);
+  });
+});
