@@ -70,6 +70,7 @@ import {
 } from './bench/common';
 import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
 import { runSdkBench } from './bench/sdk';
+import { measureScrubPass } from './bench/scrub';
 import { runCommonPointBench } from './bench/common-point';
 import { DETECTION_PHASES, runDetectionBench, type DetectionPhase } from './bench/detection';
 
@@ -569,6 +570,20 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
     details.restartRebuild = { seconds, stopSeconds, logLines: readyLogLines(logFile).slice(-1) };
   }
   await stopNode(node, logFile);
+
+  // ---- 2c. a full scrub pass, and the start-up derived-state check, on the stopped node's files
+  if (options.phases.has('restart')) {
+    const scrub = await measureScrubPass(nodeConfig);
+    if (scrub.damaged > 0) throw new Error(`the scrub found ${scrub.damaged} damaged entries in a freshly imported ledger`);
+    progress(
+      `scrub: one full pass over ${scrub.entries} entries in ${scrub.passSeconds.toFixed(2)} s (derived-state check ${scrub.derivedCheckSeconds.toFixed(2)} s); ` +
+        `start-up derived-state check ${(scrub.startUpCheckSeconds * 1000).toFixed(0)} ms`,
+    );
+    addRow('scrub: one full pass (entries, derived state, quick_check)', scrub.passSeconds, 's');
+    addRow('of which the derived-state check (rows derived again from the signed entries)', scrub.derivedCheckSeconds, 's');
+    addRow('start-up derived-state check (digest MACs, row counts)', scrub.startUpCheckSeconds, 's');
+    details.scrub = scrub;
+  }
 }
 
 /** The commit the figures were measured on, and whether the working tree had changes. */

@@ -5,6 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sodium, sodiumReady } from '../../proto/ts/sodium';
 import {
+  derivedRowsMac,
+  derivedSelectorsHash,
+  filterSnapshotMac,
   auditRowHash,
   canonicalJson,
   clientTokenDigest,
@@ -53,6 +56,9 @@ const PINNED = {
   auditRowHash: '437f36f3e41e37d29dc5add8579bedeee7a09c99ef55e144ff60a777ec8ff93b',
   nodeConfigDigest: '1e26738d17f92c45120a2c922775b86b4ec343a35476caed2815e86032333a4a',
   clientTokenDigest: 'fa67c308a5eecb8d8a7b2da6f63f4b5d7319ddc05eefba361e6510b481e53540',
+  derivedSelectorsHash: 'b5661300f3bf7ea70d36a2214e1ba0dc6980005b8731f7b3df9210c203dab946',
+  derivedRowsMac: '7de27a55ef900ceae864b3114cdbe626a4aef1fbbcfb1d593cf7bcd5bb75f91e',
+  filterSnapshotMac: '31efd60dc85ebffb2da4277e85a9a45cd7de0c697685c8dae79a1f58cbac83f0',
 };
 
 describe('unit: trust module (proto/ts/trust)', () => {
@@ -93,6 +99,20 @@ describe('unit: trust module (proto/ts/trust)', () => {
       expect(auditRowHash(Buffer.alloc(32), 1, 1_700_000_000_000, 'operator', 'node.start', '{"n":1}').toString('hex')).to.equal(PINNED.auditRowHash);
       expect(nodeConfigDigest({ dataDir: '/var/lib/mamori', b: [1, 2] })).to.equal(PINNED.nodeConfigDigest);
       expect(clientTokenDigest('secret-token')).to.equal(PINNED.clientTokenDigest);
+    });
+
+    it('derived-state digest and MACs under the node-local key', () => {
+      const key = Buffer.alloc(32, 7);
+      const records = Buffer.concat([Buffer.alloc(32, 1), Buffer.from([1]), Buffer.alloc(32, 2), Buffer.from([1])]);
+      const selectorsHash = derivedSelectorsHash(records);
+      expect(selectorsHash.toString('hex')).to.equal(PINNED.derivedSelectorsHash);
+      const publication = '["INDICATOR_KIND_COMPROMISED_CARD","REASON_PHISHING","",80,0,1,""]';
+      const input = { entryId: 5, entryHash: Buffer.alloc(32, 3), selectorRows: 2, selectorsHash, publication, retractions: [{ digest: Buffer.alloc(32, 4), originId: 2, reason: 'RETRACT_REASON_ERROR' }] };
+      expect(derivedRowsMac(key, input).toString('hex')).to.equal(PINNED.derivedRowsMac);
+      expect(derivedRowsMac(Buffer.alloc(32, 8), input).toString('hex'), 'another key').to.not.equal(PINNED.derivedRowsMac);
+      expect(derivedRowsMac(key, { ...input, publication: publication.replace(',1,', ',2,') }).toString('hex'), 'another validity end').to.not.equal(PINNED.derivedRowsMac);
+      expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0xff])).toString('hex')).to.equal(PINNED.filterSnapshotMac);
+      expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0x00])).toString('hex'), 'zeroed bits').to.not.equal(PINNED.filterSnapshotMac);
     });
 
     it('the operator key check signs its own tag', () => {

@@ -102,8 +102,20 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
       Number(s.damagedEntries) > 0
         ? `DAMAGED stored entries: ${s.damagedEntries} (the scrub repairs them from a peer; the node log names origin and seq)`
         : 'damaged stored entries: 0',
+      derivedStateLine(s.derivedState),
     ].join('\n');
   } finally {
     client.close();
   }
+}
+
+/** Derived rows and filter snapshot found to differ from the signed entries since the node started. */
+function derivedStateLine(d: { damaged: number | string; repaired: number | string; unrepaired: number | string; orphansRemoved: number | string; snapshotsRejected: number | string } | null | undefined): string {
+  if (!d) return 'derived state: -';
+  const found = Number(d.damaged) + Number(d.orphansRemoved) + Number(d.snapshotsRejected);
+  if (found === 0) return 'derived state: matches the signed entries';
+  return (
+    `DERIVED STATE DAMAGED since start: ${d.damaged} entries' rows (${d.repaired} rebuilt from the signed entries, ${d.unrepaired} not yet), ` +
+    `${d.orphansRemoved} rows of no entry removed, ${d.snapshotsRejected} filter snapshots rejected (the node log names each)`
+  );
 }

@@ -7,6 +7,7 @@ import { roleAllowsKind } from '../ledger/roles';
 import type { ValidRetraction, ValidSelector } from '../ledger/validate';
 import type { SelectorIndex } from '../filter/selector-index';
 import type { DamagedEntryStore } from '../integrity/damaged-entries';
+import type { DerivedState } from '../integrity/derived-state';
 import { keyEpochStatuses } from '../membership/epoch-acks';
 import type { MemberState } from '../membership/member-state';
 import type { NodeEvents } from '../metrics/observer';
@@ -39,6 +40,8 @@ export interface NodeParts {
   index: SelectorIndex;
   keyEpochAcks: KeyEpochAckStore;
   damagedEntries: DamagedEntryStore;
+  /** Checks of the rows a verdict reads against the signed entries (absent: not counted). */
+  derivedState?: DerivedState;
   events: NodeEvents;
 }
 
@@ -168,6 +171,7 @@ export class MamoriNode {
       startedAtMs: this.startedAtMs,
       keyEpochs: keyEpochStatuses(this.membership.consortium, this.parts.keyEpochAcks.all()),
       damagedEntries: this.parts.damagedEntries.count(),
+      derivedState: this.parts.derivedState?.status() ?? { damaged: 0, repaired: 0, unrepaired: 0, orphansRemoved: 0, snapshotsRejected: 0, fullChecks: 0 },
       ownFeedRecovery: this.feed.ownWrites.status(),
     };
   }

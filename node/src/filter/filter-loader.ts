@@ -14,6 +14,8 @@ export interface LoadedFilter {
   filter: DigestBloomFilter;
   source: 'snapshot' | 'snapshot+catch-up' | 'rebuilt';
   reason?: string;
+  /** Set when a snapshot was there but its MAC did not verify: it was rejected, and the filter rebuilt. */
+  rejected?: string;
 }
 
 export function snapshotFile(dataDir: string): string {
@@ -32,10 +34,14 @@ export function rebuildFilter(store: LedgerStore, settings: FilterSettings): Dig
   return filter;
 }
 
-export function loadFilter(store: LedgerStore, dataDir: string, settings: FilterSettings): LoadedFilter {
-  const snapshot = readSnapshot(snapshotFile(dataDir));
+/** With `key` (the node-local key), a snapshot is used only if its MAC verifies. */
+export function loadFilter(store: LedgerStore, dataDir: string, settings: FilterSettings, key?: Uint8Array): LoadedFilter {
+  const snapshot = readSnapshot(snapshotFile(dataDir), key);
   const rebuild = (reason: string): LoadedFilter => ({ filter: rebuildFilter(store, settings), source: 'rebuilt', reason });
-  if ('problem' in snapshot) return rebuild(`snapshot ${snapshot.problem}: ${snapshot.detail}`);
+  if ('problem' in snapshot) {
+    const rebuilt = rebuild(`snapshot ${snapshot.problem}: ${snapshot.detail}`);
+    return snapshot.problem === 'unauthenticated' ? { ...rebuilt, rejected: snapshot.detail } : rebuilt;
+  }
   const { filter, position, positionHash } = snapshot;
   if (filter.params.targetFpRate !== settings.targetFpRate || filter.params.capacity < settings.capacity) {
     return rebuild('snapshot parameters differ from the configuration');

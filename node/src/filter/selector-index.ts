@@ -22,7 +22,7 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
   constructor(
     private filter: DigestBloomFilter,
     private readonly store: LedgerStore,
-    private readonly settings: FilterSettings & { dataDir: string; snapshotIntervalMs: number },
+    private readonly settings: FilterSettings & { dataDir: string; snapshotIntervalMs: number; snapshotKey?: Uint8Array },
     private readonly log: Logger,
     snapshotMatchesLedger: boolean,
   ) {
@@ -107,7 +107,7 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
     if (!this.dirty || this.closed) return;
     try {
       const position = this.store.maxEntryId();
-      writeSnapshot(snapshotFile(this.settings.dataDir), this.filter, position, this.store.entryHashById(position));
+      writeSnapshot(snapshotFile(this.settings.dataDir), this.filter, position, this.store.entryHashById(position), this.settings.snapshotKey);
       this.dirty = false;
     } catch (error) {
       this.log.warn({ err: error }, 'filter snapshot could not be written; it will be retried');

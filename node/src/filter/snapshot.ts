@@ -1,17 +1,22 @@
 // Persisted Bloom filter: parameters, the ledger position it covers, and its bits.
 //
 // Layout:  "MAMORIBF1\n" | uint32 LE header length | JSON header | raw BitSet bytes
-// The header holds FilterSnapshotMeta plus the sha256 (hex) of the raw bytes. The "1" in
-// the magic also versions the digest → bit position derivation of DigestBloomFilter.
+// The header holds FilterSnapshotMeta plus the sha256 (hex) of the raw bytes and, last, the
+// `mac` (hex): HMAC-SHA-256 under the node-local key of the header written before it and the
+// bits (proto/ts/trust/domains.ts filterSnapshotMac). The checksum detects damage; the MAC
+// detects a snapshot altered on disk (its bits zeroed and its checksum recomputed), which is
+// then rejected and the filter rebuilt from the store. The "1" in the magic also versions the
+// digest → bit position derivation of DigestBloomFilter.
 //
 // Writing is atomic and durable (writeFileAtomic: tmp file, fsync, rename, fsync of the directory). Reading
 // never throws: anything that does not check out is reported, and the caller rebuilds the
 // filter from SQLite.
 
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import { BitSet } from 'bloom-filters';
 import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
+import { filterSnapshotMac } from '../../../proto/ts/trust/domains';
 import { DigestBloomFilter } from './digest-bloom';
 
 export interface FilterSnapshotMeta {
@@ -31,27 +36,34 @@ export interface FilterSnapshotMeta {
 
 export type SnapshotReadResult =
   | { filter: DigestBloomFilter; position: number; positionHash: string }
-  | { problem: 'missing' | 'corrupt'; detail: string };
+  | { problem: 'missing' | 'corrupt' | 'unauthenticated'; detail: string };
 
 const MAGIC = Buffer.from('MAMORIBF1\n', 'latin1');
 const PREFIX_BYTES = MAGIC.length + 4;
 /** The header is a few hundred bytes; a bigger length field is damage, not data. */
 const MAX_HEADER_BYTES = 64 * 1024;
 
-export function writeSnapshot(file: string, filter: DigestBloomFilter, position: number, positionHash = ''): void {
+/** Writes a snapshot; with `key` (the node-local key) its header carries a MAC over header and bits. */
+export function writeSnapshot(file: string, filter: DigestBloomFilter, position: number, positionHash = '', key?: Uint8Array): void {
   if (!Number.isSafeInteger(position) || position < 0) {
     throw new RangeError(`position must be a non-negative integer, got ${position}`);
   }
   const bytes = filter.bitsetBytes();
   const meta: FilterSnapshotMeta = { ...filter.params, items: filter.items, position, positionHash };
-  const header = Buffer.from(JSON.stringify({ ...meta, sha256: sha256Hex(bytes) }), 'utf8');
+  const unsigned = JSON.stringify({ ...meta, sha256: sha256Hex(bytes) });
+  const text = key ? `${unsigned.slice(0, -1)},"mac":"${filterSnapshotMac(key, Buffer.from(unsigned, 'utf8'), bytes).toString('hex')}"}` : unsigned;
+  const header = Buffer.from(text, 'utf8');
   const prefix = Buffer.alloc(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt32LE(header.length, MAGIC.length);
   writeFileAtomic(file, [prefix, header, bytes]);
 }
 
-export function readSnapshot(file: string): SnapshotReadResult {
+/**
+ * Reads a snapshot. With `key`, a snapshot whose MAC is absent or does not verify is reported
+ * 'unauthenticated' (never used): it was altered, or written under another key.
+ */
+export function readSnapshot(file: string, key?: Uint8Array): SnapshotReadResult {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -95,6 +107,17 @@ export function readSnapshot(file: string): SnapshotReadResult {
   const digest = sha256Hex(body);
   if (digest !== meta.sha256) {
     return corrupt(`checksum mismatch: header says ${meta.sha256}, bits hash to ${digest}`);
+  }
+  if (key) {
+    const mac = (header as Record<string, unknown>).mac;
+    if (typeof mac !== 'string') return { problem: 'unauthenticated', detail: 'the header carries no MAC' };
+    // The MAC covers the header exactly as written before its "mac" member (the last one).
+    const text = buf.toString('utf8', PREFIX_BYTES, bodyStart);
+    const macAt = text.lastIndexOf(',"mac":"');
+    const expected = macAt < 0 ? undefined : filterSnapshotMac(key, Buffer.from(`${text.slice(0, macAt)}}`, 'utf8'), body);
+    if (!expected || !/^[0-9a-f]{64}$/.test(mac) || !timingSafeEqual(expected, Buffer.from(mac, 'hex'))) {
+      return { problem: 'unauthenticated', detail: 'the MAC does not verify under this node\'s key (altered on disk, or written under another key)' };
+    }
   }
 
   try {

@@ -9,7 +9,9 @@ export type ScrubRequest =
   /** Starts a pass from the first entry, with the member keys in force now. */
   | { id: number; type: 'begin'; members: [string, MemberKeys][] }
   | { id: number; type: 'next'; limit: number }
-  | { id: number; type: 'quickCheck'; maxErrors: number };
+  | { id: number; type: 'quickCheck'; maxErrors: number }
+  /** The full derived-state check (verify-derived.ts) under the node-local key, in one read transaction. */
+  | { id: number; type: 'derived'; key: Uint8Array };
 
 export interface DamagedEntryReport {
   id: number;
@@ -22,4 +24,5 @@ export type ScrubReply =
   | { id: number; type: 'begun' }
   | { id: number; type: 'slice'; walked: number; position: number; damaged: DamagedEntryReport[] }
   | { id: number; type: 'quickCheck'; problems: string[] }
+  | { id: number; type: 'derived'; entries: number; selectorRows: number; damaged: { entryId: number; reason: string }[]; orphans: number[]; ms: number }
   | { id: number; type: 'failed'; message: string };

@@ -32,6 +32,13 @@ export class ScrubWorkerClient {
     return reply.problems;
   }
 
+  /** The full derived-state check in the worker (verify-derived.ts). */
+  async derived(key: Uint8Array, signal?: AbortSignal): Promise<Extract<ScrubReply, { type: 'derived' }>> {
+    const reply = await this.request({ type: 'derived', key }, signal);
+    if (reply.type !== 'derived') throw new Error(`scrub worker answered ${reply.type} to derived`);
+    return reply;
+  }
+
   /** Ends the worker thread; calls in flight are rejected. */
   async close(): Promise<void> {
     const worker = this.worker;

@@ -10,6 +10,7 @@ import type { MemberKeys } from '../ledger/acceptance';
 import { EntryPageReader } from '../store/entry-pages';
 import type { ScrubReply, ScrubRequest, ScrubWorkerData } from './scrub-protocol';
 import { StoredLedgerWalk } from './verify-ledger';
+import { fullDerivedCheck } from './verify-derived';
 
 const port = parentPort;
 if (!port) throw new Error('scrub-worker runs as a worker thread');
@@ -37,6 +38,12 @@ function handle(request: ScrubRequest): ScrubReply {
     case 'next': {
       const { walked, damaged } = walk.next(request.limit);
       return { id: request.id, type: 'slice', walked, position: walk.position, damaged: damaged.map(({ id, origin, seq, reason }) => ({ id, origin, seq, reason })) };
+    }
+    case 'derived': {
+      const started = Date.now();
+      const key = Buffer.from(request.key);
+      const result = db.transaction(() => fullDerivedCheck(db, key))();
+      return { id: request.id, type: 'derived', ...result, ms: Date.now() - started };
     }
     case 'quickCheck': {
       const rows = db.pragma(`quick_check(${Math.max(1, Math.floor(request.maxErrors))})`) as { quick_check: string }[];

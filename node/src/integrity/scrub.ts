@@ -6,6 +6,10 @@
 // copy that provably is the entry the chain expects; what finds no such copy stays marked
 // and is reported in Status.
 //
+// Once per pass, after the walk, the worker also derives every entry's rows again from its
+// signed body and compares them with the stored rows a Check reads (verify-derived.ts); what
+// differs is repaired here from the signed entry (derived-state.ts), and the filter updated.
+//
 // Which stored fields are trusted for a repair: the entry's own body, signature and hash
 // column are all suspect. The strongest anchor is the `prev` inside the NEXT entry's body
 // when that entry's signature verifies: the origin signed it, and a disk cannot forge that.
@@ -20,6 +24,7 @@ import { readEntryHeader } from '../ledger/entry';
 import { sleep } from '../../../proto/ts/backoff';
 import type { RawEntry } from '../replication/types';
 import type { DamagedEntryStore } from './damaged-entries';
+import type { DerivedState } from './derived-state';
 import type { LedgerStore } from '../store/ledger-store';
 import type { DamagedEntryReport } from './scrub-protocol';
 import { ScrubWorkerClient } from './scrub-worker-client';
@@ -57,6 +62,8 @@ export interface ScrubDeps {
   members: () => Map<string, MemberKeys>;
   databaseFile: string;
   log: Logger;
+  /** The derived-state check, once per pass (absent: entries only). */
+  derived?: DerivedState;
 }
 
 export class LedgerScrub {
@@ -162,6 +169,8 @@ export class LedgerScrub {
   }
 
   private async finishPass(): Promise<void> {
+    await this.checkDerived();
+    if (this.stopped) return;
     await this.runQuickCheck();
     if (this.stopped) return;
     // A mark the whole pass walked past without finding damage was repaired some other way.
@@ -176,6 +185,23 @@ export class LedgerScrub {
     this.deps.log.debug({ passMs: this.stats.lastPassMs, damaged: this.deps.damage.count() }, 'scrub pass finished');
     this.passGeneration = undefined;
     this.walkPosition = 0;
+  }
+
+  private async checkDerived(): Promise<void> {
+    const derived = this.deps.derived;
+    if (!derived) return;
+    this.quickCheckOpen = true; // one read transaction over every derived row: the WAL must not be truncated meanwhile
+    try {
+      const result = await this.worker.derived(derived.key, this.stopper.signal);
+      derived.fullCheckRan(result.ms);
+      for (const entryId of result.orphans) derived.dropOrphan(entryId, 'scrub');
+      derived.repairAll(result.damaged, 'scrub');
+      this.deps.log.debug({ entries: result.entries, selectorRows: result.selectorRows, damaged: result.damaged.length, ms: result.ms }, 'scrub: derived state checked against the signed entries');
+    } catch (error) {
+      if (!this.stopped) this.deps.log.warn({ err: error }, 'scrub: the derived-state check could not run');
+    } finally {
+      this.quickCheckOpen = false;
+    }
   }
 
   private async runQuickCheck(): Promise<void> {

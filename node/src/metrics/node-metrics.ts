@@ -264,6 +264,11 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => sources.events.totals.streamResets);
   totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => sources.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
+  // Derived state (integrity/derived-state.ts): rows a check reads and the filter snapshot, against the signed entries.
+  gauge('mamori_derived_state_damaged', 'Entries whose derived rows were found to differ from the signed entry since start', (s) => s.status.derivedState.damaged);
+  gauge('mamori_derived_state_repaired', 'Entries whose derived rows were rebuilt from the signed entry since start', (s) => s.status.derivedState.repaired);
+  gauge('mamori_derived_state_unrepaired', 'Entries whose derived rows differ from the signed entry and are not repaired yet', (s) => s.status.derivedState.unrepaired);
+  gauge('mamori_filter_snapshots_rejected', 'Filter snapshots rejected since start because their MAC did not verify', (s) => s.status.derivedState.snapshotsRejected);
 
   return { registry, scrape, close: unsubscribe };
 }

@@ -22,6 +22,8 @@ import { AuditLog } from '../housekeeping/audit-log';
 import { DetectionRetention } from '../housekeeping/detection-retention';
 import { WalCheckpointer } from '../housekeeping/wal-checkpoint';
 import { DamagedEntryStore } from '../integrity/damaged-entries';
+import { DerivedState } from '../integrity/derived-state';
+import { loadOrCreateNodeKey } from '../integrity/node-key';
 import { LedgerScrub } from '../integrity/scrub';
 import { verifyAtStart } from '../integrity/start-up';
 import { KeyEpochAcknowledger } from '../membership/acknowledge-epochs';
@@ -57,6 +59,7 @@ export interface OpenNode {
   audit: AuditLog;
   detectionRetention: DetectionRetention;
   damagedEntries: DamagedEntryStore;
+  derivedState: DerivedState;
   scrub: LedgerScrub;
   walCheckpoints: WalCheckpointer;
   databaseFile: string;
@@ -86,7 +89,9 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const started = Date.now();
   const file = databaseFile(config.dataDir);
-  const store = LedgerStore.open(file, { maxDatabaseMb: config.storage?.maxDatabaseMb });
+  // The node-local key (integrity/node-key.ts): MACs the derived rows and the filter snapshot.
+  const nodeKey = loadOrCreateNodeKey(config.dataDir);
+  const store = LedgerStore.open(file, { maxDatabaseMb: config.storage?.maxDatabaseMb, derivedKey: nodeKey.key });
   const stops: (() => void)[] = [() => store.close()];
   const closeAll = () => {
     for (const stop of stops.splice(0).reverse()) stop();
@@ -97,10 +102,22 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const keysOf = (origin: string) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin);
     const heads = verifyAtStart(store, config.member, keysOf, damagedEntries, log);
     const verifiedMs = Date.now() - started;
-    const loaded = loadFilter(store, config.dataDir, config.filter);
-    log.info({ entriesVerifiedMs: verifiedMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started }, 'ledger verified and filter ready');
-    const settings = { ...config.filter, dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs };
+    // The rows a Check reads, against the entries just verified (before the filter: a rebuild reads them).
+    const derivedState = new DerivedState(store, nodeKey.key, keysOf, log);
+    if (nodeKey.created && store.maxEntryId() > 0) {
+      log.warn('node-local key created for a database that holds entries: derived-state digests are recomputed from the signed entries and the filter snapshot rebuilt');
+      store.db.exec('DELETE FROM derived_digests');
+    }
+    derivedState.checkAtStart();
+    const loaded = loadFilter(store, config.dataDir, config.filter, nodeKey.key);
+    if (loaded.rejected && !nodeKey.created) derivedState.snapshotRejected(loaded.rejected);
+    log.info(
+      { entriesVerifiedMs: verifiedMs, derivedCheckedMs: derivedState.stats.startUpCheckMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started },
+      'ledger verified and filter ready',
+    );
+    const settings = { ...config.filter, dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs, snapshotKey: nodeKey.key };
     const index = new SelectorIndex(loaded.filter, store, settings, log, loaded.source === 'snapshot');
+    derivedState.attachFilter((digests) => index.added(digests));
     const writer = new LedgerWriter(store, heads, index, log);
     stops.push(() => writer.close(), () => index.close());
 
@@ -108,7 +125,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const feed = new OwnFeed(config.member, identity.signing.secretKey, writer, new OwnWriteGate());
     stops.push(() => feed.close());
     const keyEpochAcks = new KeyEpochAckStore(store.db);
-    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, events });
+    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, derivedState, events });
     const reports = new MemberReports(feed, membership);
     const audit = new AuditLog(store.db, log);
     stops.push(() => audit.close());
@@ -141,7 +158,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     );
     stops.push(() => detectionRetention.close());
     commonPoint?.on('analysed', () => detectionRetention.pruneLogged());
-    const scrub = new LedgerScrub({ store, damage: damagedEntries, members: () => membership.storedEntryKeys(), databaseFile: file, log }, config.scrub);
+    const scrub = new LedgerScrub({ store, damage: damagedEntries, members: () => membership.storedEntryKeys(), databaseFile: file, log, derived: derivedState }, config.scrub);
     stops.push(() => void scrub.close());
     const walCheckpoints = new WalCheckpointer(
       store.db,
@@ -170,6 +187,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       audit,
       detectionRetention,
       damagedEntries,
+      derivedState,
       scrub,
       walCheckpoints,
       databaseFile: file,

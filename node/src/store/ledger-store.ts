@@ -7,6 +7,7 @@ import type { FeedHead } from '../ledger/entry';
 import { openDatabase } from './database';
 import { SightingStore, type StoredSighting } from './sighting-store';
 import { ENTRY_PAGE_SQL, type StoredEntryPage } from './entry-pages';
+import { derivedRowsOfAccepted, expectedDigest, type DerivedRows, type EntryDigest } from '../integrity/derived-rows';
 
 export type { StoredEntryPage } from './entry-pages';
 
@@ -58,10 +59,15 @@ export class LedgerStore {
   private readonly sightings: SightingStore;
   /** Rows of selectors_recent that trigger a merge into the large table. */
   readonly mergeThreshold: number;
+  /** The node-local key: with it, each entry's derived rows get their digest row as they are written. */
+  private readonly derivedKey: Buffer | undefined;
+  private readonly replaceTransaction: (entryId: number, originId: number, rows: DerivedRows, digest: EntryDigest) => void;
+  private readonly dropTransaction: (entryId: number) => void;
 
-  private constructor(db: Database.Database, mergeThreshold: number) {
+  private constructor(db: Database.Database, mergeThreshold: number, derivedKey?: Buffer) {
     this.db = db;
     this.mergeThreshold = mergeThreshold;
+    this.derivedKey = derivedKey;
     this.statements = {
       insertOrigin: db.prepare('INSERT INTO origins (member) VALUES (?)'),
       insertEntry: db.prepare(
@@ -77,6 +83,16 @@ export class LedgerStore {
       clearRecent: db.prepare('DELETE FROM selectors_recent'),
       countRecent: db.prepare('SELECT COUNT(*) AS n FROM selectors_recent'),
       insertRetraction: db.prepare('INSERT OR IGNORE INTO retractions (digest, origin_id, entry_id, reason) VALUES (?, ?, ?, ?)'),
+      insertDerivedDigest: db.prepare('INSERT OR REPLACE INTO derived_digests (entry_id, selector_rows, selectors_hash, digest) VALUES (?, ?, ?, ?)'),
+      deleteSelectorsOf: db.prepare('DELETE FROM selectors WHERE entry_id = ?'),
+      deleteRecentSelectorsOf: db.prepare('DELETE FROM selectors_recent WHERE entry_id = ?'),
+      deletePublicationOf: db.prepare('DELETE FROM publications WHERE entry_id = ?'),
+      deleteRetractionsOf: db.prepare('DELETE FROM retractions WHERE entry_id = ?'),
+      deleteDerivedDigestOf: db.prepare('DELETE FROM derived_digests WHERE entry_id = ?'),
+      entryById: db.prepare(
+        `SELECT e.id AS id, o.member AS origin, e.origin_id AS originId, e.seq AS seq, e.hash AS hash, e.body AS body, e.signature AS signature
+         FROM entries e JOIN origins o ON o.id = e.origin_id WHERE e.id = ?`,
+      ),
       insertCardTestingReport: db.prepare(
         `INSERT INTO card_testing_reports (entry_id, origin, bin, bucket_start_ms, bucket_minutes, attempts, declines, merchant)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -136,11 +152,67 @@ export class LedgerStore {
       this.statements.mergeRecent.run();
       this.statements.clearRecent.run();
     });
+    this.replaceTransaction = db.transaction((entryId: number, originId: number, rows: DerivedRows, digest: EntryDigest) => {
+      this.deleteDerivedRows(entryId);
+      this.insertDerivedRows(entryId, originId, rows);
+      this.statements.insertDerivedDigest.run(entryId, digest.selectorRows, digest.selectorsHash, digest.digest);
+    });
+    this.dropTransaction = db.transaction((entryId: number) => {
+      this.deleteDerivedRows(entryId);
+      this.statements.deleteDerivedDigestOf.run(entryId);
+    });
     this.recentRows = (this.statements.countRecent.get() as { n: number }).n;
   }
 
-  static open(file: string, options: { mergeThreshold?: number; maxDatabaseMb?: number } = {}): LedgerStore {
-    return new LedgerStore(openDatabase(file, { maxDatabaseMb: options.maxDatabaseMb }), options.mergeThreshold ?? 200_000);
+  /** `derivedKey`: the node-local key (integrity/node-key.ts); without it no digest rows are written (tools, tests). */
+  static open(file: string, options: { mergeThreshold?: number; maxDatabaseMb?: number; derivedKey?: Buffer } = {}): LedgerStore {
+    return new LedgerStore(openDatabase(file, { maxDatabaseMb: options.maxDatabaseMb }), options.mergeThreshold ?? 200_000, options.derivedKey);
+  }
+
+  /** One stored entry by row id, with its origin. */
+  entryById(id: number): { id: number; origin: string; originId: number; seq: number; hash: Buffer; body: Buffer; signature: Buffer } | undefined {
+    return this.statements.entryById.get(id) as { id: number; origin: string; originId: number; seq: number; hash: Buffer; body: Buffer; signature: Buffer } | undefined;
+  }
+
+  /**
+   * Replaces every row derived from one entry (publication, selectors, retractions) and its
+   * digest row with the given ones, in one transaction: the repair of damaged derived state.
+   * The selector tables have no index by entry, so this scans them: for repairs, not for writes.
+   */
+  replaceDerivedRows(entryId: number, originId: number, rows: DerivedRows, digest: EntryDigest): void {
+    this.replaceTransaction(entryId, originId, rows, digest);
+    this.recentRows = (this.statements.countRecent.get() as { n: number }).n;
+    this.cachedCounts = undefined;
+  }
+
+  /** Writes digest rows for entries stored without one (derived from their signed bodies by the caller). */
+  writeDerivedDigests(digests: readonly { entryId: number; digest: EntryDigest }[]): void {
+    this.db.transaction(() => {
+      for (const d of digests) this.statements.insertDerivedDigest.run(d.entryId, d.digest.selectorRows, d.digest.selectorsHash, d.digest.digest);
+    })();
+  }
+
+  /** Deletes derived rows that belong to no entry. */
+  dropDerivedRows(entryId: number): void {
+    this.dropTransaction(entryId);
+    this.recentRows = (this.statements.countRecent.get() as { n: number }).n;
+    this.cachedCounts = undefined;
+  }
+
+  private deleteDerivedRows(entryId: number): void {
+    const s = this.statements;
+    s.deleteSelectorsOf.run(entryId);
+    s.deleteRecentSelectorsOf.run(entryId);
+    s.deletePublicationOf.run(entryId);
+    s.deleteRetractionsOf.run(entryId);
+  }
+
+  private insertDerivedRows(entryId: number, originId: number, rows: DerivedRows): void {
+    const s = this.statements;
+    const p = rows.publication;
+    if (p) s.insertPublication.run(entryId, p.kind, p.reason, p.exposed, p.confidence, p.validFromMs, p.validUntilMs, p.eventId);
+    for (const sel of rows.selectors) s.insertSelector.run(sel.digest, entryId, sel.type);
+    for (const r of rows.retractions) s.insertRetraction.run(r.digest, originId, entryId, r.reason);
   }
 
   /** True once enough selectors have gathered in the small table to merge them. */
@@ -209,6 +281,11 @@ export class LedgerStore {
       entry.commonPointFlags?.flags.forEach((f, i) =>
         s.insertCommonPointFlag.run(entryId, i, f.merchant.digest, selectorTypeNumbers[f.merchant.type], f.issuers, f.fraudCards, f.expectedFraudCards, f.pValue, f.windowStartMs, f.windowEndMs),
       );
+      if (this.derivedKey) {
+        // In the same transaction as the rows: a digest row always describes rows that were written.
+        const d = expectedDigest(this.derivedKey, { entryId, entryHash: entry.hash, originId }, derivedRowsOfAccepted(entry));
+        s.insertDerivedDigest.run(entryId, d.selectorRows, d.selectorsHash, d.digest);
+      }
     }
     // In key order, the inserts of a transaction touch each B-tree page once.
     for (const i of digestOrder(selectorRows)) {

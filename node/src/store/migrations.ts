@@ -223,6 +223,20 @@ const MIGRATIONS: readonly string[] = [
     last_entry_id INTEGER NOT NULL
   );
   `,
+  // 11: one digest row per entry of the rows derived from it (publications, selectors,
+  // selectors_recent, retractions): the selector count, the SHA-256 of its selector rows, and
+  // a MAC of all of them under the node-local key (integrity/derived-rows.ts), written in the
+  // transaction that writes the rows. The rows of entries stored before this migration get
+  // theirs from the signed entries at the next start (integrity/derived-state.ts), never
+  // from the rows themselves.
+  `
+  CREATE TABLE derived_digests (
+    entry_id INTEGER PRIMARY KEY,
+    selector_rows INTEGER NOT NULL,
+    selectors_hash BLOB NOT NULL,
+    digest BLOB NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

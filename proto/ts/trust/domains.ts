@@ -11,10 +11,19 @@
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
 //                        node-config        SHA-256(tag || canonical JSON of the effective node config)
 //                        client-token       BLAKE2b-256(tag || token), no key: what a node config stores instead of a token
+//                        derived-selectors  SHA-256(tag || the selector rows an entry produced, sorted: digest (32) || u8 type, each)
+//   MAC (HMAC-SHA-256)   derived-rows       key = the node-local key (never leaves its node): tag || u64be entry row id
+//                                           || entry hash (32) || u64be selector rows || derived-selectors hash (32)
+//                                           || u32be-length-prefixed publication row (JSON array, or empty)
+//                                           || u64be retraction rows || each, sorted by digest: digest (32) || u64be origin row id
+//                                           || u32be-length-prefixed reason
+//                        filter-snapshot    key = the node-local key: tag || u32be header length || header JSON || filter bits
 //
-// Not here: the SHA-256 checksum of the Bloom filter snapshot (node/src/index/snapshot.ts), which
-// only detects damage to a local file and is trusted by nothing.
-import { createHash } from 'node:crypto';
+// The two MACs authenticate state a node derives for itself (its SQLite rows of publications,
+// selectors and retractions; its Bloom filter snapshot) against the signed entries they come
+// from: nothing else trusts them, and no other node can check them. The filter snapshot's
+// SHA-256 checksum (node/src/filter/snapshot.ts) only detects damage; its MAC detects tampering.
+import { createHash, createHmac } from 'node:crypto';
 import { sodium } from '../sodium';
 import type { SelectorType__Output } from '../../gen/mamori/v1/SelectorType';
 
@@ -30,6 +39,9 @@ const OPERATOR_KEY_CHECK_TAG = tag('operator-key-check');
 const AUDIT_TAG = tag('audit');
 const NODE_CONFIG_TAG = tag('node-config');
 const CLIENT_TOKEN_TAG = tag('client-token');
+const DERIVED_SELECTORS_TAG = tag('derived-selectors');
+const DERIVED_ROWS_TAG = tag('derived-rows');
+const FILTER_SNAPSHOT_TAG = tag('filter-snapshot');
 
 // ---- signed ----
 
@@ -150,4 +162,49 @@ export function nodeConfigDigest(config: unknown): string {
 /** BLAKE2b-256 (hex) of a client token: stored instead of the token, so a node config never holds it. */
 export function clientTokenDigest(token: string): string {
   return Buffer.from(sodium().crypto_generichash(32, Buffer.concat([CLIENT_TOKEN_TAG, Buffer.from(token, 'utf8')]), null)).toString('hex');
+}
+
+// ---- MACs under the node-local key: derived state a node checks against its own signed entries ----
+
+/** Bytes of one selector row in a derived-selectors hash: digest (32) || u8 selector type number. */
+export const DERIVED_SELECTOR_RECORD_BYTES = DIGEST_BYTES + 1;
+
+/**
+ * SHA-256 (no key) of the selector rows one entry produced: tag || records, each digest (32) ||
+ * u8 type, sorted by digest. Stored per entry and itself covered by derivedRowsMac.
+ */
+export function derivedSelectorsHash(sortedRecords: Uint8Array): Buffer {
+  return createHash('sha256').update(DERIVED_SELECTORS_TAG).update(sortedRecords).digest();
+}
+
+export interface DerivedRowsMacInput {
+  entryId: number;
+  entryHash: Uint8Array;
+  selectorRows: number;
+  selectorsHash: Uint8Array;
+  /** The publication row's fields as a JSON array (derived-state.ts), or '' for an entry with none. */
+  publication: string;
+  /** Retraction rows sorted by digest. */
+  retractions: readonly { digest: Uint8Array; originId: number; reason: string }[];
+}
+
+/** HMAC-SHA-256 under the node-local key of the rows a node derived from one entry (layout above). */
+export function derivedRowsMac(key: Uint8Array, input: DerivedRowsMacInput): Buffer {
+  const mac = createHmac('sha256', key)
+    .update(DERIVED_ROWS_TAG)
+    .update(u64(input.entryId))
+    .update(input.entryHash)
+    .update(u64(input.selectorRows))
+    .update(input.selectorsHash)
+    .update(lengthPrefixed(input.publication))
+    .update(u64(input.retractions.length));
+  for (const r of input.retractions) mac.update(r.digest).update(u64(r.originId)).update(lengthPrefixed(r.reason));
+  return mac.digest();
+}
+
+/** HMAC-SHA-256 under the node-local key of a filter snapshot: its header JSON (without the MAC) and its bits. */
+export function filterSnapshotMac(key: Uint8Array, header: Uint8Array, bits: Uint8Array): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(header.length);
+  return createHmac('sha256', key).update(FILTER_SNAPSHOT_TAG).update(length).update(header).update(bits).digest();
 }
