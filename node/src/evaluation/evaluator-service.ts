@@ -105,7 +105,6 @@ export class EvaluatorService {
       return;
     }
     const evaluator = new TprfEvaluator(description, opened.share);
-    for (const s of opened.share.seeds) s.seed.fill(0); // the evaluator keeps its own copies
     this.dealing = { section, description, state: 'ready', reason: '', evaluator };
     log.info({ setId: section.setId, t: section.t, n: section.n, index: evaluator.index, seeds: evaluator.heldLabels().length }, 'threshold PRF seeds opened and checked: this node evaluates');
     audit.record('node', 'oprf.seeds-opened', { setId: section.setId, index: evaluator.index, seeds: evaluator.heldLabels().length });
