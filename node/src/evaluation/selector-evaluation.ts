@@ -87,7 +87,7 @@ export class SelectorEvaluation {
     if (items.length === 0) return result;
     const { section, description } = this.deps.evaluator.requireDealing();
     if (items.length > TPRF_MAX_BATCH) throw MamoriError.invalidArgument('items', `at most ${TPRF_MAX_BATCH} per request, got ${items.length}`);
-    validateItems(items, section.binDigits);
+    await validateItems(items, section.binDigits);
     options.exclude.forEach((id, i) => {
       if (!description.evaluators.includes(id)) throw MamoriError.invalidArgument(`exclude[${i}]`, 'is not an evaluator of the dealing in force');
     });

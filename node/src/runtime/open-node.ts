@@ -127,6 +127,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       audit,
       log,
     });
+    stops.push(() => evaluator.close());
     const acknowledger = new KeyEpochAcknowledger(feed, membership, keyEpochAcks, audit, log);
 
     // Detection: each detector examines every commit; alerts go to the one feed.

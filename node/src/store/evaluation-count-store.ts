@@ -48,7 +48,7 @@ export class EvaluationCountStore {
     return this.statements.rangeCount.get(member, fromHour, toHour, own ? 1 : 0) as number;
   }
 
-  /** Runs fn in one transaction (a budget check and its count are one step). */
+  /** Runs fn in one transaction (the counts of several requests written together). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
