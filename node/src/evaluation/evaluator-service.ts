@@ -103,13 +103,12 @@ export class EvaluatorService {
     if (!opened.ok) {
       this.dealing = { section, description, state: 'refused', reason: opened.reason };
       log.error({ setId: section.setId, reason: opened.reason }, 'threshold PRF seeds refused: this node evaluates nothing');
-      audit.record('node', 'oprf.seeds-refused', { setId: section.setId, reason: opened.reason });
+      audit.record('node', 'oprf.seeds-refused', { reason: opened.reason });
       return;
     }
     const evaluator = new TprfEvaluator(description, opened.share);
     this.dealing = { section, description, state: 'ready', reason: '', evaluator };
     log.info({ setId: section.setId, t: section.t, n: section.n, index: evaluator.index, seeds: evaluator.heldLabels().length }, 'threshold PRF seeds opened and checked: this node evaluates');
-    audit.record('node', 'oprf.seeds-opened', { setId: section.setId, index: evaluator.index, seeds: evaluator.heldLabels().length });
   }
 
   /** Writes the evaluation counts not yet written (before the database closes). */
