@@ -72,6 +72,49 @@ export const commonPointSchema = z
   })
   .strict();
 
+// The threshold PRF (docs/oprf.md): the public description of the dealing, the public input's
+// BIN length, the evaluators' budgets, and each evaluator's seeds sealed to its box key. The
+// structural checks that need more than one field (labels, holders, evaluators being members)
+// are in evaluation/oprf-section.ts.
+const hex = (bytes: number, what: string) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `expected ${what}: ${bytes} bytes in lowercase hex`);
+export const oprfSeedSchema = z
+  .object({
+    label: z.string().regex(/^[0-9]+(?:\.[0-9]+)*$/, 'expected a seed label: evaluator indexes joined by "."'),
+    excluded: z.array(z.number().int().min(1).max(16)).min(1).max(15),
+    holders: z.array(z.number().int().min(1).max(16)).min(1).max(16),
+    commitment: hex(32, 'a seed commitment'),
+  })
+  .strict();
+
+export const oprfBudgetsSchema = z
+  .object({
+    // Evaluations per (requesting member, BIN) per hour, for a BIN outside the member's binRanges.
+    perMemberBinHour: z.number().int().min(1).max(1e9).default(10_000),
+    // Evaluations per requesting member per UTC day, of BINs outside its binRanges.
+    perMemberDay: z.number().int().min(1).max(1e12).default(1_000_000),
+    // Evaluations per (issuer, BIN) per hour for a BIN inside the member's own binRanges (its own cards).
+    issuerPerMemberBinHour: z.number().int().min(1).max(1e9).default(2_000_000),
+    // Evaluations per member per UTC day of BINs inside its own binRanges.
+    issuerPerMemberDay: z.number().int().min(1).max(1e12).default(20_000_000),
+  })
+  .strict()
+  .prefault({});
+
+export const oprfSectionSchema = z
+  .object({
+    version: z.literal(1),
+    setId: hex(16, 'a dealing id'),
+    n: z.number().int().min(2).max(16),
+    t: z.number().int().min(2).max(16),
+    evaluators: z.array(memberId).min(2).max(16),
+    seeds: z.array(oprfSeedSchema).min(1).max(12_870),
+    binDigits: z.union([z.literal(6), z.literal(8)]).default(6),
+    budgets: oprfBudgetsSchema,
+    // Per evaluator: its seeds (evaluation/sealed-seeds.ts) sealed to its boxPublicKey.
+    sealedSeeds: z.record(memberId, z.string().min(1)),
+  })
+  .strict();
+
 export const consortiumDocumentSchema = z
   .object({
     format: z.literal('mamori-consortium/1'),
@@ -85,6 +128,8 @@ export const consortiumDocumentSchema = z
     // the aggregator, which alone reads them and publishes only merchants past the threshold.
     // Choose a member that is not an issuer, so no issuer reads a competitor's reports.
     commonPoint: commonPointSchema.optional(),
+    // Oblivious PAN selectors (docs/oprf.md): absent, nothing is evaluated.
+    oprf: oprfSectionSchema.optional(),
   })
   .strict();
 
@@ -193,4 +238,6 @@ export type ConsortiumDocument = z.infer<typeof consortiumDocumentSchema>;
 export type ConsortiumFile = z.infer<typeof consortiumFileSchema>;
 export type ConsortiumMember = z.infer<typeof consortiumMemberSchema>;
 export type CommonPointSettings = z.infer<typeof commonPointSchema>;
+export type OprfSection = z.infer<typeof oprfSectionSchema>;
+export type OprfBudgets = z.infer<typeof oprfBudgetsSchema>;
 export type NodeConfigFile = z.infer<typeof nodeConfigSchema>;

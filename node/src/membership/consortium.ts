@@ -6,6 +6,7 @@ import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
 import { consortiumFileSchema, memberKeyFileSchema, type CommonPointSettings, type ConsortiumDocument, type ConsortiumMember } from '../config/schemas';
 import type { MemberKeys } from '../ledger/acceptance';
 import type { Role } from '../ledger/roles';
+import { oprfSectionProblems } from './oprf-dealing';
 
 export interface MemberIdentity {
   member: string;
@@ -59,6 +60,10 @@ export class Consortium {
     for (const [i, former] of (signed.document.commonPoint?.formerAggregators ?? []).entries()) {
       // Removed members stay listed in the file, so a former aggregator since removed still qualifies.
       if (!ids.has(former.member)) throw new ConfigError(file, [`document.commonPoint.formerAggregators[${i}].member: "${former.member}" is not a member of the consortium`]);
+    }
+    if (signed.document.oprf) {
+      const problems = oprfSectionProblems(signed.document.oprf, ids);
+      if (problems.length > 0) throw new ConfigError(file, problems);
     }
     return new Consortium(signed.document);
   }

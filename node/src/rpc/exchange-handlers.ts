@@ -1,5 +1,8 @@
 // Thin Exchange handlers: validate the request, call the node, shape the response.
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { EvaluatePanSelectorsResponse } from '../../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
+import type { SelectorsResult } from '../evaluation/selector-evaluation';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { EpochKey } from '../membership/consortium';
@@ -17,6 +20,30 @@ import { unary } from './unary';
 import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
 import { callerActor } from '../housekeeping/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
+
+/** Most time a forwarded evaluation may take, whatever the client's deadline. */
+const MAX_FORWARD_MS = 60_000;
+
+/** The deadline of the calls to evaluators: a little before the client's own, at most MAX_FORWARD_MS away. */
+function forwardDeadline(clientDeadline: grpc.Deadline): number {
+  const now = Date.now();
+  const client = clientDeadline instanceof Date ? clientDeadline.getTime() : Number(clientDeadline);
+  return Math.min(Number.isFinite(client) ? client - 100 : now + 30_000, now + MAX_FORWARD_MS);
+}
+
+const selectorsResponse = (r: SelectorsResult): EvaluatePanSelectorsResponse => ({
+  setId: r.setId,
+  threshold: r.threshold,
+  evaluators: r.evaluators,
+  binDigits: r.binDigits,
+  answers: r.answers.map((a) => ({
+    evaluator: a.evaluator,
+    groups: a.groups.map((labels) => ({ labels })),
+    elements: a.elements ?? Buffer.alloc(0),
+    errorCode: a.errorCode ?? '',
+    errorMessage: a.errorMessage ?? '',
+  })),
+});
 
 const hashingKeyMessage = (k: EpochKey) => ({ epoch: k.epoch, key: Buffer.from(k.key), activeFromMs: k.activeFromMs, retiresAtMs: k.retiresAtMs ?? 0 });
 
@@ -50,9 +77,19 @@ export function exchangeHandlers(
       return outcome;
     }),
 
-    // Served once the consortium file deals threshold-PRF seeds (docs/oprf.md).
-    EvaluatePanSelectors: unary('EvaluatePanSelectors', log, authenticate, () => {
-      throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
+    // Oblivious PAN selectors (docs/oprf.md): forwarded to the evaluators of the dealing in force.
+    EvaluatePanSelectors: unary('EvaluatePanSelectors', log, authenticate, async (request, call, caller) => {
+      const selectors = ports.selectors;
+      if (!selectors) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
+      const items = request.items ?? [];
+      if (items.length === 0) return selectorsResponse(selectors.parameters());
+      // Evaluations count against the client's check budget: each one is a card about to be checked.
+      guard.checks.take(caller, items.length);
+      const result = await selectors.evaluate(
+        items.map((item) => ({ bin: item.bin, blinded: item.blinded })),
+        { verify: request.verify === true, exclude: request.exclude ?? [], deadlineMs: forwardDeadline(call.getDeadline()) },
+      );
+      return selectorsResponse(result);
     }),
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
@@ -78,6 +115,7 @@ export function exchangeHandlers(
         failedFetchRounds: p.failedFetchRounds,
       })),
       frozenOrigins: frozen.frozenOrigins(),
+      oprf: ports.selectors?.status(),
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {

@@ -17,9 +17,9 @@ const FETCH_BATCH = 64;
 const HEADS_DEADLINE_MS = 5_000;
 const FETCH_DEADLINE_MS = 120_000;
 
-export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredentials, maxMessageBytes: number, metadata = new grpc.Metadata()): PeerLink {
-  const { Replication } = loadGrpcTypes().mamori.v1;
-  const client = new Replication(endpoint, credentials, {
+/** Channel options of every client of a peer's Replication service (replication and evaluation). */
+export function peerChannelOptions(maxMessageBytes: number): grpc.ChannelOptions {
+  return {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     // Member certificates name localhost and 127.0.0.1; the member id is checked separately.
@@ -27,7 +27,12 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
     'grpc-node.flow_control_window': 8 * 1024 * 1024,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
-  });
+  };
+}
+
+export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredentials, maxMessageBytes: number, metadata = new grpc.Metadata()): PeerLink {
+  const { Replication } = loadGrpcTypes().mamori.v1;
+  const client = new Replication(endpoint, credentials, peerChannelOptions(maxMessageBytes));
   const toRaw = (e: Entry__Output): RawEntry => ({ body: e.body, signature: e.signature });
 
   const fetchOnce = (origin: string, fromSeq: number, onPage: (entries: RawEntry[]) => Promise<void>, limit: number): Promise<void> =>

@@ -12,6 +12,8 @@ import type { NodeObserver } from '../metrics/observer';
 import type { PeerStatus } from '../replication/replicator';
 import type { FrozenOrigin } from '../replication/ledger-port';
 import type { StoredAlert } from '../store/alert-store';
+import type { EvaluateRequest } from '../evaluation/evaluator-service';
+import type { SelectorsResult } from '../evaluation/selector-evaluation';
 
 /** Entries as they commit: what Follow relays and the mirror streams. */
 export interface CommittedEntries {
@@ -58,6 +60,19 @@ export interface FrozenOrigins {
 /** Counters the servers report to (metrics). */
 export type RpcObserver = Required<Pick<NodeObserver, 'rateLimited' | 'streamReset'>>;
 
+/** Threshold-PRF evaluation for this member's clients (evaluation/selector-evaluation.ts). */
+export interface SelectorEvaluationPort {
+  parameters(): SelectorsResult;
+  evaluate(items: EvaluateRequest['items'], options: { verify: boolean; exclude: readonly string[]; deadlineMs: number }): Promise<SelectorsResult>;
+  /** The OprfStatus of Status; undefined without an oprf section. */
+  status(): object | undefined;
+}
+
+/** This node as an evaluator for peers (evaluation/evaluator-service.ts): elements, item-major. */
+export interface PeerEvaluationPort {
+  evaluate(member: string, request: EvaluateRequest): Promise<Buffer>;
+}
+
 /** Everything the member-local Exchange service uses. */
 export interface ExchangePorts {
   node: Pick<MamoriNode, 'publish' | 'retract' | 'check' | 'status'>;
@@ -71,6 +86,8 @@ export interface ExchangePorts {
   committed: CommittedEntries;
   peers(): PeerStatus[];
   observer: RpcObserver;
+  /** Absent: EvaluatePanSelectors answers FAILED_PRECONDITION. */
+  selectors?: SelectorEvaluationPort;
 }
 
 /** Everything the Replication service for peers uses. */
@@ -80,4 +97,6 @@ export interface ReplicationPorts {
   entriesOf(origin: string, fromSeq: number, limit: number): { seq: number; body: Buffer; signature: Buffer }[];
   committed: CommittedEntries;
   observer: RpcObserver;
+  /** Absent: Evaluate answers FAILED_PRECONDITION. */
+  evaluator?: PeerEvaluationPort;
 }

@@ -48,10 +48,16 @@ export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits,
       return { heads: feeds.heads().map((h) => ({ origin: h.origin, seq: h.seq, headHash: h.hash })) };
     }),
 
-    // Served once the consortium file deals threshold-PRF seeds (docs/oprf.md).
-    Evaluate: unary('Evaluate', log, (md) => void md, (_request, call) => {
-      requireMember(call);
-      throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: this node evaluates nothing');
+    // Threshold-PRF evaluation for the calling member (docs/oprf.md): counted against its budgets.
+    Evaluate: unary('Evaluate', log, (md) => void md, async (request, call) => {
+      const peer = requireMember(call);
+      if (!ports.evaluator) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: this node evaluates nothing');
+      const elements = await ports.evaluator.evaluate(peer, {
+        setId: request.setId,
+        groups: (request.groups ?? []).map((g) => g.labels ?? []),
+        items: (request.items ?? []).map((item) => ({ bin: item.bin, blinded: item.blinded })),
+      });
+      return { elements };
     }),
 
     Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {

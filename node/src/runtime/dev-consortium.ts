@@ -5,6 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { signConsortiumDocument } from '../../../proto/ts/trust/verify';
 import { sodiumReady } from '../../../proto/ts/sodium';
+import { oprfReady } from '../../../proto/ts/oprf/group';
+import { dealSeeds } from '../../../proto/ts/oprf/threshold';
+import { sealEvaluatorSeeds } from '../membership/oprf-dealing';
 import type { ClientConfig } from '../../../client-sdk/src/config';
 import { generateBoxKeyPair, generateHashingKey, randomToken, sealHashingKey, tokenDigest } from '../crypto/epochs';
 import { generateSigningKeyPair } from '../crypto/signing';
@@ -30,6 +33,9 @@ export const DEV_EXTRA_ISSUER: DevMember = { id: 'issuer-d', roles: ['issuer'], 
 
 /** The member that reads fraud reports and publishes common-point flags: not an issuer, so no issuer reads a competitor's reports. */
 export const DEV_COMMON_POINT_AGGREGATOR = 'psp-c';
+
+/** The threshold of the dev consortium's PRF dealing: any 2 of its 3 members evaluate (docs/oprf.md). */
+export const DEV_OPRF_THRESHOLD = 2;
 
 export interface DevConsortiumLayout {
   dir: string;
@@ -63,6 +69,7 @@ export function devLayout(dir: string): DevConsortiumLayout {
 
 export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean; extraMembers?: readonly DevMember[] } = {}): Promise<DevConsortiumLayout> {
   await sodiumReady();
+  await oprfReady();
   const abs = path.resolve(dir);
   if (devConsortiumExists(abs) && !options.force) {
     throw new Error(`${path.join(abs, 'consortium.json')} already exists; pass --force to replace the whole consortium`);
@@ -93,6 +100,17 @@ export async function createDevConsortium(dir: string, basePort: number, options
     token: randomToken(),
   }));
 
+  // The threshold PRF: seeds dealt in memory to the three default members, each evaluator's
+  // seeds sealed to its box key. The dealer's copy (`dealt`) is never written anywhere and
+  // goes out of scope when this function returns (docs/security.md, "The dealer").
+  const dealt = dealSeeds(
+    DEV_MEMBERS.map((m) => m.id),
+    DEV_OPRF_THRESHOLD,
+  );
+  const boxOf = new Map(members.map((m) => [m.id, m.box.publicKey]));
+  const sealedSeeds = Object.fromEntries(dealt.shares.map((share) => [share.evaluator, sealEvaluatorSeeds(share, boxOf.get(share.evaluator) as Uint8Array)]));
+  for (const share of dealt.shares) for (const s of share.seeds) s.seed.fill(0);
+
   const document: ConsortiumDocument = {
     format: 'mamori-consortium/1',
     name: 'mamori-dev',
@@ -109,6 +127,12 @@ export async function createDevConsortium(dir: string, basePort: number, options
     })),
     keyEpochs: [{ epoch: 1, activeFromMs: now - 60_000, sealed: Object.fromEntries(members.map((m) => [m.id, b64(sealHashingKey(epochKey, m.box.publicKey))])) }],
     commonPoint: { aggregator: DEV_COMMON_POINT_AGGREGATOR, k: 2, lookBackDays: 90, minCards: 3, maxPValue: 1e-6 },
+    oprf: {
+      ...dealt.description,
+      binDigits: 6,
+      budgets: { perMemberBinHour: 10_000, perMemberDay: 1_000_000, issuerPerMemberBinHour: 2_000_000, issuerPerMemberDay: 20_000_000 },
+      sealedSeeds,
+    },
   };
   writeJsonFile(path.join(abs, 'consortium.json'), { document, signature: signConsortiumDocument(document, operator.secretKey) });
 

@@ -38,6 +38,9 @@ import { databaseFile } from '../store/database';
 import { LedgerStore } from '../store/ledger-store';
 import { LedgerWriter } from '../store/ledger-writer';
 import { WatchStore } from '../store/watch-store';
+import { EvaluationCountStore } from '../store/evaluation-count-store';
+import { EvaluatorService } from '../evaluation/evaluator-service';
+import { oprfReady } from '../../../proto/ts/oprf/group';
 
 /** Every object of an open node; each built once. */
 export interface OpenNode {
@@ -57,6 +60,8 @@ export interface OpenNode {
   /** Common-point analysis, on the consortium's aggregator only (the consortium file in force at start). */
   commonPoint: CommonPointAnalyser | undefined;
   audit: AuditLog;
+  /** This node as a threshold-PRF evaluator (seeds opened from the consortium file in force). */
+  evaluator: EvaluatorService;
   detectionRetention: DetectionRetention;
   damagedEntries: DamagedEntryStore;
   derivedState: DerivedState;
@@ -85,6 +90,7 @@ function loadMembership(config: NodeConfig): { membership: MemberState; identity
 
 export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNode> {
   await sodiumReady();
+  await oprfReady();
   const { membership, identity } = loadMembership(config);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const started = Date.now();
@@ -129,6 +135,16 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const reports = new MemberReports(feed, membership);
     const audit = new AuditLog(store.db, log);
     stops.push(() => audit.close());
+    const evaluator = new EvaluatorService({
+      member: config.member,
+      box: identity.box,
+      section: () => membership.consortium.document.oprf,
+      binRanges: (member) => membership.consortium.member(member)?.binRanges ?? [],
+      counts: new EvaluationCountStore(store.db),
+      audit,
+      log,
+    });
+    stops.push(() => evaluator.close());
     const acknowledger = new KeyEpochAcknowledger(feed, membership, keyEpochAcks, audit, log);
 
     // Detection: each detector examines every commit; alerts go to the one feed.
@@ -185,6 +201,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       merchantWatch,
       commonPoint,
       audit,
+      evaluator,
       detectionRetention,
       damagedEntries,
       derivedState,

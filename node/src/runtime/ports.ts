@@ -4,8 +4,9 @@ import type { MetricsSources } from '../metrics/node-metrics';
 import type { PeerStatus } from '../replication/replicator';
 import type { ExchangePorts, ReplicationPorts } from '../rpc/ports';
 import type { OpenNode } from './open-node';
+import type { SelectorEvaluation } from '../evaluation/selector-evaluation';
 
-export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => []): ExchangePorts {
+export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation): ExchangePorts {
   const { membership } = open;
   return {
     node: open.node,
@@ -25,6 +26,7 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
     committed: open.writer,
     peers,
     observer: open.events,
+    selectors,
   };
 }
 
@@ -35,6 +37,7 @@ export function replicationPorts(open: OpenNode): ReplicationPorts {
     entriesOf: (origin, fromSeq, limit) => open.ledger.entriesOf(origin, fromSeq, limit),
     committed: open.writer,
     observer: open.events,
+    evaluator: open.evaluator,
   };
 }
 

@@ -10,6 +10,8 @@ import { startOwnFeedRecovery } from '../replication/own-feed-recovery';
 import { Replicator } from '../replication/replicator';
 import type { PeerLink } from '../replication/types';
 import { dialPeer } from '../rpc/dial-peer';
+import { dialEvaluator } from '../rpc/evaluator-link';
+import { SelectorEvaluation, type EvaluatorLink } from '../evaluation/selector-evaluation';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
 import { configDigest } from './config-digest';
 import { watchConsortiumFile } from './consortium-reload';
@@ -42,10 +44,42 @@ function peersOf(parts: OpenNode, config: NodeConfig): string[] {
   return config.peers ? current.filter((id) => config.peers?.includes(id)) : current;
 }
 
+/** Links to the peer evaluators, dialled when first needed and kept while the peer stays at its endpoint. */
+function evaluatorLinks(parts: OpenNode, config: NodeConfig): { link(peer: string): EvaluatorLink | undefined; close(): void } {
+  const links = new Map<string, { endpoint: string; link: EvaluatorLink }>();
+  return {
+    link: (peer) => {
+      if (!config.tls && !config.insecureDev) return undefined; // no way to authenticate to peers
+      const member = parts.membership.consortium.member(peer);
+      const known = links.get(peer);
+      if (!member || (known && known.endpoint !== member.endpoint)) {
+        known?.link.close();
+        links.delete(peer);
+      }
+      if (!member) return undefined;
+      let entry = links.get(peer);
+      if (!entry) {
+        entry = { endpoint: member.endpoint, link: dialEvaluator(config, peer, member.endpoint) };
+        links.set(peer, entry);
+      }
+      return entry.link;
+    },
+    close: () => {
+      for (const { link } of links.values()) link.close();
+      links.clear();
+    },
+  };
+}
+
+function selectorEvaluation(parts: OpenNode, link: (peer: string) => EvaluatorLink | undefined): SelectorEvaluation {
+  return new SelectorEvaluation({ member: parts.config.member, evaluator: parts.evaluator, link, log: parts.log });
+}
+
 export async function runExchangeNode(config: NodeConfig, log: Logger): Promise<ExchangeNode> {
   const parts = await openNode(config, log);
   try {
-    const server = await startExchangeServer(exchangePorts(parts), config, log);
+    // No peers here: only this node's own evaluation is reachable.
+    const server = await startExchangeServer(exchangePorts(parts, () => [], selectorEvaluation(parts, () => undefined)), config, log);
     return {
       node: parts.node,
       parts,
@@ -96,7 +130,9 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     // Servers close after replication and the scrub have stopped (see stop below): first in the list, last to stop.
     const servers: RunningServer[] = [];
     started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
-    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status()), config, log);
+    const links = evaluatorLinks(parts, config);
+    started.push({ stop: () => links.close() });
+    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectorEvaluation(parts, links.link)), config, log);
     servers.push(exchange);
     const replication = await startReplicationServer(replicationPorts(parts), config, log);
     if (replication) servers.push(replication);
@@ -120,6 +156,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       log,
       changed: () => {
         replicator.setPeers(peersOf(parts, config));
+        parts.evaluator.reload();
         acknowledgeKeyEpochs();
       },
     });

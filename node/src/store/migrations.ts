@@ -237,6 +237,20 @@ const MIGRATIONS: readonly string[] = [
     digest BLOB NOT NULL
   );
   `,
+  // 12: threshold-PRF evaluations this node answered, per requesting member, BIN and hour
+  // (evaluation/budget.ts): the budgets of the consortium file hold across restarts. `own`: the
+  // BIN was inside the member's binRanges when counted (the issuer budget).
+  `
+  CREATE TABLE oprf_evaluations (
+    member TEXT NOT NULL,
+    bin TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    own INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (member, bin, hour)
+  ) WITHOUT ROWID;
+  CREATE INDEX oprf_evaluations_by_member_hour ON oprf_evaluations (member, hour);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
