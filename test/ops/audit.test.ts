@@ -15,7 +15,7 @@ import { runMemberNode } from '../helpers/ops';
 import { randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
 import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
-import { signDetached } from '../../node/src/crypto/signing';
+import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
 import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
 
 const DAY_MS = 24 * 60 * 60_000;
@@ -75,7 +75,7 @@ describe('operations: audit log', function () {
     const rows = rowsOf(psp.dataDir);
     const byAction = (a: string) => rows.filter((r) => r.action === a).map((r) => JSON.parse(r.details) as Record<string, unknown>);
     const caller = rows.find((r) => r.action === 'publish')?.actor ?? '';
-    expect(caller).to.match(/^client:[0-9a-f]{8}$/);
+    expect(caller).to.equal('client:dev-client'); // the token's name (clientTokens in node.json)
     expect(rows.filter((r) => r.action !== 'check').every((r) => r.actor === caller)).to.equal(true);
 
     expect(byAction('publish')).to.deep.equal([
@@ -152,30 +152,37 @@ describe('operations: audit log', function () {
     expect(parsed.map((r) => r.id)).to.deep.equal(rows.slice(-2).map((r) => r.id));
   });
 
-  it('pruning keeps the chain verifiable from the anchor, and an altered anchor link is caught', () => {
+  it('pruning keeps the chain verifiable from the signed anchor, and an altered anchor link is caught', () => {
     const db = openDatabase(path.join(tempDir(), 'audit.db'));
     try {
-      const store = new AuditStore(db);
+      const keys = generateSigningKeyPair();
+      const signer = { member: 'psp-c', publicKey: keys.publicKey, secretKey: keys.secretKey, retentionDays: 30 };
+      const store = new AuditStore(db, signer);
       const now = Date.now();
-      for (let i = 0; i < 5; i++) store.append('node', 'old', { n: i }, now - 400 * DAY_MS + i);
+      expect(store.signUnsignedAnchor(true, now - 50 * DAY_MS)).to.include({ signed: true, lastId: 0 });
+      for (let i = 0; i < 5; i++) store.append('node', 'old', { n: i }, now - 40 * DAY_MS + i);
       for (let i = 0; i < 3; i++) store.append('node', 'recent', { n: i }, now - DAY_MS + i);
-      expect(store.prune(now - 365 * DAY_MS)).to.equal(5);
+      expect(store.prune(now)).to.equal(5);
       expect(store.anchor()?.lastId).to.equal(5);
       expect(store.verify()).to.include({ ok: true, entries: 3 });
       store.append('node', 'after-prune', {});
       expect(store.verify()).to.include({ ok: true, entries: 4 });
-      expect(store.prune(now - 365 * DAY_MS)).to.equal(0);
+      expect(store.prune(now)).to.equal(0);
       // Reopened (head read back from the table), appends still chain.
-      const reopened = new AuditStore(db);
+      const reopened = new AuditStore(db, signer);
       reopened.append('node', 'reopened', {});
       expect(reopened.verify()).to.include({ ok: true, entries: 5 });
-      // Everything pruned: the next row links to the anchor.
-      expect(reopened.prune(now + DAY_MS)).to.equal(5);
-      expect(reopened.verify()).to.include({ ok: true, entries: 0 });
-      reopened.append('node', 'fresh', {});
-      expect(reopened.verify()).to.include({ ok: true, entries: 1 });
+      expect(reopened.quickVerify()).to.include({ ok: true, entries: 5 });
+      // Everything pruned, a month on: the next row links to the anchor.
+      const later = now + 31 * DAY_MS;
+      expect(reopened.prune(later)).to.equal(5);
+      expect(reopened.verify(undefined, later)).to.include({ ok: true, entries: 0 });
+      reopened.append('node', 'fresh', {}, later);
+      expect(reopened.verify(undefined, later)).to.include({ ok: true, entries: 1 });
       db.prepare('UPDATE audit_anchor SET hash = ?').run(Buffer.alloc(32, 7));
-      expect(reopened.verify()).to.deep.include({ ok: false, firstBadId: 11 });
+      const altered = reopened.verify(undefined, later);
+      expect(altered).to.deep.include({ ok: false, firstBadId: 10 });
+      expect(altered.ok ? '' : altered.reason).to.contain('signature does not verify');
     } finally {
       db.close();
     }

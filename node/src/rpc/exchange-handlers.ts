@@ -15,7 +15,6 @@ import { exchangeGuard } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
 import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
-import { callerActor } from '../housekeeping/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
 
 const hashingKeyMessage = (k: EpochKey) => ({ epoch: k.epoch, key: Buffer.from(k.key), activeFromMs: k.activeFromMs, retiresAtMs: k.retiresAtMs ?? 0 });
@@ -33,20 +32,20 @@ export function exchangeHandlers(
   return {
     Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
       const publication = validatePublication(request.publication, 'publication');
-      guard.publications.take(caller, publication.indicators.length);
+      guard.publications.take(caller.digest, publication.indicators.length);
       const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
-      audit.record(callerActor(caller), 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
+      audit.record(caller.actor, 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
       return outcome;
     }),
 
     Retract: unary('Retract', log, authenticate, async (request, _call, caller) => {
       const retraction = validateRetraction(request, 'request');
       // Retractions write signed entries too: they share the publication budget.
-      guard.publications.take(caller, retraction.selectors.length);
+      guard.publications.take(caller.digest, retraction.selectors.length);
       const outcome = await node.retract(retraction);
       log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
-      audit.record(callerActor(caller), 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
+      audit.record(caller.actor, 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
       return outcome;
     }),
 
@@ -57,10 +56,10 @@ export function exchangeHandlers(
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
       const selectors = validateSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
-      guard.checks.take(caller, selectors.length);
+      guard.checks.take(caller.digest, selectors.length);
       const results = node.check(selectors);
-      guard.enumeration.observe(caller, selectors, results);
-      audit.checked(caller, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
+      guard.enumeration.observe(caller.digest, selectors, results);
+      audit.checked(caller.actor, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
       return { results };
     }),
 
@@ -76,6 +75,8 @@ export function exchangeHandlers(
         lastError: p.lastError ?? '',
       })),
       frozenOrigins: frozen.frozenOrigins(),
+      auditChain: ports.security.auditChain(),
+      authFailures: ports.security.authFailures(),
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {
@@ -87,7 +88,7 @@ export function exchangeHandlers(
       }
       const wasFrozen = frozen.unfreeze(request.origin);
       log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
-      audit.record(callerActor(caller), 'unfreeze', { origin: request.origin, wasFrozen });
+      audit.record(caller.actor, 'unfreeze', { origin: request.origin, wasFrozen });
       return { wasFrozen };
     }),
 
@@ -98,9 +99,12 @@ export function exchangeHandlers(
     ReportFraud: reportFraudHandler(ports, log, authenticate, guard.publications),
     WatchMerchants: watchMerchantsHandler(ports, log, authenticate),
 
-    GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
-      keys: membership.hashingKeys().map(hashingKeyMessage),
-      upcoming: membership.upcomingHashingKeys().map(hashingKeyMessage),
-    })),
+    // Who fetched the hashing keys is audited: with them, selectors can be computed offline.
+    GetHashingKeys: unary('GetHashingKeys', log, authenticate, (_request, _call, caller) => {
+      const keys = membership.hashingKeys();
+      const upcoming = membership.upcomingHashingKeys();
+      audit.record(caller.actor, 'hashing-keys', { epochs: keys.map((k) => k.epoch), upcoming: upcoming.map((k) => k.epoch) });
+      return { keys: keys.map(hashingKeyMessage), upcoming: upcoming.map(hashingKeyMessage) };
+    }),
   };
 }

@@ -12,6 +12,7 @@ import type { NodeObserver } from '../metrics/observer';
 import type { PeerStatus } from '../replication/replicator';
 import type { FrozenOrigin } from '../replication/ledger-port';
 import type { StoredAlert } from '../store/alert-store';
+import type { AuditChainStatus } from '../housekeeping/audit-log';
 
 /** Entries as they commit: what Follow relays and the mirror streams. */
 export interface CommittedEntries {
@@ -56,7 +57,14 @@ export interface FrozenOrigins {
 }
 
 /** Counters the servers report to (metrics). */
-export type RpcObserver = Required<Pick<NodeObserver, 'rateLimited' | 'streamReset'>>;
+export type RpcObserver = Required<Pick<NodeObserver, 'rateLimited' | 'streamReset' | 'authFailed'>>;
+
+/** What Status shows of the node's own safeguards: the audit chain and refused authentications. */
+export interface SecurityView {
+  auditChain(): AuditChainStatus;
+  /** Failed authentications on the member-local API since start, by reason. */
+  authFailures(): Record<string, number>;
+}
 
 /** Everything the member-local Exchange service uses. */
 export interface ExchangePorts {
@@ -71,6 +79,7 @@ export interface ExchangePorts {
   committed: CommittedEntries;
   peers(): PeerStatus[];
   observer: RpcObserver;
+  security: SecurityView;
 }
 
 /** Everything the Replication service for peers uses. */

@@ -6,7 +6,7 @@ import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
 import { MamoriError } from '../ledger/errors';
 import type { ExchangePorts, ReplicationPorts } from './ports';
-import { tokenAuthenticator } from './auth';
+import { clientTokensOf, tokenAuthenticator } from './auth';
 import { exchangeHandlers } from './exchange-handlers';
 import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-credentials';
 import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
@@ -110,7 +110,8 @@ export async function startExchangeServer(ports: ExchangePorts, config: NodeConf
   }
   const limits = limitsOf(config);
   const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
-  const handlers = exchangeHandlers(ports, { limits, maxMessageBytes: config.maxMessageBytes }, log, tokenAuthenticator(config.clientTokenDigests), streams);
+  const authenticate = tokenAuthenticator(clientTokensOf(config), log, (reason) => ports.observer.authFailed(reason));
+  const handlers = exchangeHandlers(ports, { limits, maxMessageBytes: config.maxMessageBytes }, log, authenticate, streams);
   return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config, log);
 }
 

@@ -110,8 +110,14 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const keyEpochAcks = new KeyEpochAckStore(store.db);
     const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, events });
     const reports = new MemberReports(feed, membership);
-    const audit = new AuditLog(store.db, log);
+    const audit = new AuditLog(store.db, log, {
+      member: config.member,
+      publicKey: identity.signing.publicKey,
+      secretKey: identity.signing.secretKey,
+      retentionDays: config.audit.retentionDays,
+    });
     stops.push(() => audit.close());
+    audit.checkAtStart();
     const acknowledger = new KeyEpochAcknowledger(feed, membership, keyEpochAcks, audit, log);
 
     // Detection: each detector examines every commit; alerts go to the one feed.

@@ -25,6 +25,10 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
     committed: open.writer,
     peers,
     observer: open.events,
+    security: {
+      auditChain: () => open.audit.chainStatus(),
+      authFailures: () => ({ ...open.events.totals.authFailures }),
+    },
   };
 }
 
@@ -50,6 +54,7 @@ export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () =>
     watchedMerchants: () => open.merchantWatch.size,
     commonPoint: open.commonPoint,
     events: open.events,
+    auditChain: () => open.audit.chainStatus(),
     peers,
   };
 }
