@@ -64,6 +64,21 @@ export function clientTokensOf(config: { clientTokens?: readonly ClientToken[]; 
   ];
 }
 
+/**
+ * Node's HTTP/2 server keeps only the first of repeated "authorization" headers (a single-value
+ * header to it), so a request with two would be taken by its first. Listening to the server's
+ * 'stream' event ahead of grpc-js, this puts every value back (from the raw header list), so
+ * the authenticator sees them all and refuses the request UNAUTHENTICATED.
+ */
+export function keepRepeatedAuthorization(_stream: unknown, headers: Record<string, unknown>, _flags: unknown, rawHeaders?: unknown): void {
+  if (!Array.isArray(rawHeaders)) return;
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (String(rawHeaders[i]).toLowerCase() === 'authorization') values.push(String(rawHeaders[i + 1]));
+  }
+  if (values.length > 1) headers.authorization = values;
+}
+
 /** RFC 9110 auth-scheme (a token), then one or more spaces, then the credentials. */
 const AUTHORIZATION = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(\S+)$/;
 const LOG_EVERY_MS = 1000;

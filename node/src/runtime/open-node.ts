@@ -84,6 +84,11 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
   await sodiumReady();
   const { membership, identity } = loadMembership(config);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The data directory holds the ledger, the audit log and the filter: this member's only.
+  if ((fs.statSync(config.dataDir).mode & 0o077) !== 0) {
+    log.warn({ dataDir: config.dataDir }, 'the data directory was readable by others: narrowed to 0700');
+    fs.chmodSync(config.dataDir, 0o700);
+  }
   const started = Date.now();
   const file = databaseFile(config.dataDir);
   const store = LedgerStore.open(file, { maxDatabaseMb: config.storage?.maxDatabaseMb });
