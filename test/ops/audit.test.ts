@@ -14,6 +14,8 @@ import { makeConsortium, memberOf, runCli, startInProcessNode, tempDir, type InP
 import { runMemberNode } from '../helpers/ops';
 import { randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
+import { createNodeMetrics } from '../../node/src/metrics/node-metrics';
+import { metricsSources } from '../../node/src/runtime/ports';
 import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
 import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
 import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
@@ -186,6 +188,63 @@ describe('operations: audit log', function () {
     } finally {
       db.close();
     }
+  });
+
+  it('refuses a forged anchor dated 400 days ago with the rows before it deleted: `mamori audit verify` fails, and a node started on it says so in its log, status and metrics', async () => {
+    const fresh = await makeConsortium();
+    const member = 'issuer-a';
+    const dataDir = path.join(path.dirname(memberOf(fresh, member).nodeConfig), 'data');
+    const first = await runMemberNode(fresh, member);
+    for (let i = 0; i < 5; i++) first.parts.audit.record('node', 'test.event', { n: i });
+    await first.stop();
+    const rows = rowsOf(dataDir);
+    expect(rows.length).to.be.at.least(7);
+    const cut = rows[4] as AuditRow; // minutes old
+    const config = memberOf(fresh, member).nodeConfig;
+    expect((await runCli(['audit', 'verify', '--config', config])).code).to.equal(0);
+
+    // The forgery of the review: the anchor moved to row 5, dated 400 days ago, rows 1-5 deleted.
+    // First keeping the old signature, then with none: both refused.
+    const forged = Date.now() - 400 * DAY_MS;
+    tamper(dataDir, 'UPDATE audit_anchor SET last_id = ?, hash = ?, pruned_at_ms = ?, last_at_ms = ?', cut.id, cut.hash, forged, forged - 365 * DAY_MS);
+    tamper(dataDir, 'DELETE FROM audit_log WHERE id <= ?', cut.id);
+    const kept = await runCli(['audit', 'verify', '--config', config]);
+    expect(kept.code).to.equal(1);
+    expect(kept.stdout).to.contain('BROKEN').and.to.contain('anchor');
+    tamper(dataDir, 'UPDATE audit_anchor SET signature = NULL');
+    const unsigned = await runCli(['audit', 'verify', '--config', config, '--json']);
+    expect(unsigned.code).to.equal(1);
+    expect((JSON.parse(unsigned.stdout) as { ok: boolean; reason: string }).reason).to.contain('not signed');
+
+    // A node started on it: the start check finds it, logs it, status and metrics show it.
+    const second = await startInProcessNode(fresh, member);
+    try {
+      expect(second.logLines.some((l) => l.includes('the audit log is BROKEN'))).to.equal(true);
+      const status = await second.client.status();
+      expect(status.auditChain?.state).to.equal('broken');
+      expect(status.auditChain?.reason).to.contain('anchor');
+      const metrics = createNodeMetrics(metricsSources(second.parts));
+      try {
+        expect(await metrics.scrape()).to.match(/mamori_audit_chain_ok\{member="issuer-a"\} 0/);
+      } finally {
+        metrics.close();
+      }
+      // Not "repaired" by a prune that would sign over it.
+      second.parts.audit.startRetention(365);
+      expect(second.parts.audit.store.anchor()?.signature).to.equal(null);
+    } finally {
+      await second.stop();
+    }
+    expect(rowsOf(dataDir).some((r) => r.action === 'audit.broken')).to.equal(true);
+  });
+
+  it('shows a verified chain in status: verifying at start, ok once the background pass ends', async () => {
+    const status = await waitFor(async () => {
+      const s = await psp.client.status();
+      return s.auditChain?.state === 'ok' ? s : undefined;
+    }, 'the background verification');
+    expect(status.auditChain?.entries).to.be.at.least(1);
+    expect(status.authFailures).to.be.an('object');
   });
 
   it('`mamori start` records start and stop, and prunes at start by the configured retention', async () => {
