@@ -33,11 +33,6 @@ interface CheckCounts {
   sinceMs: number;
 }
 
-/** The actor of a member-local call: the short form of its client token digest. */
-export function callerActor(tokenDigest: string): string {
-  return /^[0-9a-f]{8}/.test(tokenDigest) ? `client:${tokenDigest.slice(0, 8)}` : 'client:unknown';
-}
-
 /** The audit chain as this node last verified it (status and metrics). */
 export interface AuditChainStatus {
   /** "verifying" (the quick check passed, the full pass is running), "ok" or "broken". */
