@@ -14,8 +14,10 @@ import { makeConsortium, memberOf, runCli, startInProcessNode, tempDir, type InP
 import { runMemberNode } from '../helpers/ops';
 import { randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
+import { createNodeMetrics } from '../../node/src/metrics/node-metrics';
+import { metricsSources } from '../../node/src/runtime/ports';
 import { rotateHashingKey } from '../../node/src/cli/keys-rotate';
-import { signDetached } from '../../node/src/crypto/signing';
+import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
 import { canonicalJson, consortiumSigningBytes } from '../../proto/ts/trust/domains';
 
 const DAY_MS = 24 * 60 * 60_000;
@@ -75,7 +77,7 @@ describe('operations: audit log', function () {
     const rows = rowsOf(psp.dataDir);
     const byAction = (a: string) => rows.filter((r) => r.action === a).map((r) => JSON.parse(r.details) as Record<string, unknown>);
     const caller = rows.find((r) => r.action === 'publish')?.actor ?? '';
-    expect(caller).to.match(/^client:[0-9a-f]{8}$/);
+    expect(caller).to.equal('client:dev-client'); // the token's name (clientTokens in node.json)
     expect(rows.filter((r) => r.action !== 'check').every((r) => r.actor === caller)).to.equal(true);
 
     expect(byAction('publish')).to.deep.equal([
@@ -152,33 +154,98 @@ describe('operations: audit log', function () {
     expect(parsed.map((r) => r.id)).to.deep.equal(rows.slice(-2).map((r) => r.id));
   });
 
-  it('pruning keeps the chain verifiable from the anchor, and an altered anchor link is caught', () => {
+  it('pruning keeps the chain verifiable from the signed anchor, and an altered anchor link is caught', () => {
     const db = openDatabase(path.join(tempDir(), 'audit.db'));
     try {
-      const store = new AuditStore(db);
+      const keys = generateSigningKeyPair();
+      const signer = { member: 'psp-c', publicKey: keys.publicKey, secretKey: keys.secretKey, retentionDays: 30 };
+      const store = new AuditStore(db, signer);
       const now = Date.now();
-      for (let i = 0; i < 5; i++) store.append('node', 'old', { n: i }, now - 400 * DAY_MS + i);
+      expect(store.signUnsignedAnchor(true, now - 50 * DAY_MS)).to.include({ signed: true, lastId: 0 });
+      for (let i = 0; i < 5; i++) store.append('node', 'old', { n: i }, now - 40 * DAY_MS + i);
       for (let i = 0; i < 3; i++) store.append('node', 'recent', { n: i }, now - DAY_MS + i);
-      expect(store.prune(now - 365 * DAY_MS)).to.equal(5);
+      expect(store.prune(now)).to.equal(5);
       expect(store.anchor()?.lastId).to.equal(5);
       expect(store.verify()).to.include({ ok: true, entries: 3 });
       store.append('node', 'after-prune', {});
       expect(store.verify()).to.include({ ok: true, entries: 4 });
-      expect(store.prune(now - 365 * DAY_MS)).to.equal(0);
+      expect(store.prune(now)).to.equal(0);
       // Reopened (head read back from the table), appends still chain.
-      const reopened = new AuditStore(db);
+      const reopened = new AuditStore(db, signer);
       reopened.append('node', 'reopened', {});
       expect(reopened.verify()).to.include({ ok: true, entries: 5 });
-      // Everything pruned: the next row links to the anchor.
-      expect(reopened.prune(now + DAY_MS)).to.equal(5);
-      expect(reopened.verify()).to.include({ ok: true, entries: 0 });
-      reopened.append('node', 'fresh', {});
-      expect(reopened.verify()).to.include({ ok: true, entries: 1 });
+      expect(reopened.quickVerify()).to.include({ ok: true, entries: 5 });
+      // Everything pruned, a month on: the next row links to the anchor.
+      const later = now + 31 * DAY_MS;
+      expect(reopened.prune(later)).to.equal(5);
+      expect(reopened.verify(undefined, later)).to.include({ ok: true, entries: 0 });
+      reopened.append('node', 'fresh', {}, later);
+      expect(reopened.verify(undefined, later)).to.include({ ok: true, entries: 1 });
       db.prepare('UPDATE audit_anchor SET hash = ?').run(Buffer.alloc(32, 7));
-      expect(reopened.verify()).to.deep.include({ ok: false, firstBadId: 11 });
+      const altered = reopened.verify(undefined, later);
+      expect(altered).to.deep.include({ ok: false, firstBadId: 10 });
+      expect(altered.ok ? '' : altered.reason).to.contain('signature does not verify');
     } finally {
       db.close();
     }
+  });
+
+  it('refuses a forged anchor dated 400 days ago with the rows before it deleted: `mamori audit verify` fails, and a node started on it says so in its log, status and metrics', async () => {
+    const fresh = await makeConsortium();
+    const member = 'issuer-a';
+    const dataDir = path.join(path.dirname(memberOf(fresh, member).nodeConfig), 'data');
+    const first = await runMemberNode(fresh, member);
+    for (let i = 0; i < 5; i++) first.parts.audit.record('node', 'test.event', { n: i });
+    await first.stop();
+    const rows = rowsOf(dataDir);
+    expect(rows.length).to.be.at.least(7);
+    const cut = rows[4] as AuditRow; // minutes old
+    const config = memberOf(fresh, member).nodeConfig;
+    expect((await runCli(['audit', 'verify', '--config', config])).code).to.equal(0);
+
+    // The forgery of the review: the anchor moved to row 5, dated 400 days ago, rows 1-5 deleted.
+    // First keeping the old signature, then with none: both refused.
+    const forged = Date.now() - 400 * DAY_MS;
+    tamper(dataDir, 'UPDATE audit_anchor SET last_id = ?, hash = ?, pruned_at_ms = ?, last_at_ms = ?', cut.id, cut.hash, forged, forged - 365 * DAY_MS);
+    tamper(dataDir, 'DELETE FROM audit_log WHERE id <= ?', cut.id);
+    const kept = await runCli(['audit', 'verify', '--config', config]);
+    expect(kept.code).to.equal(1);
+    expect(kept.stdout).to.contain('BROKEN').and.to.contain('anchor');
+    tamper(dataDir, 'UPDATE audit_anchor SET signature = NULL');
+    const unsigned = await runCli(['audit', 'verify', '--config', config, '--json']);
+    expect(unsigned.code).to.equal(1);
+    expect((JSON.parse(unsigned.stdout) as { ok: boolean; reason: string }).reason).to.contain('not signed');
+
+    // A node started on it: the start check finds it, logs it, status and metrics show it.
+    const second = await startInProcessNode(fresh, member);
+    try {
+      expect(second.logLines.some((l) => l.includes('the audit log is BROKEN'))).to.equal(true);
+      const status = await second.client.status();
+      expect(status.auditChain?.state).to.equal('broken');
+      expect(status.auditChain?.reason).to.contain('anchor');
+      const metrics = createNodeMetrics(metricsSources(second.parts));
+      try {
+        expect(await metrics.scrape()).to.match(/mamori_audit_chain_ok\{member="issuer-a"\} 0/);
+      } finally {
+        metrics.close();
+      }
+      // Not "repaired" by a prune that would sign over it.
+      second.parts.audit.startRetention(365);
+      expect(second.parts.audit.store.anchor()?.signature).to.equal(null);
+    } finally {
+      await second.stop();
+    }
+    expect(rowsOf(dataDir).some((r) => r.action === 'audit.broken')).to.equal(true);
+  });
+
+  it('shows a verified chain in status: verifying at start, ok once the background pass ends', async () => {
+    const status = await waitFor(async () => {
+      const s = await psp.client.status();
+      return s.auditChain?.state === 'ok' ? s : undefined;
+    }, 'the background verification');
+    expect(status.auditChain?.verifiedAtMs).to.be.greaterThan(0);
+    expect(status.auditChain?.firstBadId).to.equal(0);
+    expect(status.authFailures).to.be.an('object');
   });
 
   it('`mamori start` records start and stop, and prunes at start by the configured retention', async () => {

@@ -7,6 +7,8 @@ import { sodiumReady } from '../../proto/ts/sodium';
 import { createDevConsortium, type DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { ConfigError } from '../../node/src/config/errors';
 import { loadNodeConfig } from '../../node/src/config/node-config';
+import { TOKEN_SCOPES } from '../../node/src/config/schemas';
+import { clientTokensOf } from '../../node/src/rpc/auth';
 import { generateSigningKeyPair, signDetached } from '../../node/src/crypto/signing';
 import { Consortium, loadMemberIdentity } from '../../node/src/membership/consortium';
 
@@ -129,9 +131,24 @@ describe('unit: configuration files', () => {
       expect(cfg.consortiumFile).to.equal(layout.consortiumFile);
       expect(cfg.memberKeyFile).to.equal(path.join(dir, 'issuer-a', 'member.key.json'));
       expect(cfg.operatorPublicKey).to.equal(operatorKey.publicKey);
-      expect(cfg.clientTokenDigests).to.have.length(1);
+      expect(cfg.clientTokens).to.have.length(1);
+      expect(cfg.clientTokens?.[0]).to.include({ name: 'dev-client' });
+      expect(cfg.clientTokens?.[0]?.scopes).to.include.members(['check', 'publish', 'admin']);
       expect(cfg.logLevel).to.equal('info');
       expect(Object.isFrozen(cfg)).to.equal(true);
+    });
+
+    it('gives a token of the older clientTokenDigests every scope but admin, named by its digest', () => {
+      const file = nodeVariant((c) => {
+        c.clientTokenDigests = [c.clientTokens[0].digest];
+        delete c.clientTokens;
+      });
+      const cfg = loadNodeConfig(file, {});
+      const tokens = clientTokensOf(cfg);
+      expect(tokens).to.have.length(1);
+      expect(tokens[0]?.name).to.equal((cfg.clientTokenDigests?.[0] ?? '').slice(0, 8));
+      expect(tokens[0]?.scopes).to.deep.equal(TOKEN_SCOPES.filter((s) => s !== 'admin'));
+      expect(tokens[0]?.scopes).to.not.include('admin');
     });
 
     it('applies defaults for the optional settings', () => {
@@ -176,6 +193,11 @@ describe('unit: configuration files', () => {
       ['an operator key of the wrong size', (c) => (c.operatorPublicKey = Buffer.alloc(31).toString('base64')), 'operatorPublicKey'],
       ['no client token digests', (c) => (c.clientTokenDigests = []), 'clientTokenDigests'],
       ['a token digest that is not hex', (c) => (c.clientTokenDigests = ['zz']), 'clientTokenDigests.0'],
+      ['no client token at all', (c) => delete c.clientTokens, 'clientTokens'],
+      ['a token without scopes', (c) => (c.clientTokens[0].scopes = []), 'clientTokens.0.scopes'],
+      ['an unknown scope', (c) => (c.clientTokens[0].scopes = ['check', 'everything']), 'clientTokens.0.scopes'],
+      ['a token name holding a card-number-long digit run', (c) => (c.clientTokens[0].name = 'pos4111111111111111'), 'clientTokens.0.name'],
+      ['a digest listed twice', (c) => (c.clientTokenDigests = [c.clientTokens[0].digest]), 'clientTokens'],
       ['an unknown log level', (c) => (c.logLevel = 'verbose'), 'logLevel'],
       ['a string where a number goes', (c) => (c.snapshotIntervalMs = '30000'), 'snapshotIntervalMs'],
     ];

@@ -33,7 +33,8 @@ describe('unit: retention of detection data', () => {
   });
   beforeEach(() => {
     ledger = LedgerStore.open(path.join(tempDir(), 'mamori.db'));
-    audit = new AuditLog(ledger.db, silent);
+    const auditKeys = generateSigningKeyPair();
+    audit = new AuditLog(ledger.db, silent, { member: 'issuer-a', publicKey: auditKeys.publicKey, secretKey: auditKeys.secretKey, retentionDays: 365 });
     signers.clear();
   });
   afterEach(() => {

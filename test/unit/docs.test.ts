@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { tryItText } from '../../node/src/cli/dev-run';
 import { nodeConfigSchema } from '../../node/src/config/schemas';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -148,6 +149,36 @@ describe('docs: README, docs/ and the code agree', function () {
       }
     }
     expect(unknown).to.deep.equal([]);
+  });
+
+  it('puts no card number on a command line: the README, docs/ and what `npm start` suggests pipe it into `-`', () => {
+    const luhn = (digits: string) => {
+      let sum = 0;
+      for (let i = 0; i < digits.length; i++) {
+        let d = Number(digits[digits.length - 1 - i]);
+        if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+        sum += d;
+      }
+      return sum % 10 === 0;
+    };
+    const texts: [string, string][] = [
+      ...[README, ...docsPages()].map((file): [string, string] => [path.relative(ROOT, file), read(file)]),
+      ['npm start', tryItText({ pspClientConfig: 'psp-c/client.json', acquirerClientConfig: 'acquirer-b/client.json', sample: 'sample-leaked-cards.csv' })],
+    ];
+    const offending: string[] = [];
+    for (const [where, text] of texts) {
+      for (const line of text.split('\n')) {
+        if (!/\bmamori\s/.test(line)) continue;
+        // A card argument other than "-" (standard input): a number, a quoted string, a $(…) substitution.
+        if (/mamori\s+(check|publish|retract)\s+card\s+(?!-(\s|`|$))\S/.test(line) || /mamori\s+report\s+sighting\s+(?!-(\s|`|$))\S/.test(line)) offending.push(`${where}: ${line.trim()}`);
+        for (const m of line.matchAll(/\d[\d -]{10,22}\d/g)) {
+          const digits = m[0].replace(/[ -]/g, '');
+          if (digits.length >= 12 && digits.length <= 19 && luhn(digits)) offending.push(`${where}: a card number in ${line.trim()}`);
+        }
+      }
+    }
+    expect(offending).to.deep.equal([]);
+    expect(texts[texts.length - 1]?.[1]).to.match(/\| npx mamori check card - --config/);
   });
 
   it('names every field of the node config schema in docs/operations.md', () => {

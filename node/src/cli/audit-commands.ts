@@ -1,14 +1,37 @@
 // `mamori audit verify` and `mamori audit show`: read the node's audit log from its
 // database, read-only, while the node may be running (WAL lets a reader in beside the writer).
+// verify checks the anchor with this member's signing public key from the consortium file
+// (signed by the operator), and its dates against the configured retention.
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
+import { sodiumReady } from '../../../proto/ts/sodium';
 import { loadNodeConfig } from '../config/node-config';
-import { AuditStore, type AuditRow } from '../store/audit-store';
+import { Consortium, loadMemberIdentity } from '../membership/consortium';
+import { AuditStore, type AuditRow, type AuditTrust } from '../store/audit-store';
 import { databaseFile } from '../store/database';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
 
-function openAudit(configFile: string): { db: Database.Database; store: AuditStore } {
+/**
+ * This member's signing public key as the operator-signed consortium file names it (or, when
+ * that file does not load, as the member key file holds it), and the configured retention.
+ */
+function trustOf(configFile: string, retentionDays?: number): AuditTrust {
+  const config = loadNodeConfig(configFile);
+  let publicKey: Buffer;
+  try {
+    const consortium = Consortium.load(config.consortiumFile, config.operatorPublicKey);
+    const self = consortium.document.members.find((m) => m.id === config.member);
+    if (!self) throw new Error(`${config.consortiumFile} has no member "${config.member}"`);
+    publicKey = Buffer.from(self.signingPublicKey, 'base64');
+  } catch (error) {
+    console.error(`note: ${error instanceof Error ? error.message : String(error)}; the anchor is checked with the key in ${config.memberKeyFile}`);
+    publicKey = loadMemberIdentity(config.memberKeyFile).signing.publicKey;
+  }
+  return { member: config.member, publicKey, retentionDays: retentionDays ?? config.audit.retentionDays };
+}
+
+function openAudit(configFile: string, trust?: AuditTrust): { db: Database.Database; store: AuditStore } {
   const config = loadNodeConfig(configFile);
   const file = databaseFile(config.dataDir);
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -18,7 +41,12 @@ function openAudit(configFile: string): { db: Database.Database; store: AuditSto
     db.close();
     throw new Error(`${file} has no audit log yet: start the node once with this version`);
   }
-  return { db, store: new AuditStore(db) };
+  const signed = (db.prepare('PRAGMA table_info(audit_anchor)').all() as { name: string }[]).some((c) => c.name === 'signature');
+  if (!signed) {
+    db.close();
+    throw new Error(`${file} has an audit log without a signed anchor: start the node once with this version`);
+  }
+  return { db, store: new AuditStore(db, trust) };
 }
 
 function rowLine(r: AuditRow): string {
@@ -30,18 +58,20 @@ export function addAuditCommands(program: Command): void {
 
   audit
     .command('verify')
-    .description('re-compute the hash chain of the audit log; exit code 1 when it is broken')
+    .description("check the signed anchor and re-compute the hash chain of the audit log; exit code 1 when it is broken")
     .requiredOption('--config <node.json>', "this member's node config")
+    .option('--retention-days <days>', 'the retention the anchor must respect (default: audit.retentionDays of the node config; give the lower value after lowering it on purpose)', wholeNumber('--retention-days', { min: 1, max: 36_500 }))
     .option('--json', 'print JSON')
-    .action((o: { config: string; json?: boolean }) => {
-      const { db, store } = openAudit(o.config);
+    .action(async (o: { config: string; retentionDays?: number; json?: boolean }) => {
+      await sodiumReady();
+      const { db, store } = openAudit(o.config, trustOf(o.config, o.retentionDays));
       try {
         const verdict = store.verify();
         const anchor = store.anchor();
         if (o.json) {
           console.log(toJson({ ...verdict, prunedThroughId: anchor?.lastId ?? 0 }));
         } else if (verdict.ok) {
-          const pruned = anchor ? `; rows up to #${anchor.lastId} pruned ${isoDate(anchor.prunedAtMs)}` : '';
+          const pruned = anchor && anchor.lastId > 0 ? `; rows up to #${anchor.lastId} pruned ${isoDate(anchor.prunedAtMs)} (signed anchor)` : '; signed anchor';
           console.log(`audit log ok: ${verdict.entries} entries, head ${verdict.headHash.toString('hex')}${pruned}`);
         } else {
           console.log(`audit log BROKEN at row #${verdict.firstBadId}: ${verdict.reason}`);

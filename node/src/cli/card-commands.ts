@@ -1,6 +1,7 @@
 // `mamori publish card`, `check card`, `retract card` and `status`.
 import * as fs from 'node:fs';
 import type { KeyEpochStatus__Output } from '../../../proto/gen/mamori/v1/KeyEpochStatus';
+import type { AuditChainStatus__Output } from '../../../proto/gen/mamori/v1/AuditChainStatus';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import { MamoriClientError } from '../../../client-sdk/src/errors';
 import type { CardListingDetails, RetractReasonName } from '../../../client-sdk/src/details';
@@ -72,6 +73,17 @@ function keyEpochLines(epochs: readonly KeyEpochStatus__Output[]): string[] {
   );
 }
 
+function auditChainLine(a: AuditChainStatus__Output | null | undefined): string {
+  if (!a) return 'audit log: -';
+  if (a.state === 'broken') return `audit log BROKEN at row #${a.firstBadId}: ${a.reason} (mamori audit verify; see docs/operations.md#audit-log)`;
+  return a.state === 'ok' ? `audit log: ok, ${a.entries} entries verified ${isoDate(a.verifiedAtMs)}` : `audit log: ok at start, ${a.entries} entries; full verification under way`;
+}
+
+function authFailureLines(failures: Record<string, number>): string[] {
+  const entries = Object.entries(failures).filter(([, n]) => Number(n) > 0);
+  return entries.length ? [`REFUSED member-local calls since start: ${entries.map(([r, n]) => `${r} ${Number(n)}`).join(', ')} (the node log names method and reason)`] : [];
+}
+
 export async function showStatus(clientConfig: string, json: boolean): Promise<string> {
   const client = MamoriClient.fromConfigFile(clientConfig, { mode: 'remote' });
   try {
@@ -103,6 +115,8 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
         ? `DAMAGED stored entries: ${s.damagedEntries} (the scrub repairs them from a peer; the node log names origin and seq)`
         : 'damaged stored entries: 0',
       derivedStateLine(s.derivedState),
+      auditChainLine(s.auditChain),
+      ...authFailureLines(s.authFailures),
     ].join('\n');
   } finally {
     client.close();

@@ -86,13 +86,21 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
   await jointDetectionScenario(psp.clientConfig, acquirer.clientConfig, sample, sampleCard);
   const issuer = layout.members.find((m) => m.id === 'issuer-a');
   if (issuer) await merchantAndCardTestingScenario(issuer.clientConfig, acquirer.clientConfig, psp.clientConfig);
-  console.log(`
-Try it in another terminal:
-  npx mamori import cards --config ${rel(psp.clientConfig)} --file ${rel(sample)} --reason merchant-breach --exposure pan,expiry
-  npx mamori check card '${sampleCard}' --config ${rel(acquirer.clientConfig)}
-  npx mamori status --config ${rel(acquirer.clientConfig)}
+  console.log(tryItText({ pspClientConfig: rel(psp.clientConfig), acquirerClientConfig: rel(acquirer.clientConfig), sample: rel(sample) }));
+}
 
-Press Ctrl-C to stop the consortium.`);
+/**
+ * The commands `npm start` suggests. A card number is never an argument (the process list
+ * shows arguments to every user): the sample card is piped into `check card -`.
+ */
+export function tryItText(paths: { pspClientConfig: string; acquirerClientConfig: string; sample: string }): string {
+  return `
+Try it in another terminal:
+  npx mamori import cards --config ${paths.pspClientConfig} --file ${paths.sample} --reason merchant-breach --exposure pan,expiry
+  sed -n 2p ${paths.sample} | cut -d, -f1 | npx mamori check card - --config ${paths.acquirerClientConfig}
+  npx mamori status --config ${paths.acquirerClientConfig}
+
+Press Ctrl-C to stop the consortium.`;
 }
 
 /**

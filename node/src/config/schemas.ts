@@ -19,6 +19,32 @@ export const hostPort = z
     .refine((v) => !/:\d{1,5}$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, { message: 'expected a port from 0 to 65535' });
 const role = z.enum(['issuer', 'acquirer', 'psp']);
 
+/**
+ * What a client token may call on the member-local API (rpc/auth.ts maps each method to one):
+ * check (Check, MirrorFilter), publish (Publish, Retract), report (ReportCardTesting,
+ * ReportSightings, ReportFraud), alerts (Alerts, WatchMerchants), keys (GetHashingKeys),
+ * evaluate (EvaluatePanSelectors), status (Status), admin (Unfreeze and other operator calls).
+ */
+export const TOKEN_SCOPES = ['check', 'publish', 'report', 'alerts', 'keys', 'evaluate', 'status', 'admin'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+/**
+ * The scopes of a token listed only in the older clientTokenDigests: every scope but admin.
+ * Such tokens are the payment systems' own (check, publish, report): taking those away on an
+ * upgrade would stop fraud checks; admin (unfreezing an equivocating origin) was never meant
+ * for them and now needs a token listed in clientTokens with that scope.
+ */
+export const LEGACY_TOKEN_SCOPES: readonly TokenScope[] = TOKEN_SCOPES.filter((s) => s !== 'admin');
+
+const tokenDigestHex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-hex-digit token digest');
+const tokenName = z
+  .string()
+  .regex(/^[a-z][a-z0-9._-]{0,31}$/, 'expected a token name: 1-32 characters of a-z, 0-9, . _ -, starting with a letter')
+  .refine((v) => !/\d{12}/.test(v), { message: 'a token name must not hold a run of 12 or more digits (it is written to logs and the audit log)' });
+
+export const clientTokenSchema = z
+  .object({ name: tokenName, digest: tokenDigestHex, scopes: z.array(z.enum(TOKEN_SCOPES)).min(1, 'a token needs at least one scope') })
+  .strict();
+
 export const memberKeyFileSchema = z
   .object({
     member: memberId,
@@ -145,7 +171,11 @@ export const nodeConfigSchema = z
     consortiumFile: z.string().min(1),
     operatorPublicKey: base64(32, 'the operator Ed25519 public key'),
     memberKeyFile: z.string().min(1),
-    clientTokenDigests: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-hex-digit token digest')).min(1),
+    // Client tokens by digest, each with a name (written to the log and the audit log) and its
+    // scopes. clientTokenDigests, the older form, lists digests only: each gets every scope
+    // but admin (LEGACY_TOKEN_SCOPES). At least one token in either list.
+    clientTokens: z.array(clientTokenSchema).min(1).optional(),
+    clientTokenDigests: z.array(tokenDigestHex).min(1).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     filter: z
       .object({
@@ -230,7 +260,24 @@ export const nodeConfigSchema = z
       .strict()
       .default({ timeoutMs: 30_000, required: false }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    const tokens = config.clientTokens ?? [];
+    const legacy = config.clientTokenDigests ?? [];
+    if (tokens.length === 0 && legacy.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['clientTokens'], message: 'at least one client token is needed (clientTokens, or the older clientTokenDigests)' });
+    }
+    const digests = new Set<string>();
+    [...tokens.map((t) => t.digest), ...legacy].forEach((d) => {
+      if (digests.has(d)) ctx.addIssue({ code: 'custom', path: ['clientTokens'], message: `the token digest ${d.slice(0, 8)}… is listed twice` });
+      digests.add(d);
+    });
+    const names = new Set<string>();
+    tokens.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['clientTokens', i, 'name'], message: `the token name "${t.name}" is used twice` });
+      names.add(t.name);
+    });
+  });
 
 export type MemberKeyFile = z.infer<typeof memberKeyFileSchema>;
 export type OperatorKeyFile = z.infer<typeof operatorKeyFileSchema>;
@@ -241,3 +288,4 @@ export type CommonPointSettings = z.infer<typeof commonPointSchema>;
 export type OprfSection = z.infer<typeof oprfSectionSchema>;
 export type OprfBudgets = z.infer<typeof oprfBudgetsSchema>;
 export type NodeConfigFile = z.infer<typeof nodeConfigSchema>;
+export type ClientTokenConfig = z.infer<typeof clientTokenSchema>;

@@ -10,7 +10,7 @@ import type { WalCheckpointStats } from '../housekeeping/wal-checkpoint';
 import type { ScrubStats } from '../integrity/scrub';
 import type { PeerStatus } from '../replication/replicator';
 import { registerCommonPointMetrics, type CommonPointCounts } from './common-point-metrics';
-import { RATE_LIMIT_SCOPES, type NodeEvents } from './observer';
+import { AUTH_FAILURE_REASONS, RATE_LIMIT_SCOPES, type NodeEvents } from './observer';
 
 /** What the metrics read of a node: each a narrow view, handed over by the composition root. */
 export interface MetricsSources {
@@ -25,6 +25,8 @@ export interface MetricsSources {
   /** The aggregator's analyser; absent on every other node. */
   commonPoint?: CommonPointCounts;
   events: Pick<NodeEvents, 'observe' | 'totals'>;
+  /** The audit chain as last verified (housekeeping/audit-log.ts). */
+  auditChain(): { state: string };
   peers(): PeerStatus[];
 }
 
@@ -166,6 +168,25 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
       this.reset();
       const counts = sources.events.totals.rateLimited;
       for (const scope of RATE_LIMIT_SCOPES) this.inc({ scope }, counts[scope]);
+    },
+  });
+  new Counter({
+    name: 'mamori_auth_failures_total',
+    help: 'Member-local calls refused by authentication, by reason (missing, duplicate, malformed, unknown_token, missing_scope); never the token',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = sources.events.totals.authFailures;
+      for (const reason of AUTH_FAILURE_REASONS) this.inc({ reason }, counts[reason] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'mamori_audit_chain_ok',
+    help: 'Whether the audit log verified (1: its signed anchor and the chain checked at start, the full pass done or under way) or is broken (0)',
+    registers: [registry],
+    collect() {
+      this.set(sources.auditChain().state === 'broken' ? 0 : 1);
     },
   });
   new Counter({

@@ -19,7 +19,6 @@ import { toServiceError } from './status-mapping';
 import type { StreamWatch } from './streams';
 import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
-import { callerActor } from '../housekeeping/audit-log';
 import { watchedMerchantAlertFields } from './watch-alerts';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
@@ -35,11 +34,11 @@ export function reportCardTestingHandler(
 ): grpc.handleUnaryCall<CardTestingReport__Output, PublishResponse> {
   return unary('ReportCardTesting', log, authenticate, async (request: CardTestingReport__Output, _call, caller) => {
     const report = validateCardTestingReport(request, 'report');
-    writes.take(caller, 1); // a report is a signed entry, like a publication
+    writes.take(caller.digest, 1); // a report is a signed entry, like a publication
     if (report.bucketStartMs > Date.now() + MAX_FUTURE_SKEW_MS) throw MamoriError.invalidArgument('report.bucketStartMs', 'is in the future');
     const outcome = await ports.reports.reportCardTesting(report);
     log.info({ method: 'ReportCardTesting', bin: report.bin.slice(0, 6), seq: outcome.seq }, 'card-testing report published');
-    ports.audit.record(callerActor(caller), 'card-testing-report', { seq: outcome.seq, attempts: report.attempts, declines: report.declines });
+    ports.audit.record(caller.actor, 'card-testing-report', { seq: outcome.seq, attempts: report.attempts, declines: report.declines });
     return outcome;
   });
 }
@@ -65,7 +64,7 @@ export function alertsHandler(ports: Pick<ExchangePorts, 'alerts'>, log: Logger,
   return (call: grpc.ServerWritableStream<AlertsRequest__Output, Alert>): void => {
     let cursor: number;
     try {
-      authenticate(call.metadata);
+      authenticate(call.metadata, 'Alerts');
       cursor = call.request.afterId;
       integerInRange(cursor, 'afterId', 0, Number.MAX_SAFE_INTEGER);
     } catch (error) {

@@ -6,7 +6,6 @@ import type { PublishResponse } from '../../../proto/gen/mamori/v1/PublishRespon
 import type { ReportFraudRequest__Output } from '../../../proto/gen/mamori/v1/ReportFraudRequest';
 import type { WatchMerchantsRequest__Output } from '../../../proto/gen/mamori/v1/WatchMerchantsRequest';
 import type { WatchMerchantsResponse } from '../../../proto/gen/mamori/v1/WatchMerchantsResponse';
-import { callerActor } from '../housekeeping/audit-log';
 import type { ExchangePorts } from './ports';
 import { validateFraudReportContents } from '../ledger/common-point';
 import { MamoriError } from '../ledger/errors';
@@ -26,10 +25,10 @@ export function reportFraudHandler(
     // The bounds the aggregator checks after opening: a report it would refuse is refused here, by field.
     const bounds = { notAfterMs: Date.now(), lookBackDays: ports.membership.commonPointLookBackDays() };
     const contents = validateFraudReportContents(request.contents, 'contents', bounds);
-    writes.take(caller, contents.cards.length);
+    writes.take(caller.digest, contents.cards.length);
     const outcome = await ports.reports.reportFraud(contents, request.keyEpoch);
     log.info({ method: 'ReportFraud', cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq }, 'fraud report sealed and published');
-    ports.audit.record(callerActor(caller), 'fraud-report', { cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq });
+    ports.audit.record(caller.actor, 'fraud-report', { cards: contents.cards.length, merchants: contents.volumes.length, seq: outcome.seq });
     return outcome;
   });
 }
@@ -48,7 +47,7 @@ export function watchMerchantsHandler(
     if (!request.remove) ports.membership.requireActiveEpoch(request.keyEpoch);
     const watched = ports.watchList.update(merchants, request.remove, request.keyEpoch);
     log.info({ method: 'WatchMerchants', changed: merchants.length, remove: request.remove, watched }, 'watch list changed');
-    ports.audit.record(callerActor(caller), request.remove ? 'unwatch-merchants' : 'watch-merchants', { changed: merchants.length, watched });
+    ports.audit.record(caller.actor, request.remove ? 'unwatch-merchants' : 'watch-merchants', { changed: merchants.length, watched });
     return { watched };
   });
 }

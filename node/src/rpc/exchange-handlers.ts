@@ -18,7 +18,6 @@ import { exchangeGuard } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
 import { unary } from './unary';
 import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
-import { callerActor } from '../housekeeping/audit-log';
 import { reportSightingsHandler } from './sighting-handlers';
 
 /** Most time a forwarded evaluation may take, whatever the client's deadline. */
@@ -60,20 +59,20 @@ export function exchangeHandlers(
   return {
     Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
       const publication = validatePublication(request.publication, 'publication', 'request', Date.now());
-      guard.publications.take(caller, publication.indicators.length);
+      guard.publications.take(caller.digest, publication.indicators.length);
       const outcome = await node.publish(publication, request.keyEpoch);
       log.info({ method: 'Publish', accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq }, 'published');
-      audit.record(callerActor(caller), 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
+      audit.record(caller.actor, 'publish', { kind: publication.kind, accepted: outcome.accepted, duplicates: outcome.duplicates, seq: outcome.seq });
       return outcome;
     }),
 
     Retract: unary('Retract', log, authenticate, async (request, _call, caller) => {
       const retraction = validateRetraction(request, 'request');
       // Retractions write signed entries too: they share the publication budget.
-      guard.publications.take(caller, retraction.selectors.length);
+      guard.publications.take(caller.digest, retraction.selectors.length);
       const outcome = await node.retract(retraction);
       log.info({ method: 'Retract', retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq }, 'retracted');
-      audit.record(callerActor(caller), 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
+      audit.record(caller.actor, 'retract', { reason: retraction.reason, retracted: outcome.retracted, notListed: outcome.notListed, seq: outcome.seq });
       return outcome;
     }),
 
@@ -84,7 +83,7 @@ export function exchangeHandlers(
       const items = request.items ?? [];
       if (items.length === 0) return selectorsResponse(selectors.parameters());
       // Evaluations count against the client's check budget: each one is a card about to be checked.
-      guard.checks.take(caller, items.length);
+      guard.checks.take(caller.digest, items.length);
       const result = await selectors.evaluate(
         items.map((item) => ({ bin: item.bin, blinded: item.blinded })),
         { verify: request.verify === true, exclude: request.exclude ?? [], deadlineMs: forwardDeadline(call.getDeadline()) },
@@ -94,10 +93,10 @@ export function exchangeHandlers(
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
       const selectors = validateCheckSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
-      guard.checks.take(caller, selectors.length);
+      guard.checks.take(caller.digest, selectors.length);
       const results = node.check(selectors);
-      guard.enumeration.observe(caller, selectors, results);
-      audit.checked(caller, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
+      guard.enumeration.observe(caller.digest, selectors, results);
+      audit.checked(caller.actor, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
       return { results };
     }),
 
@@ -116,6 +115,8 @@ export function exchangeHandlers(
       })),
       frozenOrigins: frozen.frozenOrigins(),
       oprf: ports.selectors?.status(),
+      auditChain: ports.security.auditChain(),
+      authFailures: ports.security.authFailures(),
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {
@@ -127,7 +128,7 @@ export function exchangeHandlers(
       }
       const wasFrozen = frozen.unfreeze(request.origin);
       log.warn({ origin: request.origin, wasFrozen }, 'origin unfrozen by this member\'s operator');
-      audit.record(callerActor(caller), 'unfreeze', { origin: request.origin, wasFrozen });
+      audit.record(caller.actor, 'unfreeze', { origin: request.origin, wasFrozen });
       return { wasFrozen };
     }),
 
@@ -138,9 +139,12 @@ export function exchangeHandlers(
     ReportFraud: reportFraudHandler(ports, log, authenticate, guard.publications),
     WatchMerchants: watchMerchantsHandler(ports, log, authenticate),
 
-    GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
-      keys: membership.hashingKeys().map(hashingKeyMessage),
-      upcoming: membership.upcomingHashingKeys().map(hashingKeyMessage),
-    })),
+    // Who fetched the hashing keys is audited: with them, selectors can be computed offline.
+    GetHashingKeys: unary('GetHashingKeys', log, authenticate, (_request, _call, caller) => {
+      const keys = membership.hashingKeys();
+      const upcoming = membership.upcomingHashingKeys();
+      audit.record(caller.actor, 'hashing-keys', { epochs: keys.map((k) => k.epoch), upcoming: upcoming.map((k) => k.epoch) });
+      return { keys: keys.map(hashingKeyMessage), upcoming: upcoming.map(hashingKeyMessage) };
+    }),
   };
 }

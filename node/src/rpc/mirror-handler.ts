@@ -8,7 +8,7 @@ import type { MirrorFilterRequest__Output } from '../../../proto/gen/mamori/v1/M
 import type { MirrorMessage } from '../../../proto/gen/mamori/v1/MirrorMessage';
 import type { ExchangePorts } from './ports';
 import type { AcceptedEntry } from '../ledger/acceptance';
-import type { Authenticator } from './auth';
+import type { Authenticator, Caller } from './auth';
 import { toServiceError } from './status-mapping';
 import type { StreamWatch } from './streams';
 
@@ -28,7 +28,7 @@ function messageSizes(maxMessageBytes: number): { chunkBytes: number; digestsPer
 const MAX_QUEUED_DIGESTS = 2_000_000;
 
 export function mirrorFilterHandler(
-  ports: Pick<ExchangePorts, 'filter' | 'committed'>,
+  ports: Pick<ExchangePorts, 'filter' | 'committed' | 'audit'>,
   maxMessageBytes: number,
   log: Logger,
   authenticate: Authenticator,
@@ -36,14 +36,17 @@ export function mirrorFilterHandler(
 ) {
   const { filter, committed } = ports;
   return (call: grpc.ServerWritableStream<MirrorFilterRequest__Output, MirrorMessage>): void => {
+    let caller: Caller;
     try {
-      authenticate(call.metadata);
+      caller = authenticate(call.metadata, 'MirrorFilter');
     } catch (error) {
       call.emit('error', toServiceError(error, log, 'MirrorFilter'));
       return;
     }
     const { chunkBytes, digestsPerMessage } = messageSizes(maxMessageBytes);
     const { params, items, bits } = filter.copy();
+    // Who downloaded the filter is audited: a copy lets its holder test selectors offline.
+    ports.audit.record(caller.actor, 'mirror-filter', { items, bytes: bits.length });
     const queue: MirrorMessage[] = [];
     let queuedDigests = 0;
     let closed = false;

@@ -14,6 +14,7 @@ import type { FrozenOrigin } from '../replication/ledger-port';
 import type { StoredAlert } from '../store/alert-store';
 import type { EvaluateRequest } from '../evaluation/evaluator-service';
 import type { SelectorsResult } from '../evaluation/selector-evaluation';
+import type { AuditChainStatus } from '../housekeeping/audit-log';
 
 /** Entries as they commit: what Follow relays and the mirror streams. */
 export interface CommittedEntries {
@@ -58,7 +59,14 @@ export interface FrozenOrigins {
 }
 
 /** Counters the servers report to (metrics). */
-export type RpcObserver = Required<Pick<NodeObserver, 'rateLimited' | 'streamReset'>>;
+export type RpcObserver = Required<Pick<NodeObserver, 'rateLimited' | 'streamReset' | 'authFailed'>>;
+
+/** What Status shows of the node's own safeguards: the audit chain and refused authentications. */
+export interface SecurityView {
+  auditChain(): AuditChainStatus;
+  /** Failed authentications on the member-local API since start, by reason. */
+  authFailures(): Record<string, number>;
+}
 
 /** Threshold-PRF evaluation for this member's clients (evaluation/selector-evaluation.ts). */
 export interface SelectorEvaluationPort {
@@ -88,6 +96,7 @@ export interface ExchangePorts {
   observer: RpcObserver;
   /** Absent: EvaluatePanSelectors answers FAILED_PRECONDITION. */
   selectors?: SelectorEvaluationPort;
+  security: SecurityView;
 }
 
 /** Everything the Replication service for peers uses. */

@@ -6,7 +6,7 @@ import type { NodeConfig } from '../config/node-config';
 import { ConfigError } from '../config/errors';
 import { MamoriError } from '../ledger/errors';
 import type { ExchangePorts, ReplicationPorts } from './ports';
-import { tokenAuthenticator } from './auth';
+import { clientTokensOf, keepRepeatedAuthorization, tokenAuthenticator } from './auth';
 import { exchangeHandlers } from './exchange-handlers';
 import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-credentials';
 import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
@@ -31,6 +31,8 @@ export interface RunningServer {
 const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /**
+ * (Also: the hook below keeps repeated authorization headers visible, rpc/auth.ts.)
+ *
  * grpc-js lets a client set its HTTP/2 receive window but not a server. With Node's default
  * 64 KiB window, a bulk publisher can have only 64 KiB in flight while the node commits the
  * previous batch, and the import turns into round trips (measured: ~98k vs ~120k PANs/s for
@@ -40,7 +42,13 @@ const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
 function widenFlowControlWindows(server: grpc.Server, log: Logger): void {
   const internals = server as unknown as {
     commonServerOptions?: { settings?: Record<string, unknown> };
-    http2Servers?: Map<{ on(event: 'session', listener: (session: { setLocalWindowSize(size: number): void }) => void): void }, unknown>;
+    http2Servers?: Map<
+      {
+        on(event: 'session', listener: (session: { setLocalWindowSize(size: number): void }) => void): void;
+        prependListener(event: 'stream', listener: typeof keepRepeatedAuthorization): void;
+      },
+      unknown
+    >;
   };
   if (!internals.commonServerOptions || !(internals.http2Servers instanceof Map)) {
     log.debug('grpc-js internals not found; HTTP/2 windows left at their defaults');
@@ -50,6 +58,8 @@ function widenFlowControlWindows(server: grpc.Server, log: Logger): void {
   const servers = internals.http2Servers;
   const originalSet = servers.set.bind(servers);
   servers.set = (http2Server, value) => {
+    // Before grpc-js reads the headers: repeated authorization headers stay visible (auth.ts).
+    http2Server.prependListener('stream', keepRepeatedAuthorization);
     http2Server.on('session', (session) => {
       try {
         session.setLocalWindowSize(RECEIVE_WINDOW_BYTES);
@@ -114,7 +124,8 @@ export async function startExchangeServer(ports: ExchangePorts, config: NodeConf
   }
   const limits = limitsOf(config);
   const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
-  const handlers = exchangeHandlers(ports, { limits, maxMessageBytes: config.maxMessageBytes }, log, tokenAuthenticator(config.clientTokenDigests), streams);
+  const authenticate = tokenAuthenticator(clientTokensOf(config), log, (reason) => ports.observer.authFailed(reason));
+  const handlers = exchangeHandlers(ports, { limits, maxMessageBytes: config.maxMessageBytes }, log, authenticate, streams);
   return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config, log);
 }
 

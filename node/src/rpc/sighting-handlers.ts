@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import type { ReportSightingsRequest__Output } from '../../../proto/gen/mamori/v1/ReportSightingsRequest';
 import type { ReportSightingsResponse } from '../../../proto/gen/mamori/v1/ReportSightingsResponse';
 import type { ExchangePorts } from './ports';
-import { callerActor } from '../housekeeping/audit-log';
 import { validateSightingInputs, type ValidSightingInput } from '../ledger/sightings';
 import type { Authenticator } from './auth';
 import type { RateLimiter } from './rate-limit';
@@ -32,11 +31,11 @@ export function reportSightingsHandler(
   return unary('ReportSightings', log, authenticate, async (request: ReportSightingsRequest__Output, _call, caller) => {
     const sightings = validateSightingInputs(request.sightings, Date.now(), 'sightings');
     // A sighting is an item of a signed entry, like an indicator: the same budget.
-    writes.take(caller, sightings.length);
+    writes.take(caller.digest, sightings.length);
     const outcome = await ports.reports.reportSightings(sightings, request.keyEpoch);
     const counts = countByOutcome(sightings);
     log.info({ method: 'ReportSightings', recorded: outcome.recorded, seq: outcome.seq }, 'sightings published');
-    ports.audit.record(callerActor(caller), 'sightings', { ...counts, seq: outcome.seq });
+    ports.audit.record(caller.actor, 'sightings', { ...counts, seq: outcome.seq });
     return outcome;
   });
 }

@@ -13,7 +13,7 @@ import { generateBoxKeyPair, generateHashingKey, randomToken, sealHashingKey, to
 import { generateSigningKeyPair } from '../crypto/signing';
 import { writeJsonFile, writeSecretFile } from '../config/files';
 import { createConsortiumCa, issueMemberCertificate } from '../crypto/certificates';
-import type { ConsortiumDocument, MemberKeyFile, NodeConfigFile, OperatorKeyFile } from '../config/schemas';
+import { TOKEN_SCOPES, type ConsortiumDocument, type MemberKeyFile, type NodeConfigFile, type OperatorKeyFile } from '../config/schemas';
 import type { Role } from '../ledger/roles';
 
 export interface DevMember {
@@ -154,7 +154,9 @@ export async function createDevConsortium(dir: string, basePort: number, options
       consortiumFile: '../consortium.json',
       operatorPublicKey: b64(operator.publicKey),
       memberKeyFile: './member.key.json',
-      clientTokenDigests: [tokenDigest(m.token)],
+      // The dev client.json drives every command, unfreeze included: its token has every scope.
+      // A production member gives each system a token of its own with only what it calls.
+      clientTokens: [{ name: 'dev-client', digest: tokenDigest(m.token), scopes: [...TOKEN_SCOPES] }],
       logLevel: 'info',
       filter: { capacity: 1_000_000, targetFpRate: 1e-6 },
       snapshotIntervalMs: 30_000,

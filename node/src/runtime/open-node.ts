@@ -93,6 +93,11 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
   await oprfReady();
   const { membership, identity } = loadMembership(config);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The data directory holds the ledger, the audit log and the filter: this member's only.
+  if ((fs.statSync(config.dataDir).mode & 0o077) !== 0) {
+    log.warn({ dataDir: config.dataDir }, 'the data directory was readable by others: narrowed to 0700');
+    fs.chmodSync(config.dataDir, 0o700);
+  }
   const started = Date.now();
   const file = databaseFile(config.dataDir);
   // The node-local key (integrity/node-key.ts): MACs the derived rows and the filter snapshot.
@@ -133,7 +138,12 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const keyEpochAcks = new KeyEpochAckStore(store.db);
     const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, derivedState, events });
     const reports = new MemberReports(feed, membership);
-    const audit = new AuditLog(store.db, log);
+    const audit = new AuditLog(store.db, log, {
+      member: config.member,
+      publicKey: identity.signing.publicKey,
+      secretKey: identity.signing.secretKey,
+      retentionDays: config.audit.retentionDays,
+    });
     stops.push(() => audit.close());
     const evaluator = new EvaluatorService({
       member: config.member,
@@ -145,6 +155,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       log,
     });
     stops.push(() => evaluator.close());
+    audit.checkAtStart();
     const acknowledger = new KeyEpochAcknowledger(feed, membership, keyEpochAcks, audit, log);
 
     // Detection: each detector examines every commit; alerts go to the one feed.

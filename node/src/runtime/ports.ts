@@ -27,6 +27,10 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
     peers,
     observer: open.events,
     selectors,
+    security: {
+      auditChain: () => open.audit.chainStatus(),
+      authFailures: () => ({ ...open.events.totals.authFailures }),
+    },
   };
 }
 
@@ -53,6 +57,7 @@ export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () =>
     watchedMerchants: () => open.merchantWatch.size,
     commonPoint: open.commonPoint,
     events: open.events,
+    auditChain: () => open.audit.chainStatus(),
     peers,
   };
 }

@@ -251,12 +251,35 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX oprf_evaluations_by_member_hour ON oprf_evaluations (member, hour);
   `,
+  // 13: the audit anchor is signed by the member (audit-store.ts): what it says about the
+  // pruned rows (the last one's time, the retention used, when the log began) and the
+  // signature. The row always exists from now on: a missing anchor means a deleted one. An
+  // anchor still unsigned is signed once, by the start that ran this migration.
+  `
+  ALTER TABLE audit_anchor ADD COLUMN last_at_ms INTEGER;
+  ALTER TABLE audit_anchor ADD COLUMN retention_days INTEGER;
+  ALTER TABLE audit_anchor ADD COLUMN created_at_ms INTEGER;
+  ALTER TABLE audit_anchor ADD COLUMN member TEXT;
+  ALTER TABLE audit_anchor ADD COLUMN signature BLOB;
+  INSERT OR IGNORE INTO audit_anchor (only, last_id, hash, pruned_at_ms) VALUES (1, 0, zeroblob(32), 0);
+  `,
 ];
+
+/** The migration that made the audit anchor signed (audit-store.ts adopts an unsigned anchor only right after it). */
+export const SIGNED_AUDIT_ANCHOR_VERSION = 13;
+
+/** The schema version each connection found before its migrations ran (what this open upgraded from). */
+const versionAtOpen = new WeakMap<Database.Database, number>();
+
+export function schemaVersionAtOpen(db: Database.Database): number {
+  return versionAtOpen.get(db) ?? SCHEMA_VERSION;
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
+  versionAtOpen.set(db, current);
   if (current > SCHEMA_VERSION) {
     throw new Error(`database schema version ${current} is newer than this node understands (${SCHEMA_VERSION})`);
   }

@@ -6,6 +6,9 @@
 //   signed (Ed25519)     entry              tag || entry body, exactly as stored and forwarded
 //                        consortium         tag || canonical JSON of the consortium document
 //                        operator-key-check tag (a probe: does a secret key match its public key)
+//                        audit-anchor       tag || u32be-length-prefixed member || u64be last_id || last hash (32 bytes)
+//                                           || u64be last_at_ms || u64be pruned_at_ms || u32be retention_days || u64be created_at_ms
+//                                           (signed by the member: the link the first kept audit row chains to)
 //   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value)
 //   hashed               entry hash         BLAKE2b-256(entry body), no tag: the chain link (prev) and the entry's id
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
@@ -37,6 +40,7 @@ const ENTRY_TAG = tag('entry');
 const CONSORTIUM_TAG = tag('consortium');
 const OPERATOR_KEY_CHECK_TAG = tag('operator-key-check');
 const AUDIT_TAG = tag('audit');
+const AUDIT_ANCHOR_TAG = tag('audit-anchor');
 const NODE_CONFIG_TAG = tag('node-config');
 const CLIENT_TOKEN_TAG = tag('client-token');
 const DERIVED_SELECTORS_TAG = tag('derived-selectors');
@@ -152,6 +156,31 @@ export function auditRowHash(prevHash: Buffer, id: number, atMs: number, actor: 
     .update(lengthPrefixed(action))
     .update(lengthPrefixed(details))
     .digest();
+}
+
+/** What an audit anchor states: rows up to lastId (the last dated lastAtMs, hash `hash`) were pruned at prunedAtMs. */
+export interface AuditAnchorFields {
+  member: string;
+  lastId: number;
+  hash: Buffer;
+  lastAtMs: number;
+  prunedAtMs: number;
+  retentionDays: number;
+  /** When this audit log began (its first anchor was signed): nothing in it can be older. */
+  createdAtMs: number;
+}
+
+/**
+ * Bytes a member signs (Ed25519, its ledger signing key) for the anchor of its audit log:
+ * tag || u32be(len) member || u64be(last_id) || hash (32 bytes) || u64be(last_at_ms)
+ * || u64be(pruned_at_ms) || u32be(retention_days) || u64be(created_at_ms). Without the key,
+ * nobody can move the anchor forward to cut rows from the front of the log.
+ */
+export function auditAnchorSigningBytes(a: AuditAnchorFields): Buffer {
+  if (a.hash.length !== 32) throw new Error('an audit anchor hash is 32 bytes');
+  const retention = Buffer.alloc(4);
+  retention.writeUInt32BE(a.retentionDays);
+  return Buffer.concat([AUDIT_ANCHOR_TAG, lengthPrefixed(a.member), u64(a.lastId), a.hash, u64(a.lastAtMs), u64(a.prunedAtMs), retention, u64(a.createdAtMs)]);
 }
 
 /** SHA-256 (hex) of a node's effective configuration, recorded in the audit log: a changed setting shows as a new digest. */
