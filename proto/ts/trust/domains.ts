@@ -11,6 +11,8 @@
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
 //                        node-config        SHA-256(tag || canonical JSON of the effective node config)
 //                        client-token       BLAKE2b-256(tag || token), no key: what a node config stores instead of a token
+//   issuer notices       issuer-notice-key  BLAKE2b-256(key = X25519(sender box sk, recipient box pk), tag || sender box pk || recipient box pk)
+//                        issuer-notice-tag  BLAKE2b-128(key = issuer-notice-key, tag || the sealed box's ephemeral public key)
 //
 // Not here: the SHA-256 checksum of the Bloom filter snapshot (node/src/index/snapshot.ts), which
 // only detects damage to a local file and is trusted by nothing.
@@ -30,6 +32,8 @@ const OPERATOR_KEY_CHECK_TAG = tag('operator-key-check');
 const AUDIT_TAG = tag('audit');
 const NODE_CONFIG_TAG = tag('node-config');
 const CLIENT_TOKEN_TAG = tag('client-token');
+const ISSUER_NOTICE_KEY_TAG = tag('issuer-notice-key');
+const ISSUER_NOTICE_TAG_TAG = tag('issuer-notice-tag');
 
 // ---- signed ----
 
@@ -150,4 +154,28 @@ export function nodeConfigDigest(config: unknown): string {
 /** BLAKE2b-256 (hex) of a client token: stored instead of the token, so a node config never holds it. */
 export function clientTokenDigest(token: string): string {
   return Buffer.from(sodium().crypto_generichash(32, Buffer.concat([CLIENT_TOKEN_TAG, Buffer.from(token, 'utf8')]), null)).toString('hex');
+}
+
+// ---- issuer notices: recognised by the issuer, anonymous to everyone else ----
+
+export const ISSUER_NOTICE_TAG_BYTES = 16;
+
+/**
+ * The key a sender tags its notices to one recipient with: BLAKE2b-256(key = X25519 shared
+ * secret of the sender's and the recipient's box keys, msg = tag || sender box pk || recipient
+ * box pk). Only those two members can derive it; the direction is part of the input.
+ */
+export function issuerNoticeTagKey(sharedSecret: Uint8Array, senderBoxPublicKey: Uint8Array, recipientBoxPublicKey: Uint8Array): Buffer {
+  const message = Buffer.concat([ISSUER_NOTICE_KEY_TAG, senderBoxPublicKey, recipientBoxPublicKey]);
+  return Buffer.from(sodium().crypto_generichash(32, message, sharedSecret));
+}
+
+/**
+ * A notice's tag: BLAKE2b-128(key = issuerNoticeTagKey, msg = tag || the sealed box's ephemeral
+ * public key, its first 32 bytes). Fresh for every notice, so tags link neither to an issuer nor
+ * to each other across entries.
+ */
+export function issuerNoticeTag(tagKey: Uint8Array, ephemeralPublicKey: Uint8Array): Buffer {
+  const message = Buffer.concat([ISSUER_NOTICE_TAG_TAG, ephemeralPublicKey]);
+  return Buffer.from(sodium().crypto_generichash(ISSUER_NOTICE_TAG_BYTES, message, tagKey));
 }
