@@ -107,6 +107,13 @@ describe('unit: issuer notices', () => {
       expect(routedMerchant.indicators.map((i) => i.bin)).to.deep.equal(['']);
     });
 
+    it('refuses a publication whose cards would notify more issuers than a peer accepts, before sealing', () => {
+      const many = Array.from({ length: MAX_ISSUER_NOTICES_PER_ENTRY + 1 }, (_, i) => ({ id: `issuer-${i}`, binRanges: [String(400000 + i)], boxPublicKey: acquirerB.publicKey }));
+      const error = expectMamoriError(() => buildIssuerNotices(many.map((r) => ({ bin: r.binRanges[0] })), many, psp), 'INVALID_ARGUMENT');
+      expect(error.message).to.match(/65 issuers/);
+      expect(buildIssuerNotices(many.slice(1).map((r) => ({ bin: r.binRanges[0] })), many, psp)).to.have.length(MAX_ISSUER_NOTICES_PER_ENTRY);
+    });
+
     it('decoding refuses an empty, ragged, unordered or out-of-range index list, or an index after padding', () => {
       expect(decodeNoticeIndexes(new Uint8Array(0), 4)).to.equal(undefined);
       expect(decodeNoticeIndexes(new Uint8Array(5), 4)).to.equal(undefined);

@@ -12,6 +12,8 @@ import {
   entryHash,
   entrySigningBytes,
   hashSelector,
+  issuerNoticeTag,
+  issuerNoticeTagKey,
   nodeConfigDigest,
   operatorKeyCheckBytes,
   panSelector,
@@ -53,6 +55,9 @@ const PINNED = {
   auditRowHash: '437f36f3e41e37d29dc5add8579bedeee7a09c99ef55e144ff60a777ec8ff93b',
   nodeConfigDigest: '1e26738d17f92c45120a2c922775b86b4ec343a35476caed2815e86032333a4a',
   clientTokenDigest: 'fa67c308a5eecb8d8a7b2da6f63f4b5d7319ddc05eefba361e6510b481e53540',
+  // Computed apart from this code (Python hashlib.blake2b) when the tags were introduced.
+  issuerNoticeTagKey: 'f2c543ed1efce6dd3053fc5ffb824fe3561620d87c074da6c7238c8fac0b31ed',
+  issuerNoticeTag: '064ed7723bd959f3d00ab6dd056e96a1',
 };
 
 describe('unit: trust module (proto/ts/trust)', () => {
@@ -93,6 +98,13 @@ describe('unit: trust module (proto/ts/trust)', () => {
       expect(auditRowHash(Buffer.alloc(32), 1, 1_700_000_000_000, 'operator', 'node.start', '{"n":1}').toString('hex')).to.equal(PINNED.auditRowHash);
       expect(nodeConfigDigest({ dataDir: '/var/lib/mamori', b: [1, 2] })).to.equal(PINNED.nodeConfigDigest);
       expect(clientTokenDigest('secret-token')).to.equal(PINNED.clientTokenDigest);
+    });
+
+    it('issuer notices: tag key (shared secret, sender and recipient box keys) and tag (over the ephemeral key)', () => {
+      const key = issuerNoticeTagKey(Buffer.alloc(32, 3), Buffer.alloc(32, 4), Buffer.alloc(32, 5));
+      expect(key.toString('hex')).to.equal(PINNED.issuerNoticeTagKey);
+      expect(issuerNoticeTag(key, Buffer.alloc(32, 6)).toString('hex')).to.equal(PINNED.issuerNoticeTag);
+      expect(issuerNoticeTagKey(Buffer.alloc(32, 3), Buffer.alloc(32, 5), Buffer.alloc(32, 4)).toString('hex'), 'the direction counts').to.not.equal(PINNED.issuerNoticeTagKey);
     });
 
     it('the operator key check signs its own tag', () => {

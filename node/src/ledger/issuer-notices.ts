@@ -66,7 +66,8 @@ const routingPrefix = (bin: string): string => bin.slice(0, ROUTING_BIN_DIGITS);
 /**
  * One tagged notice per recipient owning at least one card's BIN, with the indexes of those
  * cards ascending and padded to a bucket; notices sorted by tag. Cards without a BIN (or
- * shorter than the routing prefix) notify no one.
+ * shorter than the routing prefix) notify no one. More than 64 issuers: INVALID_ARGUMENT (the
+ * entry would be refused by every peer).
  */
 export function buildIssuerNotices(
   indicators: readonly { bin?: string | null }[],
@@ -88,6 +89,11 @@ export function buildIssuerNotices(
     if (bin.length < ROUTING_BIN_DIGITS) return;
     for (const ri of byPrefix.get(routingPrefix(bin)) ?? []) indexes[ri]?.push(i);
   });
+  const notified = indexes.filter((own) => own.length > 0).length;
+  if (notified > MAX_ISSUER_NOTICES_PER_ENTRY) {
+    // Peers refuse such an entry: refuse the publication before it is signed.
+    throw MamoriError.invalidArgument('publication.indicators', `the cards belong to ${notified} issuers; one publication notifies at most ${MAX_ISSUER_NOTICES_PER_ENTRY}: split it`);
+  }
   const notices: IssuerNotice[] = [];
   recipients.forEach((r, ri) => {
     const own = indexes[ri] ?? [];
