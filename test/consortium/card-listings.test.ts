@@ -12,7 +12,11 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import type { MamoriAlert } from '../../client-sdk/src/alerts';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { panSelector } from '../../proto/ts/trust/domains';
+import { loadNodeConfig } from '../../node/src/config/node-config';
+import { IssuerNoticeKeys } from '../../node/src/exchange/issuer-routing';
 import { decodeEntryBody } from '../../node/src/ledger/entry';
+import { findIssuerNotice } from '../../node/src/ledger/issuer-notices';
+import { Consortium, loadMemberIdentity } from '../../node/src/membership/consortium';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { randomPans } from '../helpers/cards';
 import { memberOf, runCli } from '../helpers/node-harness';
@@ -174,8 +178,19 @@ describe('consortium: card-listing alerts', function () {
         expect(bins, `BINs in ${origin}'s entry`).to.deep.equal([]);
         for (const range of ['454545', '356900', '520000']) expect(body.includes(Buffer.from(range)), `${range} in ${origin}'s body`).to.equal(false);
       }
-      const noticed = cardListings.filter((r) => r.origin === 'psp-c' && r.publication?.issuerNotices.some((n) => n.issuer === 'issuer-a'));
+      // No notice names its issuer; issuer-a's keys recognise its own, acquirer-b's (sent none) recognise nothing.
+      const notices = cardListings.flatMap((r) => r.publication?.issuerNotices ?? []);
+      expect(notices.map((n) => n.issuer).filter((issuer) => issuer !== ''), 'issuer ids in clear').to.deep.equal([]);
+      expect(notices.every((n) => n.tag.length === 16)).to.equal(true);
+      const keysOf = (id: string) => {
+        const config = loadNodeConfig(memberOf(c.layout, id).nodeConfig);
+        const consortium = Consortium.load(config.consortiumFile, config.operatorPublicKey);
+        return IssuerNoticeKeys.forMember(loadMemberIdentity(config.memberKeyFile).box, () => consortium);
+      };
+      const [issuerKeys, acquirerKeys] = [keysOf('issuer-a'), keysOf('acquirer-b')];
+      const noticed = cardListings.filter((r) => r.origin === 'psp-c' && findIssuerNotice(r.publication?.issuerNotices, 'psp-c', 'issuer-a', issuerKeys));
       expect(noticed.length, 'psp-c listings with a notice to issuer-a').to.be.greaterThan(3);
+      expect(cardListings.filter((r) => findIssuerNotice(r.publication?.issuerNotices, r.origin, 'acquirer-b', acquirerKeys)), 'recognised by acquirer-b').to.deep.equal([]);
     } finally {
       db.close();
     }

@@ -2,6 +2,7 @@
 // and no card number appears in them in any form. Malformed numbers cause no I/O at all.
 import { expect } from 'chai';
 import { sodiumReady } from '../../proto/ts/sodium';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { makeConsortium, rawExchange, bearer, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { panForms, randomPans } from '../helpers/cards';
@@ -63,10 +64,9 @@ describe('SDK: no card number leaves the process', function () {
   it('refuses malformed card numbers before any I/O, naming the reason and never the digits', async () => {
     const client = clients.connect({ target: proxy.target, token: n.token }, { mode: 'remote', deadlineMs: 10_000 });
     await client.waitForReady(10_000);
-    await client.checkCard(randomPans(1)[0] as string); // the channel is up and quiet
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await client.checkCard(randomPans(1)[0] as string); // the channel is up
     const rpcs = client.stats().rpcs.total;
-    const bytes = proxy.bytes().length;
+    const [key] = await client.hashingKeys();
 
     const cases = [
       ['4545 45ab 1234 5678', 'characters other than digits'],
@@ -93,9 +93,18 @@ describe('SDK: no card number leaves the process', function () {
     expect(inBatch).to.be.instanceOf(MamoriClientError).and.to.include({ code: 'INVALID_PAN' });
     expect((inBatch as Error).message).to.match(/^card 2: .*Luhn/);
 
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // No sleep: the RPC count is the client's own, and a valid check after the refusals is a
+    // barrier — on the one connection, anything the refusals had sent went out before it.
     expect(client.stats().rpcs.total, 'RPCs sent').to.equal(rpcs);
     expect(client.stats().invalidPans).to.equal(cases.length + 1);
-    expect(proxy.bytes().length, 'bytes on the wire').to.equal(bytes);
+    await client.checkCard(good);
+    expect(client.stats().rpcs.total, 'RPCs sent, the barrier included').to.equal(rpcs + 1);
+    const wire = proxy.bytes();
+    const sentForms = [...cases.map(([bad]) => bad.replace(/\D/g, '')), '4545451234567890'].filter((digits) => digits.length > 0);
+    for (const digits of sentForms) {
+      expect(wire.includes(panSelector((key as { key: Uint8Array }).key, digits)), `a selector of ${digits.length} refused digits on the wire`).to.equal(false);
+      expect(wire.includes(Buffer.from(digits)), 'refused digits on the wire').to.equal(false);
+    }
+    expect(wire.includes(panSelector((key as { key: Uint8Array }).key, good)), 'the barrier check itself is on the wire').to.equal(true);
   });
 });

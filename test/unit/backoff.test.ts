@@ -16,10 +16,23 @@ describe('unit: backoff', () => {
   });
 
   it('sleep ends early when its signal aborts', async () => {
+    // No clock: the timer is the longest Node allows (~24.8 days), so only the abort can end the wait.
+    const LONGEST_TIMER_MS = 2 ** 31 - 1;
+    const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
     const controller = new AbortController();
-    const started = Date.now();
-    setTimeout(() => controller.abort(), 10);
-    await sleep(10_000, controller.signal);
-    expect(Date.now() - started).to.be.below(1000);
+    let ended = false;
+    const waiting = sleep(LONGEST_TIMER_MS, controller.signal).then(() => (ended = true));
+    await turn();
+    expect(ended, 'ended before the abort').to.equal(false);
+    controller.abort();
+    await turn();
+    expect(ended, 'ended within one turn of the abort').to.equal(true);
+    await waiting;
+    // A signal already aborted: no wait at all.
+    let already = false;
+    const none = sleep(LONGEST_TIMER_MS, controller.signal).then(() => (already = true));
+    await turn();
+    expect(already).to.equal(true);
+    await none;
   });
 });

@@ -12,6 +12,7 @@ import {
   memberIdFromPeerCertificate,
 } from '../../node/src/crypto/certificates';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
+import { peerChannelCredentials, peerServerCredentials, type TlsMaterial } from '../../node/src/rpc/peer-credentials';
 import type { ExchangeClient, ExchangeHandlers } from '../../proto/gen/mamori/v1/Exchange';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 
@@ -101,7 +102,7 @@ interface GrpcServerHandle {
   close(): void;
 }
 
-async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<GrpcServerHandle> {
+async function startGrpcServer(pki: Pki, identity: CertificateAndKey, serverCredentials?: grpc.ServerCredentials): Promise<GrpcServerHandle> {
   const types = loadGrpcTypes();
   const seenMembers: (string | undefined)[] = [];
   const unimplemented = (_call: unknown, callback: (error: Partial<grpc.StatusObject>) => void): void =>
@@ -127,11 +128,9 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey): Promise<G
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);
-  const credentials = grpc.ServerCredentials.createSsl(
-    Buffer.from(pki.ca.certPem),
-    [{ cert_chain: Buffer.from(identity.certPem), private_key: Buffer.from(identity.keyPem) }],
-    true,
-  );
+  const credentials =
+    serverCredentials ??
+    grpc.ServerCredentials.createSsl(Buffer.from(pki.ca.certPem), [{ cert_chain: Buffer.from(identity.certPem), private_key: Buffer.from(identity.keyPem) }], true);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
@@ -341,6 +340,51 @@ describe('unit: consortium certificates', function () {
 
     it('fails for a client without a certificate', async () => {
       const error = await expectGrpcFailure(client(grpc.credentials.createSsl(Buffer.from(pki.ca.certPem))));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(server.seenMembers).to.deep.equal([]);
+    });
+  });
+  // The client-side member-id check as a node dials a peer: Mamori's own credentials
+  // (node/src/rpc/peer-credentials.ts), not a copy. A server with a valid certificate from the
+  // consortium CA that names another member than the one dialled must not be talked to.
+  describe("Mamori's peer credentials (rpc/peer-credentials.ts) dialling a member", () => {
+    let server: GrpcServerHandle;
+    const clients: grpc.Client[] = [];
+    const material = (identity: CertificateAndKey): TlsMaterial => ({
+      ca: Buffer.from(pki.ca.certPem),
+      cert: Buffer.from(identity.certPem),
+      key: Buffer.from(identity.keyPem),
+    });
+    const dial = (expectedMember: string): ExchangeClient => {
+      const created = grpcClient(server.port, peerChannelCredentials(material(pki.pspC), expectedMember));
+      clients.push(created);
+      return created;
+    };
+    beforeEach(async () => {
+      // A real TLS server on 127.0.0.1:0 presenting issuer-a's CA-signed certificate, with Mamori's server credentials.
+      server = await startGrpcServer(pki, pki.issuerA, peerServerCredentials(material(pki.issuerA)));
+    });
+    afterEach(() => {
+      for (const c of clients.splice(0)) c.close();
+      server.close();
+    });
+
+    it('reaches the member it dialled: the server names issuer-a and sees psp-c', async () => {
+      const response = await callStatus(dial('issuer-a'));
+      expect(response.member).to.equal('psp-c');
+      expect(server.seenMembers).to.deep.equal(['psp-c']);
+    });
+
+    it("refuses a server presenting another member's valid certificate: the dial fails and no call reaches it", async () => {
+      const error = await expectGrpcFailure(dial('acquirer-b'));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(server.seenMembers, 'calls answered by the wrong member').to.deep.equal([]);
+    });
+
+    it('refuses a server certificate from another CA, even naming the member dialled', async () => {
+      server.close();
+      server = await startGrpcServer(pki, pki.rogue, grpc.ServerCredentials.createSsl(Buffer.from(pki.ca.certPem), [{ cert_chain: Buffer.from(pki.rogue.certPem), private_key: Buffer.from(pki.rogue.keyPem) }], true));
+      const error = await expectGrpcFailure(dial('psp-c'));
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
       expect(server.seenMembers).to.deep.equal([]);
     });

@@ -97,7 +97,7 @@ describe('unit: input bounds', () => {
       });
 
       it('as the issuer of an issuer notice', () => {
-        const notice = { issuer: PAN, sealed: Buffer.alloc(52) };
+        const notice = { issuer: PAN, tag: Buffer.alloc(0), sealed: Buffer.alloc(52) };
         const error = expectMamoriError(() => validateIssuerNotices([notice], 'INDICATOR_KIND_COMPROMISED_CARD', 1, 'publishIndicators.issuerNotices'), 'INVALID_ARGUMENT');
         expect(error.field).to.equal('publishIndicators.issuerNotices[0].issuer');
         expect(error.message).to.contain('looks like a card number').and.not.contain(PAN);

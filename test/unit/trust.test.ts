@@ -15,6 +15,8 @@ import {
   entryHash,
   entrySigningBytes,
   hashSelector,
+  issuerNoticeTag,
+  issuerNoticeTagKey,
   nodeConfigDigest,
   operatorKeyCheckBytes,
   panSelector,
@@ -59,6 +61,9 @@ const PINNED = {
   derivedSelectorsHash: 'b5661300f3bf7ea70d36a2214e1ba0dc6980005b8731f7b3df9210c203dab946',
   derivedRowsMac: '7de27a55ef900ceae864b3114cdbe626a4aef1fbbcfb1d593cf7bcd5bb75f91e',
   filterSnapshotMac: '31efd60dc85ebffb2da4277e85a9a45cd7de0c697685c8dae79a1f58cbac83f0',
+  // Computed apart from this code (Python hashlib.blake2b) when the tags were introduced.
+  issuerNoticeTagKey: 'f2c543ed1efce6dd3053fc5ffb824fe3561620d87c074da6c7238c8fac0b31ed',
+  issuerNoticeTag: '064ed7723bd959f3d00ab6dd056e96a1',
 };
 
 describe('unit: trust module (proto/ts/trust)', () => {
@@ -113,6 +118,13 @@ describe('unit: trust module (proto/ts/trust)', () => {
       expect(derivedRowsMac(key, { ...input, publication: publication.replace(',1,', ',2,') }).toString('hex'), 'another validity end').to.not.equal(PINNED.derivedRowsMac);
       expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0xff])).toString('hex')).to.equal(PINNED.filterSnapshotMac);
       expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0x00])).toString('hex'), 'zeroed bits').to.not.equal(PINNED.filterSnapshotMac);
+    });
+
+    it('issuer notices: tag key (shared secret, sender and recipient box keys) and tag (over the ephemeral key)', () => {
+      const key = issuerNoticeTagKey(Buffer.alloc(32, 3), Buffer.alloc(32, 4), Buffer.alloc(32, 5));
+      expect(key.toString('hex')).to.equal(PINNED.issuerNoticeTagKey);
+      expect(issuerNoticeTag(key, Buffer.alloc(32, 6)).toString('hex')).to.equal(PINNED.issuerNoticeTag);
+      expect(issuerNoticeTagKey(Buffer.alloc(32, 3), Buffer.alloc(32, 5), Buffer.alloc(32, 4)).toString('hex'), 'the direction counts').to.not.equal(PINNED.issuerNoticeTagKey);
     });
 
     it('the operator key check signs its own tag', () => {

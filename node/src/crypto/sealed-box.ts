@@ -15,3 +15,15 @@ export function openSealed(sealed: Uint8Array, box: BoxKeyPair): Uint8Array | un
     return undefined;
   }
 }
+
+/**
+ * The X25519 shared secret of this key pair's secret key and another member's public key (what
+ * issuer-notice tag keys are derived from). Undefined for a public key of low order.
+ */
+export function boxSharedSecret(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
+  try {
+    return sodium().crypto_scalarmult(secretKey, publicKey);
+  } catch {
+    return undefined;
+  }
+}

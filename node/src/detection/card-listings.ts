@@ -1,8 +1,8 @@
 // Card-listing alerts (docs/design.md#card-listings): an issuer learns at once when another member lists
 // compromised cards in its own BIN ranges. Every node sees every publication (entries are
-// replicated); the publishing node sealed to each issuer the indexes of that issuer's cards
-// (ledger/issuer-notices.ts), so only the node holding this member's box key can tell which
-// cards are its. It alerts only its own member, once per entry (dedup key origin/seq), with the
+// replicated); the publishing node sealed to each issuer the indexes of that issuer's cards and
+// tagged each notice with a key only it and that issuer can derive (ledger/issuer-notices.ts),
+// so only the node holding this member's box key can tell which notice, and which cards, are its. It alerts only its own member, once per entry (dedup key origin/seq), with the
 // PAN selector digests of those cards: the issuer finds them by hashing its own card
 // base under the entry's key epoch. Listings are not anonymous (check evidence names the
 // origin), so the alert names it too. The digests stay in the member-local alert stream and
@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { decodeEntryBody } from '../ledger/entry';
-import { openIssuerNotice } from '../ledger/issuer-notices';
+import { openIssuerNotice, type NoticeReader } from '../ledger/issuer-notices';
 import type { StoredAlert } from '../store/alert-store';
 import type { AlertSink } from './alert-feed';
 import { CardListingStore } from '../store/card-listing-store';
@@ -50,8 +50,8 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
     /** This member's BIN ranges, from the consortium file in force: a member without any is sent no notices. */
     private readonly binRanges: () => readonly string[],
     private readonly log: Logger,
-    /** Opens a box sealed to this member (its X25519 secret key stays with the caller). */
-    private readonly openSealed: (sealed: Buffer) => Uint8Array | undefined,
+    /** Recognises and opens the notices addressed to this member (its X25519 secret key stays with the caller). */
+    private readonly notices: NoticeReader,
   ) {
     super();
     this.setMaxListeners(0);
@@ -117,7 +117,7 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
   private examine(origin: string, seq: number, keyEpoch: number, publication: PublishIndicators__Output): void {
     if (origin === this.member || publication.kind !== 'INDICATOR_KIND_COMPROMISED_CARD') return;
     if (!this.ownsRanges()) return;
-    const indexes = openIssuerNotice(publication.issuerNotices, this.member, publication.indicators.length, this.openSealed);
+    const indexes = openIssuerNotice(publication.issuerNotices, origin, this.member, publication.indicators.length, this.notices);
     if (indexes === undefined) return;
     if (indexes === 'unreadable') {
       // The entry is signed by its origin, so this is the origin's fault; nothing of the notice is logged.

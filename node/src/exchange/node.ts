@@ -15,6 +15,7 @@ import type { KeyEpochAckStore } from '../store/key-epoch-ack-store';
 import type { LedgerStore, StoredListing } from '../store/ledger-store';
 import type { WriteGroup } from '../store/ledger-writer';
 import { isActive, NOT_LISTED, verdictFromListings, withCorroboration, type CheckVerdict } from '../verdict/evidence';
+import type { NoticeSender } from '../ledger/issuer-notices';
 import { noticeRecipients, routeToIssuers } from './issuer-routing';
 import type { OwnFeed } from './own-feed';
 
@@ -43,6 +44,8 @@ export interface NodeParts {
   /** Checks of the rows a verdict reads against the signed entries (absent: not counted). */
   derivedState?: DerivedState;
   events: NodeEvents;
+  /** Tags the issuer notices of this member's card listings (exchange/issuer-routing.ts). */
+  noticeKeys: NoticeSender;
 }
 
 export type NodeStatus = ReturnType<MamoriNode['status']>;
@@ -98,7 +101,7 @@ export class MamoriNode {
     if (fresh.length === 0) {
       return () => ({ accepted: 0, duplicates: duplicateIndices.length, duplicateIndices, seq: 0, entryHash: Buffer.alloc(0) });
     }
-    const op = routeToIssuers({ ...publication, indicators: fresh }, () => noticeRecipients(this.membership.consortium, this.member));
+    const op = routeToIssuers({ ...publication, indicators: fresh }, () => noticeRecipients(this.membership.consortium, this.member), this.parts.noticeKeys);
     const entry = this.feed.sign(group, keyEpoch, { publishIndicators: op }, { operation: 'publishIndicators', publication: op });
     seenInBatch.forEach((k) => group.published.add(k));
     return () => ({ accepted: fresh.length, duplicates: duplicateIndices.length, duplicateIndices, seq: entry.seq, entryHash: entry.hash });

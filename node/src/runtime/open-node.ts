@@ -13,6 +13,7 @@ import { CardListingDetector } from '../detection/card-listings';
 import { CardTestingDetector } from '../detection/card-testing';
 import { CommonPointAnalyser } from '../detection/common-point';
 import { MerchantWatch } from '../detection/merchant-watch';
+import { IssuerNoticeKeys } from '../exchange/issuer-routing';
 import { MamoriNode } from '../exchange/node';
 import { OwnFeed } from '../exchange/own-feed';
 import { MemberReports } from '../exchange/reports';
@@ -136,7 +137,8 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const feed = new OwnFeed(config.member, identity.signing.secretKey, writer, new OwnWriteGate());
     stops.push(() => feed.close());
     const keyEpochAcks = new KeyEpochAckStore(store.db);
-    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, derivedState, events });
+    const noticeKeys = IssuerNoticeKeys.forMember(identity.box, () => membership.consortium);
+    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, derivedState, events, noticeKeys });
     const reports = new MemberReports(feed, membership);
     const audit = new AuditLog(store.db, log, {
       member: config.member,
@@ -164,7 +166,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const open = (sealed: Buffer) => openSealed(sealed, identity.box);
     const cardTesting = new CardTestingDetector(alerts, config.member, binRanges, config.cardTesting, log);
     stops.push(cardTesting.attach(writer));
-    const cardListings = new CardListingDetector(alerts, store.db, config.member, binRanges, log, open);
+    const cardListings = new CardListingDetector(alerts, store.db, config.member, binRanges, log, noticeKeys);
     stops.push(cardListings.attach(writer));
     const merchantWatch = new MerchantWatch(new WatchStore(store.db), alerts, config.member, log);
     stops.push(merchantWatch.attach(writer));

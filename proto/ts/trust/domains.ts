@@ -21,6 +21,8 @@
 //                                           || u64be retraction rows || each, sorted by digest: digest (32) || u64be origin row id
 //                                           || u32be-length-prefixed reason
 //                        filter-snapshot    key = the node-local key: tag || u32be header length || header JSON || filter bits
+//   issuer notices       issuer-notice-key  BLAKE2b-256(key = X25519(sender box sk, recipient box pk), tag || sender box pk || recipient box pk)
+//                        issuer-notice-tag  BLAKE2b-128(key = issuer-notice-key, tag || the sealed box's ephemeral public key)
 //
 // The two MACs authenticate state a node derives for itself (its SQLite rows of publications,
 // selectors and retractions; its Bloom filter snapshot) against the signed entries they come
@@ -46,6 +48,8 @@ const CLIENT_TOKEN_TAG = tag('client-token');
 const DERIVED_SELECTORS_TAG = tag('derived-selectors');
 const DERIVED_ROWS_TAG = tag('derived-rows');
 const FILTER_SNAPSHOT_TAG = tag('filter-snapshot');
+const ISSUER_NOTICE_KEY_TAG = tag('issuer-notice-key');
+const ISSUER_NOTICE_TAG_TAG = tag('issuer-notice-tag');
 
 // ---- signed ----
 
@@ -236,4 +240,28 @@ export function filterSnapshotMac(key: Uint8Array, header: Uint8Array, bits: Uin
   const length = Buffer.alloc(4);
   length.writeUInt32BE(header.length);
   return createHmac('sha256', key).update(FILTER_SNAPSHOT_TAG).update(length).update(header).update(bits).digest();
+}
+
+// ---- issuer notices: recognised by the issuer, anonymous to everyone else ----
+
+export const ISSUER_NOTICE_TAG_BYTES = 16;
+
+/**
+ * The key a sender tags its notices to one recipient with: BLAKE2b-256(key = X25519 shared
+ * secret of the sender's and the recipient's box keys, msg = tag || sender box pk || recipient
+ * box pk). Only those two members can derive it; the direction is part of the input.
+ */
+export function issuerNoticeTagKey(sharedSecret: Uint8Array, senderBoxPublicKey: Uint8Array, recipientBoxPublicKey: Uint8Array): Buffer {
+  const message = Buffer.concat([ISSUER_NOTICE_KEY_TAG, senderBoxPublicKey, recipientBoxPublicKey]);
+  return Buffer.from(sodium().crypto_generichash(32, message, sharedSecret));
+}
+
+/**
+ * A notice's tag: BLAKE2b-128(key = issuerNoticeTagKey, msg = tag || the sealed box's ephemeral
+ * public key, its first 32 bytes). Fresh for every notice, so tags link neither to an issuer nor
+ * to each other across entries.
+ */
+export function issuerNoticeTag(tagKey: Uint8Array, ephemeralPublicKey: Uint8Array): Buffer {
+  const message = Buffer.concat([ISSUER_NOTICE_TAG_TAG, ephemeralPublicKey]);
+  return Buffer.from(sodium().crypto_generichash(ISSUER_NOTICE_TAG_BYTES, message, tagKey));
 }
