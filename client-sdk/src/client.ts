@@ -170,15 +170,20 @@ export class MamoriClient {
     }
   }
 
-  /** Normalizes and hashes a merchant's fields; a field that does not normalize is refused by name. */
-  private async merchantSelectors(fields: MerchantFields, keys: readonly HashingKey[]): Promise<MerchantSelector[]> {
-    return this.merchantSelectorsUnder(fields, keys);
+  /**
+   * Normalizes and hashes a merchant's fields; a field that does not normalize is refused by name.
+   * 'publish': each field at its newest normalization version; 'lookup' (checks, screening,
+   * retraction, watching): also the older versions, so listings made before a normalization
+   * change keep matching until they expire.
+   */
+  private async merchantSelectors(fields: MerchantFields, keys: readonly HashingKey[], purpose: 'publish' | 'lookup'): Promise<MerchantSelector[]> {
+    return this.merchantSelectorsUnder(fields, keys, purpose);
   }
 
-  private merchantSelectorsUnder(fields: MerchantFields, keys: readonly HashingKey[]): MerchantSelector[] {
+  private merchantSelectorsUnder(fields: MerchantFields, keys: readonly HashingKey[], purpose: 'publish' | 'lookup'): MerchantSelector[] {
     const all: MerchantSelector[] = [];
     for (const key of keys) {
-      const { selectors, rejected } = merchantSelectors(key.key, fields);
+      const { selectors, rejected } = merchantSelectors(key.key, fields, { purpose });
       if (rejected.length > 0) {
         throw new MamoriClientError('INVALID_ARGUMENT', rejected.map((r) => `${r.field}: ${r.reason}`).join('; '));
       }
@@ -193,7 +198,7 @@ export class MamoriClient {
    * acquirer's listings: which listings matched, on which fields, for what reasons.
    */
   async screenMerchant(fields: MerchantFields): Promise<MerchantScreenResult> {
-    const selectors = await this.merchantSelectors(fields, await this.hashingKeys());
+    const selectors = await this.merchantSelectors(fields, await this.hashingKeys(), 'lookup');
     const response = await this.admin<CheckResponse__Output>('Check', { selectors: selectors.map((s) => ({ type: s.type, digest: s.digest })) });
     const { matches, evidence } = merchantMatches(selectors, response.results);
     const matched = [...new Set(matches.flatMap((m) => m.fields))];
@@ -205,7 +210,7 @@ export class MamoriClient {
   async publishFraudulentMerchant(fields: MerchantFields, details: MerchantListingDetails): Promise<PublishResponse__Output> {
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    const selectors = await this.merchantSelectors(fields, [key]);
+    const selectors = await this.merchantSelectors(fields, [key], 'publish');
     return this.admin<PublishResponse__Output>('Publish', { publication: merchantPublication(selectors, details), keyEpoch: key.epoch });
   }
 
@@ -229,7 +234,7 @@ export class MamoriClient {
 
   /** Ends this acquirer's listing of a merchant (only the listing acquirer can). */
   async retractMerchant(fields: MerchantFields, reason: RetractReasonName): Promise<RetractResponse__Output> {
-    const selectors = await this.merchantSelectors(fields, await this.hashingKeys());
+    const selectors = await this.merchantSelectors(fields, await this.hashingKeys(), 'lookup');
     return this.admin<RetractResponse__Output>('Retract', {
       kind: 'INDICATOR_KIND_FRAUDULENT_MERCHANT',
       selectors: selectors.map((s) => ({ type: s.type, digest: s.digest })),
@@ -242,7 +247,7 @@ export class MamoriClient {
     const request = await cardTestingRequest(report, async (fields) => {
       const [key] = await this.hashingKeys();
       if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-      return this.merchantSelectors(fields, [key]);
+      return this.merchantSelectors(fields, [key], 'publish');
     });
     return this.admin<PublishResponse__Output>('ReportCardTesting', request);
   }
@@ -258,7 +263,7 @@ export class MamoriClient {
     const contents = fraudReportContents(report, {
       normalizePans: (pans) => this.normalizeAll(pans, true),
       panDigest: (digits) => panSelector(key.key, digits),
-      merchantSelectors: (fields) => this.merchantSelectorsUnder(fields, [key]),
+      merchantSelectors: (fields) => this.merchantSelectorsUnder(fields, [key], 'publish'),
     });
     return this.admin<PublishResponse__Output>('ReportFraud', { contents, keyEpoch: key.epoch });
   }
@@ -278,7 +283,7 @@ export class MamoriClient {
     // Every active epoch: during a rotation, flags and listings may come under either key.
     const keys = await this.hashingKeys();
     const selectors = new Map<string, { type: string; digest: Buffer }>();
-    for (const fields of merchants) for (const s of this.merchantSelectorsUnder(fields, keys)) selectors.set(s.digest.toString('latin1'), { type: s.type, digest: s.digest });
+    for (const fields of merchants) for (const s of this.merchantSelectorsUnder(fields, keys, 'lookup')) selectors.set(s.digest.toString('latin1'), { type: s.type, digest: s.digest });
     const response = await this.admin<WatchMerchantsResponse__Output>('WatchMerchants', { merchants: [...selectors.values()], remove, keyEpoch: keys[0]?.epoch ?? 0 });
     return { watched: response.watched };
   }

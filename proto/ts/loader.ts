@@ -26,12 +26,15 @@ export const LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
   includeDirs: [PROTO_DIR],
 });
 
+/** The protocol's .proto files, as imported (relative to PROTO_DIR). */
+export const MAMORI_PROTO_FILES: readonly string[] = Object.freeze(['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto']);
+
 export type MamoriGrpcTypes = ExchangeGrpcType & ReplicationGrpcType;
 let packageDefinition: protoLoader.PackageDefinition | undefined;
 
-/** The proto-loader package definition of every Mamori service (server reflection serves it). */
+/** The proto-loader package definition of every Mamori service. */
 export function loadMamoriPackageDefinition(): protoLoader.PackageDefinition {
-  packageDefinition ??= protoLoader.loadSync(['mamori/v1/ledger.proto', 'mamori/v1/exchange.proto', 'mamori/v1/replication.proto'], LOADER_OPTIONS);
+  packageDefinition ??= protoLoader.loadSync([...MAMORI_PROTO_FILES], LOADER_OPTIONS);
   return packageDefinition;
 }
 

@@ -4,6 +4,7 @@
 // so it is safe to log and to return over the wire.
 import { domainToASCII } from 'node:url';
 import { isSupportedCountry, ParseError, parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
+import { normalizeJapaneseAddressText } from './jp-address';
 import { hashSelector, type SelectorTypeName } from './trust/domains';
 
 export type NormalizeResult = { ok: true; value: string } | { ok: false; reason: string };
@@ -215,7 +216,10 @@ const ADDRESS_HYPHENS = /[\u2010-\u2015\u2212\u2043]/gu;
 /** The katakana prolonged sound mark ー after a digit is a hyphen ("1ー2ー3"); elsewhere ("タワー") it is kept. */
 const PROLONGED_MARK_AFTER_DIGIT = /(?<=[0-9])\u30FC/gu;
 
-/** Address: normalizeJapaneseText, hyphen variants → "-", no spaces around "-". */
+/**
+ * Address, name+address selector version 1 (listings published before version 2, still looked
+ * up): normalizeJapaneseText, hyphen variants → "-", no spaces around "-".
+ */
 export function normalizeAddress(input: string): NormalizeResult {
   const text = normalizeJapaneseText(input);
   if (!text.ok) return text;
@@ -223,14 +227,35 @@ export function normalizeAddress(input: string): NormalizeResult {
   return ok(s);
 }
 
+const HAS_JAPANESE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+
 /**
- * Name and address as one selector value: normalizeMerchantName(name) + "\n" + normalizeAddress(address).
- * Neither part can contain a newline (whitespace is collapsed), so the pair is unambiguous.
+ * Address, name+address selector version 2: normalizeAddress, then, when the address has Japanese
+ * characters, the Japanese address forms read as one (proto/ts/jp-address.ts: 丁目/番/番地/号/の and
+ * hyphens, kanji numerals, ケ/ヶ/が, the prefecture dropped where the municipality identifies it,
+ * building and floor after the house number dropped). Other addresses are as in version 1.
  */
-export function normalizeNameAddress(name: string, address: string): NormalizeResult {
+export function normalizeAddressV2(input: string): NormalizeResult {
+  const v1 = normalizeAddress(input);
+  if (!v1.ok || !HAS_JAPANESE.test(v1.value)) return v1;
+  const s = normalizeJapaneseAddressText(v1.value);
+  return s === '' ? fail('is empty') : ok(s);
+}
+
+/** The name+address selector's normalization versions; publication uses the newest. */
+export type NameAddressVersion = 1 | 2;
+export const NAME_ADDRESS_VERSION: NameAddressVersion = 2;
+const ADDRESS_VERSIONS: Readonly<Record<NameAddressVersion, (input: string) => NormalizeResult>> = { 1: normalizeAddress, 2: normalizeAddressV2 };
+
+/**
+ * Name and address as one selector value: normalizeMerchantName(name) + "\n" + the address at the
+ * given version (normalizeAddress for 1, normalizeAddressV2 for 2, the default). Neither part can
+ * contain a newline (whitespace is collapsed), so the pair is unambiguous.
+ */
+export function normalizeNameAddress(name: string, address: string, version: NameAddressVersion = NAME_ADDRESS_VERSION): NormalizeResult {
   const n = normalizeMerchantName(name);
   if (!n.ok) return fail(`name ${n.reason}`);
-  const a = normalizeAddress(address);
+  const a = ADDRESS_VERSIONS[version](address);
   if (!a.ok) return fail(`address ${a.reason}`);
   return ok(`${n.value}\n${a.value}`);
 }
@@ -280,6 +305,8 @@ export type MerchantInputField = keyof MerchantFields;
 export interface NormalizedMerchantValue {
   field: MerchantSelectorField;
   type: SelectorTypeName;
+  /** The normalization version (its own tag, trust/domains.ts SELECTOR_VERSIONS); 1 for most types. */
+  version: number;
   value: string;
 }
 export interface MerchantRejection {
@@ -289,12 +316,20 @@ export interface MerchantRejection {
 export interface MerchantSelector {
   field: MerchantSelectorField;
   type: SelectorTypeName;
+  version: number;
   digest: Buffer;
 }
 
 export interface MerchantNormalizeOptions {
   /** Region for phone numbers written without a country code (default "JP"). */
   defaultRegion?: string;
+  /**
+   * 'publish' (default): each field at its newest normalization version — what a listing, a
+   * report or a watch-list flag is published under. 'lookup': also every older version whose
+   * listings can still be valid (name+address 1 after 2), for checks, screening, retraction and
+   * watching, so listings published before a normalization change keep matching until they expire.
+   */
+  purpose?: 'publish' | 'lookup';
 }
 
 const present = (v: unknown): boolean => v !== undefined && v !== null;
@@ -311,7 +346,7 @@ export function normalizeMerchantFields(
   const values: NormalizedMerchantValue[] = [];
   const rejected: MerchantRejection[] = [];
   const add = (field: MerchantSelectorField, type: SelectorTypeName, reportAs: MerchantInputField, r: NormalizeResult) => {
-    if (r.ok) values.push({ field, type, value: r.value });
+    if (r.ok) values.push({ field, type, version: 1, value: r.value });
     else rejected.push({ field: reportAs, reason: r.reason });
   };
 
@@ -327,9 +362,13 @@ export function normalizeMerchantFields(
   const hasAddress = present(fields.address);
   if (hasName && hasAddress) {
     const n = normalizeMerchantName(fields.name as string);
-    const a = normalizeAddress(fields.address as string);
+    const a = normalizeAddressV2(fields.address as string);
     if (n.ok && a.ok) {
-      values.push({ field: 'nameAddress', type: 'SELECTOR_TYPE_MERCHANT_NAME_ADDRESS', value: `${n.value}\n${a.value}` });
+      values.push({ field: 'nameAddress', type: 'SELECTOR_TYPE_MERCHANT_NAME_ADDRESS', version: NAME_ADDRESS_VERSION, value: `${n.value}\n${a.value}` });
+      const v1 = normalizeAddress(fields.address as string);
+      if (options.purpose === 'lookup' && v1.ok) {
+        values.push({ field: 'nameAddress', type: 'SELECTOR_TYPE_MERCHANT_NAME_ADDRESS', version: 1, value: `${n.value}\n${v1.value}` });
+      }
     } else {
       if (!n.ok) rejected.push({ field: 'name', reason: n.reason });
       else rejected.push({ field: 'name', reason: 'is only used together with a valid address' });
@@ -354,7 +393,8 @@ export function normalizeMerchantFields(
 
 /**
  * The selectors of a merchant under one key epoch: one per valid field (name + address as one),
- * in the order corporateNumber, domain, phone, nameAddress, representative, acquirerMid.
+ * in the order corporateNumber, domain, phone, nameAddress, representative, acquirerMid; with
+ * purpose 'lookup', name+address twice (version 2, then version 1).
  * Requires sodiumReady() to have completed.
  */
 export function merchantSelectors(
@@ -363,6 +403,6 @@ export function merchantSelectors(
   options: MerchantNormalizeOptions = {},
 ): { selectors: MerchantSelector[]; rejected: MerchantRejection[] } {
   const { values, rejected } = normalizeMerchantFields(fields, options);
-  const selectors = values.map(({ field, type, value }) => ({ field, type, digest: hashSelector(key, type, value) }));
+  const selectors = values.map(({ field, type, version, value }) => ({ field, type, version, digest: hashSelector(key, type, value, version) }));
   return { selectors, rejected };
 }

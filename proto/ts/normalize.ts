@@ -1,9 +1,23 @@
 // PAN normalization is part of the protocol: every member must derive the same bytes.
-// Accepted: ASCII or full-width digits, separated by spaces or dashes; 12-19 digits; Luhn-valid.
+// Accepted: ASCII or full-width digits, separated by spaces or dashes; 12-19 digits; Luhn-valid;
+// not degenerate — a number whose digits are all the same (0000 0000 0000 0000, 5555…) is refused:
+// it passes Luhn for some lengths but no issuer assigns it (an account range of one repeated digit
+// does not exist), and it is what a placeholder, a masked or a zero-filled field looks like.
+// Only that is refused: numbers with few distinct digits are real card numbers too.
 
 export type PanResult = { ok: true; digits: string } | { ok: false; reason: string };
 
 const SEPARATORS = new Set([0x20, 0x09, 0x2d, 0x3000, 0xff0d, 0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2212, 0x30fc, 0xff70]);
+
+/** Why normalizePan refuses a number whose digits are all the same (never echoes the number). */
+export const DEGENERATE_PAN_REASON = 'is degenerate: all its digits are the same (a placeholder such as all zeros, never a card number)';
+
+/** True when every digit of a digit string is the same one ("0000000000000000"). */
+export function isDegeneratePan(digits: string): boolean {
+  const first = digits.charCodeAt(0);
+  for (let i = 1; i < digits.length; i++) if (digits.charCodeAt(i) !== first) return false;
+  return true;
+}
 
 /**
  * Normalizes a card number. The reason never contains the input: it is safe to log.
@@ -20,7 +34,10 @@ export function normalizePan(input: string): PanResult {
         break;
       }
     }
-    if (plain) return luhnValid(input) ? { ok: true, digits: input } : { ok: false, reason: 'fails the Luhn check digit' };
+    if (plain) {
+      if (!luhnValid(input)) return { ok: false, reason: 'fails the Luhn check digit' };
+      return isDegeneratePan(input) ? { ok: false, reason: DEGENERATE_PAN_REASON } : { ok: true, digits: input };
+    }
   }
   let digits = '';
   let sawDigitOrSeparator = false;
@@ -43,6 +60,7 @@ export function normalizePan(input: string): PanResult {
   if (digits.length < 12) return { ok: false, reason: `is too short: ${digits.length} digits (a card number has 12 to 19)` };
   if (digits.length > 19) return { ok: false, reason: `is too long: ${digits.length} digits (a card number has 12 to 19)` };
   if (!luhnValid(digits)) return { ok: false, reason: 'fails the Luhn check digit' };
+  if (isDegeneratePan(digits)) return { ok: false, reason: DEGENERATE_PAN_REASON };
   return { ok: true, digits };
 }
 

@@ -68,14 +68,14 @@ export async function healthCheck(at: OpsTarget, service: string): Promise<strin
   }
 }
 
-interface ReflectionResponse {
+export interface ReflectionResponse {
   listServicesResponse?: { service: { name: string }[] };
   fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
   errorResponse?: { errorCode: number; errorMessage: string };
 }
 
-/** One request on grpc.reflection.v1.ServerReflection/ServerReflectionInfo. */
-async function reflect(at: OpsTarget, request: object): Promise<ReflectionResponse> {
+/** One request on grpc.reflection.v1.ServerReflection/ServerReflectionInfo; an error response is returned, not thrown. */
+export async function reflectionRequest(at: OpsTarget, request: object): Promise<ReflectionResponse> {
   const Reflection = serviceConstructor(protoLoader.loadSync(REFLECTION_PROTO), 'grpc.reflection.v1.ServerReflection');
   const client = new Reflection(at.target, at.credentials, at.options);
   try {
@@ -88,11 +88,17 @@ async function reflect(at: OpsTarget, request: object): Promise<ReflectionRespon
       call.write(request);
     });
     call.end();
-    if (response.errorResponse) throw new Error(`reflection error ${response.errorResponse.errorCode}: ${response.errorResponse.errorMessage}`);
     return response;
   } finally {
     client.close();
   }
+}
+
+/** One request on grpc.reflection.v1.ServerReflection/ServerReflectionInfo; an error response is thrown. */
+async function reflect(at: OpsTarget, request: object): Promise<ReflectionResponse> {
+  const response = await reflectionRequest(at, request);
+  if (response.errorResponse) throw new Error(`reflection error ${response.errorResponse.errorCode}: ${response.errorResponse.errorMessage}`);
+  return response;
 }
 
 export async function reflectionListServices(at: OpsTarget): Promise<string[]> {

@@ -5,8 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { corporateNumberCheckDigit } from '../../proto/ts/merchant';
-import { makeConsortium, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
+import { corporateNumberCheckDigit, normalizeNameAddress } from '../../proto/ts/merchant';
+import { hashSelector } from '../../proto/ts/trust/domains';
+import { merchantPublication } from '../../client-sdk/src/merchants';
+import { bearer, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 
 describe('merchant blacklist screening', function () {
@@ -85,5 +87,39 @@ describe('merchant blacklist screening', function () {
     expect(retracted.retracted).to.equal(1);
     const after = await acquirer.client.screenMerchant({ domain: 'smile-shop.example.jp', phone: '03-1234-5678' });
     expect(after.matched).to.deep.equal(['phone']);
+  });
+  it('finds a Japanese address under its other forms, and a listing published under name+address version 1 until it is retracted', async () => {
+    // Listed (version 2) at one form, screened at the others of the issue: all match, near-misses do not.
+    const listed = await acquirer.client.publishFraudulentMerchant({ name: '丸の内商会', address: '東京都千代田区丸の内１－１－１' }, { reason: 'collusion' });
+    expect(listed.accepted).to.equal(1);
+    for (const address of ['東京都千代田区丸の内1丁目1番1号', '東京都千代田区丸の内一丁目1-1', '千代田区丸の内1-1-1', '東京都千代田区丸の内1-1-1 丸の内ビル3F']) {
+      expect((await acquirer.client.screenMerchant({ name: '丸の内商会', address })).matched, address).to.deep.equal(['nameAddress']);
+    }
+    for (const address of ['東京都千代田区丸の内1-1-2', '東京都千代田区丸の内2-1-1', '東京都千代田区大手町1-1-1', '東京都中央区丸の内1-1-1']) {
+      expect((await acquirer.client.screenMerchant({ name: '丸の内商会', address })).listed, address).to.equal(false);
+    }
+
+    // A listing an older client published under version 1 (its own tag, its own normalization).
+    const [key] = await acquirer.client.hashingKeys();
+    if (!key) throw new Error('no hashing key');
+    const v1 = normalizeNameAddress('霞が関物産', '東京都千代田区霞が関3-1-1', 1);
+    if (!v1.ok) throw new Error(v1.reason);
+    const old = merchantPublication(
+      [{ field: 'nameAddress', type: 'SELECTOR_TYPE_MERCHANT_NAME_ADDRESS', version: 1, digest: hashSelector(key.key, 'SELECTOR_TYPE_MERCHANT_NAME_ADDRESS', v1.value) }],
+      { reason: 'collusion' },
+    );
+    const stub = rawExchange(acquirer.target);
+    try {
+      expect((await rawCall<{ accepted: number }>(stub, 'Publish', { publication: old, keyEpoch: key.epoch }, bearer(acquirer.token))).accepted).to.equal(1);
+    } finally {
+      stub.close();
+    }
+    // The same spelling still matches (the version-1 selector of the lookup); another spelling
+    // only version 2 reads as one does not — that listing was made under version 1.
+    expect((await acquirer.client.screenMerchant({ name: '霞が関物産', address: '東京都千代田区霞が関3-1-1' })).matched).to.deep.equal(['nameAddress']);
+    expect((await acquirer.client.screenMerchant({ name: '霞が関物産', address: '千代田区霞ヶ関三丁目1番1号' })).listed).to.equal(false);
+    // Retraction looks up both versions: the old listing ends.
+    await acquirer.client.retractMerchant({ name: '霞が関物産', address: '東京都千代田区霞が関3-1-1' }, 'false-positive');
+    expect((await acquirer.client.screenMerchant({ name: '霞が関物産', address: '東京都千代田区霞が関3-1-1' })).listed).to.equal(false);
   });
 });

@@ -260,8 +260,12 @@ describe('unit: merchant identity normalization', () => {
     });
 
     it('joins name and address with a newline', () => {
-      expect(value(normalizeNameAddress('ｽﾏｲﾙ㈱', '東京都港区芝公園１－２－３'))).to.equal('スマイル\n東京都港区芝公園1-2-3');
-      expect(value(normalizeNameAddress('株式会社スマイル', '東京都港区芝公園1ー2ー3'))).to.equal('スマイル\n東京都港区芝公園1-2-3');
+      // Version 2 (the default, what is published): the prefecture of a municipality unique nationwide dropped.
+      expect(value(normalizeNameAddress('ｽﾏｲﾙ㈱', '東京都港区芝公園１－２－３'))).to.equal('スマイル\n港区芝公園1-2-3');
+      expect(value(normalizeNameAddress('株式会社スマイル', '東京都港区芝公園1ー2ー3'))).to.equal('スマイル\n港区芝公園1-2-3');
+      // Version 1 (still looked up while its listings are valid).
+      expect(value(normalizeNameAddress('ｽﾏｲﾙ㈱', '東京都港区芝公園１－２－３', 1))).to.equal('スマイル\n東京都港区芝公園1-2-3');
+      expect(value(normalizeNameAddress('株式会社スマイル', '東京都港区芝公園1ー2ー3', 1))).to.equal('スマイル\n東京都港区芝公園1-2-3');
     });
 
     it('rejects a missing part, naming which', () => {
@@ -292,7 +296,8 @@ describe('unit: merchant identity normalization', () => {
       ['domain', () => normalizeDomain('https://WWW.例え.JP./x'), 'xn--r8jz45g.jp'],
       ['phone', () => normalizePhone('０３（１２３４）５６７８'), '+81312345678'],
       ['name', () => normalizeMerchantName('ｽﾏｲﾙ ﾄﾚｰﾃﾞｨﾝｸﾞ㈱'), 'スマイルトレーディング'],
-      ['name + address', () => normalizeNameAddress('Smile Co., Ltd.', '東京都千代田区霞が関３ー１ー１'), 'smile\n東京都千代田区霞が関3-1-1'],
+      ['name + address (version 1)', () => normalizeNameAddress('Smile Co., Ltd.', '東京都千代田区霞が関３ー１ー１', 1), 'smile\n東京都千代田区霞が関3-1-1'],
+      ['name + address (version 2)', () => normalizeNameAddress('Smile Co., Ltd.', '東京都千代田区霞が関三丁目1番1号'), 'smile\n千代田区霞ケ関3-1-1'],
       ['representative', () => normalizeRepresentative(' 山田　太郎 '), '山田太郎'],
       ['acquirer MID', () => normalizeAcquirerMid('acq-one', ' MID-００１ '), 'acq-one:MID-001'],
     ];

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { luhnValid, normalizePan, withLuhnDigit } from '../../proto/ts/normalize';
+import { DEGENERATE_PAN_REASON, luhnValid, normalizePan, withLuhnDigit } from '../../proto/ts/normalize';
+import { publishablePan } from '../../client-sdk/src/card-numbers';
 import { DIGEST_BYTES, hashSelector, panSelector, SELECTOR_DOMAINS, type SelectorTypeName } from '../../proto/ts/trust/domains';
 import { sodium, sodiumReady } from '../../proto/ts/sodium';
 import { isPublicTestPan, publicTestPans } from '../../proto/ts/test-cards';
@@ -113,6 +114,33 @@ describe('unit: PAN normalization', () => {
     for (const input of [' ', '----', ' - \t', '\u3000\uff0d']) {
       const reason = rejected(input);
       expect(reason).to.equal('has no digits');
+    }
+  });
+
+  it('refuses degenerate numbers — every digit the same, all zeros included — with a reason, in any spelling', () => {
+    const degenerate: string[] = [];
+    for (let length = 12; length <= 19; length++) {
+      for (let d = 0; d <= 9; d++) {
+        const digits = String(d).repeat(length);
+        if (luhnValid(digits)) degenerate.push(digits); // the others already fail Luhn
+      }
+    }
+    expect(degenerate).to.include('0000000000000000');
+    expect(degenerate.length).to.be.greaterThan(8);
+    for (const digits of degenerate) {
+      for (const spelling of [digits, digits.replace(/(\d{4})(?=\d)/g, '$1 '), fullWidth(digits)]) {
+        const reason = rejected(spelling);
+        expect(reason, spelling).to.equal(DEGENERATE_PAN_REASON);
+        expectSafeReason(reason, spelling);
+      }
+    }
+    expect(publishablePan('0000 0000 0000 0000')).to.deep.equal({ ok: false, reason: `card number ${DEGENERATE_PAN_REASON}` });
+  });
+
+  it('accepts numbers with few distinct digits: only all-the-same is degenerate', () => {
+    for (const partial of ['400000000000000', '500000000000000', '1111111111111112'.slice(0, 15), '000000000000001', '4444444444444']) {
+      const pan = withLuhnDigit(partial);
+      expect(normalizePan(pan), pan).to.deep.equal({ ok: true, digits: pan });
     }
   });
 });

@@ -4,11 +4,14 @@
 // NOT_SERVING, and reflection describes the published protocol (the .proto files) — nothing
 // about the ledger, a member's data or a card. On the peer server both sit behind mutual TLS
 // like everything else there.
+import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { loadMamoriPackageDefinition } from '../../../proto/ts/loader';
+import type { IFileDescriptorProto } from 'protobufjs/ext/descriptor';
+import { MAMORI_PROTO_FILES, PROTO_DIR } from '../../../proto/ts/loader';
+import { describeProtoFiles, encodeFileDescriptor } from './proto-descriptors';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
@@ -19,12 +22,55 @@ export interface ServingHealth {
   notServing(): void;
 }
 
-let reflected: protoLoader.PackageDefinition | undefined;
+/** Every .proto file reflection may serve, as protoc describes it (proto-descriptors.ts). */
+let catalog: IFileDescriptorProto[] | undefined;
 
-/** The Mamori protocol plus the health protocol, so a reflection client can call both. */
-function reflectedDefinition(): protoLoader.PackageDefinition {
-  reflected ??= { ...loadMamoriPackageDefinition(), ...protoLoader.loadSync(healthProtoPath) };
-  return reflected;
+function reflectionCatalog(): IFileDescriptorProto[] {
+  catalog ??= [
+    ...describeProtoFiles({ includeDir: PROTO_DIR, files: MAMORI_PROTO_FILES }),
+    // grpc-health-check ships it as health/v1/health.proto; its canonical name is grpc/health/v1/health.proto.
+    ...describeProtoFiles({
+      includeDir: path.resolve(path.dirname(healthProtoPath), '../..'),
+      files: ['health/v1/health.proto'],
+      servedAs: { 'health/v1/health.proto': 'grpc/health/v1/health.proto' },
+    }),
+  ];
+  return catalog;
+}
+
+/**
+ * What reflection serves on a server hosting the given services: the files that define them
+ * and the files those import, each under its own name, as `protoc` makes it — and nothing
+ * else, so the API server does not describe Replication nor the peer server Exchange.
+ */
+export function reflectedFiles(services: readonly string[]): IFileDescriptorProto[] {
+  const all = reflectionCatalog();
+  const byName = new Map(all.map((f) => [f.name ?? '', f]));
+  const wanted = new Set<string>();
+  const add = (name: string) => {
+    if (wanted.has(name)) return;
+    const file = byName.get(name);
+    if (!file) throw new Error(`reflection: ${name} is imported but not described`);
+    wanted.add(name);
+    for (const dependency of file.dependency ?? []) add(dependency);
+  };
+  for (const service of services) {
+    const file = all.find((f) => (f.service ?? []).some((s) => `${f.package ? `${f.package}.` : ''}${s.name ?? ''}` === service));
+    if (!file) throw new Error(`reflection: no .proto file defines ${service}`);
+    add(file.name ?? '');
+  }
+  return all.filter((f) => wanted.has(f.name ?? ''));
+}
+
+/**
+ * @grpc/reflection reads the `fileDescriptorProtos` of each package-definition entry (what
+ * proto-loader puts there); given the files as protoc makes them, it serves them unchanged.
+ */
+function reflectionDefinition(files: readonly IFileDescriptorProto[]): protoLoader.PackageDefinition {
+  const bytes = files.map((f) => Buffer.from(encodeFileDescriptor(f)));
+  return Object.fromEntries(
+    files.map((f, i) => [f.name ?? '', { format: 'Protocol Buffer 3 FileDescriptorProto', type: {}, fileDescriptorProtos: [bytes[i]] }]),
+  ) as unknown as protoLoader.PackageDefinition;
 }
 
 /** The fully qualified name of a service definition, from its methods' paths ("/pkg.Service/Method"). */
@@ -45,7 +91,8 @@ export function addOperationsServices(server: grpc.Server, hosted: readonly grpc
   health.addToServer(server);
   // Reflection lists only what this server hosts: the API server does not advertise
   // Replication, nor the peer server Exchange.
-  new ReflectionService(reflectedDefinition(), { services: [...names.slice(1), HEALTH_SERVICE] }).addToServer(server);
+  const services = [...names.slice(1), HEALTH_SERVICE];
+  new ReflectionService(reflectionDefinition(reflectedFiles(services)), { services }).addToServer(server);
   const set = (status: 'SERVING' | 'NOT_SERVING') => {
     for (const name of names) health.setStatus(name, status);
   };

@@ -9,7 +9,8 @@
 //                        audit-anchor       tag || u32be-length-prefixed member || u64be last_id || last hash (32 bytes)
 //                                           || u64be last_at_ms || u64be pruned_at_ms || u32be retention_days || u64be created_at_ms
 //                                           (signed by the member: the link the first kept audit row chains to)
-//   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value)
+//   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value);
+//                                           a later normalization version N: "mamori/v1/<type>.v<N>\0" (SELECTOR_VERSIONS)
 //   hashed               entry hash         BLAKE2b-256(entry body), no tag: the chain link (prev) and the entry's id
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
 //                        node-config        SHA-256(tag || canonical JSON of the effective node config)
@@ -99,9 +100,39 @@ export const SELECTOR_DOMAINS: Readonly<Record<SelectorTypeName, string>> = Obje
 
 const selectorTags = new Map<SelectorTypeName, Buffer>((Object.keys(SELECTOR_DOMAINS) as SelectorTypeName[]).map((t) => [t, tag(SELECTOR_DOMAINS[t])]));
 
-/** A selector: BLAKE2b-256(key = K_epoch, msg = "mamori/v1/" + type + "\0" + normalized). Hashing a Buffer is about twice as fast as a string in libsodium-wrappers. */
-export function hashSelector(key: Uint8Array, type: SelectorTypeName, normalized: string): Buffer {
-  const prefix = selectorTags.get(type);
+/**
+ * Normalization versions of a selector type. A change of normalization is a new version with its
+ * own tag, "<type tag>.v<N>" (version 1 is the plain tag), under the same SelectorType on the
+ * wire: members publish under the newest version and look up every version whose listings can
+ * still be valid (dual lookup). Version 2 of the name+address selector reads Japanese address
+ * forms as one (proto/ts/jp-address.ts).
+ */
+export const SELECTOR_VERSIONS: Readonly<Partial<Record<SelectorTypeName, readonly number[]>>> = Object.freeze({
+  SELECTOR_TYPE_MERCHANT_NAME_ADDRESS: Object.freeze([1, 2]),
+});
+
+/** The tag name of a selector type at a normalization version: "merchant.name_address", "merchant.name_address.v2". */
+export function selectorTagName(type: SelectorTypeName, version = 1): string {
+  const base = SELECTOR_DOMAINS[type];
+  if (base === undefined) throw new Error(`unknown selector type ${String(type)}`);
+  if (version === 1) return base;
+  if (!(SELECTOR_VERSIONS[type] ?? [1]).includes(version)) throw new Error(`selector type ${type} has no version ${version}`);
+  return `${base}.v${version}`;
+}
+
+const versionedTags = new Map<string, Buffer>();
+
+/**
+ * A selector: BLAKE2b-256(key = K_epoch, msg = "mamori/v1/" + tag + "\0" + normalized), tag the
+ * type's tag at the given normalization version. Hashing a Buffer is about twice as fast as a
+ * string in libsodium-wrappers.
+ */
+export function hashSelector(key: Uint8Array, type: SelectorTypeName, normalized: string, version = 1): Buffer {
+  let prefix = version === 1 ? selectorTags.get(type) : versionedTags.get(`${type}#${version}`);
+  if (!prefix && version !== 1) {
+    prefix = tag(selectorTagName(type, version));
+    versionedTags.set(`${type}#${version}`, prefix);
+  }
   if (!prefix) throw new Error(`unknown selector type ${String(type)}`);
   const valueLength = Buffer.byteLength(normalized, 'utf8');
   const message = Buffer.allocUnsafe(prefix.length + valueLength);
