@@ -66,8 +66,8 @@ export class OprfEnumerationDetector extends EventEmitter<{ alert: [alert: Store
       band: row.band,
       bandUpper: row.band * 2,
       evaluator: row.evaluator,
-      bucketStartMs: row.bucketStartMs,
-      bucketEndMs: row.bucketStartMs + row.bucketSeconds * 1000,
+      windowStartMs: row.bucketStartMs,
+      windowEndMs: row.bucketStartMs + row.bucketSeconds * 1000,
     };
     const alert = this.alerts.insertAlert(this.member, OPRF_ENUMERATION_ALERT, `${row.member}:${row.bin}@${row.bucketStartMs}/${row.bucketSeconds}`, Date.now(), payload);
     if (!alert) return;
