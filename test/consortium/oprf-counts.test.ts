@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type * as grpc from '@grpc/grpc-js';
 import { oprfReady } from '../../proto/ts/oprf/group';
@@ -127,6 +128,9 @@ describe('consortium: evaluation counts on the ledger and the enumeration alert'
       const rows = (await status(c, m)).oprf?.counts ?? [];
       expect(rows.filter((r) => r.member === 'psp-c'), m).to.deep.equal([]);
     }
+    // The CLI lists the same rows.
+    const cli = execFileSync(process.execPath, [path.resolve('bin/mamori.js'), 'evaluations', '--config', memberOf(c.layout, 'psp-c').clientConfig], { encoding: 'utf8' });
+    expect(cli).to.match(/evaluator (issuer-a|acquirer-b|psp-c) {2}member acquirer-b {2}BIN 455555 {2}32–63/);
     console.log(`      threshold passed → every node shows the counts: ${shownMs} ms; every member has the alert: ${alertedMs} ms (bucket ${COUNTS.bucketSeconds} s)`);
   });
 
