@@ -145,6 +145,7 @@ describe('oprf evaluation (node side)', () => {
         ...dealt.description,
         binDigits: 6,
         budgets: BUDGETS,
+        counts: { floor: 64, alertThreshold: 4_096, bucketSeconds: 3_600 },
         sealedSeeds: Object.fromEntries(dealt.shares.map((s) => [s.evaluator, sealEvaluatorSeeds(s, (boxes.get(s.evaluator) as BoxKeyPair).publicKey)])),
       };
     });

@@ -14,6 +14,16 @@ export function cardListingLine(a: MamoriAlert): string | undefined {
   );
 }
 
+/** An evaluation-count alert: the requesting member, the BIN and the band (never a selector). */
+export function oprfEnumerationLine(a: MamoriAlert): string | undefined {
+  const e = a.oprfEnumeration;
+  if (a.kind !== 'oprf-enumeration' || !e) return undefined;
+  return (
+    `#${a.id} ${isoDate(a.createdAtMs)} oprf-enumeration: ${e.requestingMember} evaluated BIN ${a.bin} ${e.band} to ${Number(e.band) * 2 - 1} times ` +
+    `(reported by evaluator ${e.evaluator}); bucket ${isoDate(a.windowStartMs)} to ${isoDate(a.windowEndMs)}`
+  );
+}
+
 /** One alert as one JSON line, byte fields hex-encoded. */
 export function alertJsonLine(a: MamoriAlert): string {
   return JSON.stringify(a, (_key, v: unknown) => {

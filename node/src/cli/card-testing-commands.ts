@@ -4,7 +4,7 @@ import { MamoriClient } from '../../../client-sdk/src/client';
 import type { MamoriAlert } from '../../../client-sdk/src/alerts';
 import { isoDate, toJson } from './output';
 import { watchAlertLine } from './common-point-commands';
-import { alertJsonLine, cardListingLine } from './alert-output';
+import { alertJsonLine, cardListingLine, oprfEnumerationLine } from './alert-output';
 import { wholeNumber } from './whole-number';
 
 function bin(value: string): string {
@@ -15,7 +15,7 @@ function bin(value: string): string {
 function alertLine(a: MamoriAlert): string {
   const watched = watchAlertLine(a);
   if (watched) return watched;
-  return cardListingLine(a) ?? `#${a.id} ${isoDate(a.createdAtMs)} ${a.kind}: BIN ${a.bin} reported by ${a.reportingMembers} member(s), ${a.merchants} merchant(s); window ${isoDate(a.windowStartMs)} to ${isoDate(a.windowEndMs)}`;
+  return cardListingLine(a) ?? oprfEnumerationLine(a) ?? `#${a.id} ${isoDate(a.createdAtMs)} ${a.kind}: BIN ${a.bin} reported by ${a.reportingMembers} member(s), ${a.merchants} merchant(s); window ${isoDate(a.windowStartMs)} to ${isoDate(a.windowEndMs)}`;
 }
 
 export function addCardTestingCommands(program: Command): void {

@@ -15,6 +15,7 @@ import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
+import { addEvaluationCommands } from './evaluation-commands';
 import { wholeNumber } from './whole-number';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
@@ -261,6 +262,7 @@ export function buildProgram(): Command {
   addKeysCommands(program);
   addAuditCommands(program);
   addSightingCommands(program);
+  addEvaluationCommands(program);
   addCommonPointCommands(program, { options: merchantFieldOptions, fields: merchantFields });
 
   return program;

@@ -126,6 +126,23 @@ export const oprfBudgetsSchema = z
   .strict()
   .prefault({});
 
+const powerOfTwo = (n: number) => Number.isInteger(n) && n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
+// Evaluation counts on the ledger (docs/oprf.md, "Evaluation counts on the ledger"): each
+// evaluator publishes, per closed bucket, its counts per (requesting member, BIN) rounded down to
+// a power of two, leaving out those below the floor; every node alerts its member when one
+// member's band for one BIN reaches the alert threshold.
+export const oprfCountsSchema = z
+  .object({
+    // Counts below it are not published: a member's ordinary traffic per BIN stays private.
+    floor: z.number().int().min(1).max(2 ** 40).refine(powerOfTwo, 'expected a power of two').default(64),
+    // A published band at or above it raises an alert at every node (an enumeration under way).
+    alertThreshold: z.number().int().min(1).max(2 ** 40).default(4_096),
+    // The length of a count bucket; an hour by default (shorter only in tests).
+    bucketSeconds: z.number().int().min(1).max(86_400).default(3_600),
+  })
+  .strict()
+  .prefault({});
+
 export const oprfSectionSchema = z
   .object({
     version: z.literal(1),
@@ -136,6 +153,7 @@ export const oprfSectionSchema = z
     seeds: z.array(oprfSeedSchema).min(1).max(12_870),
     binDigits: z.union([z.literal(6), z.literal(8)]).default(6),
     budgets: oprfBudgetsSchema,
+    counts: oprfCountsSchema,
     // Per evaluator: its seeds (evaluation/sealed-seeds.ts) sealed to its boxPublicKey.
     sealedSeeds: z.record(memberId, z.string().min(1)),
   })
@@ -287,5 +305,6 @@ export type ConsortiumMember = z.infer<typeof consortiumMemberSchema>;
 export type CommonPointSettings = z.infer<typeof commonPointSchema>;
 export type OprfSection = z.infer<typeof oprfSectionSchema>;
 export type OprfBudgets = z.infer<typeof oprfBudgetsSchema>;
+export type OprfCountSettings = z.infer<typeof oprfCountsSchema>;
 export type NodeConfigFile = z.infer<typeof nodeConfigSchema>;
 export type ClientTokenConfig = z.infer<typeof clientTokenSchema>;

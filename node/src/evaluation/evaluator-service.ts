@@ -48,6 +48,8 @@ export interface EvaluatorServiceDeps {
   section(): OprfSection | undefined;
   binRanges(member: string): readonly string[];
   counts: EvaluationCountStore;
+  /** Tallies what this evaluator answered for the counts it publishes (evaluation/count-publisher.ts). */
+  tally?: { add(member: string, bins: readonly string[]): void };
   audit: { record(actor: string, action: string, details?: object): void };
   log: Logger;
 }
@@ -171,6 +173,7 @@ export class EvaluatorService {
       }
       throw error;
     }
+    this.deps.tally?.add(member, bins);
     const width = groups.length * 32;
     const out = Buffer.allocUnsafe(request.items.length * width);
     for (let start = 0; start < request.items.length; start += CHUNK_ITEMS) {

@@ -8,6 +8,7 @@ import { planEvaluation, TPRF_MAX_BATCH, type EvaluationPlan } from '../../../pr
 import { type ErrorCode, MamoriError } from '../ledger/errors';
 import type { EvaluateItem, EvaluateRequest, EvaluatorService } from './evaluator-service';
 import { validateItems } from './evaluator-service';
+import type { PublishedCountRow } from '../store/oprf-count-store';
 
 /** How this node calls one evaluator's peer Evaluate RPC (rpc/evaluator-link.ts). Rejects with a MamoriError. */
 export interface EvaluatorLink {
@@ -40,6 +41,8 @@ export interface SelectorEvaluationDeps {
   link(peer: string): EvaluatorLink | undefined;
   log: Logger;
   clock?: () => number;
+  /** Every evaluator's published evaluation counts of recent buckets (store/oprf-count-store.ts), newest first. */
+  publishedCounts?: () => readonly PublishedCountRow[];
 }
 
 /** An evaluator that failed with UNAVAILABLE is tried last for this long. */
@@ -73,6 +76,7 @@ export class SelectorEvaluation {
       refusedInvalid: evaluator.counters.refusedInvalid,
       forwarded: this.counters.forwarded,
       forwardedUnavailable: this.counters.unavailable,
+      counts: (this.deps.publishedCounts?.() ?? []).map((r) => ({ ...r })),
     };
   }
 

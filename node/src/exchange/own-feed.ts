@@ -10,7 +10,7 @@ import type { LedgerWriter, WriteGroup } from '../store/ledger-writer';
 /** What an own entry records besides its signed bytes (as stored and as detectors read it). */
 export type OwnEntryParts = Pick<
   AcceptedEntry,
-  'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings' | 'keyEpochAck' | 'fraudReport' | 'commonPointFlags'
+  'operation' | 'publication' | 'retraction' | 'cardTestingReport' | 'sightings' | 'keyEpochAck' | 'fraudReport' | 'commonPointFlags' | 'oprfEvaluationCounts'
 >;
 
 export class OwnFeed {

@@ -8,6 +8,7 @@ import { LIMITS } from '../ledger/limits';
 import { roleAllowsOperation } from '../ledger/roles';
 import { sightingsForEntry, type ValidSightingInput } from '../ledger/sightings';
 import type { ValidCardTestingReport } from '../ledger/validate';
+import type { ValidOprfEvaluationCounts } from '../ledger/oprf-counts';
 import type { MemberState } from '../membership/member-state';
 import { sealFraudReport } from './fraud-report';
 import type { PublishOutcome } from './node';
@@ -81,6 +82,24 @@ export class MemberReports {
     return this.feed.write((group) => {
       const entry = this.feed.sign(group, keyEpoch, { sightings: { sightings } }, { operation: 'sightings', sightings });
       return () => ({ recorded: sightings.length, seq: entry.seq });
+    });
+  }
+
+  /**
+   * Signs one closed bucket's evaluation counts (evaluators of the oprf section only), one entry
+   * per chunk, all in one write group: they commit together or not at all.
+   */
+  async publishOprfEvaluationCounts(entries: readonly ValidOprfEvaluationCounts[]): Promise<void> {
+    this.feed.assertOpen();
+    if (!this.membership.consortium.document.oprf?.evaluators.includes(this.member)) {
+      throw MamoriError.permissionDenied(`member "${this.member}" may not publish evaluation counts (evaluators of the oprf section only)`);
+    }
+    if (entries.length === 0) return;
+    await this.feed.write((group) => {
+      for (const counts of entries) {
+        this.feed.sign(group, this.membership.newestEpoch(), { oprfEvaluationCounts: counts }, { operation: 'oprfEvaluationCounts', oprfEvaluationCounts: counts });
+      }
+      return () => undefined;
     });
   }
 }

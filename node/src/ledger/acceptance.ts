@@ -13,6 +13,7 @@ import { type OperationName, type Role, roleAllowsKind, roleAllowsOperation } fr
 import { validateCommonPointFlags, validateFraudReportEnvelope, wasAggregatorAt, type ValidCommonPointFlags, type ValidFraudReport } from './common-point';
 import { validateCardTestingReport, validatePublication, validateRetraction, type ValidCardTestingReport, type ValidRetraction } from './validate';
 import { validateSightings, type ValidSighting } from './sightings';
+import { validateOprfEvaluationCounts, type ValidOprfEvaluationCounts } from './oprf-counts';
 
 export interface MemberKeys {
   roles: readonly Role[];
@@ -21,6 +22,8 @@ export interface MemberKeys {
   commonPointAggregator?: string;
   /** When this member was last the aggregator (consortium file commonPoint.formerAggregators), if it ever was. */
   formerAggregatorUntilMs?: number;
+  /** An evaluator of the consortium file's oprf section: may publish evaluation counts. */
+  oprfEvaluator?: boolean;
 }
 
 export interface AcceptanceContext {
@@ -44,6 +47,7 @@ export interface AcceptedEntry {
   keyEpochAck?: { epoch: number };
   fraudReport?: ValidFraudReport;
   commonPointFlags?: ValidCommonPointFlags;
+  oprfEvaluationCounts?: ValidOprfEvaluationCounts;
 }
 
 /** Operations whose content this version validates; the others are refused until they are. */
@@ -55,6 +59,7 @@ const SUPPORTED_OPERATIONS: ReadonlySet<OperationName> = new Set([
   'sightings',
   'fraudReport',
   'commonPointFlags',
+  'oprfEvaluationCounts',
 ]);
 
 export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, ctx: AcceptanceContext): AcceptedEntry {
@@ -125,6 +130,11 @@ export function acceptEntry(entry: { body: Uint8Array; signature: Uint8Array }, 
       }
       accepted.commonPointFlags = validateCommonPointFlags(body.commonPointFlags, 'commonPointFlags');
       rejectRepeatedDigests(accepted.commonPointFlags.flags.map((f) => f.merchant.digest));
+    } else if (operation === 'oprfEvaluationCounts') {
+      if (member.oprfEvaluator !== true) {
+        throw MamoriError.roleForbids(origin, 'oprfEvaluationCounts (only evaluators of the consortium file\'s oprf section)');
+      }
+      accepted.oprfEvaluationCounts = validateOprfEvaluationCounts(body.oprfEvaluationCounts, 'oprfEvaluationCounts');
     }
   } catch (error) {
     if (error instanceof MamoriError && error.code === 'INVALID_ARGUMENT') {

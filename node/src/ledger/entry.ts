@@ -66,7 +66,7 @@ export function signNextEntry(
   origin: string,
   head: FeedHead,
   keyEpoch: number,
-  operation: Pick<EntryBody, 'publishIndicators' | 'retract' | 'sightings' | 'cardTestingReport' | 'fraudReport' | 'keyEpochAck' | 'commonPointFlags'>,
+  operation: Pick<EntryBody, 'publishIndicators' | 'retract' | 'sightings' | 'cardTestingReport' | 'fraudReport' | 'keyEpochAck' | 'commonPointFlags' | 'oprfEvaluationCounts'>,
   signingSecretKey: Uint8Array,
   createdAtMs = Date.now(),
 ): SignedEntry {
@@ -92,6 +92,7 @@ const OPERATION_FIELDS: Readonly<Record<number, OperationName>> = {
   14: 'fraudReport',
   15: 'keyEpochAck',
   16: 'commonPointFlags',
+  17: 'oprfEvaluationCounts',
 };
 
 function longToNumber(value: number | { toNumber(): number }): number {

@@ -30,6 +30,12 @@ export const LIMITS = Object.freeze({
   maxCommonPointFlagsPerEntry: 10_000,
   /** The highest hashing-key epoch a KeyEpochAck may name: a new epoch a day for over 2,700 years. */
   maxKeyEpoch: 1_000_000,
+  /** Rows of one evaluation-counts entry (a bucket with more is published as several entries). */
+  maxOprfCountsPerEntry: 1_000,
+  /** The longest evaluation-count bucket: a day. */
+  maxOprfCountBucketSeconds: 86_400,
+  /** The largest band an evaluation-counts row may carry (2^40). */
+  maxOprfCountBand: 2 ** 40,
 });
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;

@@ -9,7 +9,8 @@ export type OperationName =
   | 'cardTestingReport'
   | 'fraudReport'
   | 'keyEpochAck'
-  | 'commonPointFlags';
+  | 'commonPointFlags'
+  | 'oprfEvaluationCounts';
 
 export type IndicatorKindName = 'INDICATOR_KIND_COMPROMISED_CARD' | 'INDICATOR_KIND_FRAUDULENT_MERCHANT';
 
@@ -29,6 +30,8 @@ const OPERATION_ROLES: Readonly<Record<OperationName, readonly Role[]>> = {
   keyEpochAck: ROLES,
   // Any role by itself; acceptance also requires the origin to be the consortium's aggregator.
   commonPointFlags: ROLES,
+  // Any role by itself; acceptance also requires the origin to be an evaluator of the oprf section.
+  oprfEvaluationCounts: ROLES,
 };
 
 export function roleAllowsOperation(roles: readonly Role[], operation: OperationName): boolean {

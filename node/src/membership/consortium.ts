@@ -87,6 +87,7 @@ export class Consortium {
       signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'),
       commonPointAggregator: this.commonPoint?.aggregator,
       formerAggregatorUntilMs: this.formerAggregatorUntilMs(id),
+      oprfEvaluator: this.document.oprf?.evaluators.includes(id) ?? false,
     };
   }
 
@@ -112,7 +113,7 @@ export class Consortium {
   formerMemberKeys(id: string): MemberKeys | undefined {
     const m = this.byId.get(id);
     if (!m || m.removedAtMs === undefined) return undefined;
-    return { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'), formerAggregatorUntilMs: this.formerAggregatorUntilMs(id) };
+    return { roles: m.roles as Role[], signingPublicKey: Buffer.from(m.signingPublicKey, 'base64'), formerAggregatorUntilMs: this.formerAggregatorUntilMs(id), oprfEvaluator: this.document.oprf?.evaluators.includes(id) ?? false };
   }
 
   /** Opens every epoch key sealed to this member; an epoch not sealed to it is an error. */

@@ -20,6 +20,7 @@ import type { StreamWatch } from './streams';
 import type { RateLimiter } from './rate-limit';
 import { unary } from './unary';
 import { watchedMerchantAlertFields } from './watch-alerts';
+import { OPRF_ENUMERATION_ALERT } from '../detection/oprf-enumeration';
 
 /** A report's bucket may start at most this far in the node's future (clock skew). */
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
@@ -56,6 +57,9 @@ function toAlert(a: StoredAlert): Alert {
     windowEndMs: Number(p.windowEndMs ?? 0),
     ...watchedMerchantAlertFields(a),
     ...(a.kind === CARD_LISTING_ALERT ? { cardListing: toCardListingAlert(p as unknown as CardListingAlertPayload) } : {}),
+    ...(a.kind === OPRF_ENUMERATION_ALERT
+      ? { oprfEnumeration: { requestingMember: String(p.requestingMember ?? ''), band: Number(p.band ?? 0), evaluator: String(p.evaluator ?? '') } }
+      : {}),
   };
 }
 

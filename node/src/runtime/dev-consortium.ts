@@ -131,6 +131,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       ...dealt.description,
       binDigits: 6,
       budgets: { perMemberBinHour: 10_000, perMemberDay: 1_000_000, issuerPerMemberBinHour: 2_000_000, issuerPerMemberDay: 20_000_000 },
+      counts: { floor: 64, alertThreshold: 4_096, bucketSeconds: 3_600 },
       sealedSeeds,
     },
   };

@@ -42,6 +42,9 @@ import { WatchStore } from '../store/watch-store';
 import { EvaluationCountStore } from '../store/evaluation-count-store';
 import { EvaluatorService } from '../evaluation/evaluator-service';
 import { oprfReady } from '../../../proto/ts/oprf/group';
+import { OprfCountStore } from '../store/oprf-count-store';
+import { EvaluationCountPublisher } from '../evaluation/count-publisher';
+import { OprfEnumerationDetector } from '../detection/oprf-enumeration';
 
 /** Every object of an open node; each built once. */
 export interface OpenNode {
@@ -63,6 +66,9 @@ export interface OpenNode {
   audit: AuditLog;
   /** This node as a threshold-PRF evaluator (seeds opened from the consortium file in force). */
   evaluator: EvaluatorService;
+  /** This evaluator's published evaluation counts (started by run-node), and every evaluator's stored ones. */
+  countPublisher: EvaluationCountPublisher;
+  oprfCounts: OprfCountStore;
   detectionRetention: DetectionRetention;
   damagedEntries: DamagedEntryStore;
   derivedState: DerivedState;
@@ -147,12 +153,23 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       retentionDays: config.audit.retentionDays,
     });
     stops.push(() => audit.close());
+    const oprfCounts = new OprfCountStore(store.db);
+    const countSettings = () => membership.consortium.document.oprf?.counts;
+    const countPublisher = new EvaluationCountPublisher({
+      member: config.member,
+      store: oprfCounts,
+      settings: countSettings,
+      publish: (entries) => reports.publishOprfEvaluationCounts(entries),
+      log,
+    });
+    stops.push(() => countPublisher.stop());
     const evaluator = new EvaluatorService({
       member: config.member,
       box: identity.box,
       section: () => membership.consortium.document.oprf,
       binRanges: (member) => membership.consortium.member(member)?.binRanges ?? [],
       counts: new EvaluationCountStore(store.db),
+      tally: countPublisher,
       audit,
       log,
     });
@@ -168,6 +185,8 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     stops.push(cardTesting.attach(writer));
     const cardListings = new CardListingDetector(alerts, store.db, config.member, binRanges, log, noticeKeys);
     stops.push(cardListings.attach(writer));
+    const oprfEnumeration = new OprfEnumerationDetector(alerts, oprfCounts, config.member, countSettings, log);
+    stops.push(oprfEnumeration.attach(writer));
     const merchantWatch = new MerchantWatch(new WatchStore(store.db), alerts, config.member, log);
     stops.push(merchantWatch.attach(writer));
     const aggregator = consortium.commonPoint;
@@ -215,6 +234,8 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       commonPoint,
       audit,
       evaluator,
+      countPublisher,
+      oprfCounts,
       detectionRetention,
       damagedEntries,
       derivedState,

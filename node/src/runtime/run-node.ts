@@ -72,7 +72,13 @@ function evaluatorLinks(parts: OpenNode, config: NodeConfig): { link(peer: strin
 }
 
 function selectorEvaluation(parts: OpenNode, link: (peer: string) => EvaluatorLink | undefined): SelectorEvaluation {
-  return new SelectorEvaluation({ member: parts.config.member, evaluator: parts.evaluator, link, log: parts.log });
+  return new SelectorEvaluation({
+    member: parts.config.member,
+    evaluator: parts.evaluator,
+    link,
+    log: parts.log,
+    publishedCounts: () => parts.oprfCounts.published(Date.now() - 48 * 3_600_000, 1_000),
+  });
 }
 
 export async function runExchangeNode(config: NodeConfig, log: Logger): Promise<ExchangeNode> {
@@ -148,7 +154,10 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
     void ownFeedRecovery.done.then((state) => {
       if (state !== 'stopped') acknowledgeKeyEpochs();
+      // Evaluation counts (docs/oprf.md): closed buckets published once own writes are open.
+      if (state !== 'stopped') parts.countPublisher.start();
     });
+    started.push({ stop: () => parts.countPublisher.stop() });
     if (config.scrub.enabled) parts.scrub.start((origin, seq) => replicator.copiesOf(origin, seq));
     const stopWatching = watchConsortiumFile(config, {
       membership,

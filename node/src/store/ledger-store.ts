@@ -102,6 +102,10 @@ export class LedgerStore {
         `INSERT INTO common_point_flags (entry_id, idx, merchant, merchant_type, issuers, fraud_cards, expected_fraud_cards, p_value, window_start_ms, window_end_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      insertOprfCount: db.prepare(
+        `INSERT INTO oprf_counts (entry_id, idx, evaluator, member, bin, bucket_start_ms, bucket_seconds, band)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       listings: db.prepare(
         `SELECT s.type AS type, e.origin_id AS originId, e.seq AS seq, s.entry_id AS entryId, e.created_at_ms AS createdAtMs,
                 p.kind AS kind, p.reason AS reason, p.exposed AS exposed, p.confidence AS confidence,
@@ -281,6 +285,8 @@ export class LedgerStore {
       entry.commonPointFlags?.flags.forEach((f, i) =>
         s.insertCommonPointFlag.run(entryId, i, f.merchant.digest, selectorTypeNumbers[f.merchant.type], f.issuers, f.fraudCards, f.expectedFraudCards, f.pValue, f.windowStartMs, f.windowEndMs),
       );
+      const oc = entry.oprfEvaluationCounts;
+      oc?.counts.forEach((c, i) => s.insertOprfCount.run(entryId, i, entry.origin, c.member, c.bin, oc.bucketStartMs, oc.bucketSeconds, c.band));
       if (this.derivedKey) {
         // In the same transaction as the rows: a digest row always describes rows that were written.
         const d = expectedDigest(this.derivedKey, { entryId, entryHash: entry.hash, originId }, derivedRowsOfAccepted(entry));

@@ -263,6 +263,42 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE audit_anchor ADD COLUMN signature BLOB;
   INSERT OR IGNORE INTO audit_anchor (only, last_id, hash, pruned_at_ms) VALUES (1, 0, zeroblob(32), 0);
   `,
+  // 14: evaluation counts on the ledger (docs/oprf.md). oprf_count_tally: this evaluator's own
+  // counts per publication bucket (the oprf section's counts.bucketSeconds), until the closed
+  // bucket is published. oprf_count_decided: buckets this evaluator decided (published, or nothing
+  // reached the floor); a bucket it published is also known from its own rows below, written in
+  // the transaction that stores the entry. oprf_counts: every evaluator's published rows, from
+  // the entries every node accepts.
+  `
+  CREATE TABLE oprf_count_tally (
+    bucket_start_ms INTEGER NOT NULL,
+    bucket_seconds INTEGER NOT NULL,
+    member TEXT NOT NULL,
+    bin TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (bucket_start_ms, bucket_seconds, member, bin)
+  ) WITHOUT ROWID;
+  CREATE TABLE oprf_count_decided (
+    bucket_start_ms INTEGER NOT NULL,
+    bucket_seconds INTEGER NOT NULL,
+    decided_at_ms INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    PRIMARY KEY (bucket_start_ms, bucket_seconds)
+  ) WITHOUT ROWID;
+  CREATE TABLE oprf_counts (
+    entry_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    evaluator TEXT NOT NULL,
+    member TEXT NOT NULL,
+    bin TEXT NOT NULL,
+    bucket_start_ms INTEGER NOT NULL,
+    bucket_seconds INTEGER NOT NULL,
+    band INTEGER NOT NULL,
+    PRIMARY KEY (entry_id, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX oprf_counts_by_bucket ON oprf_counts (bucket_start_ms);
+  CREATE INDEX oprf_counts_by_evaluator ON oprf_counts (evaluator, bucket_start_ms, bucket_seconds);
+  `,
 ];
 
 /** The migration that made the audit anchor signed (audit-store.ts adopts an unsigned anchor only right after it). */
