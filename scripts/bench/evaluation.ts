@@ -19,6 +19,7 @@
 //                  RESOURCE_EXHAUSTED (expected: oprf.budgets.perMemberBinHour), the time it
 //                  took; the evaluation-count alert where this build has one
 import { execFileSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -32,6 +33,7 @@ import { loadMamoriPackageDefinition } from '../../proto/ts/loader';
 import { withLuhnDigit } from '../../proto/ts/normalize';
 import { oprfReady } from '../../proto/ts/oprf/group';
 import { planEvaluation } from '../../proto/ts/oprf/threshold';
+import { panSelector } from '../../proto/ts/trust/domains';
 import { startConsortium, stopConsortium, type Member } from './consortium';
 import { addRow, details, errorText, immediate, msSince, now, onCleanup, percentile, progress, rows, secondsSince } from './common';
 import { YIELD_EVERY, latency, mirrorRun, summarize, unlistedPans, type MirrorViolations, type Run } from './sdk';
@@ -292,7 +294,8 @@ async function cachedCheck(issuer: Member, selectors: MamoriClient, cachedPans: 
     if (!(await mirror.whenReady(60_000))) throw new Error(`the filter mirror of ${issuer.id} is not usable after 60 s: ${mirror.status().reason}`);
     const sdk = await baseline.waitForReady(60_000);
     if (sdk.checksVia !== 'mirror') throw new Error(`the SDK mirror is not usable after 60 s: ${sdk.fallbackReason}`);
-    const rpcsBefore = selectors.stats().rpcs.EvaluatePanSelectors;
+    // Cards evaluated (not the background refresh of the parameters, an empty request, once a minute).
+    const roundsBefore = selectors.stats().selectors.evaluation.rounds;
     const warmBase: MirrorViolations = { nodeNotListed: 0, listed: 0, fallback: 0 };
     const warmCached = { positives: 0, unusable: 0 };
     await mirrorRun(baseline, unlistedPans(Math.min(50_000, options.mirrorChecks)), warmBase);
@@ -310,8 +313,22 @@ async function cachedCheck(issuer: Member, selectors: MamoriClient, cachedPans: 
           `vs mirror check ${Math.round((baseRuns.at(-1) as Run).perSecond).toLocaleString('en-US')}/s`,
       );
     }
-    const rpcs = selectors.stats().rpcs.EvaluatePanSelectors - rpcsBefore;
-    if (rpcs !== 0) throw new Error(`cached cards made ${rpcs} EvaluatePanSelectors calls`);
+    const rounds = selectors.stats().selectors.evaluation.rounds - roundsBefore;
+    if (rounds !== 0) throw new Error(`cached cards made ${rounds} EvaluatePanSelectors calls with cards`);
+    // What a cached card costs, piece by piece (one thread, no I/O): the cache's keyed hash
+    // (HMAC-SHA-256 under the cache key) against today's keyed-BLAKE2b selector, and
+    // panSelectors of a cached card without the filter lookup.
+    const digits = cachedPans.slice(0, 50_000);
+    const perOpUs = (fn: (i: number) => unknown): number => {
+      for (let i = 0; i < 5_000; i++) fn(i);
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < digits.length; i++) fn(i);
+      return Number(process.hrtime.bigint() - t0) / 1e3 / digits.length;
+    };
+    const key = randomBytes(32);
+    const hmacUs = perOpUs((i) => createHmac('sha256', key).update('mamori-selector-cache-v1/pan\0').update(digits[i] as string, 'latin1').digest().toString('latin1'));
+    const blake2bUs = perOpUs((i) => panSelector(key, digits[i] as string));
+    const lookupOnly = await cachedRun(selectors, { mayContain: () => false } as unknown as FilterMirror, cachedPans, Math.min(options.mirrorChecks, 200_000), { positives: 0, unusable: 0 });
     const base = summarize(baseRuns);
     const cached = summarize(cachedRuns);
     const sdkRow = rows.find((r) => SDK_MIRROR_ROW.test(r.name));
@@ -322,6 +339,9 @@ async function cachedCheck(issuer: Member, selectors: MamoriClient, cachedPans: 
     addRow('oprf cached check: ratio to the SDK mirror check of this phase', (100 * cached.perSecond) / base.perSecond, '%', sdkRow ? undefined : { op: '>=', value: 90 });
     if (sdkRow) addRow('oprf cached check: ratio to the `sdk` phase mirror row of this run', (100 * cached.perSecond) / sdkRow.value, '%', { op: '>=', value: 90 });
     else progress('oprf cached check: the `sdk` phase did not run (--only sdk,oprf compares with its mirror row); compared with the mirror check of this phase');
+    addRow('oprf cached check, parts: panSelectors of a cached card alone (no filter lookup)', lookupOnly.perSecond, 'calls/s');
+    addRow('oprf cached check, parts: HMAC-SHA-256 keyed hash of the cache (node:crypto createHmac)', hmacUs, 'µs');
+    addRow('oprf cached check, parts: keyed-BLAKE2b panSelector of the mirror check', blake2bUs, 'µs');
     addRow('oprf cached check: answers not negative (positives or mirror unusable)', cachedViolations.positives + cachedViolations.unusable, 'checks', { op: '<', value: 1 });
     details.oprfCachedCheck = {
       member: issuer.id,
@@ -330,6 +350,7 @@ async function cachedCheck(issuer: Member, selectors: MamoriClient, cachedPans: 
       cached: { summary: cached, runs: cachedRuns, violations: cachedViolations },
       mirrorCheck: { summary: base, runs: baseRuns, violations: baseViolations },
       sdkPhaseMirrorRow: sdkRow?.value ?? null,
+      parts: { panSelectorsCachedAlone: lookupOnly, cacheHmacUs: hmacUs, panSelectorBlake2bUs: blake2bUs },
       mirrorItems: mirror.status().items,
     };
   } finally {
