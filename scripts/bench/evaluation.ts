@@ -336,8 +336,10 @@ async function cachedCheck(issuer: Member, selectors: MamoriClient, cachedPans: 
     addRow('oprf cached check: p50', cached.p50Us, 'µs');
     addRow('oprf cached check: p99', cached.p99Us, 'µs');
     addRow('oprf cached check: SDK mirror check (checkCard, keyed BLAKE2b) on the same node, same phase', base.perSecond, 'checks/s');
-    addRow('oprf cached check: ratio to the SDK mirror check of this phase', (100 * cached.perSecond) / base.perSecond, '%', sdkRow ? undefined : { op: '>=', value: 90 });
-    if (sdkRow) addRow('oprf cached check: ratio to the `sdk` phase mirror row of this run', (100 * cached.perSecond) / sdkRow.value, '%', { op: '>=', value: 90 });
+    // The target is on the comparison measured alternately in this phase (same node, same load):
+    // the `sdk` phase's row is taken minutes earlier, on a shared machine under another load.
+    addRow('oprf cached check: ratio to the SDK mirror check of this phase (runs alternated)', (100 * cached.perSecond) / base.perSecond, '%', { op: '>=', value: 90 });
+    if (sdkRow) addRow('oprf cached check: ratio to the `sdk` phase mirror row of this run (other moment, other load)', (100 * cached.perSecond) / sdkRow.value, '%');
     else progress('oprf cached check: the `sdk` phase did not run (--only sdk,oprf compares with its mirror row); compared with the mirror check of this phase');
     addRow('oprf cached check, parts: panSelectors of a cached card alone (no filter lookup)', lookupOnly.perSecond, 'calls/s');
     addRow('oprf cached check, parts: HMAC-SHA-256 keyed hash of the cache (node:crypto createHmac)', hmacUs, 'µs');
