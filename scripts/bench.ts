@@ -17,6 +17,11 @@
 // Detection (scripts/bench/detection.ts):
 //   merchant-screen - acquirer-b holding --merchants listed merchants: screenMerchant p50 / p99
 //   alert-latency   - three nodes: k-th card-testing report acknowledged to the issuer's alert (p50, p99)
+// Oblivious PAN selectors (scripts/bench/evaluation.ts; three nodes, threshold PRF t = 2 of 3):
+//   oprf         - first-seen card latency at c = 1 and c = 64 (coalesced); bulk preEvaluate of
+//                  --oprf-pans cards (PANs/s, multiplications and CPU per PAN); a cached card's
+//                  check (selector cache + mirror filter) against the SDK mirror check; one member
+//                  enumerating one BIN until refused
 //
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
 // Options: --only LIST (comma-separated phases above; default all), --runs N (import runs, median;
@@ -27,7 +32,8 @@
 //          --sdk-remote-checks N (concurrency 64, per run; default 200,000), --sdk-sequential-checks N
 //          (concurrency 1 and bare unary calls, per run; default 10,000),
 //          --merchants N (merchant-screen; default 1,000,000), --screenings N (default 2,000),
-//          --alert-rounds N (alert-latency; default 20),
+//          --alert-rounds N (alert-latency; default 20), --oprf-pans N (oprf bulk; default 100,000),
+//          --oprf-latency-cards N (oprf, first-seen cards at c = 1; default 200),
 //          --keep (keep the temp folder and node logs), --out FILE.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -73,6 +79,7 @@ import { runSdkBench } from './bench/sdk';
 import { measureScrubPass } from './bench/scrub';
 import { runCommonPointBench } from './bench/common-point';
 import { DETECTION_PHASES, runDetectionBench, type DetectionPhase } from './bench/detection';
+import { runOprfBench } from './bench/evaluation';
 
 // ---------------------------------------------------------------- options
 
@@ -80,8 +87,10 @@ const NODE_PHASES = ['import', 'restart', 'check', 'sdk'] as const;
 type NodePhase = (typeof NODE_PHASES)[number];
 // In process, no node: common-point analysis at the aggregator (scripts/bench/common-point.ts).
 const ANALYSIS_PHASES = ['cpp'] as const;
-type Phase = NodePhase | ConsortiumPhase | DetectionPhase | (typeof ANALYSIS_PHASES)[number];
-const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES];
+// Three nodes, oblivious PAN selectors (scripts/bench/evaluation.ts).
+const OPRF_PHASES = ['oprf'] as const;
+type Phase = NodePhase | ConsortiumPhase | DetectionPhase | (typeof ANALYSIS_PHASES)[number] | (typeof OPRF_PHASES)[number];
+const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES, ...OPRF_PHASES];
 
 interface Options {
   phases: Set<Phase>;
@@ -104,13 +113,15 @@ interface Options {
   merchants: number;
   screenings: number;
   alertRounds: number;
+  oprfPans: number;
+  oprfLatencyCards: number;
 }
 
 const USAGE =
   'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
   '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N]\n' +
   '                                  [--sdk-runs N] [--sdk-checks N] [--sdk-remote-checks N] [--sdk-sequential-checks N] [--keep] [--out FILE]\n' +
-  '                                  [--merchants N] [--screenings N] [--alert-rounds N]\n' +
+  '                                  [--merchants N] [--screenings N] [--alert-rounds N] [--oprf-pans N] [--oprf-latency-cards N]\n' +
   `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n` +
   '--scrub-continuous: psp-c scrubs its ledger without pauses throughout (checks measured beside a running scrub)\n';
 
@@ -135,6 +146,8 @@ function parseArgs(argv: string[]): Options {
     merchants: 1_000_000,
     screenings: 2_000,
     alertRounds: 20,
+    oprfPans: 100_000,
+    oprfLatencyCards: 200,
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
@@ -166,6 +179,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--merchants') o.merchants = int(a, argv[++i]);
     else if (a === '--screenings') o.screenings = int(a, argv[++i], 2);
     else if (a === '--alert-rounds') o.alertRounds = int(a, argv[++i]);
+    else if (a === '--oprf-pans') o.oprfPans = int(a, argv[++i], 1000);
+    else if (a === '--oprf-latency-cards') o.oprfLatencyCards = int(a, argv[++i], 2);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -290,6 +305,9 @@ async function main(): Promise<void> {
   if (detectionPhases.length > 0) {
     await runDetectionBench({ phases: new Set(detectionPhases), merchants: options.merchants, screenings: options.screenings, alertRounds: options.alertRounds, tempDir });
   }
+  if (options.phases.has('oprf')) {
+    await runOprfBench({ pans: options.oprfPans, latencyCards: options.oprfLatencyCards, perCaller: 10, mirrorChecks: options.sdkChecks, runs: options.sdkRuns, tempDir });
+  }
 
   // ---- report
   printTable();
@@ -316,6 +334,8 @@ async function main(): Promise<void> {
       merchants: options.merchants,
       screenings: options.screenings,
       alertRounds: options.alertRounds,
+      oprfPans: options.oprfPans,
+      oprfLatencyCards: options.oprfLatencyCards,
     },
     rows,
     details,

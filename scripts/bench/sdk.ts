@@ -47,11 +47,11 @@ const LISTED_SHARE = 0.01;
  * back-to-back resolved awaits never reach I/O, and the mirror's heartbeats must get through
  * or the mirror declares itself stale after 3 s. An authorization service does I/O between checks.
  */
-const YIELD_EVERY = 10_000;
+export const YIELD_EVERY = 10_000;
 
 // ---------------------------------------------------------------- statistics over Float64Array
 
-interface Latency {
+export interface Latency {
   p50Us: number;
   p99Us: number;
   p999Us: number;
@@ -59,19 +59,19 @@ interface Latency {
 }
 
 /** Nearest-rank percentiles of latencies in ns, reported in µs. Sorts `ns` in place. */
-function latency(ns: Float64Array): Latency {
+export function latency(ns: Float64Array): Latency {
   ns.sort();
   const at = (p: number) => (ns[Math.min(ns.length - 1, Math.max(0, Math.ceil((p / 100) * ns.length) - 1))] as number) / 1000;
   return { p50Us: at(50), p99Us: at(99), p999Us: at(99.9), maxUs: (ns[ns.length - 1] as number) / 1000 };
 }
 
-interface Run extends Latency {
+export interface Run extends Latency {
   perSecond: number;
   seconds: number;
 }
 
 /** Median of every field over the runs. */
-function summarize(runs: Run[]): Run {
+export function summarize(runs: Run[]): Run {
   const m = (f: keyof Run) => median(runs.map((r) => r[f]));
   return { perSecond: m('perSecond'), seconds: m('seconds'), p50Us: m('p50Us'), p99Us: m('p99Us'), p999Us: m('p999Us'), maxUs: m('maxUs') };
 }
@@ -81,7 +81,7 @@ const fmt = (r: Run) => `${Math.round(r.perSecond).toLocaleString('en-US')}/s, p
 // ---------------------------------------------------------------- card numbers
 
 /** Random Luhn-valid PANs starting with 6: the CSV only holds PANs starting with 4 and 5. */
-function unlistedPans(n: number): string[] {
+export function unlistedPans(n: number): string[] {
   const pans = new Array<string>(n);
   for (let i = 0; i < n; i++) pans[i] = randomPan('6');
   return pans;
@@ -104,7 +104,7 @@ function mixedPans(n: number, listedSample: readonly string[]): { pans: string[]
 
 // ---------------------------------------------------------------- 1. mirror, negative checks, one thread
 
-interface MirrorViolations {
+export interface MirrorViolations {
   /** Answered by the node after a local positive that the node denied: Bloom false positives. */
   nodeNotListed: number;
   /** Answered by the node and listed: an unlisted PAN that is listed (cannot happen unless the CSV overlaps). */
@@ -113,7 +113,7 @@ interface MirrorViolations {
   fallback: number;
 }
 
-async function mirrorRun(client: MamoriClient, pans: readonly string[], violations: MirrorViolations): Promise<Run> {
+export async function mirrorRun(client: MamoriClient, pans: readonly string[], violations: MirrorViolations): Promise<Run> {
   const n = pans.length;
   const ns = new Float64Array(n);
   let busyNs = 0;
