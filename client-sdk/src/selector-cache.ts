@@ -1,5 +1,5 @@
 // The member-local cache PAN → oblivious PAN selector (docs/oprf.md#the-client-sdk). A card is
-// filed under a keyed hash of its number (HMAC-SHA-256 under a secret of this member, random
+// filed under a keyed hash of its number (keyed BLAKE2b under a secret of this member, random
 // per client unless the member gives one), so no card number is a map key, in memory or in an
 // exported copy. The cache is bounded (least recently used entries go first) and belongs to
 // one dealing (setId): selectors of another dealing are another function, so a change of set
@@ -9,12 +9,12 @@
 // can test a candidate card number for membership and read its selector, so the member
 // protects both as it protects card data.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { selectorCacheHandle } from '../../proto/ts/trust/domains';
 import { MamoriClientError } from './errors';
 
 export const SELECTOR_CACHE_FORMAT = 'mamori-selector-cache-v1';
 export const CACHE_KEY_BYTES = 32;
 const SELECTOR_BYTES = 32;
-const PAN_TAG = `${SELECTOR_CACHE_FORMAT}/pan\0`;
 const CHECK_TAG = `${SELECTOR_CACHE_FORMAT}/key-check\0`;
 
 /** An exported cache: JSON of this shape. */
@@ -59,7 +59,7 @@ export class SelectorCache {
 
   /** The handle a normalized card number is filed under. */
   handleOf(digits: string): string {
-    return createHmac('sha256', this.key).update(PAN_TAG).update(digits, 'latin1').digest().toString('latin1');
+    return selectorCacheHandle(this.key, digits).toString('latin1');
   }
 
   get setId(): string | undefined {

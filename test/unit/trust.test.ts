@@ -17,6 +17,7 @@ import {
   hashSelector,
   issuerNoticeTag,
   issuerNoticeTagKey,
+  selectorCacheHandle,
   nodeConfigDigest,
   operatorKeyCheckBytes,
   panSelector,
@@ -64,6 +65,8 @@ const PINNED = {
   // Computed apart from this code (Python hashlib.blake2b) when the tags were introduced.
   issuerNoticeTagKey: 'f2c543ed1efce6dd3053fc5ffb824fe3561620d87c074da6c7238c8fac0b31ed',
   issuerNoticeTag: '064ed7723bd959f3d00ab6dd056e96a1',
+  // Python hashlib.blake2b(tag || digits, key = 32 × 0x09).
+  selectorCacheHandle: '39ca33ed53f75773b2847bce200ccc93834fcddc96ddb15df6728a412b14f3ac',
 };
 
 describe('unit: trust module (proto/ts/trust)', () => {
@@ -118,6 +121,11 @@ describe('unit: trust module (proto/ts/trust)', () => {
       expect(derivedRowsMac(key, { ...input, publication: publication.replace(',1,', ',2,') }).toString('hex'), 'another validity end').to.not.equal(PINNED.derivedRowsMac);
       expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0xff])).toString('hex')).to.equal(PINNED.filterSnapshotMac);
       expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0x00])).toString('hex'), 'zeroed bits').to.not.equal(PINNED.filterSnapshotMac);
+    });
+
+    it('the SDK selector cache handle: keyed BLAKE2b of the normalized PAN under its own tag', () => {
+      expect(selectorCacheHandle(Buffer.alloc(32, 9), '4111111111111111').toString('hex')).to.equal(PINNED.selectorCacheHandle);
+      expect(selectorCacheHandle(Buffer.alloc(32, 8), '4111111111111111').toString('hex'), 'another key').to.not.equal(PINNED.selectorCacheHandle);
     });
 
     it('issuer notices: tag key (shared secret, sender and recipient box keys) and tag (over the ephemeral key)', () => {

@@ -11,6 +11,7 @@
 //                                           (signed by the member: the link the first kept audit row chains to)
 //   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value);
 //                                           a later normalization version N: "mamori/v1/<type>.v<N>\0" (SELECTOR_VERSIONS)
+//                        selector-cache     BLAKE2b-256(key = the member's SDK cache key, tag || normalized PAN): a cache handle
 //   hashed               entry hash         BLAKE2b-256(entry body), no tag: the chain link (prev) and the entry's id
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
 //                        node-config        SHA-256(tag || canonical JSON of the effective node config)
@@ -152,6 +153,23 @@ export function panSelector(key: Uint8Array, digits: string): Buffer {
   if (digits.length > 19) return hashSelector(key, 'SELECTOR_TYPE_PAN', digits);
   const written = panMessage.write(digits, PAN_TAG.length, 'latin1');
   const digest = sodium().crypto_generichash(DIGEST_BYTES, panMessage.subarray(0, PAN_TAG.length + written), key);
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+}
+
+const SELECTOR_CACHE_TAG = tag('selector-cache');
+/** The message buffer of selectorCacheHandle, reused like panMessage. */
+const cacheMessage = Buffer.alloc(SELECTOR_CACHE_TAG.length + 19);
+SELECTOR_CACHE_TAG.copy(cacheMessage, 0);
+
+/**
+ * The handle the SDK files a card's oblivious selector under in its member-local cache:
+ * BLAKE2b-256(key = the member's cache key, tag || normalized PAN). Keyed, so no card number is
+ * a map key and an exported cache cannot be tested without the key; the cached check's hot path.
+ */
+export function selectorCacheHandle(key: Uint8Array, digits: string): Buffer {
+  const written = cacheMessage.write(digits, SELECTOR_CACHE_TAG.length, 'latin1');
+  if (written !== digits.length || digits.length > 19) throw new Error('a cache handle takes a normalized PAN of at most 19 digits');
+  const digest = sodium().crypto_generichash(DIGEST_BYTES, cacheMessage.subarray(0, SELECTOR_CACHE_TAG.length + written), key);
   return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
