@@ -15,6 +15,7 @@ import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
+import { addFormationCommands } from './formation-commands';
 import { wholeNumber } from './whole-number';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
@@ -262,6 +263,7 @@ export function buildProgram(): Command {
   addAuditCommands(program);
   addSightingCommands(program);
   addCommonPointCommands(program, { options: merchantFieldOptions, fields: merchantFields });
+  addFormationCommands(program);
 
   return program;
 }

@@ -6,6 +6,7 @@
 //   signed (Ed25519)     entry              tag || entry body, exactly as stored and forwarded
 //                        consortium         tag || canonical JSON of the consortium document
 //                        operator-key-check tag (a probe: does a secret key match its public key)
+//                        join-request       tag || canonical JSON of a join request without its signature (the member's key)
 //   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value)
 //   hashed               entry hash         BLAKE2b-256(entry body), no tag: the chain link (prev) and the entry's id
 //                        audit              SHA-256(tag || prev hash || u64be id || u64be at_ms || u32be-length-prefixed actor, action, details)
@@ -27,6 +28,7 @@ function tag(name: string): Buffer {
 const ENTRY_TAG = tag('entry');
 const CONSORTIUM_TAG = tag('consortium');
 const OPERATOR_KEY_CHECK_TAG = tag('operator-key-check');
+const JOIN_REQUEST_TAG = tag('join-request');
 const AUDIT_TAG = tag('audit');
 const NODE_CONFIG_TAG = tag('node-config');
 const CLIENT_TOKEN_TAG = tag('client-token');
@@ -41,6 +43,11 @@ export function entrySigningBytes(body: Uint8Array): Buffer {
 /** Bytes the operator signs for a consortium document: tag || canonical JSON. */
 export function consortiumSigningBytes(canonicalDocument: string): Buffer {
   return Buffer.concat([CONSORTIUM_TAG, Buffer.from(canonicalDocument, 'utf8')]);
+}
+
+/** Bytes a joining member signs with its Ed25519 key: tag || canonical JSON of its join request (signature left out). */
+export function joinRequestSigningBytes(canonicalRequest: string): Buffer {
+  return Buffer.concat([JOIN_REQUEST_TAG, Buffer.from(canonicalRequest, 'utf8')]);
 }
 
 /** Signed and verified once to check that an operator's secret key belongs to its public key; never stored. */
