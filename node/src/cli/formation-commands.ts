@@ -34,9 +34,10 @@ export function addFormationCommands(program: Command): void {
     .requiredOption('--endpoint <host:port>', "where the other members' nodes reach this node (replication, mutual TLS)")
     .option('--bin-ranges <bins>', 'BIN ranges this issuer owns, comma-separated (6-8 digits each)', list, [] as string[])
     .option('--api <host:port>', "the member API on loopback (this member's CLI and SDK)", DEFAULT_API)
+    .option('--peer-listen <host:port>', 'where the node listens for peers (default: the endpoint)')
     .option('--json', 'print JSON')
-    .action(async (o: { dir: string; id: string; role: string; endpoint: string; binRanges: string[]; api: string; json?: boolean }) => {
-      const r = await initMember({ dir: o.dir, id: o.id, role: o.role, endpoint: o.endpoint, binRanges: o.binRanges, api: o.api });
+    .action(async (o: { dir: string; id: string; role: string; endpoint: string; binRanges: string[]; api: string; peerListen?: string; json?: boolean }) => {
+      const r = await initMember({ dir: o.dir, id: o.id, role: o.role, endpoint: o.endpoint, binRanges: o.binRanges, api: o.api, peerListen: o.peerListen });
       if (o.json) return console.log(toJson({ member: r.member, dir: r.layout.dir, joinRequest: r.layout.joinRequest, signingPublicKey: r.signingKey }));
       console.log(
         [

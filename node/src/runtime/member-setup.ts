@@ -59,6 +59,8 @@ export interface MemberInitOptions {
   binRanges?: string[];
   /** The member-local API (checks, publications): loopback. */
   api?: string;
+  /** Where the node listens for peers; default the endpoint (e.g. 0.0.0.0:7401 behind a NAT). */
+  peerListen?: string;
 }
 
 export const DEFAULT_API = '127.0.0.1:7101';
@@ -71,6 +73,7 @@ function initProblems(o: MemberInitOptions): string[] {
   if (!(MEMBER_ROLES as readonly string[]).includes(o.role)) problems.push(`--role: "${o.role}" is not a role; expected one of ${MEMBER_ROLES.join(', ')}`);
   if (!hostPort.safeParse(o.endpoint).success) problems.push(`--endpoint: "${o.endpoint}" is not HOST:PORT (where the other members' nodes reach this node)`);
   const api = o.api ?? DEFAULT_API;
+  if (o.peerListen !== undefined && !hostPort.safeParse(o.peerListen).success) problems.push(`--peer-listen: "${o.peerListen}" is not HOST:PORT`);
   if (!hostPort.safeParse(api).success) problems.push(`--api: "${api}" is not HOST:PORT`);
   else if (!isLoopbackHost(hostOf(api))) problems.push(`--api: ${api} is not a loopback address; the member API (token-authenticated, no TLS) stays on this machine`);
   for (const bin of o.binRanges ?? []) if (!binRange.safeParse(bin).success) problems.push(`--bin-ranges: "${bin}" is not a BIN (6 to 8 digits)`);
@@ -125,7 +128,7 @@ export async function initMember(o: MemberInitOptions): Promise<MemberInitResult
     memberKeyFile: './member.key.json',
     clientTokenDigests: [tokenDigest(token)],
     logLevel: 'info',
-    peerListen: o.endpoint,
+    peerListen: o.peerListen ?? o.endpoint,
     tls: { caFile: './tls/ca.cert.pem', certFile: './tls/node.cert.pem', keyFile: './tls/node.key.pem' },
   };
   const client: ClientConfig = { member: o.id, target: api, token, deadlineMs: 5_000 };
