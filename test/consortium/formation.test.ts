@@ -133,12 +133,13 @@ describe('consortium formation: separate member and operator directories, the ru
     // 6. Members that joined before the last add-member take the newest consortium.json.
     fs.copyFileSync(path.join(opDir, 'consortium.json'), path.join(transfer, 'consortium.json'));
     for (const m of FIRST_THREE.slice(0, -1)) installConsortiumFile(path.join(transfer, 'consortium.json'), dirOf(m.id));
+    const commandsMs = Date.now() - started;
     // 7. Each member starts its node.
     for (const m of FIRST_THREE) await startMember(m.id);
     await Promise.all(FIRST_THREE.map((m) => ready(m.id)));
     await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await client(m.id).status()).peers.every((p) => p.connected), `${m.id} connected to its peers`, 60_000, 50)));
     formedMs = Date.now() - started;
-    console.log(`      formed a three-member consortium (CLI steps 1-7, nodes started and connected) in ${formedMs} ms`);
+    console.log(`      formed a three-member consortium in ${formedMs} ms: ${commandsMs} ms of commands (steps 1-6, 10 CLI processes), then nodes started and connected`);
 
     const shown = await mamori(['consortium', 'show', '--dir', opDir]);
     expect(shown.stdout).to.include('document version 4').and.include('3 current');
@@ -208,6 +209,34 @@ describe('consortium formation: separate member and operator directories, the ru
     expect(fs.readdirSync(transfer).sort()).to.deep.equal(
       ['consortium.json', ...[...FIRST_THREE, FOURTH].flatMap((m) => [`${m.id}.join-request.json`, `${m.id}.join-response.json`])].sort(),
     );
+  });
+
+  it('remove-member: once the others hold the new file they refuse the removed member, and its earlier entries still verify', async () => {
+    const earlier = randomPan('520000');
+    usedPans.push(earlier);
+    const seqBefore = (await client(FOURTH.id).publishCompromisedCards([earlier], { reason: 'skimming' })).seq;
+    await waitForFeed(client('acquirer-b'), FOURTH.id, seqBefore);
+    const r = await mamori(['consortium', 'remove-member', '--dir', opDir, '--id', FOURTH.id]);
+    expect(r.stdout).to.match(/version 5 -> 6/).and.include(`${FOURTH.id}: removed at`);
+    fs.copyFileSync(path.join(opDir, 'consortium.json'), path.join(transfer, 'consortium.json'));
+    for (const m of FIRST_THREE) installConsortiumFile(path.join(transfer, 'consortium.json'), dirOf(m.id));
+    await Promise.all(FIRST_THREE.map((m) => waitFor(async () => !(await client(m.id).status()).peers.some((p) => p.peer === FOURTH.id), `${m.id} to drop issuer-d`, 30_000, 50)));
+    // The removed member's node (which still holds the old file) signs a new entry; every peer refuses it.
+    const later = randomPan('520000');
+    usedPans.push(later);
+    const seqAfter = (await client(FOURTH.id).publishCompromisedCards([later], { reason: 'skimming' })).seq;
+    await waitFor(
+      async () => (await client(FOURTH.id).status()).peers.every((p) => !p.connected && p.lastError !== ''),
+      'every peer to refuse issuer-d',
+      30_000,
+      50,
+    );
+    for (const m of FIRST_THREE) {
+      const status = await client(m.id).status();
+      expect(status.feeds.find((f) => f.origin === FOURTH.id)?.seq, `${m.id} holds issuer-d's feed up to its removal`).to.be.below(seqAfter);
+      expect((await client(m.id).checkCard(later)).listed, `${m.id}: the removed member's new card`).to.equal(false);
+      expect((await client(m.id).checkCard(earlier)).listed, `${m.id}: the removed member's earlier card`).to.equal(true);
+    }
   });
 
   it('no test card number is in clear in any member data directory, log or operator file', () => {
@@ -317,5 +346,37 @@ describe('consortium formation: bad join requests and responses are refused, nam
     const view = JSON.parse(shown.stdout) as { version: number; members: { id: string }[] };
     expect(view.version).to.equal(2);
     expect(view.members.map((m) => m.id)).to.deep.equal(['issuer-a']);
+  });
+
+  it('keys rotate keeps the new epoch in the operator directory: a member added afterwards is sealed both epochs and joins', async () => {
+    await mamori(['keys', 'rotate', '--consortium', path.join(opDir, 'consortium.json'), '--operator-key', path.join(opDir, 'operator', 'operator.key.json')]);
+    const kept = JSON.parse(fs.readFileSync(path.join(opDir, 'operator', 'epoch-keys.json'), 'utf8')) as { epochs: { epoch: number }[] };
+    expect(kept.epochs.map((e) => e.epoch)).to.deep.equal([1, 2]);
+    const response = path.join(root, 'acquirer-x.join-response.json');
+    await mamori(['consortium', 'add-member', '--dir', opDir, '--request', requestOf('acquirer-x'), '--out', response]);
+    const joined = await mamori(['member', 'join', '--dir', dirOf('acquirer-x'), '--response', response]);
+    expect(joined.stdout).to.include('Member acquirer-x joined').and.include('document version 4');
+    const view = JSON.parse((await mamori(['consortium', 'show', '--dir', opDir, '--json'])).stdout) as { epochs: { epoch: number; sealedTo: string[] }[] };
+    expect(view.epochs.map((e) => [e.epoch, e.sealedTo])).to.deep.equal([
+      [1, ['acquirer-x', 'issuer-a']],
+      [2, ['acquirer-x', 'issuer-a']],
+    ]);
+  });
+
+  it('set-bins prints what changed, and refuses a non-issuer or a range another issuer owns', async () => {
+    const before = snapshot(opDir);
+    const acquirer = await mamori(['consortium', 'set-bins', '--dir', opDir, '--id', 'acquirer-x', '--bin-ranges', '600000'], { expectCode: 1 });
+    expect(acquirer.stderr).to.include('--bin-ranges: only an issuer owns BIN ranges');
+    const unknown = await mamori(['consortium', 'set-bins', '--dir', opDir, '--id', 'issuer-zz', '--bin-ranges', '600000'], { expectCode: 1 });
+    expect(unknown.stderr).to.include('--id: "issuer-zz" is not a member');
+    expect(snapshot(opDir)).to.deep.equal(before);
+    const r = await mamori(['consortium', 'set-bins', '--dir', opDir, '--id', 'issuer-a', '--bin-ranges', '454545,356900,520000']);
+    expect(r.stdout).to.include('version 4 -> 5').and.include('BIN ranges 454545, 356900 -> 454545, 356900, 520000; added 520000');
+  });
+
+  it('remove-member prints what changed; a removed id is never reused', async () => {
+    const r = await mamori(['consortium', 'remove-member', '--dir', opDir, '--id', 'acquirer-x']);
+    expect(r.stdout).to.include('version 5 -> 6').and.include('acquirer-x: removed at');
+    await refusedRequest(readRequest('acquirer-x'), 'member', /"acquirer-x" was a member \(removed .*\); a member id is never reused/);
   });
 });
