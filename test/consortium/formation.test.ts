@@ -7,6 +7,7 @@
 // organizations). Bad join requests and responses are refused, naming the field, writing nothing.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { sodiumReady } from '../../proto/ts/sodium';
@@ -361,6 +362,27 @@ describe('consortium formation: bad join requests and responses are refused, nam
       [1, ['acquirer-x', 'issuer-a']],
       [2, ['acquirer-x', 'issuer-a']],
     ]);
+  });
+
+  it('renew-cert issues a current member a new certificate that member join installs; a request with other keys or from a non-member is refused', async () => {
+    const before = snapshot(opDir);
+    const out = path.join(root, 'acquirer-x.renewal-response.json');
+    const otherKeys = await mamori(['consortium', 'renew-cert', '--dir', opDir, '--request', requestOf('issuer-a-again'), '--out', out], { expectCode: 1 });
+    expect(otherKeys.stderr).to.include('signingPublicKey: is not the key the consortium lists for "issuer-a"');
+    const nonMember = await mamori(['consortium', 'renew-cert', '--dir', opDir, '--request', requestOf('issuer-e'), '--out', out], { expectCode: 1 });
+    expect(nonMember.stderr).to.include('member: "issuer-e" is not a current member');
+    expect(snapshot(opDir)).to.deep.equal(before);
+    expect(fs.existsSync(out)).to.equal(false);
+
+    const consortiumBefore = fs.readFileSync(path.join(dirOf('acquirer-x'), 'consortium.json'));
+    const r = await mamori(['consortium', 'renew-cert', '--dir', opDir, '--request', requestOf('acquirer-x'), '--out', out, '--cert-days', '30']);
+    expect(r.stdout).to.match(/acquirer-x: certificate valid until \S+ -> \S+ \(document stays at version 4\)/);
+    const installed = await mamori(['member', 'join', '--dir', dirOf('acquirer-x'), '--response', out]);
+    expect(installed.stdout).to.include('new certificate installed');
+    const cert = new X509Certificate(fs.readFileSync(path.join(dirOf('acquirer-x'), 'tls', 'node.cert.pem')));
+    expect(Math.round((Date.parse(cert.validTo) - Date.now()) / 86_400_000)).to.equal(30);
+    expect(cert.checkPrivateKey(createPrivateKey(fs.readFileSync(path.join(dirOf('acquirer-x'), 'tls', 'node.key.pem'))))).to.equal(true);
+    expect(fs.readFileSync(path.join(dirOf('acquirer-x'), 'consortium.json')).equals(consortiumBefore), 'the same document version is not rewritten').to.equal(true);
   });
 
   it('set-bins prints what changed, and refuses a non-issuer or a range another issuer owns', async () => {

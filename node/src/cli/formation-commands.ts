@@ -1,9 +1,9 @@
 // `mamori member init|join` (on each member's machine) and `mamori consortium
-// init|add-member|remove-member|set-bins|show` (the operator): parsing and printing only; the
+// init|add-member|renew-cert|remove-member|set-bins|show` (the operator): parsing and printing only; the
 // work is in runtime/member-setup.ts and runtime/consortium-operator.ts.
 // The step-by-step use: docs/runbook-consortium.md.
 import type { Command } from 'commander';
-import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, removeMember, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
+import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
 import { DEFAULT_API, initMember, joinMember } from '../runtime/member-setup';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
@@ -59,7 +59,12 @@ export function addFormationCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { dir: string; response: string; operatorKey?: string; json?: boolean }) => {
       const r = await joinMember({ dir: o.dir, responseFile: o.response, operatorKey: o.operatorKey });
-      if (o.json) return console.log(toJson({ member: r.member, consortium: r.consortium, version: r.version, operatorPublicKey: r.operatorKey, certificateNotAfterMs: r.certificateNotAfterMs, peers: r.peers }));
+      if (o.json) return console.log(toJson({ renewal: r.renewal, member: r.member, consortium: r.consortium, version: r.version, operatorPublicKey: r.operatorKey, certificateNotAfterMs: r.certificateNotAfterMs, peers: r.peers }));
+      if (r.renewal) {
+        return console.log(
+          `Member ${r.member}: new certificate installed, valid until ${isoDate(r.certificateNotAfterMs)}. Restart the node to present it: mamori start --config ${r.layout.nodeConfig}`,
+        );
+      }
       console.log(
         [
           `Member ${r.member} joined consortium "${r.consortium}" (document version ${r.version}).`,
@@ -110,6 +115,25 @@ export function addFormationCommands(program: Command): void {
           `  certificate valid until ${isoDate(r.certificateNotAfterMs)}; hashing keys sealed to ${r.member}`,
           `  join response: ${r.responseFile}  <- send this file to ${r.member}`,
           ...(r.existingMembers.length > 0 ? [copyHint(r.consortiumFile).replace('every member', r.existingMembers.join(', '))] : []),
+        ].join('\n'),
+      );
+    });
+
+  consortium
+    .command('renew-cert')
+    .description("issue a current member a new certificate for the CSR of its request (its join-request.json); the document does not change")
+    .requiredOption('--dir <dir>', "the operator's directory")
+    .requiredOption('--request <file>', "the member's join-request.json (its keys must be the ones the consortium lists)")
+    .option('--out <file>', 'where to write the response (default DIR/members/<id>/renewal-response.json)')
+    .option('--cert-days <days>', 'validity of the new certificate', wholeNumber('--cert-days', { min: 1, max: 825, what: 'a number of days' }), DEFAULT_CERT_DAYS)
+    .option('--json', 'print JSON')
+    .action(async (o: { dir: string; request: string; out?: string; certDays: number; json?: boolean }) => {
+      const r = await renewCertificate({ dir: o.dir, requestFile: o.request, outFile: o.out, certDays: o.certDays });
+      if (o.json) return console.log(toJson(r));
+      console.log(
+        [
+          `${r.member}: certificate valid until ${r.previousNotAfterMs !== undefined ? `${isoDate(r.previousNotAfterMs)} -> ` : ''}${isoDate(r.certificateNotAfterMs)} (document stays at version ${r.version})`,
+          `  response: ${r.responseFile}  <- send this file to ${r.member}: mamori member join --dir DIR --response FILE, then restart its node`,
         ].join('\n'),
       );
     });

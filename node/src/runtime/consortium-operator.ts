@@ -152,6 +152,16 @@ function binProblems(doc: RawDocument, memberId: string, roles: readonly string[
   return problems;
 }
 
+/** Problems every request has to be free of: the member's signature over it, and its CSR. */
+async function requestProblems(raw: unknown, request: JoinRequest): Promise<string[]> {
+  const problems: string[] = [];
+  if (!verifyJoinRequest(raw as Record<string, unknown>, Buffer.from(request.signingPublicKey, 'base64'))) {
+    problems.push('signature: does not verify with signingPublicKey (the request was altered after "mamori member init" signed it)');
+  }
+  problems.push(...(await checkMemberCertificateRequest(request.csr, request.member)).map((p) => `csr: ${p}`));
+  return problems;
+}
+
 /** Reads and checks a join request against the document; throws a ConfigError naming every bad field. */
 export async function readJoinRequest(file: string, doc: RawDocument): Promise<JoinRequest> {
   const raw = readJsonValue(file);
@@ -172,12 +182,27 @@ export async function readJoinRequest(file: string, doc: RawDocument): Promise<J
     if (other.removedAtMs === undefined && other.endpoint === request.endpoint) problems.push(`endpoint: ${request.endpoint} is already the endpoint of member "${other.id}"`);
   }
   problems.push(...binProblems(doc, request.member, request.roles, request.binRanges, 'binRanges'));
-  if (!verifyJoinRequest(raw as Record<string, unknown>, Buffer.from(request.signingPublicKey, 'base64'))) {
-    problems.push('signature: does not verify with signingPublicKey (the request was altered after "mamori member init" signed it)');
-  }
-  problems.push(...(await checkMemberCertificateRequest(request.csr, request.member)).map((p) => `csr: ${p}`));
+  problems.push(...(await requestProblems(raw, request)));
   if (problems.length > 0) throw new ConfigError(file, problems);
   return request;
+}
+
+/**
+ * Reads a certificate renewal request: a join request (the member's own join-request.json, or a
+ * newer one with a new CSR) from a current member whose keys are the ones the document lists.
+ * Its roles, endpoint and BIN ranges are not read: the document's are in force.
+ */
+async function readRenewalRequest(file: string, doc: RawDocument): Promise<{ request: JoinRequest; member: RawMember }> {
+  const raw = readJsonValue(file);
+  const request = parseJsonValue(file, raw, joinRequestSchema);
+  const member = doc.members.find((m) => m.id === request.member);
+  if (!member || member.removedAtMs !== undefined) throw new ConfigError(file, [`member: "${request.member}" is not a current member of the consortium (nothing was written)`]);
+  const problems: string[] = [];
+  if (member.signingPublicKey !== request.signingPublicKey) problems.push(`signingPublicKey: is not the key the consortium lists for "${member.id}"`);
+  if (member.boxPublicKey !== request.boxPublicKey) problems.push(`boxPublicKey: is not the key the consortium lists for "${member.id}"`);
+  problems.push(...(await requestProblems(raw, request)));
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return { request, member };
 }
 
 /** Seals every epoch of the document to a member's box key with the keys the operator kept. */
@@ -273,6 +298,50 @@ export async function addMember(o: { dir: string; requestFile: string; outFile?:
     consortiumFile: layout.consortiumFile,
     existingMembers: existingMembers.map((m) => m.member),
   };
+}
+
+// ---- consortium renew-cert ----
+
+export interface RenewResult {
+  member: string;
+  previousNotAfterMs?: number;
+  certificateNotAfterMs: number;
+  responseFile: string;
+  version: number;
+}
+
+/**
+ * Issues a current member a new certificate for the CSR of its request (the same TLS key, or a
+ * new one); the document does not change. The response goes back to the member, who installs
+ * it with `mamori member join` and restarts its node.
+ */
+export async function renewCertificate(o: { dir: string; requestFile: string; outFile?: string; certDays?: number }): Promise<RenewResult> {
+  await sodiumReady();
+  const state = loadOperator(o.dir);
+  const { layout, document: doc } = state;
+  const { request, member } = await readRenewalRequest(o.requestFile, doc);
+  const record = path.join(layout.membersDir, member.id);
+  const responseFile = path.resolve(o.outFile ?? path.join(record, 'renewal-response.json'));
+  if (fs.existsSync(responseFile)) throw new Error(`${responseFile} already exists; choose another --out (nothing was written)`);
+  const ca = { certPem: fs.readFileSync(layout.caCertFile, 'utf8'), keyPem: fs.readFileSync(layout.caKeyFile, 'utf8') };
+  const certificate = await issueMemberCertificateForRequest(ca, member.id, request.csr, { validDays: o.certDays ?? DEFAULT_CERT_DAYS, hosts: [hostOf(member.endpoint)] });
+  const recordedCert = path.join(record, 'node.cert.pem');
+  const previousNotAfterMs = fs.existsSync(recordedCert) ? certificateNotAfterMs(fs.readFileSync(recordedCert, 'utf8')) : undefined;
+  const response: JoinResponse = {
+    format: JOIN_RESPONSE_FORMAT,
+    member: member.id,
+    signingPublicKey: member.signingPublicKey,
+    boxPublicKey: member.boxPublicKey,
+    consortium: JSON.parse(fs.readFileSync(layout.consortiumFile, 'utf8')) as JoinResponse['consortium'],
+    certificate,
+    caCertificate: ca.certPem,
+    peers: current(doc).filter((m) => m.id !== member.id).map((m) => ({ member: m.id, endpoint: m.endpoint })),
+  };
+  fs.mkdirSync(path.dirname(responseFile), { recursive: true, mode: 0o700 });
+  writeFileAtomic(responseFile, `${JSON.stringify(response, null, 2)}\n`, { mode: 0o600 });
+  fs.mkdirSync(record, { recursive: true, mode: 0o700 });
+  writeFileAtomic(recordedCert, certificate, { mode: 0o644 });
+  return { member: member.id, previousNotAfterMs, certificateNotAfterMs: certificateNotAfterMs(certificate), responseFile, version: doc.version };
 }
 
 // ---- consortium remove-member, set-bins ----

@@ -145,6 +145,8 @@ export async function initMember(o: MemberInitOptions): Promise<MemberInitResult
 }
 
 export interface MemberJoinResult {
+  /** The directory had joined before: only the certificate (and a newer document) were installed. */
+  renewal: boolean;
   layout: MemberLayout;
   member: string;
   consortium: string;
@@ -164,7 +166,8 @@ export async function joinMember(o: { dir: string; responseFile: string; operato
   await sodiumReady();
   const layout = memberLayout(o.dir);
   if (!fs.existsSync(layout.memberKeyFile)) throw new Error(`${layout.dir} is not a member directory (no member.key.json); run "mamori member init" first`);
-  if (fs.existsSync(layout.tlsCert)) throw new Error(`${layout.dir} has already joined (${layout.tlsCert} exists) (nothing was written)`);
+  // Joined before: a certificate renewal (mamori consortium renew-cert), or the same response again.
+  const renewal = fs.existsSync(layout.tlsCert);
   const identity = loadMemberIdentity(layout.memberKeyFile);
   const nodeRaw = readJsonValue(layout.nodeConfig) as Record<string, unknown>;
   const raw = readJsonValue(o.responseFile);
@@ -183,6 +186,9 @@ export async function joinMember(o: { dir: string; responseFile: string; operato
   const operatorKey = response.consortium.document.operatorPublicKey;
   if (o.operatorKey !== undefined && o.operatorKey !== operatorKey) {
     problems.push(`consortium.document.operatorPublicKey: is not the operator key given with --operator-key`);
+  }
+  if (renewal && nodeRaw.operatorPublicKey !== operatorKey) {
+    problems.push('consortium.document.operatorPublicKey: is not the operator key this node trusts (operatorPublicKey in node.json)');
   }
   if (!verifyConsortiumDocument(signedDocument, response.consortium.signature, Buffer.from(operatorKey, 'base64'))) {
     problems.push('consortium.signature: does not verify with the operator key the document names (altered)');
@@ -211,11 +217,16 @@ export async function joinMember(o: { dir: string; responseFile: string; operato
   }
   if (problems.length > 0) throw new ConfigError(file, [...problems.slice(0, -1), `${problems[problems.length - 1]} (nothing was written)`]);
 
-  writeSecretFile(layout.caCert, response.caCertificate);
-  writeSecretFile(layout.tlsCert, response.certificate);
-  writeFileAtomic(layout.consortiumFile, `${JSON.stringify(response.consortium, null, 2)}\n`, { mode: 0o600 });
-  writeFileAtomic(layout.nodeConfig, `${JSON.stringify({ ...nodeRaw, operatorPublicKey: operatorKey }, null, 2)}\n`, { mode: 0o600 });
+  // A renewal never replaces the consortium file by an older version than the one installed.
+  const installedVersion = renewal && fs.existsSync(layout.consortiumFile) ? ((readJsonValue(layout.consortiumFile) as { document?: { version?: unknown } }).document?.version ?? 0) : 0;
+  writeFileAtomic(layout.caCert, response.caCertificate, { mode: 0o600 });
+  writeFileAtomic(layout.tlsCert, response.certificate, { mode: 0o600 });
+  if (typeof installedVersion !== 'number' || document.version > installedVersion) {
+    writeFileAtomic(layout.consortiumFile, `${JSON.stringify(response.consortium, null, 2)}\n`, { mode: 0o600 });
+  }
+  if (!renewal) writeFileAtomic(layout.nodeConfig, `${JSON.stringify({ ...nodeRaw, operatorPublicKey: operatorKey }, null, 2)}\n`, { mode: 0o600 });
   return {
+    renewal,
     layout,
     member: identity.member,
     consortium: document.name,
