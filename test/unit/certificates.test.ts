@@ -5,10 +5,17 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { webcrypto } from 'node:crypto';
 import {
   type CertificateAndKey,
+  checkMemberCertificateRequest,
   createConsortiumCa,
+  createMemberCertificateRequest,
+  inspectMemberCertificate,
   issueMemberCertificate,
+  issueMemberCertificateForRequest,
   memberIdFromPeerCertificate,
 } from '../../node/src/crypto/certificates';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
@@ -230,6 +237,56 @@ describe('unit: consortium certificates', function () {
         }
         expect(thrown, bad).to.be.instanceOf(Error);
       }
+    });
+  });
+
+  describe('certificate signing requests (the member keeps its key; the operator signs)', () => {
+    it('issues a one-year certificate for the key of a member CSR, naming the member and its endpoint host', async () => {
+      const request = await createMemberCertificateRequest('issuer-a', ['10.0.0.7']);
+      expect(request.keyPem).to.match(/^-----BEGIN PRIVATE KEY-----\n/);
+      expect(request.csrPem).to.match(/^-----BEGIN CERTIFICATE REQUEST-----\n/).and.not.include('PRIVATE');
+      expect(await checkMemberCertificateRequest(request.csrPem, 'issuer-a')).to.deep.equal([]);
+      const certPem = await issueMemberCertificateForRequest(pki.ca, 'issuer-a', request.csrPem, { hosts: ['10.0.0.7'] });
+      const leaf = new X509Certificate(certPem);
+      expect(leaf.checkPrivateKey(createPrivateKey(request.keyPem))).to.equal(true);
+      expect(leaf.checkIssued(new X509Certificate(pki.ca.certPem))).to.equal(true);
+      expect(leaf.subject).to.equal('CN=issuer-a');
+      expect(leaf.subjectAltName?.split(', ')).to.include.members(['URI:mamori:member:issuer-a', 'IP Address:10.0.0.7']);
+      expect(leaf.ca).to.equal(false);
+      expect(Math.round((Date.parse(leaf.validTo) - Date.now()) / 86_400_000)).to.equal(365);
+      const facts = await inspectMemberCertificate(certPem, pki.ca.certPem, request.keyPem);
+      expect(facts).to.include({ memberId: 'issuer-a', issuedByCa: true, matchesKey: true });
+      const other = await createMemberCertificateRequest('issuer-a');
+      expect(await inspectMemberCertificate(certPem, pki.ca.certPem, other.keyPem)).to.include({ matchesKey: false });
+      expect(await inspectMemberCertificate(certPem, pki.rogue.certPem, request.keyPem)).to.include({ issuedByCa: false });
+    });
+
+    it('refuses a CSR naming another member, altered, not a CSR, or asking for a CA or other key usages', async () => {
+      const request = await createMemberCertificateRequest('psp-c');
+      expect((await checkMemberCertificateRequest(request.csrPem, 'issuer-a')).join('; ')).to.include('expected exactly "CN=issuer-a"').and.include('expected mamori:member:issuer-a');
+      expect(await checkMemberCertificateRequest('not a csr', 'psp-c')).to.deep.equal(['is not a PEM PKCS#10 certificate signing request']);
+      const der = Buffer.from(request.csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      der[der.length - 40] = (der[der.length - 40] as number) ^ 1;
+      const altered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+      expect((await checkMemberCertificateRequest(altered, 'psp-c')).join('; ')).to.include('signature does not verify');
+      const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+      const caRequest = await x509.Pkcs10CertificateRequestGenerator.create({
+        name: [{ CN: ['psp-c'] }],
+        keys,
+        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+        extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true)],
+      });
+      const problems = (await checkMemberCertificateRequest(caRequest.toString('pem'), 'psp-c')).join('; ');
+      expect(problems).to.include('requests a CA certificate').and.include('never certificate or CRL signing');
+      const noUsage = await x509.Pkcs10CertificateRequestGenerator.create({ name: [{ CN: ['psp-c'] }], keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
+      expect((await checkMemberCertificateRequest(noUsage.toString('pem'), 'psp-c')).join('; ')).to.include('requests no key usage');
+      let thrown: unknown;
+      try {
+        await issueMemberCertificateForRequest(pki.ca, 'psp-c', caRequest.toString('pem'));
+      } catch (error) {
+        thrown = error;
+      }
+      expect(String(thrown)).to.include('certificate signing request: ').and.include('requests a CA certificate');
     });
   });
 

@@ -5,17 +5,13 @@
 // verify the file with the operator key before changing it, re-sign it, raise `version`, and
 // replace it atomically (tmp + rename) so a polling node never reads half a file. Epoch keys
 // are generated and sealed in memory and never printed.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
-import { operatorKeyPairMatches, signConsortiumDocument } from '../../../proto/ts/trust/verify';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import { generateHashingKey, sealHashingKey } from '../crypto/epochs';
-import { ConfigError } from '../config/errors';
-import { parseJsonValue, readJsonFile, readJsonValue } from '../config/files';
-import { consortiumFileSchema, operatorKeyFileSchema } from '../config/schemas';
-import { Consortium } from '../membership/consortium';
+import { readJsonFile } from '../config/files';
+import { consortiumFileSchema } from '../config/schemas';
+import { keepEpochKey, loadSigned, writeSigned, type RawEpoch } from '../membership/operator-document';
 import { epochState, type EpochState } from '../membership/epoch-acks';
 import { isoDate } from './output';
 import { describeMissing, fetchKeyEpochAcks, formatAcks, missingAcks } from './key-acks';
@@ -25,27 +21,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const MIN_OVERLAP_DAYS = 1;
 export const MAX_OVERLAP_DAYS = 365;
 export const DEFAULT_OVERLAP_DAYS = 30;
-
-interface RawEpoch {
-  epoch: number;
-  activeFromMs: number;
-  retiresAtMs?: number;
-  sealed: Record<string, string>;
-}
-
-interface RawDocument {
-  version: number;
-  issuedAtMs: number;
-  operatorPublicKey: string;
-  members: { id: string; boxPublicKey: string; removedAtMs?: number }[];
-  keyEpochs: RawEpoch[];
-  [field: string]: unknown;
-}
-
-interface OperatorKey {
-  publicKey: Buffer;
-  secretKey: Buffer;
-}
 
 export { epochState, type EpochState } from '../membership/epoch-acks';
 
@@ -68,40 +43,6 @@ export interface RotationResult {
 
 function summarize(e: RawEpoch, nowMs: number): EpochSummary {
   return { epoch: e.epoch, state: epochState(e, nowMs), activeFromMs: e.activeFromMs, retiresAtMs: e.retiresAtMs, sealedTo: Object.keys(e.sealed).sort() };
-}
-
-/** Reads the operator key file and checks that its secret key belongs to its public key. */
-function loadOperatorKey(file: string): OperatorKey {
-  const raw = readJsonFile(file, operatorKeyFileSchema);
-  const key = { publicKey: Buffer.from(raw.publicKey, 'base64'), secretKey: Buffer.from(raw.secretKey, 'base64') };
-  if (!operatorKeyPairMatches(key.publicKey, key.secretKey)) {
-    throw new ConfigError(file, ['secretKey: does not belong to publicKey (a damaged or mismatched operator key file)']);
-  }
-  return key;
-}
-
-/**
- * Reads the consortium file and refuses it unless it is valid and signed by this operator key:
- * the operator never re-signs a file someone else altered.
- */
-function loadSigned(consortiumFile: string, operatorKeyFile: string): { raw: { document: RawDocument; signature: string }; operator: OperatorKey } {
-  const operator = loadOperatorKey(operatorKeyFile);
-  const raw = readJsonValue(consortiumFile);
-  const parsed = parseJsonValue(consortiumFile, raw, consortiumFileSchema);
-  const operatorPublicKey = operator.publicKey.toString('base64');
-  if (parsed.document.operatorPublicKey !== operatorPublicKey) {
-    throw new ConfigError(operatorKeyFile, [
-      `publicKey: is not this consortium's operator key (document.operatorPublicKey in ${consortiumFile}); wrong operator key file?`,
-    ]);
-  }
-  Consortium.load(consortiumFile, operatorPublicKey); // signature, duplicate members
-  return { raw: raw as { document: RawDocument; signature: string }, operator };
-}
-
-/** Signs the document and replaces the file atomically: a polling node sees the old file or the new one. */
-function writeSigned(file: string, document: RawDocument, operator: OperatorKey): void {
-  const signature = signConsortiumDocument(document, operator.secretKey);
-  writeFileAtomic(file, `${JSON.stringify({ document, signature }, null, 2)}\n`, { mode: fs.statSync(file).mode & 0o777 });
 }
 
 function parseIsoTime(value: string, option: string): number {
@@ -157,6 +98,8 @@ export async function rotateHashingKey(o: RotateOptions): Promise<RotationResult
     activeFromMs,
     sealed: Object.fromEntries(members.map((m) => [m.id, sealHashingKey(key, Buffer.from(m.boxPublicKey, 'base64')).toString('base64')])),
   };
+  // A consortium formed with `mamori consortium init`: the operator keeps the key, to seal it to members who join later.
+  keepEpochKey(o.operatorKeyFile, next.epoch, key);
   key.fill(0);
   const retiresAtMs = activeFromMs + overlapDays * DAY_MS;
   previous.retiresAtMs = previous.retiresAtMs === undefined ? retiresAtMs : Math.min(previous.retiresAtMs, retiresAtMs);

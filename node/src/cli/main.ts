@@ -16,6 +16,7 @@ import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
 import { addEvaluationCommands } from './evaluation-commands';
+import { addFormationCommands } from './formation-commands';
 import { wholeNumber } from './whole-number';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
@@ -264,6 +265,7 @@ export function buildProgram(): Command {
   addSightingCommands(program);
   addEvaluationCommands(program);
   addCommonPointCommands(program, { options: merchantFieldOptions, fields: merchantFields });
+  addFormationCommands(program);
 
   return program;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { limitsSchema } from './limits-schema';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
-const base64 = (bytes: number, what: string) =>
+export const base64 = (bytes: number, what: string) =>
   z
     .string()
     .refine((s) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length === bytes, {
@@ -166,7 +166,8 @@ export const consortiumDocumentSchema = z
     version: z.number().int().min(1),
     issuedAtMs: z.number().int().min(0),
     operatorPublicKey: base64(32, 'an Ed25519 public key'),
-    members: z.array(consortiumMemberSchema).min(1),
+    // Empty only in version 1 of a consortium formed with `mamori consortium init`, before add-member.
+    members: z.array(consortiumMemberSchema),
     keyEpochs: z.array(keyEpochSchema).min(1),
     // Common-point-of-purchase analysis (docs/design.md#common-point): issuers' fraud reports are sealed to
     // the aggregator, which alone reads them and publishes only merchants past the threshold.

@@ -5,7 +5,7 @@
 // tsyringe (inside @peculiar/x509) throws at load time without a Reflect metadata polyfill.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { KeyObject, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { KeyObject, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 
 x509.cryptoProvider.set(webcrypto);
@@ -61,27 +61,152 @@ export async function issueMemberCertificate(
   options: MemberCertificateOptions = {},
 ): Promise<CertificateAndKey> {
   if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
+  const keys = await generateKeyPair();
+  const certPem = await signMemberCertificate(ca, memberId, keys.publicKey, options.validDays ?? 825, options.hosts ?? []);
+  return { certPem, keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** A member's TLS key and its certificate signing request, made on the member's own machine. */
+export interface CertificateRequestAndKey {
+  /** PKCS#10 request, PEM (`-----BEGIN CERTIFICATE REQUEST-----`). */
+  csrPem: string;
+  /** Private key, PKCS#8 PEM: it never leaves the member's directory. */
+  keyPem: string;
+}
+
+/** Key usages a member certificate may carry: TLS client and server, nothing that signs certificates. */
+const MEMBER_KEY_USAGES = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement;
+
+/** A P-256 key and a CSR naming the member (CN and `mamori:member:<id>` URI SAN) with the member key usages. */
+export async function createMemberCertificateRequest(memberId: string, hosts: readonly string[] = []): Promise<CertificateRequestAndKey> {
+  if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
+  const keys = await generateKeyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: [{ CN: [memberId] }],
+    keys,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.KeyUsagesExtension(MEMBER_KEY_USAGES, true),
+      new x509.SubjectAlternativeNameExtension(subjectAltNames(memberId, hosts)),
+    ],
+  });
+  return { csrPem: csr.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Checks a member's CSR before the operator signs it: it parses, its self-signature verifies,
+ * its key is ECDSA P-256, its subject is exactly CN=<memberId>, a URI SAN it requests names
+ * the same member, and it asks for the member key usages (digitalSignature, keyAgreement
+ * only), never a CA. Returns the problems, each a sentence; none when the CSR is acceptable.
+ */
+export async function checkMemberCertificateRequest(csrPem: string, memberId: string): Promise<string[]> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch {
+    return ['is not a PEM PKCS#10 certificate signing request'];
+  }
+  const problems: string[] = [];
+  try {
+    if (!(await csr.verify())) problems.push('its signature does not verify (altered, or not signed by the key it carries)');
+  } catch {
+    problems.push('its signature cannot be checked (unsupported key or signature algorithm)');
+  }
+  const algorithm = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
+  if (algorithm.name !== 'ECDSA' || algorithm.namedCurve !== 'P-256') problems.push('its key is not an ECDSA P-256 key');
+  const cn = csr.subjectName.getField('CN');
+  if (csr.subjectName.toJSON().length !== 1 || cn.length !== 1 || cn[0] !== memberId) {
+    problems.push(`its subject is "${csr.subject}", expected exactly "CN=${memberId}"`);
+  }
+  const san = extensionOf(csr.extensions, x509.SubjectAlternativeNameExtension);
+  for (const name of san?.names.toJSON() ?? []) {
+    if (name.type === 'url' && name.value.startsWith(MEMBER_URI_PREFIX) && name.value !== `${MEMBER_URI_PREFIX}${memberId}`) {
+      problems.push(`it requests the name ${name.value}, expected ${MEMBER_URI_PREFIX}${memberId}`);
+    }
+  }
+  const basic = extensionOf(csr.extensions, x509.BasicConstraintsExtension);
+  if (basic?.ca) problems.push('it requests a CA certificate');
+  const usage = extensionOf(csr.extensions, x509.KeyUsagesExtension);
+  if (!usage) problems.push('it requests no key usage; expected digitalSignature and keyAgreement');
+  else if ((usage.usages & ~MEMBER_KEY_USAGES) !== 0 || (usage.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
+    problems.push('its key usage is not the member usage (digitalSignature, keyAgreement; never certificate or CRL signing)');
+  }
+  return problems;
+}
+
+/** The first extension of a class (the library builds typed extensions for the OIDs it knows). */
+function extensionOf<T extends x509.Extension>(extensions: readonly x509.Extension[], type: new (...args: never[]) => T): T | undefined {
+  return extensions.find((e): e is T => e instanceof type);
+}
+
+/**
+ * The operator's half: a member certificate for the key of a CSR that passed
+ * checkMemberCertificateRequest. Names and usages are the operator's, not copied from the CSR.
+ */
+export async function issueMemberCertificateForRequest(
+  ca: CertificateAndKey,
+  memberId: string,
+  csrPem: string,
+  options: MemberCertificateOptions = {},
+): Promise<string> {
+  const problems = await checkMemberCertificateRequest(csrPem, memberId);
+  if (problems.length > 0) throw new Error(`certificate signing request: ${problems.join('; ')}`);
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  const publicKey = await csr.publicKey.export(EC_KEY, ['verify']);
+  return signMemberCertificate(ca, memberId, publicKey, options.validDays ?? 365, options.hosts ?? []);
+}
+
+/** What a member checks of the certificate the operator issued it. */
+export interface IssuedCertificateFacts {
+  memberId: string | undefined;
+  notAfterMs: number;
+  /** Signed by the CA certificate given. */
+  issuedByCa: boolean;
+  /** Certifies the public key of the private key given. */
+  matchesKey: boolean;
+}
+
+export async function inspectMemberCertificate(certPem: string, caCertPem: string, keyPem: string): Promise<IssuedCertificateFacts> {
+  const cert = new x509.X509Certificate(certPem);
+  const ca = new x509.X509Certificate(caCertPem);
+  let issuedByCa = false;
+  try {
+    issuedByCa = await cert.verify({ publicKey: ca.publicKey, signatureOnly: true });
+  } catch {
+    issuedByCa = false;
+  }
+  const own = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  const matchesKey = Buffer.from(cert.publicKey.rawData).equals(own);
+  const uri = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON().find((n) => n.type === 'url' && n.value.startsWith(MEMBER_URI_PREFIX));
+  return { memberId: uri?.value.slice(MEMBER_URI_PREFIX.length), notAfterMs: cert.notAfter.getTime(), issuedByCa, matchesKey };
+}
+
+/** When a certificate stops being valid (ms since the epoch). */
+export function certificateNotAfterMs(certPem: string): number {
+  return new x509.X509Certificate(certPem).notAfter.getTime();
+}
+
+async function signMemberCertificate(ca: CertificateAndKey, memberId: string, publicKey: webcrypto.CryptoKey, validDays: number, hosts: readonly string[]): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
-  const keys = await generateKeyPair();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: [{ CN: [memberId] }],
     issuer: caCert.subjectName,
-    ...validity(options.validDays ?? 825),
-    publicKey: keys.publicKey,
+    ...validity(validDays),
+    publicKey,
     signingKey: caKey,
     signingAlgorithm: SIGNING,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+      new x509.KeyUsagesExtension(MEMBER_KEY_USAGES, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension(subjectAltNames(memberId, options.hosts ?? [])),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new x509.SubjectAlternativeNameExtension(subjectAltNames(memberId, hosts)),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+  return cert.toString('pem');
 }
 
 /**

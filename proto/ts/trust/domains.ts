@@ -9,6 +9,7 @@
 //                        audit-anchor       tag || u32be-length-prefixed member || u64be last_id || last hash (32 bytes)
 //                                           || u64be last_at_ms || u64be pruned_at_ms || u32be retention_days || u64be created_at_ms
 //                                           (signed by the member: the link the first kept audit row chains to)
+//                        join-request       tag || canonical JSON of a join request without its signature (the member's key)
 //   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value);
 //                                           a later normalization version N: "mamori/v1/<type>.v<N>\0" (SELECTOR_VERSIONS)
 //                        selector-cache     BLAKE2b-256(key = the member's SDK cache key, tag || normalized PAN): a cache handle
@@ -43,6 +44,7 @@ function tag(name: string): Buffer {
 const ENTRY_TAG = tag('entry');
 const CONSORTIUM_TAG = tag('consortium');
 const OPERATOR_KEY_CHECK_TAG = tag('operator-key-check');
+const JOIN_REQUEST_TAG = tag('join-request');
 const AUDIT_TAG = tag('audit');
 const AUDIT_ANCHOR_TAG = tag('audit-anchor');
 const NODE_CONFIG_TAG = tag('node-config');
@@ -63,6 +65,11 @@ export function entrySigningBytes(body: Uint8Array): Buffer {
 /** Bytes the operator signs for a consortium document: tag || canonical JSON. */
 export function consortiumSigningBytes(canonicalDocument: string): Buffer {
   return Buffer.concat([CONSORTIUM_TAG, Buffer.from(canonicalDocument, 'utf8')]);
+}
+
+/** Bytes a joining member signs with its Ed25519 key: tag || canonical JSON of its join request (signature left out). */
+export function joinRequestSigningBytes(canonicalRequest: string): Buffer {
+  return Buffer.concat([JOIN_REQUEST_TAG, Buffer.from(canonicalRequest, 'utf8')]);
 }
 
 /** Signed and verified once to check that an operator's secret key belongs to its public key; never stored. */

@@ -2,7 +2,7 @@
 // domains.ts: ledger entries (signed by their origin member) and the consortium document
 // (signed by the operator). Sign and forward the stored bytes; never re-encode before verifying.
 import { sodium } from '../sodium';
-import { canonicalJson, consortiumSigningBytes, entrySigningBytes, operatorKeyCheckBytes } from './domains';
+import { canonicalJson, consortiumSigningBytes, entrySigningBytes, joinRequestSigningBytes, operatorKeyCheckBytes } from './domains';
 
 export function signDetached(message: Uint8Array, secretKey: Uint8Array): Buffer {
   return Buffer.from(sodium().crypto_sign_detached(message, secretKey));
@@ -44,6 +44,19 @@ export function signConsortiumDocument(document: unknown, operatorSecretKey: Uin
  */
 export function verifyConsortiumDocument(document: unknown, signatureBase64: string, operatorPublicKey: Uint8Array): boolean {
   return verifyDetached(Buffer.from(signatureBase64, 'base64'), consortiumSigningBytes(canonicalJson(document)), operatorPublicKey);
+}
+
+/** A joining member's signature (base64) over its join request, `signature` field left out. */
+export function signJoinRequest(request: Record<string, unknown>, signingSecretKey: Uint8Array): string {
+  const { signature: _omitted, ...unsigned } = request;
+  return signDetached(joinRequestSigningBytes(canonicalJson(unsigned)), signingSecretKey).toString('base64');
+}
+
+/** True when the request's `signature` is the signature of the key it names over the rest of it. */
+export function verifyJoinRequest(request: Record<string, unknown>, signingPublicKey: Uint8Array): boolean {
+  const { signature, ...unsigned } = request;
+  if (typeof signature !== 'string') return false;
+  return verifyDetached(Buffer.from(signature, 'base64'), joinRequestSigningBytes(canonicalJson(unsigned)), signingPublicKey);
 }
 
 /** True when an operator's secret key signs what its public key verifies (a damaged or mismatched key file is false). */
