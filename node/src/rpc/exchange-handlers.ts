@@ -31,7 +31,8 @@ function forwardDeadline(clientDeadline: grpc.Deadline): number {
   return Math.min(Number.isFinite(client) ? client - 100 : now + 30_000, now + MAX_FORWARD_MS);
 }
 
-const selectorsResponse = (r: SelectorsResult): EvaluatePanSelectorsResponse => ({
+const selectorsResponse = (r: SelectorsResult, panSelectors: string): EvaluatePanSelectorsResponse => ({
+  panSelectors,
   setId: r.setId,
   threshold: r.threshold,
   evaluators: r.evaluators,
@@ -82,14 +83,14 @@ export function exchangeHandlers(
       const selectors = ports.selectors;
       if (!selectors) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
       const items = request.items ?? [];
-      if (items.length === 0) return selectorsResponse(selectors.parameters());
+      if (items.length === 0) return selectorsResponse(selectors.parameters(), membership.panSelectorPhase());
       // Evaluations count against the client's check budget: each one is a card about to be checked.
       guard.checks.take(caller, items.length);
       const result = await selectors.evaluate(
         items.map((item) => ({ bin: item.bin, blinded: item.blinded })),
         { verify: request.verify === true, exclude: request.exclude ?? [], deadlineMs: forwardDeadline(call.getDeadline()) },
       );
-      return selectorsResponse(result);
+      return selectorsResponse(result, membership.panSelectorPhase());
     }),
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
@@ -141,6 +142,7 @@ export function exchangeHandlers(
     GetHashingKeys: unary('GetHashingKeys', log, authenticate, () => ({
       keys: membership.hashingKeys().map(hashingKeyMessage),
       upcoming: membership.upcomingHashingKeys().map(hashingKeyMessage),
+      panSelectors: membership.panSelectorPhase(),
     })),
   };
 }
