@@ -75,9 +75,13 @@ export function canonicalJson(value: unknown): string {
 export const DIGEST_BYTES = 32;
 export const HASHING_KEY_BYTES = 32;
 
-export type SelectorTypeName = Exclude<SelectorType__Output, 'SELECTOR_TYPE_UNSPECIFIED'>;
+/**
+ * The keyed selector types. SELECTOR_TYPE_PAN_OBLIVIOUS is not one: the consortium's threshold
+ * PRF computes it (docs/oprf.md), so there is no domain for it here and hashSelector refuses it.
+ */
+export type SelectorTypeName = Exclude<SelectorType__Output, 'SELECTOR_TYPE_UNSPECIFIED' | 'SELECTOR_TYPE_PAN_OBLIVIOUS'>;
 
-/** The tag name of each selector type; domain separation keeps a PAN digest from ever matching a merchant digest. */
+/** The tag name of each keyed selector type; domain separation keeps a PAN digest from ever matching a merchant digest. */
 export const SELECTOR_DOMAINS: Readonly<Record<SelectorTypeName, string>> = Object.freeze({
   SELECTOR_TYPE_PAN: 'pan',
   SELECTOR_TYPE_MERCHANT_CORPORATE_NUMBER: 'merchant.corporate_number',
@@ -87,8 +91,6 @@ export const SELECTOR_DOMAINS: Readonly<Record<SelectorTypeName, string>> = Obje
   SELECTOR_TYPE_MERCHANT_REPRESENTATIVE: 'merchant.representative',
   SELECTOR_TYPE_MERCHANT_ACQUIRER_MID: 'merchant.acquirer_mid',
   SELECTOR_TYPE_BIN: 'bin',
-  // Not a keyed hash: the consortium's threshold PRF computes it (docs/oprf.md); hashSelector refuses it.
-  SELECTOR_TYPE_PAN_OBLIVIOUS: 'pan.oblivious',
 });
 
 const selectorTags = new Map<SelectorTypeName, Buffer>((Object.keys(SELECTOR_DOMAINS) as SelectorTypeName[]).map((t) => [t, tag(SELECTOR_DOMAINS[t])]));
@@ -96,7 +98,6 @@ const selectorTags = new Map<SelectorTypeName, Buffer>((Object.keys(SELECTOR_DOM
 /** A selector: BLAKE2b-256(key = K_epoch, msg = "mamori/v1/" + type + "\0" + normalized). Hashing a Buffer is about twice as fast as a string in libsodium-wrappers. */
 export function hashSelector(key: Uint8Array, type: SelectorTypeName, normalized: string): Buffer {
   const prefix = selectorTags.get(type);
-  if (type === 'SELECTOR_TYPE_PAN_OBLIVIOUS') throw new Error('an oblivious PAN selector is no keyed hash: the consortium\'s evaluators compute it (docs/oprf.md)');
   if (!prefix) throw new Error(`unknown selector type ${String(type)}`);
   const valueLength = Buffer.byteLength(normalized, 'utf8');
   const message = Buffer.allocUnsafe(prefix.length + valueLength);
