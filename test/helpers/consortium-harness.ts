@@ -26,9 +26,11 @@ export function editNodeConfig(layout: DevConsortiumLayout, id: string, change: 
 }
 
 export async function startConsortium(
-  options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[]; extraMembers?: readonly DevMember[] } = {},
+  options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[]; extraMembers?: readonly DevMember[]; panSelectors?: 'keyed' | 'dual' | 'oblivious' } = {},
 ): Promise<ConsortiumProcesses> {
-  const layout = await makeConsortium({ extraMembers: options.extraMembers });
+  // "dual" unless asked: the SDK publishes oblivious selectors and checks both kinds, and what a
+  // test hashes under the hashing key itself (a listing made before the switch) stays checkable.
+  const layout = await makeConsortium({ extraMembers: options.extraMembers, panSelectors: options.panSelectors ?? 'dual' });
   for (const m of layout.members) editNodeConfig(layout, m.id, (c) => Object.assign(c, { antiEntropyIntervalMs: 1000, consortiumPollMs: 200, ownFeedRecovery: { timeoutMs: 3000, required: false } }));
   options.configure?.(layout);
   const nodes = new Map<string, NodeProcess>();
@@ -57,6 +59,10 @@ export async function startConsortium(
     await Promise.all([...nodes.keys()].map((id) => kill(id)));
     throw failed.reason;
   }
+  if (!options.only && (options.panSelectors ?? 'dual') !== 'keyed') {
+    // An oblivious selector needs t evaluators over the peer connections: wait until they are up.
+    await Promise.all([...clients.values()].map((client) => waitForPeers(client, layout.members.length - 1)));
+  }
   return {
     layout,
     nodes,
@@ -83,6 +89,11 @@ export async function waitForFeed(client: MamoriClient, origin: string, seq: num
     timeoutMs,
     50,
   );
+}
+
+/** Waits until a member's node has a connection to `count` peers (evaluations go over them). */
+export async function waitForPeers(client: MamoriClient, count: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => (await client.status()).peers.filter((p) => p.connected).length >= count, `${count} peers connected`, timeoutMs, 50);
 }
 
 /** Waits until a member's node accepts own writes (own-feed recovery finished). */

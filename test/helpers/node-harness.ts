@@ -62,14 +62,14 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /**
- * A dev consortium in a temporary folder. Its PAN-selector phase is "dual" unless asked: the
- * SDK publishes oblivious selectors and checks both kinds, while tests that hash PANs under the
- * hashing key themselves (old listings, old clients) keep working; "oblivious" is what
- * `npm start` runs (docs/oprf.md#migration).
+ * A dev consortium in a temporary folder. Its PAN-selector phase is "keyed" unless asked: most
+ * tests run one node alone, and an oblivious selector needs t = 2 evaluators online. Tests of
+ * real consortia (consortium-harness.ts) run "dual" by default; "oblivious" is what `npm start`
+ * runs (docs/oprf.md#migration).
  */
 export async function makeConsortium(options: { extraMembers?: readonly DevMember[]; panSelectors?: 'keyed' | 'dual' | 'oblivious' } = {}): Promise<DevConsortiumLayout> {
   const extraMembers = options.extraMembers ?? [];
-  const layout = await createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers, panSelectors: options.panSelectors ?? 'dual' });
+  const layout = await createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers, panSelectors: options.panSelectors ?? 'keyed' });
   // Most tests start one member alone and publish at once: own writes are not held for peers
   // that will never come (consortium-harness.ts and the restore tests turn the wait on).
   for (const m of layout.members) {
