@@ -15,6 +15,7 @@ import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
 import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
+import { addEvaluateCommands } from './evaluate-cards';
 import { wholeNumber } from './whole-number';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
@@ -258,6 +259,7 @@ export function buildProgram(): Command {
     });
 
   addCardTestingCommands(program);
+  addEvaluateCommands(program);
   addKeysCommands(program);
   addAuditCommands(program);
   addSightingCommands(program);
