@@ -114,6 +114,7 @@ describe('consortium: a curious member cannot brute-force a BIN offline (phase "
 
     // The offline search: every candidate under every key, against the mirror and the tables.
     let inMirror = 0;
+    let unanswered = 0;
     let inTables = 0;
     let recovered = 0;
     let tried = 0;
@@ -124,8 +125,8 @@ describe('consortium: a curious member cannot brute-force a BIN offline (phase "
       for (const key of keys) {
         const digest = panSelector(key, pan);
         const may = m.mayContain(digest);
-        expect(may, 'the mirror answers throughout').to.not.equal(undefined);
-        if (may) inMirror++;
+        if (may === undefined) unanswered++;
+        else if (may) inMirror++;
         if (stored.has(digest.toString('latin1'))) {
           inTables++;
           hit = true;
@@ -137,6 +138,7 @@ describe('consortium: a curious member cannot brute-force a BIN offline (phase "
     }
     const seconds = (Date.now() - started) / 1000;
     console.log(`      offline: ${tried} keyed selectors in ${seconds.toFixed(1)} s; mirror positives ${inMirror} (false positives), table hits ${inTables}, cards recovered ${recovered}`);
+    expect(unanswered, 'the mirror answered throughout').to.equal(0);
     expect(recovered).to.equal(0);
     expect(inTables).to.equal(0);
     // The mirror holds no keyed PAN selector, so anything it says yes to is a Bloom false positive:
