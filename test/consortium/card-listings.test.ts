@@ -88,7 +88,7 @@ describe('consortium: card-listing alerts', function () {
     }
   });
 
-  it('under "dual": a keyed listing made before the switch stays checkable beside oblivious ones, and alerts the issuer with its keyed selectors', async () => {
+  it('under "dual": a keyed listing made before the switch stays checkable beside oblivious ones; oblivious entries carry key_epoch 0', async () => {
     const psp = c.client('psp-c');
     expect(await psp.panSelectorPhase()).to.equal('dual');
     const [key] = await psp.hashingKeys();
