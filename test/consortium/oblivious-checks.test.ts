@@ -9,8 +9,10 @@ import type { MamoriClientError } from '../../client-sdk/src/errors';
 import { panSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { startConsortium, waitForFeed, type ConsortiumProcesses } from '../helpers/consortium-harness';
-import { memberOf } from '../helpers/node-harness';
-import { randomPans } from '../helpers/cards';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { memberOf, runCli, tempDir } from '../helpers/node-harness';
+import { panForms, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
 
 describe('consortium: checks on oblivious PAN selectors (phase "oblivious")', function () {
@@ -64,6 +66,22 @@ describe('consortium: checks on oblivious PAN selectors (phase "oblivious")', fu
     expect(publish.message).to.match(/^publication\.indicators\[0\]\.selectors\[0\]: keyed PAN selectors are not published/);
     const refusedKeyEpoch = (await client.publishObliviousSelectors([Buffer.alloc(32, 7)], { reason: 'phishing' }).then(() => undefined, (e: unknown) => e)) as MamoriClientError | undefined;
     expect(refusedKeyEpoch, 'oblivious selectors under key_epoch 0 are accepted').to.equal(undefined);
+  });
+
+  it('`mamori evaluate cards` pre-evaluates a card base into a saved cache, resumes from it, and prints counts, never a card number', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'cards.txt');
+    const cards = randomPans(50, '454545');
+    fs.writeFileSync(file, [...cards, 'not-a-card'].join('\n') + '\n');
+    const args = ['evaluate', 'cards', '--config', memberOf(c.layout, 'issuer-a').clientConfig, '--file', file, '--save-cache', path.join(dir, 'cache.json'), '--cache-key-file', path.join(dir, 'cache.key'), '--json'];
+    const first = await runCli(args);
+    expect(first.code, first.stderr).to.equal(0);
+    expect(JSON.parse(first.stdout)).to.include({ lines: 51, cards: 50, evaluated: 50, rejected: 1, cacheEntries: 50 });
+    const again = await runCli(args);
+    expect(again.code, again.stderr).to.equal(0);
+    expect(JSON.parse(again.stdout)).to.include({ cards: 50, evaluated: 0, alreadyCached: 50 });
+    const everything = first.stdout + first.stderr + again.stdout + again.stderr + fs.readFileSync(path.join(dir, 'cache.json'), 'utf8');
+    for (const pan of cards) for (const form of panForms(pan)) expect(everything).to.not.include(form);
   });
 
   it('fewer than t evaluators: a first-seen card gets the fail mode (open approves, closed holds for review); a cached card is still answered', async () => {

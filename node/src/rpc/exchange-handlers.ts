@@ -116,7 +116,7 @@ export function exchangeHandlers(
         failedFetchRounds: p.failedFetchRounds,
       })),
       frozenOrigins: frozen.frozenOrigins(),
-      oprf: ports.selectors?.status(),
+      oprf: ports.selectors ? { ...ports.selectors.status(), panSelectors: membership.panSelectorPhase() } : undefined,
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {
