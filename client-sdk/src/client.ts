@@ -291,9 +291,18 @@ export class MamoriClient {
   async reportFraud(report: FraudReportInput): Promise<PublishResponse__Output> {
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    // A card's digest only counts it once at the aggregator. Under "dual" and "oblivious" it is
+    // the card's oblivious selector, so the aggregator, which holds the hashing key, cannot
+    // brute-force the reported cards (docs/security.md).
+    let oblivious: Map<string, Buffer> | undefined;
+    if (this.phase !== 'keyed' && Array.isArray(report?.cards)) {
+      const digits = this.normalizeAll(report.cards.map((c) => c?.pan), true);
+      const selectors = await this.oblivious.selectorsOfDigits(digits, Date.now() + this.options.adminDeadlineMs, this.options.adminDeadlineMs);
+      oblivious = new Map(digits.map((d, i) => [d, selectors[i] as Buffer]));
+    }
     const contents = fraudReportContents(report, {
       normalizePans: (pans) => this.normalizeAll(pans, true),
-      panDigest: (digits) => panSelector(key.key, digits),
+      panDigest: (digits) => oblivious?.get(digits) ?? panSelector(key.key, digits),
       merchantSelectors: (fields) => this.merchantSelectorsUnder(fields, [key]),
     });
     return this.admin<PublishResponse__Output>('ReportFraud', { contents, keyEpoch: key.epoch });
