@@ -39,7 +39,7 @@ describe('consortium: card-listing alerts', function () {
   let c: ConsortiumProcesses;
 
   before(async () => {
-    c = await startConsortium();
+    c = await startConsortium({ panSelectors: 'dual' });
   });
   after(async () => {
     await c?.stopAll();

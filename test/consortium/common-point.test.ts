@@ -74,6 +74,7 @@ describe('consortium: common point of purchase and merchant watch lists', functi
   before(async () => {
     c = await startConsortium({
       extraMembers: [DEV_EXTRA_ISSUER, SECOND_ACQUIRER],
+      panSelectors: 'dual',
       configure: (layout) => {
         for (const m of layout.members) editNodeConfig(layout, m.id, (config) => Object.assign(config, { commonPointIntervalMs: 1_000 }));
       },
