@@ -12,7 +12,8 @@ import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult'
 import { asClientError, MamoriClientError } from './errors';
 
 export interface PanSelector {
-  type: 'SELECTOR_TYPE_PAN';
+  /** Keyed under a hashing-key epoch, or the consortium's oblivious selector (docs/oprf.md). */
+  type: 'SELECTOR_TYPE_PAN' | 'SELECTOR_TYPE_PAN_OBLIVIOUS';
   digest: Buffer;
 }
 

@@ -11,6 +11,7 @@ import type { RetractResponse__Output } from '../../proto/gen/mamori/v1/RetractR
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 import { CheckBatcher, type PanSelector } from './batcher';
 import { publishablePan, publishedCard, TEST_CARD_REASON } from './card-numbers';
+import { routingBin } from '../../proto/ts/routing-bin';
 import { configToOptions, readClientConfig } from './config';
 import { RETRACT_REASONS, type CardListingDetails, type RetractReasonName } from './details';
 import { withDeadline } from './deadline';
@@ -50,6 +51,13 @@ export interface CheckOptions {
 /** The node's status, plus this client's own: mode, mirror, counters. */
 export type ClientStatus = StatusResponse__Output & { sdk: SdkStatus };
 
+/**
+ * The consortium's PAN-selector phase, as the node says with the hashing keys
+ * (docs/oprf.md#migration): which selectors a publication carries and a check asks about.
+ */
+export type PanSelectorPhase = 'keyed' | 'dual' | 'oblivious';
+const PHASES: readonly string[] = ['keyed', 'dual', 'oblivious'];
+
 export class MamoriClient {
   readonly options: ResolvedOptions;
   private readonly transport: Transport;
@@ -58,6 +66,7 @@ export class MamoriClient {
   private readonly mirror: FilterMirror | undefined;
   private readonly counters = new ClientCounters();
   private readonly oblivious: ObliviousSelectors;
+  private phase: PanSelectorPhase = 'keyed';
   private closed = false;
 
   private constructor(options: ResolvedOptions) {
@@ -107,8 +116,14 @@ export class MamoriClient {
     const budget = this.budgetOf(options);
     const deadline = Date.now() + budget;
     const [digits] = this.normalizeAll([pan]);
+    let oblivious: Buffer | undefined;
+    if (this.phase !== 'keyed') {
+      oblivious = this.oblivious.cached(digits as string);
+      // A first-seen card: one evaluation round (coalesced with concurrent callers'), then as cached.
+      if (!oblivious) return (await this.checkCards([pan], options))[0] as CardCheckResult;
+    }
     this.counters.checks++;
-    const local = this.fromMirror(digits as string, keys, options.transaction);
+    const local = this.fromMirror(this.cardSelectors(digits as string, keys, oblivious), options.transaction);
     if (!Array.isArray(local)) return local;
     return (await this.askNode([local], deadline, budget, options.transaction))[0] as CardCheckResult;
   }
@@ -136,10 +151,31 @@ export class MamoriClient {
     }
 
     const results = new Array<CardCheckResult>(digits.length);
+    let oblivious: (Buffer | undefined)[] = [];
+    if (this.phase !== 'keyed') {
+      // Oblivious selectors: cached ones at once, the others in one coalesced evaluation round.
+      // An evaluation that fails (timeout, fewer than t evaluators) answers with the fail mode,
+      // as a node that does not answer does.
+      oblivious = digits.map((d) => this.oblivious.cached(d));
+      const missing = digits.filter((_d, i) => oblivious[i] === undefined);
+      if (missing.length > 0) {
+        try {
+          const evaluated = await this.oblivious.selectorsOfDigits(missing, deadline, budget);
+          let j = 0;
+          oblivious = oblivious.map((s) => s ?? evaluated[j++]);
+        } catch (error) {
+          const fallback = this.degraded(error);
+          oblivious.forEach((s, i) => {
+            if (s === undefined) results[i] = fallback;
+          });
+        }
+      }
+    }
     const toNode: number[] = [];
     const selectors: PanSelector[][] = [];
     for (let i = 0; i < digits.length; i++) {
-      const local = this.fromMirror(digits[i] as string, keys, options.transaction);
+      if (results[i]) continue;
+      const local = this.fromMirror(this.cardSelectors(digits[i] as string, keys, oblivious[i]), options.transaction);
       if (Array.isArray(local)) {
         toNode.push(i);
         selectors.push(local);
@@ -260,9 +296,18 @@ export class MamoriClient {
   async reportFraud(report: FraudReportInput): Promise<PublishResponse__Output> {
     const [key] = await this.hashingKeys();
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
+    // A card's digest only counts it once at the aggregator. Under "dual" and "oblivious" it is
+    // the card's oblivious selector, so the aggregator, which holds the hashing key, cannot
+    // brute-force the reported cards (docs/security.md).
+    let oblivious: Map<string, Buffer> | undefined;
+    if (this.phase !== 'keyed' && Array.isArray(report?.cards)) {
+      const digits = this.normalizeAll(report.cards.map((c) => c?.pan), true);
+      const selectors = await this.oblivious.selectorsOfDigits(digits, Date.now() + this.options.adminDeadlineMs, this.options.adminDeadlineMs);
+      oblivious = new Map(digits.map((d, i) => [d, selectors[i] as Buffer]));
+    }
     const contents = fraudReportContents(report, {
       normalizePans: (pans) => this.normalizeAll(pans, true),
-      panDigest: (digits) => panSelector(key.key, digits),
+      panDigest: (digits) => oblivious?.get(digits) ?? panSelector(key.key, digits),
       merchantSelectors: (fields) => this.merchantSelectorsUnder(fields, [key], 'publish'),
     });
     return this.admin<PublishResponse__Output>('ReportFraud', { contents, keyEpoch: key.epoch });
@@ -316,8 +361,8 @@ export class MamoriClient {
     const digits = this.normalizeAll(sightings.map((s) => s?.pan));
     const prepared = prepareSightings(sightings);
     const [key] = await this.hashingKeys();
-    if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
-    const response = await this.admin<ReportSightingsResponse__Output>('ReportSightings', sightingsRequest(prepared, digits, key));
+    const oblivious = this.phase === 'keyed' ? undefined : await this.oblivious.selectorsOfDigits(digits, Date.now() + this.options.adminDeadlineMs, this.options.adminDeadlineMs);
+    const response = await this.admin<ReportSightingsResponse__Output>('ReportSightings', sightingsRequest(prepared, digits, key, oblivious));
     return { recorded: response.recorded, seq: response.seq };
   }
 
@@ -344,16 +389,40 @@ export class MamoriClient {
       throw new MamoriClientError('INVALID_PAN', `card ${i + 1}: ${card.reason}`);
     });
     const [key] = await this.hashingKeys();
+    if (this.phase !== 'keyed') {
+      // "dual" and "oblivious": new listings carry oblivious selectors only.
+      const selectors = await this.oblivious.selectorsOfDigits(digits, Date.now() + this.options.adminDeadlineMs, this.options.adminDeadlineMs);
+      return this.publishObliviousSelectors(selectors, details, digits.map(routingBin));
+    }
     if (!key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
     const cards = digits.map((d) => publishedCard(key.key, d));
     return this.publishPanDigests(cards.map((c) => c.digest), details, key.epoch, cards.map((c) => c.bin));
+  }
+
+  /**
+   * Publishes oblivious PAN selectors (panSelectors() or preEvaluate() output): one entry, under
+   * no hashing-key epoch. `bins` (optional, one per selector): each card's routing BIN.
+   */
+  async publishObliviousSelectors(selectors: readonly Buffer[], details: CardListingDetails, bins?: readonly string[]): Promise<PublishResponse__Output> {
+    return this.admin<PublishResponse__Output>('Publish', { publication: cardPublication(selectors, details, Date.now(), bins, 'SELECTOR_TYPE_PAN_OBLIVIOUS'), keyEpoch: 0 });
+  }
+
+  /** The consortium's PAN-selector phase, as the node last said (loads the keys if needed). */
+  async panSelectorPhase(): Promise<PanSelectorPhase> {
+    await this.hashingKeys();
+    return this.phase;
   }
 
   /** Retracts this member's listings of cards (for example after reissue), under every active epoch. */
   async retractCards(pans: readonly string[], reason: RetractReasonName): Promise<RetractResponse__Output> {
     const digits = this.normalizeAll(pans, true);
     const keys = await this.hashingKeys();
-    const selectors = digits.flatMap((d) => keys.map((k) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: panSelector(k.key, d) })));
+    // Keyed selectors too in every phase: a listing made before the switch is retracted as well.
+    const selectors: PanSelector[] = digits.flatMap((d) => keys.map((k) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: panSelector(k.key, d) })));
+    if (this.phase !== 'keyed') {
+      const oblivious = await this.oblivious.selectorsOfDigits(digits, Date.now() + this.options.adminDeadlineMs, this.options.adminDeadlineMs);
+      selectors.unshift(...oblivious.map((digest) => ({ type: 'SELECTOR_TYPE_PAN_OBLIVIOUS' as const, digest })));
+    }
     return this.admin<RetractResponse__Output>('Retract', { kind: 'INDICATOR_KIND_COMPROMISED_CARD', selectors, reason: RETRACT_REASONS[reason] });
   }
 
@@ -469,6 +538,7 @@ export class MamoriClient {
     await sodiumReady();
     const response = await this.admin<GetHashingKeysResponse__Output>('GetHashingKeys', {});
     if (response.keys.length === 0) throw new MamoriClientError('FAILED_PRECONDITION', 'the node has no active hashing-key epoch');
+    this.phase = PHASES.includes(response.panSelectors) ? (response.panSelectors as PanSelectorPhase) : 'keyed';
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
   }
 
@@ -490,9 +560,20 @@ export class MamoriClient {
     });
   }
 
+  /**
+   * What a check asks about one card, by phase: keyed selectors under every active epoch
+   * ("keyed"), the oblivious selector and the keyed ones ("dual": listings made before the
+   * switch stay checkable until they expire), the oblivious selector alone ("oblivious").
+   */
+  private cardSelectors(digits: string, keys: readonly HashingKey[], oblivious: Buffer | undefined): PanSelector[] {
+    const selectors: PanSelector[] = [];
+    if (oblivious && this.phase !== 'keyed') selectors.push({ type: 'SELECTOR_TYPE_PAN_OBLIVIOUS', digest: oblivious });
+    if (this.phase !== 'oblivious') for (const k of keys) selectors.push({ type: 'SELECTOR_TYPE_PAN', digest: panSelector(k.key, digits) });
+    return selectors;
+  }
+
   /** The mirror's answer when it is certain the card is not listed; otherwise the selectors to ask the node about. */
-  private fromMirror(digits: string, keys: readonly HashingKey[], transaction: CheckOptions['transaction']): CardCheckResult | PanSelector[] {
-    const selectors = keys.map((k): PanSelector => ({ type: 'SELECTOR_TYPE_PAN', digest: panSelector(k.key, digits) }));
+  private fromMirror(selectors: PanSelector[], transaction: CheckOptions['transaction']): CardCheckResult | PanSelector[] {
     const mirror = this.mirror;
     if (!mirror) return selectors;
     let certain = true;

@@ -84,6 +84,18 @@ export class ObliviousSelectors {
     return this.coalescer.selectors(digits, Date.now() + budget, budget);
   }
 
+  /** The cached selector of a normalized card, without I/O (a check's mirror-speed path). */
+  cached(digits: string): Buffer | undefined {
+    return this.cache.get(this.cache.handleOf(digits));
+  }
+
+  /** Selectors of cards already normalized (and refused by position by the caller), in order. */
+  async selectorsOfDigits(digits: readonly string[], deadline: number, budget: number): Promise<Buffer[]> {
+    if (digits.length === 0) return [];
+    this.evaluator.refreshIfOld(Date.now() + this.options.adminDeadlineMs);
+    return this.coalescer.selectors(digits, deadline, budget);
+  }
+
   async preEvaluate(pans: Iterable<string> | AsyncIterable<string>, options: PreEvaluateOptions = {}): Promise<PreEvaluateResult> {
     if (pans === null || typeof pans !== 'object' || !(Symbol.iterator in pans || Symbol.asyncIterator in pans)) {
       throw new MamoriClientError('INVALID_ARGUMENT', 'pans: expected an array or an (async) iterable of card numbers');

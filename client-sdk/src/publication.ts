@@ -8,7 +8,13 @@ import { MamoriClientError } from './errors';
  * this member's own node only, which seals to the issuer owning each range which cards are its
  * (card-listing alerts) and signs the entry without them.
  */
-export function cardPublication(digests: readonly Buffer[], details: CardListingDetails, nowMs = Date.now(), bins?: readonly string[]): PublishIndicators {
+export function cardPublication(
+  digests: readonly Buffer[],
+  details: CardListingDetails,
+  nowMs = Date.now(),
+  bins?: readonly string[],
+  type: 'SELECTOR_TYPE_PAN' | 'SELECTOR_TYPE_PAN_OBLIVIOUS' = 'SELECTOR_TYPE_PAN',
+): PublishIndicators {
   if (bins && bins.length !== digests.length) {
     throw new MamoriClientError('INVALID_ARGUMENT', `bins: has ${bins.length} entries for ${digests.length} card(s); give one per card or none`);
   }
@@ -29,7 +35,7 @@ export function cardPublication(digests: readonly Buffer[], details: CardListing
     validUntilMs: nowMs + Math.round(validDays * DAY_MS),
     eventId: details.eventId ?? '',
     indicators: bins
-      ? digests.map((digest, i) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }], bin: bins[i] }))
-      : digests.map((digest) => ({ selectors: [{ type: 'SELECTOR_TYPE_PAN', digest }] })),
+      ? digests.map((digest, i) => ({ selectors: [{ type, digest }], bin: bins[i] }))
+      : digests.map((digest) => ({ selectors: [{ type, digest }] })),
   };
 }

@@ -40,13 +40,21 @@ export function prepareSightings(sightings: readonly CardSighting[]): PreparedSi
   });
 }
 
-/** The request: each normalized card hashed under `key`, with its BIN for the own node (0 seenAtMs: the node's now). */
-export function sightingsRequest(prepared: readonly PreparedSighting[], digits: readonly string[], key: HashingKey): ReportSightingsRequest {
+/**
+ * The request: each normalized card hashed under `key`, or, given `oblivious` (one selector per
+ * card, docs/oprf.md), under no epoch (key_epoch 0); with its BIN for the own node (0 seenAtMs:
+ * the node's now).
+ */
+export function sightingsRequest(prepared: readonly PreparedSighting[], digits: readonly string[], key: HashingKey | undefined, oblivious?: readonly Buffer[]): ReportSightingsRequest {
+  if (!oblivious && !key) throw new MamoriClientError('FAILED_PRECONDITION', 'no active hashing key');
   return {
-    keyEpoch: key.epoch,
+    keyEpoch: oblivious ? 0 : (key as HashingKey).epoch,
     sightings: prepared.map((s, i) => {
       const pan = digits[i] as string;
-      return { selector: { type: 'SELECTOR_TYPE_PAN', digest: panSelector(key.key, pan) }, outcome: s.outcome, seenAtMs: s.seenAtMs, bin: pan.slice(0, BIN_DIGITS) };
+      const selector = oblivious
+        ? { type: 'SELECTOR_TYPE_PAN_OBLIVIOUS' as const, digest: oblivious[i] as Buffer }
+        : { type: 'SELECTOR_TYPE_PAN' as const, digest: panSelector((key as HashingKey).key, pan) };
+      return { selector, outcome: s.outcome, seenAtMs: s.seenAtMs, bin: pan.slice(0, BIN_DIGITS) };
     }),
   };
 }

@@ -22,8 +22,13 @@ import { randomPans } from '../helpers/cards';
 import { memberOf, runCli } from '../helpers/node-harness';
 import { replay, nextWithin } from '../helpers/alerts';
 
-/** The SDK's selectors of PANs under the member's newest key, hex, sorted. */
+/**
+ * The member's selectors of PANs, hex, sorted, as an issuer matches an alert against its card
+ * base: oblivious ones (the phase "dual" of startConsortium publishes those), else keyed under
+ * the newest key.
+ */
 async function digestsOf(client: MamoriClient, pans: readonly string[]): Promise<string[]> {
+  if ((await client.panSelectorPhase()) !== 'keyed') return (await client.panSelectors(pans)).map((s) => s.toString('hex')).sort();
   const [key] = await client.hashingKeys();
   if (!key) throw new Error('no hashing key');
   return pans.map((pan) => panSelector(key.key, pan).toString('hex')).sort();
@@ -38,7 +43,7 @@ describe('consortium: card-listing alerts', function () {
   let c: ConsortiumProcesses;
 
   before(async () => {
-    c = await startConsortium();
+    c = await startConsortium({ panSelectors: 'dual' });
   });
   after(async () => {
     await c?.stopAll();
@@ -84,6 +89,31 @@ describe('consortium: card-listing alerts', function () {
       for (const d of hexDigests(alert)) expect(log).to.not.include(d);
     } finally {
       await following.return(undefined);
+    }
+  });
+
+  it('under "dual": a keyed listing made before the switch stays checkable beside oblivious ones; oblivious entries carry key_epoch 0', async () => {
+    const psp = c.client('psp-c');
+    expect(await psp.panSelectorPhase()).to.equal('dual');
+    const [key] = await psp.hashingKeys();
+    const old = randomPans(2, '454545');
+    const fresh = randomPans(2, '454545');
+    // An old client (or a listing of the keyed era): keyed selectors under the epoch key.
+    const keyed = await psp.publishPanDigests(old.map((pan) => panSelector((key as { key: Uint8Array }).key, pan)), { reason: 'phishing' }, (key as { epoch: number }).epoch, old.map(() => '454545'));
+    const oblivious = await psp.publishCompromisedCards(fresh, { reason: 'phishing' });
+    const acquirer = c.client('acquirer-b');
+    await waitForFeed(acquirer, 'psp-c', Math.max(keyed.seq, oblivious.seq));
+    const results = await acquirer.checkCards([...old, ...fresh, ...randomPans(2, '454545')]);
+    expect(results.map((r) => r.listed)).to.deep.equal([true, true, true, true, false, false]);
+    // The entry of oblivious selectors carries key_epoch 0; the keyed one its epoch.
+    const db = new Database(path.join(c.layout.dir, 'acquirer-b', 'data', 'mamori.db'), { readonly: true, fileMustExist: true });
+    try {
+      const epochOf = (seq: number) =>
+        db.prepare(`SELECT e.key_epoch FROM entries e JOIN origins o ON o.id = e.origin_id WHERE o.member = 'psp-c' AND e.seq = ?`).pluck(true).get(seq);
+      expect(epochOf(oblivious.seq)).to.equal(0);
+      expect(epochOf(keyed.seq)).to.equal((key as { epoch: number }).epoch);
+    } finally {
+      db.close();
     }
   });
 

@@ -74,6 +74,7 @@ describe('consortium: common point of purchase and merchant watch lists', functi
   before(async () => {
     c = await startConsortium({
       extraMembers: [DEV_EXTRA_ISSUER, SECOND_ACQUIRER],
+      panSelectors: 'dual',
       configure: (layout) => {
         for (const m of layout.members) editNodeConfig(layout, m.id, (config) => Object.assign(config, { commonPointIntervalMs: 1_000 }));
       },
@@ -173,7 +174,12 @@ describe('consortium: common point of purchase and merchant watch lists', functi
     // Every member stores and relays the sealed report; only the aggregator has opened it.
     await waitForFeed(acquirer, 'issuer-a', below.seq);
     await waitForFeed(c.client('issuer-d'), 'issuer-a', below.seq);
-    const needles = [lonelyDigest, ...lonelyPans.map((pan) => panSelector(key!.key, pan))];
+    // The cards' digests in the report: oblivious selectors under the phase "dual" (the SDK
+    // sends those, so the aggregator cannot brute-force them with the hashing key), else keyed.
+    const reporter = c.client('issuer-a');
+    const cardDigests = (await reporter.panSelectorPhase()) === 'keyed' ? lonelyPans.map((pan) => panSelector(key!.key, pan)) : await reporter.panSelectors(lonelyPans);
+    expect(lonelyPans.some((pan) => dataDirHolds(c, 'psp-c', panSelector(key!.key, pan))), 'a keyed digest of a reported card at the aggregator').to.equal((await reporter.panSelectorPhase()) === 'keyed');
+    const needles = [lonelyDigest, ...cardDigests];
     for (const member of ['acquirer-b', 'issuer-d', 'issuer-a']) {
       for (const needle of needles) expect(dataDirHolds(c, member, needle), `a selector of the report in ${member}'s data directory`).to.equal(false);
     }

@@ -33,7 +33,7 @@ describe('consortium: corroboration and sightings', function () {
   const cliPan = randomPan('45454512');
 
   before(async () => {
-    c = await startConsortium();
+    c = await startConsortium({ panSelectors: 'dual' });
   });
   after(async () => {
     await c?.stopAll();

@@ -26,9 +26,14 @@ export function editNodeConfig(layout: DevConsortiumLayout, id: string, change: 
 }
 
 export async function startConsortium(
-  options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[]; extraMembers?: readonly DevMember[] } = {},
+  options: { configure?: (layout: DevConsortiumLayout) => void; only?: string[]; extraMembers?: readonly DevMember[]; panSelectors?: 'keyed' | 'dual' | 'oblivious' } = {},
 ): Promise<ConsortiumProcesses> {
-  const layout = await makeConsortium({ extraMembers: options.extraMembers });
+  // "keyed" unless asked, as before the phase existed: many tests stop peers, and an oblivious
+  // selector needs t evaluators online. The tests of card listings, sightings and the common
+  // point run "dual" (the SDK publishes oblivious selectors and checks both kinds, and what a
+  // test hashes under the key itself, a listing of the keyed era, stays checkable); the
+  // oblivious tests and `npm start` run "oblivious".
+  const layout = await makeConsortium({ extraMembers: options.extraMembers, panSelectors: options.panSelectors ?? 'keyed' });
   for (const m of layout.members) editNodeConfig(layout, m.id, (c) => Object.assign(c, { antiEntropyIntervalMs: 1000, consortiumPollMs: 200, ownFeedRecovery: { timeoutMs: 3000, required: false } }));
   options.configure?.(layout);
   const nodes = new Map<string, NodeProcess>();
@@ -57,6 +62,10 @@ export async function startConsortium(
     await Promise.all([...nodes.keys()].map((id) => kill(id)));
     throw failed.reason;
   }
+  if (!options.only && (options.panSelectors ?? 'keyed') !== 'keyed') {
+    // An oblivious selector needs t evaluators over the peer connections: wait until they are up.
+    await Promise.all([...clients.values()].map((client) => waitForPeers(client, layout.members.length - 1)));
+  }
   return {
     layout,
     nodes,
@@ -83,6 +92,11 @@ export async function waitForFeed(client: MamoriClient, origin: string, seq: num
     timeoutMs,
     50,
   );
+}
+
+/** Waits until a member's node has a connection to `count` peers (evaluations go over them). */
+export async function waitForPeers(client: MamoriClient, count: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => (await client.status()).peers.filter((p) => p.connected).length >= count, `${count} peers connected`, timeoutMs, 50);
 }
 
 /** Waits until a member's node accepts own writes (own-feed recovery finished). */

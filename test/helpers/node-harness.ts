@@ -61,9 +61,15 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-export async function makeConsortium(options: { extraMembers?: readonly DevMember[] } = {}): Promise<DevConsortiumLayout> {
+/**
+ * A dev consortium in a temporary folder. Its PAN-selector phase is "keyed" unless asked: most
+ * tests run one node alone, and an oblivious selector needs t = 2 evaluators online. Tests of
+ * real consortia (consortium-harness.ts) run "dual" by default; "oblivious" is what `npm start`
+ * runs (docs/oprf.md#migration).
+ */
+export async function makeConsortium(options: { extraMembers?: readonly DevMember[]; panSelectors?: 'keyed' | 'dual' | 'oblivious' } = {}): Promise<DevConsortiumLayout> {
   const extraMembers = options.extraMembers ?? [];
-  const layout = await createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers });
+  const layout = await createDevConsortium(path.join(tempDir(), 'consortium'), await freePortBlock(9 + 3 * extraMembers.length), { extraMembers, panSelectors: options.panSelectors ?? 'keyed' });
   // Most tests start one member alone and publish at once: own writes are not held for peers
   // that will never come (consortium-harness.ts and the restore tests turn the wait on).
   for (const m of layout.members) {

@@ -144,6 +144,7 @@ describe('oprf evaluation (node side)', () => {
       section = {
         ...dealt.description,
         binDigits: 6,
+        panSelectors: 'keyed',
         budgets: BUDGETS,
         counts: { floor: 64, alertThreshold: 4_096, bucketSeconds: 3_600 },
         sealedSeeds: Object.fromEntries(dealt.shares.map((s) => [s.evaluator, sealEvaluatorSeeds(s, (boxes.get(s.evaluator) as BoxKeyPair).publicKey)])),

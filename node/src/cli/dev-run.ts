@@ -71,7 +71,10 @@ export async function runDevConsortium(dir: string, basePort: number): Promise<v
       await client.waitForReady(30_000);
       // A node signs nothing new until a peer has told it how far its own feed goes.
       for (const until = Date.now() + 35_000; Date.now() < until; ) {
-        if ((await client.status()).ownFeedRecovery?.acceptingWrites !== false) break;
+        const status = await client.status();
+        // Oblivious PAN selectors need t evaluators over the peer connections: wait for them too.
+        const peersUp = status.peers.filter((p) => p.connected).length >= layout.members.length - 1;
+        if (status.ownFeedRecovery?.acceptingWrites !== false && peersUp) break;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       console.log(`  ${m.id.padEnd(11)} ${m.roles.join(',').padEnd(9)} API ${m.listen}   peers (mTLS) ${m.endpoint}   log ${rel(path.join(path.dirname(m.nodeConfig), 'node.log'))}`);
@@ -110,7 +113,7 @@ Press Ctrl-C to stop the consortium.`;
 async function jointDetectionScenario(pspClientConfig: string, acquirerClientConfig: string, sample: string, card: string): Promise<void> {
   const acquirer = MamoriClient.fromConfigFile(acquirerClientConfig, { mode: 'remote' });
   try {
-    console.log('\nScenario: psp-c imports a leaked-card list; acquirer-b checks one of the cards.');
+    console.log(`\nScenario: psp-c imports a leaked-card list; acquirer-b checks one of the cards (PAN selectors: ${await acquirer.panSelectorPhase()}).`);
     console.log(`  $ mamori import cards --config psp-c/client.json --file ${path.basename(sample)} --reason merchant-breach --exposure pan,expiry`);
     const imported = spawnSync(process.execPath, [CLI_ENTRY, 'import', 'cards', '--config', pspClientConfig, '--file', sample, '--reason', 'merchant-breach', '--exposure', 'pan,expiry', '--no-progress'], { encoding: 'utf8' });
     const started = Date.now();

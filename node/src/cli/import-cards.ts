@@ -1,11 +1,16 @@
-// `mamori import cards`: normalizes and hashes every PAN of a file in this process, and
-// publishes the selectors to the member's node in batches, several in flight.
+// `mamori import cards`: normalizes every PAN of a file in this process, takes its selector
+// (oblivious through the SDK, or keyed under the phase "keyed"), and publishes the selectors to
+// the member's node in batches, several in flight.
 import * as fs from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import type { CardListingDetails } from '../../../client-sdk/src/details';
 import { publishablePan, publishedCard } from '../../../client-sdk/src/card-numbers';
 import { readCardFile } from './card-file';
+import { routingBin } from '../../../proto/ts/routing-bin';
+
+/** A batch's evaluation round (up to 10,000 cards) under load: generous, a whole import waits on it anyway. */
+const EVALUATION_DEADLINE_MS = 120_000;
 
 export interface ImportOptions {
   clientConfig: string;
@@ -68,15 +73,27 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
   let pending = new Set<Promise<void>>();
   try {
     const [key] = await client.hashingKeys();
-    if (!key) throw new Error('the node returned no active hashing key');
+    // The consortium's PAN-selector phase (docs/oprf.md#migration): under "dual" and "oblivious"
+    // each batch is evaluated obliviously (through the SDK's cache and coalescing) and published
+    // under no key epoch; under "keyed", hashed here under the newest epoch as before.
+    const phase = await client.panSelectorPhase();
+    if (phase === 'keyed' && !key) throw new Error('the node returned no active hashing key');
     pending = new Set<Promise<void>>();
     let failure: unknown;
-    let batch: Buffer[] = [];
+    let batch: string[] = [];
     let bins: string[] = [];
 
-    const send = (digests: Buffer[], batchBins: string[]) => {
-      const p: Promise<void> = client
-        .publishPanDigests(digests, options.details, key.epoch, batchBins)
+    const publishBatch = async (digits: string[], batchBins: string[]) => {
+      if (phase === 'keyed' || !key) {
+        const epochKey = key as NonNullable<typeof key>;
+        return client.publishPanDigests(digits.map((d) => publishedCard(epochKey.key, d).digest), options.details, epochKey.epoch, batchBins);
+      }
+      const selectors = await client.panSelectors(digits, { deadlineMs: EVALUATION_DEADLINE_MS });
+      return client.publishObliviousSelectors(selectors, options.details, batchBins);
+    };
+
+    const send = (digits: string[], batchBins: string[]) => {
+      const p: Promise<void> = publishBatch(digits, batchBins)
         .then((response) => {
           summary.imported += response.accepted;
           summary.duplicates += response.duplicates;
@@ -98,9 +115,8 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
           reject(line, card.reason);
           continue;
         }
-        const { digest, bin } = publishedCard(key.key, card.digits);
-        batch.push(digest);
-        bins.push(bin);
+        batch.push(card.digits);
+        bins.push(routingBin(card.digits));
         if (batch.length >= options.batchSize) {
           send(batch, bins);
           batch = [];

@@ -17,6 +17,7 @@ import { addSightingCommands } from './sighting-commands';
 import { addCommonPointCommands } from './common-point-commands';
 import { addEvaluationCommands } from './evaluation-commands';
 import { addFormationCommands } from './formation-commands';
+import { addEvaluateCommands } from './evaluate-cards';
 import { wholeNumber } from './whole-number';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
 
@@ -260,6 +261,7 @@ export function buildProgram(): Command {
     });
 
   addCardTestingCommands(program);
+  addEvaluateCommands(program);
   addKeysCommands(program);
   addAuditCommands(program);
   addSightingCommands(program);

@@ -152,6 +152,10 @@ export const oprfSectionSchema = z
     evaluators: z.array(memberId).min(2).max(16),
     seeds: z.array(oprfSeedSchema).min(1).max(12_870),
     binDigits: z.union([z.literal(6), z.literal(8)]).default(6),
+    // The PAN-selector phase (docs/oprf.md#migration): "keyed" (absent: files signed before the
+    // phase existed keep their meaning), "dual" (new card listings oblivious, checks ask both
+    // kinds) or "oblivious" (keyed PAN selectors refused; hashing keys serve merchants only).
+    panSelectors: z.enum(['keyed', 'dual', 'oblivious']).default('keyed'),
     budgets: oprfBudgetsSchema,
     counts: oprfCountsSchema,
     // Per evaluator: its seeds (evaluation/sealed-seeds.ts) sealed to its boxPublicKey.

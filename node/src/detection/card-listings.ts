@@ -129,7 +129,7 @@ export class CardListingDetector extends EventEmitter<{ alert: [alert: StoredAle
       const indicator = publication.indicators[index];
       if (!indicator) continue;
       for (const selector of indicator.selectors) {
-        if (selector.type === 'SELECTOR_TYPE_PAN') panDigests.push(Buffer.from(selector.digest).toString('hex'));
+        if (selector.type === 'SELECTOR_TYPE_PAN' || selector.type === 'SELECTOR_TYPE_PAN_OBLIVIOUS') panDigests.push(Buffer.from(selector.digest).toString('hex'));
       }
     }
     if (panDigests.length === 0) return;

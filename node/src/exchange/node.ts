@@ -10,6 +10,7 @@ import type { DamagedEntryStore } from '../integrity/damaged-entries';
 import type { DerivedState } from '../integrity/derived-state';
 import { keyEpochStatuses } from '../membership/epoch-acks';
 import type { MemberState } from '../membership/member-state';
+import { panSelectorPhase, requirePanSelectorAllowed } from '../membership/pan-selector-phase';
 import type { NodeEvents } from '../metrics/observer';
 import type { KeyEpochAckStore } from '../store/key-epoch-ack-store';
 import type { LedgerStore, StoredListing } from '../store/ledger-store';
@@ -71,12 +72,32 @@ export class MamoriNode {
    */
   async publish(publication: PublishIndicators__Output, keyEpoch: number): Promise<PublishOutcome> {
     this.feed.assertOpen();
-    this.membership.requireActiveEpoch(keyEpoch);
+    const epoch = this.publicationEpoch(publication, keyEpoch);
     const kind = publication.kind as Parameters<typeof roleAllowsKind>[1];
     if (!roleAllowsKind(this.membership.roles, kind)) throw MamoriError.permissionDenied(`member "${this.member}" may not publish ${kind}`);
-    const outcome = await this.feed.write((group) => this.preparePublish(publication, keyEpoch, group));
+    const outcome = await this.feed.write((group) => this.preparePublish(publication, epoch, group));
     this.parts.events.published(outcome.accepted, outcome.duplicates);
     return outcome;
+  }
+
+  /**
+   * The epoch an entry is signed under. Oblivious PAN selectors are under the consortium's
+   * threshold PRF, not under a hashing key: an entry of nothing but oblivious selectors carries
+   * key_epoch 0, and its request must give 0 (docs/oprf.md#key-epochs). Any other entry needs an
+   * active epoch, as before. The PAN-selector phase decides which PAN types are taken.
+   */
+  private publicationEpoch(publication: PublishIndicators__Output, keyEpoch: number): number {
+    const phase = panSelectorPhase(this.membership.consortium);
+    let oblivious = true;
+    publication.indicators.forEach((indicator, i) =>
+      indicator.selectors.forEach((s, j) => {
+        if (s.type !== 'SELECTOR_TYPE_PAN_OBLIVIOUS') oblivious = false;
+        requirePanSelectorAllowed(phase, s.type, `publication.indicators[${i}].selectors[${j}]`, 'published');
+      }),
+    );
+    if (!oblivious) return this.membership.requireActiveEpoch(keyEpoch);
+    if (keyEpoch !== 0) throw MamoriError.invalidArgument('keyEpoch', 'must be 0 for oblivious PAN selectors: they are under no hashing-key epoch');
+    return 0;
   }
 
   /** Tombstones this member's active listings of the given selectors. */
@@ -118,7 +139,8 @@ export class MamoriNode {
     });
     if (listed.length === 0) return () => ({ retracted: 0, notListed: retraction.selectors.length, seq: 0 });
     const op: ValidRetraction = { ...retraction, selectors: listed };
-    const entry = this.feed.sign(group, this.membership.newestEpoch(), { retract: op }, { operation: 'retract', retraction: op });
+    const epoch = listed.every((s) => s.type === 'SELECTOR_TYPE_PAN_OBLIVIOUS') ? 0 : this.membership.newestEpoch();
+    const entry = this.feed.sign(group, epoch, { retract: op }, { operation: 'retract', retraction: op });
     for (const sel of listed) {
       const key = sel.digest.toString('latin1');
       group.retracted.add(key);
@@ -144,6 +166,10 @@ export class MamoriNode {
   /** Checks selectors: a filter negative needs no SQLite; a positive is confirmed there. */
   check(selectors: readonly ValidSelector[], nowMs = Date.now()): CheckVerdict[] {
     this.feed.assertOpen();
+    if (panSelectorPhase(this.membership.consortium) === 'oblivious') {
+      // A keyed PAN check would make this node an online oracle for whoever holds the hashing key.
+      selectors.forEach((s, i) => requirePanSelectorAllowed('oblivious', s.type, `selectors[${i}]`, 'checked'));
+    }
     const events = this.parts.events;
     const started = events.observed ? process.hrtime.bigint() : 0n;
     const verdicts = selectors.map((s) => (this.index.mayContain(s.digest) ? this.confirm(s, nowMs) : NOT_LISTED));

@@ -10,6 +10,7 @@ import { sightingsForEntry, type ValidSightingInput } from '../ledger/sightings'
 import type { ValidCardTestingReport } from '../ledger/validate';
 import type { ValidOprfEvaluationCounts } from '../ledger/oprf-counts';
 import type { MemberState } from '../membership/member-state';
+import { panSelectorPhase, requirePanSelectorAllowed } from '../membership/pan-selector-phase';
 import { sealFraudReport } from './fraud-report';
 import type { PublishOutcome } from './node';
 import type { OwnFeed } from './own-feed';
@@ -76,7 +77,14 @@ export class MemberReports {
    */
   async reportSightings(inputs: readonly ValidSightingInput[], keyEpoch: number): Promise<{ recorded: number; seq: number }> {
     this.feed.assertOpen();
-    this.membership.requireActiveEpoch(keyEpoch);
+    const phase = panSelectorPhase(this.membership.consortium);
+    inputs.forEach((s, i) => requirePanSelectorAllowed(phase, s.selector.type, `sightings[${i}].selector`, 'reported'));
+    // As for a publication: sightings of nothing but oblivious PAN selectors carry key_epoch 0.
+    if (inputs.every((s) => s.selector.type === 'SELECTOR_TYPE_PAN_OBLIVIOUS')) {
+      if (keyEpoch !== 0) throw MamoriError.invalidArgument('keyEpoch', 'must be 0 for oblivious PAN selectors: they are under no hashing-key epoch');
+    } else {
+      this.membership.requireActiveEpoch(keyEpoch);
+    }
     const ranges = this.membership.roles.includes('issuer') ? this.membership.binRanges() : [];
     const sightings = sightingsForEntry(inputs, ranges);
     return this.feed.write((group) => {

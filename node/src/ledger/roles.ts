@@ -14,6 +14,11 @@ export type OperationName =
 
 export type IndicatorKindName = 'INDICATOR_KIND_COMPROMISED_CARD' | 'INDICATOR_KIND_FRAUDULENT_MERCHANT';
 
+// Which selector types each kind takes (enforced in validate.ts): a compromised card a PAN
+// selector, keyed (SELECTOR_TYPE_PAN) or oblivious (SELECTOR_TYPE_PAN_OBLIVIOUS, docs/oprf.md);
+// a merchant its merchant selectors. The phase in the consortium file decides which PAN type a
+// node accepts from its own clients (membership/pan-selector-phase.ts); entries from peers are
+// accepted by form alone, so every node decides them alike at any time.
 const KIND_ROLES: Readonly<Record<IndicatorKindName, readonly Role[]>> = {
   // Issuers, acquirers and PSPs all learn of leaked cards (breaches, phishing kits, testing).
   INDICATOR_KIND_COMPROMISED_CARD: ['issuer', 'acquirer', 'psp'],

@@ -6,7 +6,7 @@ import type { SightingOutcome__Output } from '../../../proto/gen/mamori/v1/Sight
 import type { Selector__Output } from '../../../proto/gen/mamori/v1/Selector';
 import { MamoriError } from './errors';
 import { BIN_PATTERN, LIMITS } from './limits';
-import { enumValue, rejectRepeatedSelectors, timeMs, validateSelector, type ValidSelector } from './validate';
+import { enumValue, isPanSelectorType, rejectRepeatedSelectors, timeMs, validateSelector, type ValidSelector } from './validate';
 
 export type SightingOutcomeName = Exclude<SightingOutcome__Output, 'SIGHTING_OUTCOME_UNSPECIFIED'>;
 
@@ -72,7 +72,7 @@ export function validateSightings(
     const at = `${field}.sightings[${i}]`;
     const base = validateOne(s, latestMs, at);
     const byCardIssuer = s?.byCardIssuer === true;
-    if (byCardIssuer && base.selector.type !== 'SELECTOR_TYPE_PAN') {
+    if (byCardIssuer && !isPanSelectorType(base.selector.type)) {
       throw MamoriError.invalidArgument(`${at}.byCardIssuer`, 'only a PAN sighting can come from the card issuer');
     }
     return { ...base, byCardIssuer };
@@ -95,7 +95,7 @@ export function validateSightingInputs(
     if (typeof bin !== 'string' || (bin !== '' && !BIN_PATTERN.test(bin))) {
       throw MamoriError.invalidArgument(`${at}.bin`, 'must be the first 6 to 8 digits of the card number');
     }
-    if (bin !== '' && base.selector.type !== 'SELECTOR_TYPE_PAN') {
+    if (bin !== '' && !isPanSelectorType(base.selector.type)) {
       throw MamoriError.invalidArgument(`${at}.bin`, 'only a PAN sighting carries a BIN');
     }
     return { ...base, bin };
@@ -115,6 +115,6 @@ export function sightingsForEntry(inputs: readonly ValidSightingInput[], ownBinR
     selector: s.selector,
     outcome: s.outcome,
     seenAtMs: s.seenAtMs,
-    byCardIssuer: s.selector.type === 'SELECTOR_TYPE_PAN' && binInRanges(s.bin, ownBinRanges),
+    byCardIssuer: isPanSelectorType(s.selector.type) && binInRanges(s.bin, ownBinRanges),
   }));
 }

@@ -34,8 +34,20 @@ export const MERCHANT_SELECTOR_TYPES: ReadonlySet<string> = new Set([
   'SELECTOR_TYPE_MERCHANT_ACQUIRER_MID',
 ]);
 
+/**
+ * The two PAN selector types: a keyed hash under a hashing-key epoch (SELECTOR_TYPE_PAN) and
+ * the threshold PRF's oblivious selector (SELECTOR_TYPE_PAN_OBLIVIOUS, docs/oprf.md). A
+ * compromised-card indicator takes either; which ones a node accepts from its own clients
+ * depends on the consortium's PAN-selector phase (membership/pan-selector-phase.ts).
+ */
+export const PAN_SELECTOR_TYPES: ReadonlySet<string> = new Set(['SELECTOR_TYPE_PAN', 'SELECTOR_TYPE_PAN_OBLIVIOUS']);
+
+export function isPanSelectorType(type: string): boolean {
+  return PAN_SELECTOR_TYPES.has(type);
+}
+
 /** Selector types some indicator kind uses: what a check may ask about. */
-export const CHECKABLE_SELECTOR_TYPES: ReadonlySet<string> = new Set(['SELECTOR_TYPE_PAN', ...MERCHANT_SELECTOR_TYPES]);
+export const CHECKABLE_SELECTOR_TYPES: ReadonlySet<string> = new Set([...PAN_SELECTOR_TYPES, ...MERCHANT_SELECTOR_TYPES]);
 
 /**
  * A whole number from `min` to `max`, or INVALID_ARGUMENT naming the field and the range. An
@@ -97,7 +109,7 @@ export function validateCheckSelectors(selectors: Selector__Output[] | undefined
   const valid = validateSelectors(selectors, field, max);
   valid.forEach((s, i) => {
     if (!CHECKABLE_SELECTOR_TYPES.has(s.type)) {
-      throw MamoriError.invalidArgument(`${field}[${i}].type`, `${s.type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN or a merchant selector type`);
+      throw MamoriError.invalidArgument(`${field}[${i}].type`, `${s.type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN, SELECTOR_TYPE_PAN_OBLIVIOUS or a merchant selector type`);
     }
   });
   return valid;
@@ -117,8 +129,8 @@ export function validateKind(kind: unknown, field: string): IndicatorKindName {
 }
 
 function checkSelectorFitsKind(kind: IndicatorKindName, selector: ValidSelector, field: string): void {
-  if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && selector.type !== 'SELECTOR_TYPE_PAN') {
-    throw MamoriError.invalidArgument(`${field}.type`, `a compromised-card indicator takes a SELECTOR_TYPE_PAN selector, not ${selector.type}`);
+  if (kind === 'INDICATOR_KIND_COMPROMISED_CARD' && !PAN_SELECTOR_TYPES.has(selector.type)) {
+    throw MamoriError.invalidArgument(`${field}.type`, `a compromised-card indicator takes a SELECTOR_TYPE_PAN or SELECTOR_TYPE_PAN_OBLIVIOUS selector, not ${selector.type}`);
   }
   if (kind === 'INDICATOR_KIND_FRAUDULENT_MERCHANT' && !MERCHANT_SELECTOR_TYPES.has(selector.type)) {
     throw MamoriError.invalidArgument(`${field}.type`, `a merchant indicator takes merchant selectors, not ${selector.type}`);

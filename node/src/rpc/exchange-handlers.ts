@@ -30,7 +30,8 @@ function forwardDeadline(clientDeadline: grpc.Deadline): number {
   return Math.min(Number.isFinite(client) ? client - 100 : now + 30_000, now + MAX_FORWARD_MS);
 }
 
-const selectorsResponse = (r: SelectorsResult): EvaluatePanSelectorsResponse => ({
+const selectorsResponse = (r: SelectorsResult, panSelectors: string): EvaluatePanSelectorsResponse => ({
+  panSelectors,
   setId: r.setId,
   threshold: r.threshold,
   evaluators: r.evaluators,
@@ -81,14 +82,14 @@ export function exchangeHandlers(
       const selectors = ports.selectors;
       if (!selectors) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
       const items = request.items ?? [];
-      if (items.length === 0) return selectorsResponse(selectors.parameters());
+      if (items.length === 0) return selectorsResponse(selectors.parameters(), membership.panSelectorPhase());
       // Evaluations count against the client's check budget: each one is a card about to be checked.
       guard.checks.take(caller.digest, items.length);
       const result = await selectors.evaluate(
         items.map((item) => ({ bin: item.bin, blinded: item.blinded })),
         { verify: request.verify === true, exclude: request.exclude ?? [], deadlineMs: forwardDeadline(call.getDeadline()) },
       );
-      return selectorsResponse(result);
+      return selectorsResponse(result, membership.panSelectorPhase());
     }),
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
@@ -114,7 +115,7 @@ export function exchangeHandlers(
         failedFetchRounds: p.failedFetchRounds,
       })),
       frozenOrigins: frozen.frozenOrigins(),
-      oprf: ports.selectors?.status(),
+      oprf: ports.selectors ? { ...ports.selectors.status(), panSelectors: membership.panSelectorPhase() } : undefined,
       auditChain: ports.security.auditChain(),
       authFailures: ports.security.authFailures(),
     })),
@@ -144,7 +145,7 @@ export function exchangeHandlers(
       const keys = membership.hashingKeys();
       const upcoming = membership.upcomingHashingKeys();
       audit.record(caller.actor, 'hashing-keys', { epochs: keys.map((k) => k.epoch), upcoming: upcoming.map((k) => k.epoch) });
-      return { keys: keys.map(hashingKeyMessage), upcoming: upcoming.map(hashingKeyMessage) };
+      return { keys: keys.map(hashingKeyMessage), upcoming: upcoming.map(hashingKeyMessage), panSelectors: membership.panSelectorPhase() };
     }),
   };
 }

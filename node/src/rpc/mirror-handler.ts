@@ -28,7 +28,7 @@ function messageSizes(maxMessageBytes: number): { chunkBytes: number; digestsPer
 const MAX_QUEUED_DIGESTS = 2_000_000;
 
 export function mirrorFilterHandler(
-  ports: Pick<ExchangePorts, 'filter' | 'committed' | 'audit'>,
+  ports: Pick<ExchangePorts, 'filter' | 'committed' | 'audit' | 'membership'>,
   maxMessageBytes: number,
   log: Logger,
   authenticate: Authenticator,
@@ -53,7 +53,12 @@ export function mirrorFilterHandler(
     let writing = false;
 
     const onCommitted = (entries: readonly AcceptedEntry[]) => {
-      const digests = entries.flatMap((e) => (e.publication?.indicators ?? []).flatMap((ind) => ind.selectors.map((s) => s.digest)));
+      // Under the "oblivious" phase no keyed PAN selector goes to a mirror (a peer still on an
+      // older file may publish one): a client holding a hashing key tests nothing against it.
+      const keyedPans = ports.membership.panSelectorPhase() !== 'oblivious';
+      const digests = entries.flatMap((e) =>
+        (e.publication?.indicators ?? []).flatMap((ind) => ind.selectors.filter((s) => keyedPans || s.type !== 'SELECTOR_TYPE_PAN').map((s) => s.digest)),
+      );
       if (digests.length === 0) return;
       for (let i = 0; i < digests.length; i += digestsPerMessage) {
         queue.push({ added: { digests: Buffer.concat(digests.slice(i, i + digestsPerMessage)) } });

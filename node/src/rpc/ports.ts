@@ -48,6 +48,8 @@ export interface MembershipView {
   hashingKeys(): EpochKey[];
   upcomingHashingKeys(): EpochKey[];
   requireActiveEpoch(epoch: number): number;
+  /** The consortium's PAN-selector phase (membership/pan-selector-phase.ts). */
+  panSelectorPhase(): 'keyed' | 'dual' | 'oblivious';
   /** The consortium's commonPoint.lookBackDays, when it names an aggregator. */
   commonPointLookBackDays(): number | undefined;
 }

@@ -1,6 +1,7 @@
 // Creates a local consortium of three members on loopback (more on request, for tests): operator key, signed
 // consortium file, hashing-key epoch 1 sealed to each member, member keys, and one node
 // config and one client.json per member.
+import type { PanSelectorPhase } from '../membership/pan-selector-phase';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { signConsortiumDocument } from '../../../proto/ts/trust/verify';
@@ -47,6 +48,12 @@ export interface DevConsortiumLayout {
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
+/**
+ * The dev consortium's PAN-selector phase: "oblivious", so `npm start` runs on the threshold
+ * PRF's selectors end to end (docs/oprf.md#migration).
+ */
+export const DEV_PAN_SELECTORS: PanSelectorPhase = 'oblivious';
+
 export function devConsortiumExists(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'consortium.json'));
 }
@@ -67,7 +74,7 @@ export function devLayout(dir: string): DevConsortiumLayout {
   };
 }
 
-export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean; extraMembers?: readonly DevMember[] } = {}): Promise<DevConsortiumLayout> {
+export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean; extraMembers?: readonly DevMember[]; panSelectors?: PanSelectorPhase } = {}): Promise<DevConsortiumLayout> {
   await sodiumReady();
   await oprfReady();
   const abs = path.resolve(dir);
@@ -130,6 +137,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
     oprf: {
       ...dealt.description,
       binDigits: 6,
+      panSelectors: options.panSelectors ?? DEV_PAN_SELECTORS,
       budgets: { perMemberBinHour: 10_000, perMemberDay: 1_000_000, issuerPerMemberBinHour: 2_000_000, issuerPerMemberDay: 20_000_000 },
       counts: { floor: 64, alertThreshold: 4_096, bucketSeconds: 3_600 },
       sealedSeeds,

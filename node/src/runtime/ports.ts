@@ -4,6 +4,7 @@ import type { MetricsSources } from '../metrics/node-metrics';
 import type { PeerStatus } from '../replication/replicator';
 import type { ExchangePorts, ReplicationPorts } from '../rpc/ports';
 import type { OpenNode } from './open-node';
+import { panSelectorPhase } from '../membership/pan-selector-phase';
 import type { SelectorEvaluation } from '../evaluation/selector-evaluation';
 
 export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation): ExchangePorts {
@@ -16,6 +17,7 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
       hashingKeys: () => membership.hashingKeys(),
       upcomingHashingKeys: () => membership.upcomingHashingKeys(),
       requireActiveEpoch: (epoch) => membership.requireActiveEpoch(epoch),
+      panSelectorPhase: () => panSelectorPhase(membership.consortium),
       commonPointLookBackDays: () => membership.consortium.commonPoint?.lookBackDays,
     },
     frozen: open.ledger,

@@ -92,9 +92,13 @@ export function canonicalJson(value: unknown): string {
 export const DIGEST_BYTES = 32;
 export const HASHING_KEY_BYTES = 32;
 
-export type SelectorTypeName = Exclude<SelectorType__Output, 'SELECTOR_TYPE_UNSPECIFIED'>;
+/**
+ * The keyed selector types. SELECTOR_TYPE_PAN_OBLIVIOUS is not one: the consortium's threshold
+ * PRF computes it (docs/oprf.md), so there is no domain for it here and hashSelector refuses it.
+ */
+export type SelectorTypeName = Exclude<SelectorType__Output, 'SELECTOR_TYPE_UNSPECIFIED' | 'SELECTOR_TYPE_PAN_OBLIVIOUS'>;
 
-/** The tag name of each selector type; domain separation keeps a PAN digest from ever matching a merchant digest. */
+/** The tag name of each keyed selector type; domain separation keeps a PAN digest from ever matching a merchant digest. */
 export const SELECTOR_DOMAINS: Readonly<Record<SelectorTypeName, string>> = Object.freeze({
   SELECTOR_TYPE_PAN: 'pan',
   SELECTOR_TYPE_MERCHANT_CORPORATE_NUMBER: 'merchant.corporate_number',
