@@ -145,7 +145,10 @@ export async function runCli(args: string[]): Promise<{ code: number | null; std
  * peers at start (ownFeedRecovery.timeoutMs 0), so a phase measures work, not that wait.
  */
 export async function createConsortium(dir: string, basePort: number): Promise<void> {
-  const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort)]);
+  // Keyed PAN selectors: the phases that hash cards with the epoch key and import at full speed
+  // measure that path; the oprf phase measures the threshold PRF beside it (evaluation works in
+  // every phase of a consortium that deals PRF seeds).
+  const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort), '--pan-selectors', 'keyed']);
   if (created.code !== 0) throw new Error(`dev-consortium failed (code ${created.code}): ${created.stderr || created.stdout}`);
   for (const member of fs.readdirSync(dir)) {
     const nodeConfig = path.join(dir, member, 'node.json');

@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { CARD_REASONS, EXPOSURES, RETRACT_REASONS, type CardListingDetails, type CardReasonName, type ExposureName, type RetractReasonName } from '../../../client-sdk/src/details';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import { checkCard, publishCard, retractCard, showStatus } from './card-commands';
-import { createDevConsortium } from '../runtime/dev-consortium';
+import { createDevConsortium, DEV_PAN_SELECTORS } from '../runtime/dev-consortium';
+import type { PanSelectorPhase } from '../membership/pan-selector-phase';
 import { runDevConsortium } from './dev-run';
 import { formatImportSummary, importCards } from './import-cards';
 import { isoDate, shortName, toJson } from './output';
@@ -108,8 +109,13 @@ export function buildProgram(): Command {
     .requiredOption('--dir <dir>', 'folder to create it in')
     .option('--base-port <port>', 'first of three consecutive loopback ports', wholeNumber('--base-port', { min: 1, max: 65533, what: 'a port' }), 7101)
     .option('--force', 'replace an existing consortium in that folder')
-    .action(async (o: { dir: string; basePort: number; force?: boolean }) => {
-      const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force });
+    .addOption(
+      new Option('--pan-selectors <phase>', 'PAN selectors on the ledger: keyed hashes, both, or threshold-PRF outputs (docs/oprf.md#the-phase)')
+        .choices(['keyed', 'dual', 'oblivious'])
+        .default(DEV_PAN_SELECTORS),
+    )
+    .action(async (o: { dir: string; basePort: number; force?: boolean; panSelectors: PanSelectorPhase }) => {
+      const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force, panSelectors: o.panSelectors });
       console.log(`Created consortium in ${layout.dir}`);
       for (const m of layout.members) console.log(`  ${m.id} (${m.roles.join(',')}) ${m.endpoint}\n    node config: ${m.nodeConfig}\n    client config: ${m.clientConfig}`);
     });
