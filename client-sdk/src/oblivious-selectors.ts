@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { normalizePan } from '../../proto/ts/normalize';
 import { TPRF_MAX_BATCH } from '../../proto/ts/oprf/threshold';
 import { writeFileAtomic } from '../../proto/ts/trust/atomic-file';
+import { sodiumReady } from '../../proto/ts/sodium';
 import { MamoriClientError } from './errors';
 import type { ResolvedSelectorOptions } from './options';
 import { SelectorCoalescer, type CoalescingStats } from './pan-selectors';
@@ -80,6 +81,7 @@ export class ObliviousSelectors {
     }
     const digits = this.normalize(pans, 0);
     if (digits.length === 0) return [];
+    await sodiumReady(); // the cache files cards under a keyed BLAKE2b handle
     this.evaluator.refreshIfOld(Date.now() + this.options.adminDeadlineMs);
     return this.coalescer.selectors(digits, Date.now() + budget, budget);
   }
@@ -92,6 +94,7 @@ export class ObliviousSelectors {
   /** Selectors of cards already normalized (and refused by position by the caller), in order. */
   async selectorsOfDigits(digits: readonly string[], deadline: number, budget: number): Promise<Buffer[]> {
     if (digits.length === 0) return [];
+    await sodiumReady();
     this.evaluator.refreshIfOld(Date.now() + this.options.adminDeadlineMs);
     return this.coalescer.selectors(digits, deadline, budget);
   }
@@ -100,6 +103,7 @@ export class ObliviousSelectors {
     if (pans === null || typeof pans !== 'object' || !(Symbol.iterator in pans || Symbol.asyncIterator in pans)) {
       throw new MamoriClientError('INVALID_ARGUMENT', 'pans: expected an array or an (async) iterable of card numbers');
     }
+    await sodiumReady();
     const batchSize = checkWhole('options.batchSize', options.batchSize ?? TPRF_MAX_BATCH, 1, TPRF_MAX_BATCH);
     const maxInFlight = checkWhole('options.maxInFlight', options.maxInFlight ?? 2, 1, 16);
     const budget = checkWhole('options.batchDeadlineMs', options.batchDeadlineMs ?? PRE_EVALUATE_DEADLINE_MS, 1, 3_600_000);
