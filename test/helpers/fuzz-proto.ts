@@ -169,6 +169,15 @@ function encodeValue(field: protobuf.Field, o: GeneratorOptions, depth: number):
   }
 }
 
+/** A generated message's size, past which no more repeated elements are added (each level at most about twice this). */
+const MAX_GENERATED_BYTES = 1 << 20;
+
+function sizeOf(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
 function repeatCount(o: GeneratorOptions): number {
   const r = o.rng.next();
   if (r < 0.3) return 0;
@@ -183,7 +192,9 @@ export function encodeMessage(type: protobuf.Type, o: GeneratorOptions, depth = 
   for (const field of type.fieldsArray) {
     if (field.repeated || field.map) {
       const count = depth > 1 ? Math.min(repeatCount(o), 8) : repeatCount(o);
-      for (let i = 0; i < count; i++) parts.push(encodeValue(field, o, depth));
+      // Repeated messages of repeated messages multiply: stop adding once this message is past
+      // MAX_GENERATED_BYTES, so a case stays a few MiB (bigger is the 'oversize' kind's job).
+      for (let i = 0; i < count && sizeOf(parts) <= MAX_GENERATED_BYTES; i++) parts.push(encodeValue(field, o, depth));
     } else if (o.rng.chance(0.75)) {
       parts.push(encodeValue(field, o, depth));
     }
