@@ -201,8 +201,10 @@ describe('SDK: oblivious PAN selectors (threshold PRF, t = 2 of n = 3)', functio
     node.hold = new Promise(() => undefined);
     const started = Date.now();
     const late = await rejection(connect().panSelectors([randomPan()], { deadlineMs: 200 }));
+    // The stand-in never answers, so only the call's own deadline can end it (a hang ends at
+    // mocha's timeout instead); no upper wall-clock bound, which a busy machine would break.
     expect(late.code).to.equal('DEADLINE_EXCEEDED');
-    expect(Date.now() - started).to.be.below(2000);
+    expect(Date.now() - started, 'waited for the deadline').to.be.at.least(150);
     node.hold = undefined;
   });
 
