@@ -215,9 +215,12 @@ export async function runSoak(overrides: Partial<SoakOptions> = {}): Promise<Soa
 
     // Replication lag: the third member's feed heads, sampled every 50 ms.
     const lags: number[] = [];
+    // Runs until the publishers have returned, not merely until the clock ends: a publication
+    // in flight at the end of the load is added to pending after running() turns false.
+    let publishersDone = false;
     const lagLoop = (async () => {
       const replica = member(REPLICA).client;
-      while (running() || pending.length > 0) {
+      while (!publishersDone || pending.length > 0) {
         try {
           const status = await replica.status();
           const at = nowMs();
@@ -231,7 +234,7 @@ export async function runSoak(overrides: Partial<SoakOptions> = {}): Promise<Soa
         } catch (error) {
           countError(error);
         }
-        if (!running() && nowMs() > endAt + 120_000) break;
+        if (publishersDone && nowMs() > endAt + 120_000) break;
         await delay(50);
       }
     })();
@@ -241,6 +244,7 @@ export async function runSoak(overrides: Partial<SoakOptions> = {}): Promise<Soa
       o.log(`${s.toFixed(0)} s: ${checkLatencies.length} checks (${(checkLatencies.length / s).toFixed(0)}/s), ${publishLatencies.length} publications, RSS ${all.map((m) => `${m.id} ${(rssSamples.get(m.id)?.at(-1)?.mb ?? 0).toFixed(0)} MB`).join(', ')}`);
     }, 30_000);
     await Promise.all([...Array.from({ length: o.checkConcurrency }, (_, i) => checkWorker(i)), publisher('psp-c', '4539'), publisher('acquirer-b', '5299')]);
+    publishersDone = true;
     clearInterval(progress);
     const seconds = (nowMs() - t0) / 1000;
     sampleRss();
