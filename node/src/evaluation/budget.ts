@@ -33,8 +33,9 @@ const KEEP_HOURS = 48;
 /**
  * Counts are checked and updated in memory (loaded from SQLite at start), and written behind:
  * on the next turn of the event loop, every request counted meanwhile in one transaction. A
- * request then waits for no fsync (the node's database is synchronous=FULL), and a restart
- * keeps every count but those of the last few milliseconds before a crash.
+ * request then waits for no fsync, and the write itself commits without one
+ * (EvaluationCountStore.transaction): a crash of the process keeps every count but those of
+ * the last event-loop turn; a power loss may take those since the node's last fsync.
  */
 export class EvaluationBudget {
   private hour = -1;

@@ -2,6 +2,7 @@
 // the budgets of the consortium file are checked against (evaluation/budget.ts). Counts, member
 // ids and BINs only; never a blinded element.
 import type Database from 'better-sqlite3';
+import { commitWithoutFsync } from './database';
 
 export const HOUR_MS = 3_600_000;
 
@@ -48,9 +49,9 @@ export class EvaluationCountStore {
     return this.statements.rangeCount.get(member, fromHour, toHour, own ? 1 : 0) as number;
   }
 
-  /** Runs fn in one transaction (the counts of several requests written together). */
+  /** Runs fn in one transaction (the counts of several requests written together), without an fsync. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return commitWithoutFsync(this.db, fn);
   }
 
   /** Drops buckets before an hour; returns the rows deleted. */

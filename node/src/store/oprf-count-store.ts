@@ -2,6 +2,7 @@
 // the buckets it has decided, and every evaluator's published (banded) rows. Member ids, BINs
 // and counts only; never a blinded element.
 import type Database from 'better-sqlite3';
+import { commitWithoutFsync } from './database';
 
 export interface TallyRow {
   bucketStartMs: number;
@@ -49,9 +50,11 @@ export class OprfCountStore {
          WHERE bucket_start_ms >= ? AND band >= ? ORDER BY entry_id, idx`,
       ),
     };
-    this.addTally = db.transaction((rows: readonly TallyRow[]) => {
-      for (const r of rows) this.statements.add.run(r.bucketStartMs, r.bucketSeconds, r.member, r.bin, r.count);
-    });
+    // Written behind on every evaluation: committed without an fsync, like the budget counts.
+    this.addTally = (rows: readonly TallyRow[]) =>
+      commitWithoutFsync(db, () => {
+        for (const r of rows) this.statements.add.run(r.bucketStartMs, r.bucketSeconds, r.member, r.bin, r.count);
+      });
   }
 
   /** Tallied buckets that ended at or before a time, oldest first. */
