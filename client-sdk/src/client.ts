@@ -118,13 +118,16 @@ export class MamoriClient {
     const [digits] = this.normalizeAll([pan]);
     let oblivious: Buffer | undefined;
     if (this.phase !== 'keyed') {
-      oblivious = this.oblivious.cached(digits as string);
+      // A view of the cache's bytes: the mirror reads it at once, with no allocation.
+      oblivious = this.oblivious.cachedView(digits as string);
       // A first-seen card: one evaluation round (coalesced with concurrent callers'), then as cached.
       if (!oblivious) return (await this.checkCards([pan], options))[0] as CardCheckResult;
     }
     this.counters.checks++;
     const local = this.fromMirror(this.cardSelectors(digits as string, keys, oblivious), options.transaction);
     if (!Array.isArray(local)) return local;
+    // The node is asked later (batched): the view is only valid until the cache's next insertion.
+    for (const s of local) if (s.digest === oblivious) s.digest = Buffer.from(s.digest);
     return (await this.askNode([local], deadline, budget, options.transaction))[0] as CardCheckResult;
   }
 

@@ -91,6 +91,11 @@ export class ObliviousSelectors {
     return this.cache.get(this.cache.handleOf(digits));
   }
 
+  /** The cached selector as a view of the cache's bytes, valid until the cache's next insertion (SelectorCache.peek). */
+  cachedView(digits: string): Buffer | undefined {
+    return this.cache.peekDigits(digits);
+  }
+
   /** Selectors of cards already normalized (and refused by position by the caller), in order. */
   async selectorsOfDigits(digits: readonly string[], deadline: number, budget: number): Promise<Buffer[]> {
     if (digits.length === 0) return [];

@@ -144,11 +144,11 @@ export async function runCli(args: string[]): Promise<{ code: number | null; std
  * feed for a peer to hold, and some phases run one node alone: own writes are not held for
  * peers at start (ownFeedRecovery.timeoutMs 0), so a phase measures work, not that wait.
  */
-export async function createConsortium(dir: string, basePort: number): Promise<void> {
-  // Keyed PAN selectors: the phases that hash cards with the epoch key and import at full speed
-  // measure that path; the oprf phase measures the threshold PRF beside it (evaluation works in
-  // every phase of a consortium that deals PRF seeds).
-  const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort), '--pan-selectors', 'keyed']);
+export async function createConsortium(dir: string, basePort: number, panSelectors: 'keyed' | 'oblivious' = 'keyed', extraArgs: readonly string[] = []): Promise<void> {
+  // Keyed PAN selectors by default: the phases that hash cards with the epoch key and import at
+  // full speed measure that path; the oprf phase runs a consortium on oblivious selectors and
+  // one on keyed selectors for the mirror check it is compared with.
+  const created = await runCli(['dev-consortium', '--dir', dir, '--base-port', String(basePort), '--pan-selectors', panSelectors, ...extraArgs]);
   if (created.code !== 0) throw new Error(`dev-consortium failed (code ${created.code}): ${created.stderr || created.stdout}`);
   for (const member of fs.readdirSync(dir)) {
     const nodeConfig = path.join(dir, member, 'node.json');

@@ -91,10 +91,10 @@ function assertRunning(m: Member): void {
 
 // ---------------------------------------------------------------- start and stop
 
-export async function startConsortium(options: Pick<ConsortiumOptions, 'tempDir' | 'antiEntropyMs'>, dirName = 'consortium-3'): Promise<Map<string, Member>> {
+export async function startConsortium(options: Pick<ConsortiumOptions, 'tempDir' | 'antiEntropyMs'>, dirName = 'consortium-3', panSelectors: 'keyed' | 'oblivious' = 'keyed', extraArgs: readonly string[] = []): Promise<Map<string, Member>> {
   const basePort = await findBasePort(6);
   const dir = path.join(options.tempDir, dirName);
-  await createConsortium(dir, basePort);
+  await createConsortium(dir, basePort, panSelectors, extraArgs);
   progress(`consortium of three in ${dir}: member APIs on ${basePort}..${basePort + 2}, peer endpoints on ${basePort + 3}..${basePort + 5}`);
   const members = new Map<string, Member>();
   for (const id of MEMBERS) {
@@ -104,7 +104,7 @@ export async function startConsortium(options: Pick<ConsortiumOptions, 'tempDir'
       config.antiEntropyIntervalMs = options.antiEntropyMs;
       fs.writeFileSync(nodeConfig, JSON.stringify(config, null, 2));
     }
-    const logFile = path.join(options.tempDir, `consortium-${id}.log`);
+    const logFile = path.join(options.tempDir, `${dirName}-${id}.log`);
     const child = startNodeProcess(nodeConfig, logFile);
     const clientConfig = path.join(dir, id, 'client.json');
     const client = nodeClient(clientConfig);

@@ -14,6 +14,10 @@ import { consortiumDocumentSchema } from '../../node/src/config/schemas';
 import { migrate } from '../../node/src/store/migrations';
 import { OprfCountStore } from '../../node/src/store/oprf-count-store';
 import { EvaluationCountPublisher } from '../../node/src/evaluation/count-publisher';
+import { EventEmitter } from 'node:events';
+import { AlertFeed } from '../../node/src/detection/alert-feed';
+import { OprfEnumerationDetector } from '../../node/src/detection/oprf-enumeration';
+import type { AcceptedEntry } from '../../node/src/ledger/acceptance';
 import { expectMamoriError, makeMember, type TestMember } from '../helpers/unit';
 
 const HOUR = 3_600_000;
@@ -209,6 +213,32 @@ describe('unit: evaluation counts on the ledger', () => {
       await publisher.publishClosed();
       expect(published).to.have.length(1);
       expect(db.prepare('SELECT COUNT(*) FROM oprf_count_tally').pluck().get()).to.equal(0);
+      db.close();
+    });
+  });
+
+  describe('the enumeration alert', () => {
+    it('one alert per (member, BIN, bucket) at or above the threshold; none below it, none for a BIN in the member\'s own ranges', () => {
+      const db = new Database(':memory:');
+      migrate(db);
+      const alerts = new AlertFeed(db, 'psp-c');
+      const ranges: Record<string, string[]> = { 'issuer-a': ['454545'] };
+      const detector = new OprfEnumerationDetector(alerts, new OprfCountStore(db), 'psp-c', () => ({ floor: 64, alertThreshold: 4096, bucketSeconds: 3600 }), (m) => ranges[m] ?? [], pino({ level: 'silent' }));
+      const source = new EventEmitter<{ committed: [entries: AcceptedEntry[]] }>();
+      detector.attach(source as never, BUCKET);
+      const raised: string[] = [];
+      alerts.on('alert', (a) => raised.push(JSON.stringify(a)));
+      const entry = (origin: string, rows: Row[]) => ({ origin, oprfEvaluationCounts: { ...entryInput({}, rows) } }) as unknown as AcceptedEntry;
+      source.emit('committed', [
+        entry('acquirer-b', [
+          { member: 'issuer-a', bin: '454545', band: 8192 }, // its own range: expected pre-evaluation
+          { member: 'issuer-a', bin: '498765', band: 4096 },
+          { member: 'psp-c', bin: '498765', band: 2048 }, // below the threshold
+        ]),
+      ]);
+      source.emit('committed', [entry('psp-c', [{ member: 'issuer-a', bin: '498765', band: 8192 }])]); // the same (member, BIN, bucket)
+      expect(raised).to.have.length(1);
+      expect(raised[0]).to.include('498765').and.include('issuer-a').and.not.include('454545');
       db.close();
     });
   });

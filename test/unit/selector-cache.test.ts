@@ -5,11 +5,14 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { MamoriClientError } from '../../client-sdk/src/errors';
 import { SelectorCache } from '../../client-sdk/src/selector-cache';
+import { sodiumReady } from '../../proto/ts/sodium';
 import { randomPans } from '../helpers/cards';
 
 const selectorOf = (i: number): Buffer => Buffer.alloc(32, i);
 
 describe('SDK selector cache', () => {
+  before(() => sodiumReady());
+
   it('keeps at most its capacity, evicting the least recently used', () => {
     const cache = new SelectorCache(3);
     const pans = randomPans(5);
@@ -30,6 +33,26 @@ describe('SDK selector cache', () => {
     expect(cache.get(handles[4] as string)).to.deep.equal(selectorOf(9));
   });
 
+  it('a card used once per half a cache of new cards is never evicted; a copy is handed out, not the stored bytes', () => {
+    const cache = new SelectorCache(100);
+    const hot = randomPans(1)[0] as string;
+    const hotHandle = cache.handleOf(hot);
+    cache.put(hotHandle, selectorOf(7), 'set-1');
+    const others = randomPans(1000).map((p) => cache.handleOf(p));
+    others.forEach((h, i) => {
+      cache.put(h, selectorOf(i % 200), 'set-1');
+      if (i % 50 === 49) expect(cache.get(hotHandle), `hot card after ${i + 1} others`).to.deep.equal(selectorOf(7));
+    });
+    expect(cache.size).to.equal(100);
+    expect(cache.stats().evictions).to.equal(901);
+    // A card not used again goes out once a cache of newer cards came in.
+    expect(cache.get(others[0] as string)).to.equal(undefined);
+    expect(cache.get(others[999] as string)).to.deep.equal(selectorOf(999 % 200));
+    const copy = cache.get(hotHandle) as Buffer;
+    copy.fill(0);
+    expect(cache.get(hotHandle)).to.deep.equal(selectorOf(7));
+  });
+
   it('files cards under a keyed hash: not the number, different under another key, the same under the same key', () => {
     const key = randomBytes(32);
     const a = new SelectorCache(10, key);
@@ -46,8 +69,9 @@ describe('SDK selector cache', () => {
     // Nothing in the cache object is the number: its map keys are the handles.
     const pan = randomPans(1)[0] as string;
     a.put(a.handleOf(pan), selectorOf(1), 'set-1');
-    const keys = [...(a as unknown as { entries: Map<string, string> }).entries.keys()];
-    expect(keys).to.deep.equal([a.handleOf(pan)]);
+    const keys = [...(a as unknown as { slots: Map<number, number> }).slots.keys()];
+    expect(keys).to.deep.equal([Buffer.from(a.handleOf(pan), 'latin1').readUInt32LE(0) >>> 2]);
+    expect(JSON.stringify([...keys])).to.not.include(pan);
     expect(JSON.stringify(a)).to.not.include(key.toString('hex'));
     expect(() => new SelectorCache(10, new Uint8Array(16))).to.throw(MamoriClientError, /cacheKey: expected 32 bytes/);
   });

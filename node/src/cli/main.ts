@@ -114,8 +114,14 @@ export function buildProgram(): Command {
         .choices(['keyed', 'dual', 'oblivious'])
         .default(DEV_PAN_SELECTORS),
     )
-    .action(async (o: { dir: string; basePort: number; force?: boolean; panSelectors: PanSelectorPhase }) => {
-      const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force, panSelectors: o.panSelectors });
+    .option(
+      '--count-bucket-seconds <s>',
+      'length of the buckets in which evaluators publish evaluation counts (docs/oprf.md#evaluation-counts-on-the-ledger)',
+      wholeNumber('--count-bucket-seconds', { min: 1, max: 86_400 }),
+      3_600,
+    )
+    .action(async (o: { dir: string; basePort: number; force?: boolean; panSelectors: PanSelectorPhase; countBucketSeconds: number }) => {
+      const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force, panSelectors: o.panSelectors, countBucketSeconds: o.countBucketSeconds });
       console.log(`Created consortium in ${layout.dir}`);
       for (const m of layout.members) console.log(`  ${m.id} (${m.roles.join(',')}) ${m.endpoint}\n    node config: ${m.nodeConfig}\n    client config: ${m.clientConfig}`);
     });

@@ -3,7 +3,9 @@
 // evaluated at least the alert threshold (oprf counts.alertThreshold) for one BIN in one bucket,
 // this node raises an alert to its own member. One alert per (requesting member, BIN, bucket),
 // whichever evaluator reported it first. The alert names the requesting member, the BIN and the
-// band: never a selector, never a blinded element.
+// band: never a selector, never a blinded element. A BIN inside the requesting member's own
+// binRanges raises none: an issuer pre-evaluating its own card base is expected (and has its own
+// budgets); its counts are still published and shown.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { OprfCountSettings } from '../config/schemas';
@@ -12,6 +14,7 @@ import type { AlertSink } from './alert-feed';
 import type { CommitSource } from './card-testing';
 import type { StoredAlert } from '../store/alert-store';
 import type { AcceptedEntry } from '../ledger/acceptance';
+import { binInRanges } from '../evaluation/budget';
 
 export const OPRF_ENUMERATION_ALERT = 'oprf-enumeration';
 
@@ -26,6 +29,8 @@ export class OprfEnumerationDetector extends EventEmitter<{ alert: [alert: Store
     private readonly member: string,
     /** The counts settings of the oprf section in force, or undefined without one. */
     private readonly settings: () => OprfCountSettings | undefined,
+    /** A member's BIN ranges in the consortium file in force. */
+    private readonly binRangesOf: (member: string) => readonly string[],
     private readonly log: Logger,
   ) {
     super();
@@ -60,6 +65,7 @@ export class OprfEnumerationDetector extends EventEmitter<{ alert: [alert: Store
   }
 
   private raise(row: PublishedCountRow): void {
+    if (binInRanges(row.bin, this.binRangesOf(row.member))) return;
     const payload = {
       requestingMember: row.member,
       bin: row.bin,

@@ -74,7 +74,7 @@ export function devLayout(dir: string): DevConsortiumLayout {
   };
 }
 
-export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean; extraMembers?: readonly DevMember[]; panSelectors?: PanSelectorPhase } = {}): Promise<DevConsortiumLayout> {
+export async function createDevConsortium(dir: string, basePort: number, options: { force?: boolean; extraMembers?: readonly DevMember[]; panSelectors?: PanSelectorPhase; countBucketSeconds?: number } = {}): Promise<DevConsortiumLayout> {
   await sodiumReady();
   await oprfReady();
   const abs = path.resolve(dir);
@@ -139,7 +139,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       binDigits: 6,
       panSelectors: options.panSelectors ?? DEV_PAN_SELECTORS,
       budgets: { perMemberBinHour: 10_000, perMemberDay: 1_000_000, issuerPerMemberBinHour: 2_000_000, issuerPerMemberDay: 20_000_000 },
-      counts: { floor: 64, alertThreshold: 4_096, bucketSeconds: 3_600 },
+      counts: { floor: 64, alertThreshold: 4_096, bucketSeconds: options.countBucketSeconds ?? 3_600 },
       sealedSeeds,
     },
   };

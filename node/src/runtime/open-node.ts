@@ -185,7 +185,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     stops.push(cardTesting.attach(writer));
     const cardListings = new CardListingDetector(alerts, store.db, config.member, binRanges, log, noticeKeys);
     stops.push(cardListings.attach(writer));
-    const oprfEnumeration = new OprfEnumerationDetector(alerts, oprfCounts, config.member, countSettings, log);
+    const oprfEnumeration = new OprfEnumerationDetector(alerts, oprfCounts, config.member, countSettings, (member) => membership.consortium.member(member)?.binRanges ?? [], log);
     stops.push(oprfEnumeration.attach(writer));
     const merchantWatch = new MerchantWatch(new WatchStore(store.db), alerts, config.member, log);
     stops.push(merchantWatch.attach(writer));
