@@ -25,6 +25,7 @@ import type { MamoriError } from '../../node/src/ledger/errors';
 import { startConsortium, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { bearer, filesUnder, memberOf, rawExchange } from '../helpers/node-harness';
 import { panForms, randomPans } from '../helpers/cards';
+import { scrape } from '../helpers/ops';
 import { waitFor } from '../helpers/wait';
 
 const BUDGETS = { perMemberBinHour: 20, perMemberDay: 200, issuerPerMemberBinHour: 100_000, issuerPerMemberDay: 1_000_000 };
@@ -273,6 +274,20 @@ describe('consortium: oblivious PAN selectors (threshold PRF evaluation)', funct
       expect(JSON.parse(rows[0]?.details ?? '{}')).to.include({ budget: 'perMemberBinHour', limit: 20, used: 15, asked: 10, bin });
       expect(Number((await status(c, e)).oprf?.refusedBudget)).to.be.greaterThan(0);
     }
+    // The same, as Prometheus metrics: the evaluator's refusals by reason, the forwarder's calls.
+    const metric = async (member: string, name: string, label = ''): Promise<number> => {
+      const config = JSON.parse(fs.readFileSync(path.join(c.layout.dir, member, 'node.json'), 'utf8')) as { metricsListen: string };
+      const { body } = await scrape(config.metricsListen);
+      const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
+      if (!line) throw new Error(`${member}: no ${name}{${label}} in /metrics`);
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    expect(await metric('issuer-a', 'mamori_oprf_evaluator_ready')).to.equal(1);
+    expect(await metric('issuer-a', 'mamori_oprf_evaluated_total')).to.be.at.least(15);
+    const budgetRefusals = await metric('issuer-a', 'mamori_oprf_refused_total', 'reason="budget"');
+    expect(budgetRefusals).to.be.greaterThan(0);
+    expect(await metric('acquirer-b', 'mamori_oprf_forwarded_unavailable_total'), 'a refusal of every evaluator asked').to.be.greaterThan(0);
+    expect(await metric('acquirer-b', 'mamori_oprf_forwarded_total')).to.be.at.least(2);
     // Another BIN still has its own budget.
     const other = pans(5, '444444').map((p) => blindPan(p, '444444'));
     const ok = await evaluatePanSelectors(c, 'acquirer-b', { items: other.map((b) => ({ bin: '444444', blinded: b.blindedElement })) });

@@ -80,6 +80,12 @@ export class SelectorEvaluation {
     };
   }
 
+  /** Running totals for metrics (metrics/node-metrics.ts OprfCounts). */
+  counts(): { evaluatorReady: boolean; evaluated: number; refusedBudget: number; refusedInvalid: number; forwarded: number; forwardedUnavailable: number } {
+    const { evaluator } = this.deps;
+    return { evaluatorReady: evaluator.ready, ...evaluator.counters, forwarded: this.counters.forwarded, forwardedUnavailable: this.counters.unavailable };
+  }
+
   /** The parameters of the dealing in force (an empty request), or FAILED_PRECONDITION without one. */
   parameters(): SelectorsResult {
     const { section } = this.deps.evaluator.requireDealing();

@@ -28,6 +28,18 @@ export interface MetricsSources {
   /** The audit chain as last verified (housekeeping/audit-log.ts). */
   auditChain(): { state: string };
   peers(): PeerStatus[];
+  /** Threshold-PRF evaluation (docs/oprf.md): this node as an evaluator and as its clients' forwarder; absent without one. */
+  oprf?: () => OprfCounts | undefined;
+}
+
+/** Running totals since start of the threshold-PRF evaluation path. */
+export interface OprfCounts {
+  evaluatorReady: boolean;
+  evaluated: number;
+  refusedBudget: number;
+  refusedInvalid: number;
+  forwarded: number;
+  forwardedUnavailable: number;
 }
 
 export interface NodeMetrics {
@@ -290,6 +302,32 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   gauge('mamori_derived_state_repaired', 'Entries whose derived rows were rebuilt from the signed entry since start', (s) => s.status.derivedState.repaired);
   gauge('mamori_derived_state_unrepaired', 'Entries whose derived rows differ from the signed entry and are not repaired yet', (s) => s.status.derivedState.unrepaired);
   gauge('mamori_filter_snapshots_rejected', 'Filter snapshots rejected since start because their MAC did not verify', (s) => s.status.derivedState.snapshotsRejected);
+
+  // Threshold-PRF evaluation: 0 when the consortium file in force has no oprf section.
+  const oprf = (): OprfCounts | undefined => sources.oprf?.();
+  new Gauge({
+    name: 'mamori_oprf_evaluator_ready',
+    help: 'Whether this node evaluates the threshold PRF under the dealing in force (1), or not (0: no dealing, not an evaluator, or its seeds refused)',
+    registers: [registry],
+    collect() {
+      this.set(oprf()?.evaluatorReady ? 1 : 0);
+    },
+  });
+  totalCounter('mamori_oprf_evaluated_total', 'Blinded card numbers this node evaluated as an evaluator, for every requesting member', () => oprf()?.evaluated ?? 0);
+  new Counter({
+    name: 'mamori_oprf_refused_total',
+    help: 'Evaluation requests this evaluator refused, by reason (budget: RESOURCE_EXHAUSTED past a budget; invalid: INVALID_ARGUMENT)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const o = oprf();
+      this.inc({ reason: 'budget' }, o?.refusedBudget ?? 0);
+      this.inc({ reason: 'invalid' }, o?.refusedInvalid ?? 0);
+    },
+  });
+  totalCounter('mamori_oprf_forwarded_total', 'EvaluatePanSelectors calls of this member\'s clients forwarded to the evaluators', () => oprf()?.forwarded ?? 0);
+  totalCounter('mamori_oprf_forwarded_unavailable_total', 'Forwarded EvaluatePanSelectors calls that fewer than t evaluators answered', () => oprf()?.forwardedUnavailable ?? 0);
 
   return { registry, scrape, close: unsubscribe };
 }

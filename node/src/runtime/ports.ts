@@ -47,7 +47,7 @@ export function replicationPorts(open: OpenNode): ReplicationPorts {
   };
 }
 
-export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () => []): MetricsSources {
+export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation): MetricsSources {
   return {
     member: open.config.member,
     status: () => open.node.status(),
@@ -61,5 +61,6 @@ export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () =>
     events: open.events,
     auditChain: () => open.audit.chainStatus(),
     peers,
+    oprf: selectors && (() => selectors.counts()),
   };
 }

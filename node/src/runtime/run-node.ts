@@ -138,11 +138,12 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
     const links = evaluatorLinks(parts, config);
     started.push({ stop: () => links.close() });
-    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectorEvaluation(parts, links.link)), config, log);
+    const selectors = selectorEvaluation(parts, links.link);
+    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectors), config, log);
     servers.push(exchange);
     const replication = await startReplicationServer(replicationPorts(parts), config, log);
     if (replication) servers.push(replication);
-    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status()), config.metricsListen, log) : undefined;
+    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status(), selectors), config.metricsListen, log) : undefined;
     if (metrics) started.push({ stop: () => metrics.close() });
     replicator.setPeers(peersOf(parts, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
