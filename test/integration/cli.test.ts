@@ -6,6 +6,8 @@ import { sodiumReady } from '../../proto/ts/sodium';
 import { filesUnder, makeConsortium, memberOf, runCli, spawnNode, tempDir, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
 import { panForms, randomPan, randomPans } from '../helpers/cards';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
+import { MamoriClient } from '../../client-sdk/src/client';
+import { waitFor } from '../helpers/wait';
 
 describe('mamori CLI with a node process', function () {
   let layout: DevConsortiumLayout;
@@ -113,6 +115,39 @@ describe('mamori CLI with a node process', function () {
     expect(s.filter.bits).to.be.greaterThan(1_000_000);
     const text = await cli(['status', '--config', client]);
     expect(text.stdout).to.contain('member psp-c (psp)').and.contain('estimated false-positive rate');
+  });
+
+  it('an import whose node is killed and restarted mid-way sends the batches in flight again and loses no card', async function () {
+    this.timeout(180_000);
+    const pans = randomPans(30_000);
+    usedPans.push(...pans.slice(0, 50));
+    const file = path.join(tempDir(), 'restart.txt');
+    fs.writeFileSync(file, `${pans.join('\n')}\n`);
+    const m = memberOf(layout, 'psp-c');
+    const sdk = MamoriClient.fromConfigFile(client, { mode: 'remote', deadlineMs: 10_000 });
+    try {
+      const ownSeq = async () => (await sdk.status()).feeds.find((f) => f.origin === 'psp-c')?.seq ?? 0;
+      const before = await ownSeq();
+      const importing = runCli(['import', 'cards', '--config', client, '--file', file, '--json', '--batch-size', '500', '--in-flight', '2'], { timeoutMs: 240_000 }).then((r) => {
+        outputs.push(r.stdout, r.stderr);
+        return r;
+      });
+      await waitFor(async () => (await ownSeq()) >= before + 4 || undefined, 'the import under way', 60_000);
+      node.child.kill('SIGKILL');
+      await node.exited;
+      node = spawnNode(m.nodeConfig, path.join(layout.dir, 'psp-c', 'node.log'));
+      const r = await importing;
+      const summary = JSON.parse(r.stdout) as { imported: number; duplicates: number; retried: number; error?: string };
+      expect(summary.error, r.stdout).to.equal(undefined);
+      expect(r.code).to.equal(0);
+      expect(summary.retried, 'batches sent again').to.be.greaterThan(0);
+      expect(summary.imported + summary.duplicates).to.equal(pans.length);
+      const sample = pans.filter((_p, i) => i % 20 === 0);
+      const results = await sdk.checkCards(sample);
+      expect(results.filter((x) => !x.listed).length, 'cards of the file not listed after the import').to.equal(0);
+    } finally {
+      sdk.close();
+    }
   });
 
   it('explains bad input clearly and exits non-zero', async () => {

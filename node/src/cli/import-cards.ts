@@ -11,6 +11,11 @@ import { routingBin } from '../../../proto/ts/routing-bin';
 
 /** A batch's evaluation round (up to 10,000 cards) under load: generous, a whole import waits on it anyway. */
 const EVALUATION_DEADLINE_MS = 120_000;
+/** A batch's Publish: one signed entry of up to 10,000 cards, behind the other batches in flight on a busy node. */
+const PUBLISH_DEADLINE_MS = 60_000;
+/** A batch that timed out or found the node unreachable (down, restarting) is sent again after 1, 2, 4, 8 s: publishing is idempotent. */
+const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
+const RETRIED_CODES = new Set(['DEADLINE_EXCEEDED', 'UNAVAILABLE']);
 
 export interface ImportOptions {
   clientConfig: string;
@@ -37,6 +42,8 @@ export interface ImportSummary {
   entries: number;
   seconds: number;
   pansPerSecond: number;
+  /** Batches sent again after a timeout or an unreachable node (their cards count once: a second send finds them as duplicates). */
+  retried: number;
   /** Set when the import stopped early; every batch counted in `imported` was acknowledged. */
   error?: string;
 }
@@ -46,7 +53,7 @@ const MAX_LISTED_REJECTIONS = 1000;
 export async function importCards(options: ImportOptions): Promise<ImportSummary> {
   const started = process.hrtime.bigint();
   const fileSize = fs.statSync(options.file).size;
-  const client = MamoriClient.fromConfigFile(options.clientConfig, { mode: 'remote' });
+  const client = MamoriClient.fromConfigFile(options.clientConfig, { mode: 'remote', adminDeadlineMs: PUBLISH_DEADLINE_MS });
   const summary: ImportSummary = {
     file: options.file,
     lines: 0,
@@ -56,6 +63,7 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
     rejections: [],
     rejectionsByReason: {},
     entries: 0,
+    retried: 0,
     seconds: 0,
     pansPerSecond: 0,
   };
@@ -92,8 +100,24 @@ export async function importCards(options: ImportOptions): Promise<ImportSummary
       return client.publishObliviousSelectors(selectors, options.details, batchBins);
     };
 
+    // Publishing is idempotent (the node counts cards it holds as duplicates), so a batch whose
+    // answer was lost to a timeout or a restart is simply sent again.
+    const publishWithRetries = async (digits: string[], batchBins: string[]) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await publishBatch(digits, batchBins);
+        } catch (error) {
+          const code = (error as { code?: unknown }).code;
+          const wait = RETRY_DELAYS_MS[attempt];
+          if (wait === undefined || typeof code !== 'string' || !RETRIED_CODES.has(code) || failure) throw error;
+          summary.retried++;
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+      }
+    };
+
     const send = (digits: string[], batchBins: string[]) => {
-      const p: Promise<void> = publishBatch(digits, batchBins)
+      const p: Promise<void> = publishWithRetries(digits, batchBins)
         .then((response) => {
           summary.imported += response.accepted;
           summary.duplicates += response.duplicates;
@@ -150,6 +174,7 @@ export function formatImportSummary(s: ImportSummary): string {
     ...(s.error ? [`Import stopped: ${s.error}`, 'Re-running the same command is safe: cards already imported count as duplicates.'] : []),
     `Imported ${s.imported} card(s) from ${s.file} in ${s.seconds.toFixed(2)} s (${s.pansPerSecond} PANs/s, ${s.entries} signed entr${s.entries === 1 ? 'y' : 'ies'}).`,
     `Duplicates (already listed by this member or repeated in the file): ${s.duplicates}.`,
+    ...(s.retried > 0 ? [`Batches sent again after a timeout or an unreachable node: ${s.retried}.`] : []),
     `Rejected: ${s.rejected}.`,
   ];
   for (const [reason, count] of Object.entries(s.rejectionsByReason)) lines.push(`  ${count} × ${reason}`);
