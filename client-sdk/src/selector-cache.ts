@@ -45,17 +45,20 @@ const SLOT_BYTES = 64;
 /**
  * The map key of a handle: its first 30 bits, a small integer. V8 hashes and compares small
  * integers without touching memory, where a 32-character string key cost a cache miss or two
- * per lookup (measured: the map lookup was a fifth of a cached mirror check). Two handles with
- * one key are told apart by the full handle stored in the slot; the newer card takes the slot
- * (a cache may forget a card: it costs one evaluation later). Handles are uniform, so at
- * n cards about n²/2^31 collide: ~5 at 10^5, ~470 at 10^6.
+ * per lookup (measured: the map lookup was a fifth of a cached mirror check). Handles are
+ * uniform, so of n cards about n²/2^31 share a key with another (~5 at 10^5, ~470 at 10^6):
+ * the later one is filed in a second map under its whole handle (see SelectorCache).
  */
 const mapKeyOf = (handle: Buffer) => handle.readUInt32LE(0) >>> 2;
+
+type Where = { map: Map<number, number>; key: number } | { map: Map<string, number>; key: string };
 
 export class SelectorCache {
   private readonly key: Buffer;
   /** mapKeyOf(handle) → slot; Map order is recency, oldest first (see peek). */
   private readonly slots = new Map<number, number>();
+  /** handle (latin1) → slot, for a card whose map key another card holds in `slots`. */
+  private readonly overflow = new Map<string, number>();
   /** SLOT_BYTES per slot (handle, selector): one buffer, grown by doubling up to the capacity. */
   private data = Buffer.alloc(0);
   /** When each slot was last put or moved to the end of the order, on `clock`. */
@@ -73,6 +76,8 @@ export class SelectorCache {
   constructor(
     readonly capacity: number,
     key?: Uint8Array,
+    /** The map key of a handle; replaced by tests to make cards share one. */
+    private readonly mapKey: (handle: Buffer) => number = mapKeyOf,
   ) {
     if (key !== undefined && key.length !== CACHE_KEY_BYTES) throw MamoriClientError.config('options.selectors.cacheKey', `expected ${CACHE_KEY_BYTES} bytes`);
     this.key = key ? Buffer.from(key) : randomBytes(CACHE_KEY_BYTES);
@@ -114,20 +119,38 @@ export class SelectorCache {
    * evicted, and the order stays least recently used first to that granularity.
    */
   private peek(handle: Buffer): Buffer | undefined {
-    const mapKey = mapKeyOf(handle);
-    const slot = this.slots.get(mapKey);
-    const at = (slot ?? 0) * SLOT_BYTES;
-    if (slot === undefined || handle.compare(this.data, at, at + HANDLE_BYTES) !== 0) {
+    const where = this.find(handle);
+    if (!where) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    if (this.clock - (this.stamps[slot] as number) >= this.refreshAfter) {
-      this.slots.delete(mapKey);
-      this.slots.set(mapKey, slot);
-      this.stamps[slot] = this.clock++;
-    }
+    const slot = where.map.get(where.key as never) as number;
+    if (this.clock - (this.stamps[slot] as number) >= this.refreshAfter) this.moveToEnd(where, slot);
+    const at = slot * SLOT_BYTES;
     return this.data.subarray(at + HANDLE_BYTES, at + SLOT_BYTES);
+  }
+
+  /** Where a card is filed: under its map key, or (sharing that key with another card) under its whole handle. */
+  private find(handle: Buffer): Where | undefined {
+    const key = this.mapKey(handle);
+    const slot = this.slots.get(key);
+    if (slot === undefined) return undefined;
+    if (handle.compare(this.data, slot * SLOT_BYTES, slot * SLOT_BYTES + HANDLE_BYTES) === 0) return { map: this.slots, key };
+    if (this.overflow.size === 0) return undefined;
+    const whole = handle.toString('latin1');
+    return this.overflow.has(whole) ? { map: this.overflow, key: whole } : undefined;
+  }
+
+  private moveToEnd(where: Where, slot: number): void {
+    if (typeof where.key === 'number') {
+      this.slots.delete(where.key);
+      this.slots.set(where.key, slot);
+    } else {
+      this.overflow.delete(where.key);
+      this.overflow.set(where.key, slot);
+    }
+    this.stamps[slot] = this.clock++;
   }
 
   put(handle: string, selector: Uint8Array, setId: string): void {
@@ -136,25 +159,48 @@ export class SelectorCache {
     if (selector.length !== SELECTOR_BYTES) throw new MamoriClientError('INTERNAL', `a selector has ${SELECTOR_BYTES} bytes, got ${selector.length}`);
     const bytes = Buffer.from(handle, 'latin1');
     if (bytes.length !== HANDLE_BYTES) throw new MamoriClientError('INTERNAL', `a cache handle has ${HANDLE_BYTES} bytes, got ${bytes.length}`);
-    const mapKey = mapKeyOf(bytes);
-    let slot = this.slots.get(mapKey);
-    if (slot !== undefined) {
-      // The same card again, or another with the same map key: the newer takes the slot.
-      this.slots.delete(mapKey);
-    } else if (this.slots.size >= this.capacity) {
-      // Full: the oldest entry's slot takes the new card.
-      const oldest = this.slots.keys().next().value as number;
-      slot = this.slots.get(oldest) as number;
-      this.slots.delete(oldest);
-      this.evictions++;
+    const found = this.find(bytes);
+    let slot: number;
+    if (found) {
+      slot = found.map.get(found.key as never) as number;
+      this.moveToEnd(found, slot);
     } else {
-      slot = this.slots.size;
-      this.grow(slot + 1);
+      slot = this.size >= this.capacity ? this.evictOldest() : this.newSlot();
+      const key = this.mapKey(bytes);
+      if (this.slots.has(key)) this.overflow.set(handle, slot);
+      else this.slots.set(key, slot);
+      this.stamps[slot] = this.clock++;
     }
-    this.slots.set(mapKey, slot);
     bytes.copy(this.data, slot * SLOT_BYTES);
     this.data.set(selector, slot * SLOT_BYTES + HANDLE_BYTES);
-    this.stamps[slot] = this.clock++;
+  }
+
+  /** Drops the least recently used card of either map and returns its slot. */
+  private evictOldest(): number {
+    const first = this.slots.entries().next().value as [number, number] | undefined;
+    const second = this.overflow.entries().next().value as [string, number] | undefined;
+    this.evictions++;
+    if (second && (!first || (this.stamps[second[1]] as number) < (this.stamps[first[1]] as number))) {
+      this.overflow.delete(second[0]);
+      return second[1];
+    }
+    const [key, slot] = first as [number, number];
+    this.slots.delete(key);
+    // A card filed under its whole handle because this one held the key moves into its place.
+    for (const [whole, other] of this.overflow) {
+      if (this.mapKey(Buffer.from(whole, 'latin1')) !== key) continue;
+      this.overflow.delete(whole);
+      this.slots.set(key, other);
+      break;
+    }
+    return slot;
+  }
+
+  /** The next unused slot (slots are dense: a slot is freed only to be reused at once). */
+  private newSlot(): number {
+    const slot = this.size;
+    this.grow(slot + 1);
+    return slot;
   }
 
   /** Room for at least `slots` slots: doubling, never past the capacity. */
@@ -173,19 +219,22 @@ export class SelectorCache {
   /** Adopts a dealing; entries of another one are dropped. Returns how many were. */
   useSet(setId: string): number {
     if (this.set === setId) return 0;
-    const dropped = this.set === undefined ? 0 : this.slots.size;
-    if (this.set !== undefined) this.slots.clear();
+    const dropped = this.set === undefined ? 0 : this.size;
+    if (this.set !== undefined) {
+      this.slots.clear();
+      this.overflow.clear();
+    }
     this.invalidated += dropped;
     this.set = setId;
     return dropped;
   }
 
   get size(): number {
-    return this.slots.size;
+    return this.slots.size + this.overflow.size;
   }
 
   stats(): SelectorCacheStats {
-    return { size: this.slots.size, capacity: this.capacity, hits: this.hits, misses: this.misses, evictions: this.evictions, invalidated: this.invalidated };
+    return { size: this.size, capacity: this.capacity, hits: this.hits, misses: this.misses, evictions: this.evictions, invalidated: this.invalidated };
   }
 
   private keyCheck(): string {
@@ -198,7 +247,9 @@ export class SelectorCache {
       format: SELECTOR_CACHE_FORMAT,
       setId: this.set ?? '',
       keyCheck: this.keyCheck(),
-      entries: [...this.slots.values()].map((slot) => [this.data.toString('base64', slot * SLOT_BYTES, slot * SLOT_BYTES + HANDLE_BYTES), this.data.toString('base64', slot * SLOT_BYTES + HANDLE_BYTES, (slot + 1) * SLOT_BYTES)]),
+      entries: [...this.slots.values(), ...this.overflow.values()]
+        .sort((a, b) => (this.stamps[a] as number) - (this.stamps[b] as number))
+        .map((slot) => [this.data.toString('base64', slot * SLOT_BYTES, slot * SLOT_BYTES + HANDLE_BYTES), this.data.toString('base64', slot * SLOT_BYTES + HANDLE_BYTES, (slot + 1) * SLOT_BYTES)]),
     };
     return JSON.stringify(file);
   }

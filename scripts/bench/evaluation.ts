@@ -5,8 +5,10 @@
 //   latency      - acquirer-b's client: first-seen cards (one EvaluatePanSelectors round each),
 //                  one caller at a time (c = 1) and 64 concurrent callers (c = 64, coalesced by
 //                  the SDK): p50 / p99 per call, RPCs at c = 64
-//   bulk         - issuer-a's client pre-evaluates --oprf-pans cards of its own BIN ranges with
-//                  preEvaluate (issuer budgets): PANs/s; scalar multiplications per PAN (planned
+//   bulk         - issuer-a's client evaluates --oprf-pans cards of its own BIN ranges (issuer
+//                  budgets) and publishes them, as `mamori import cards` does: batches of 10,000,
+//                  two in flight, each one evaluation round and one signed entry; PANs/s;
+//                  scalar multiplications per PAN (planned
 //                  from the dealing, and measured from Status.oprf.evaluated); CPU per 1,000 PANs
 //                  of the client (process.cpuUsage) and of every node (/proc/<pid>/stat)
 //   cached check - checkCard in mirror mode of a card whose selector the SDK holds (selector
@@ -29,6 +31,7 @@ import type { OprfSection } from '../../node/src/config/schemas';
 import { oprfDescription } from '../../node/src/membership/oprf-dealing';
 import { loadMamoriPackageDefinition } from '../../proto/ts/loader';
 import { withLuhnDigit } from '../../proto/ts/normalize';
+import { routingBin } from '../../proto/ts/routing-bin';
 import { oprfReady } from '../../proto/ts/oprf/group';
 import { planEvaluation } from '../../proto/ts/oprf/threshold';
 import { panSelector, selectorCacheHandle } from '../../proto/ts/trust/domains';
@@ -53,6 +56,8 @@ const CONCURRENCY = 64;
 const LATENCY_TARGET_MS = 20;
 const BULK_BATCH = 10_000;
 const BULK_IN_FLIGHT = 2;
+/** Cards the cached check evaluates first and then checks, cycling. */
+const CACHED_CARDS = 100_000;
 /** A BIN in no member's binRanges: a non-issuer's evaluations of it count against perMemberBinHour. */
 const ENUMERATION_BIN = '498765';
 const ENUMERATION_BATCH = 500;
@@ -109,11 +114,8 @@ async function oprfCounters(m: Member): Promise<OprfCounters> {
   return { evaluated: Number(o.evaluated), refusedBudget: Number(o.refusedBudget), forwarded: Number(o.forwarded) };
 }
 
-/** One member-local cache key for the bench's clients, so that the cached check can take up the bulk client's cache. */
-const CACHE_KEY = randomBytes(32);
-
 function selectorClient(m: Member, cacheSize: number): MamoriClient {
-  const client = MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 5_000, adminDeadlineMs: 120_000, selectors: { cacheSize, cacheKey: CACHE_KEY } });
+  const client = MamoriClient.fromConfigFile(m.clientConfig, { mode: 'remote', deadlineMs: 5_000, adminDeadlineMs: 120_000, selectors: { cacheSize } });
   onCleanup(() => client.close());
   return client;
 }
@@ -186,7 +188,7 @@ async function firstSeenLatency(m: Member, options: OprfBenchOptions): Promise<v
 
 // ---------------------------------------------------------------- 2. bulk pre-evaluation
 
-async function bulk(issuer: Member, members: Map<string, Member>, section: OprfSection, options: OprfBenchOptions): Promise<{ client: MamoriClient; pans: string[] }> {
+async function bulk(issuer: Member, members: Map<string, Member>, section: OprfSection, options: OprfBenchOptions): Promise<MamoriClient> {
   const ranges = ['454545', '356900'];
   // Each card once; half in each of issuer-a's own ranges (issuer budgets: 2,000,000 per BIN and hour).
   const pans: string[] = [];
@@ -203,22 +205,35 @@ async function bulk(issuer: Member, members: Map<string, Member>, section: OprfS
   const load0 = os.loadavg();
   const t0 = now();
   let nextReport = Math.max(BULK_BATCH, Math.floor(options.pans / 5));
-  const result = await client.preEvaluate(pans, {
-    batchSize: BULK_BATCH,
-    maxInFlight: BULK_IN_FLIGHT,
-    onProgress: (p) => {
-      if (p.done >= nextReport) {
-        progress(`oprf bulk: ${p.done.toLocaleString('en-US')} of ${options.pans.toLocaleString('en-US')} cards after ${(p.elapsedMs / 1000).toFixed(1)} s`);
+  // As `mamori import cards` does under the phase "oblivious": each batch evaluated (one
+  // EvaluatePanSelectors round) and published as one signed entry; BULK_IN_FLIGHT batches at once.
+  let done = 0;
+  let entries = 0;
+  let accepted = 0;
+  const inFlight = new Set<Promise<void>>();
+  for (let start = 0; start < pans.length; start += BULK_BATCH) {
+    const batch = pans.slice(start, start + BULK_BATCH);
+    const p: Promise<void> = (async () => {
+      const selectors = await client.panSelectors(batch, { deadlineMs: 120_000 });
+      const published = await client.publishObliviousSelectors(selectors, { reason: 'merchant-breach' }, batch.map(routingBin));
+      entries += published.seq > 0 ? 1 : 0;
+      accepted += published.accepted;
+      done += batch.length;
+      if (done >= nextReport) {
+        progress(`oprf bulk: ${done.toLocaleString('en-US')} of ${options.pans.toLocaleString('en-US')} cards evaluated and published after ${secondsSince(t0).toFixed(1)} s`);
         nextReport += Math.max(BULK_BATCH, Math.floor(options.pans / 5));
       }
-    },
-  });
+    })().finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= BULK_IN_FLIGHT) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
   const seconds = secondsSince(t0);
   const clientCpu = clientCpuSeconds() - client0;
   const nodeCpu = nodes.map((m, i) => processCpuSeconds(m.child.pid) - (cpu0[i] as number));
   const after = await Promise.all(nodes.map(oprfCounters));
   const load1 = os.loadavg();
-  if (result.evaluated !== options.pans) throw new Error(`preEvaluate evaluated ${result.evaluated} of ${options.pans} cards`);
+  if (accepted !== options.pans) throw new Error(`${accepted} of ${options.pans} cards were published (${entries} entries)`);
 
   const rate = options.pans / seconds;
   const per1000 = (s: number) => (s * 1000) / options.pans;
@@ -235,10 +250,10 @@ async function bulk(issuer: Member, members: Map<string, Member>, section: OprfS
   progress(`oprf bulk: ${options.pans.toLocaleString('en-US')} cards in ${seconds.toFixed(1)} s = ${rate.toFixed(0)} cards/s; ${bound}`);
   for (const e of evaluatedBy) progress(`oprf bulk: ${e.id} evaluated ${e.evaluated.toLocaleString('en-US')} elements, ${per1000(e.cpuSeconds).toFixed(3)} CPU-s per 1,000 cards`);
 
-  addRow(`oprf bulk: preEvaluate ${options.pans.toLocaleString('en-US')} first-seen cards end to end (issuer-a, own BINs)`, rate, 'PANs/s', { op: '>=', value: 1000 });
+  addRow(`oprf bulk: ${options.pans.toLocaleString('en-US')} first-seen cards evaluated and published end to end (issuer-a, own BINs, ${entries} entries)`, rate, 'PANs/s', { op: '>=', value: 1000 });
   addRow('oprf bulk: scalar multiplications per PAN, client (blind + unblind)', 2, 'mults');
   addRow(`oprf bulk: scalar multiplications per PAN, evaluators (plan; measured ${measuredMults.toFixed(2)})`, plan.evaluatorMults, 'mults');
-  addRow('oprf bulk: client CPU per 1,000 PANs (blind, gRPC, combine, unblind, finalize)', per1000(clientCpu), 'CPU-s');
+  addRow('oprf bulk: client CPU per 1,000 PANs (blind, gRPC, combine, unblind, finalize, publish)', per1000(clientCpu), 'CPU-s');
   for (const e of evaluatedBy) addRow(`oprf bulk: node ${e.id} CPU per 1,000 PANs (${(e.evaluated / options.pans).toFixed(2)} evaluations per PAN)`, per1000(e.cpuSeconds), 'CPU-s');
   addRow('oprf bulk: cores busy (client + three nodes)', coresBusy, 'cores');
   addRow(`oprf bulk: CPU-bound rate on ${os.cpus().length} idle cores (cores / CPU-s per PAN)`, cpuBoundRate, 'PANs/s');
@@ -259,7 +274,7 @@ async function bulk(issuer: Member, members: Map<string, Member>, section: OprfS
     loadAverage: { before: load0, after: load1 },
     evaluationStats: client.stats().selectors.evaluation,
   };
-  return { client, pans };
+  return client;
 }
 
 // ---------------------------------------------------------------- 3. cached check vs mirror check
@@ -273,8 +288,11 @@ const cycled = (pans: readonly string[], count: number) => Array.from({ length: 
  * uncached card on a consortium of keyed selectors (keyed BLAKE2b + filter lookup): the
  * mirror check as it was. Runs alternate, so both see the same machine load.
  */
-async function cachedCheck(issuer: Member, bulkClient: MamoriClient, cachedPans: readonly string[], options: OprfBenchOptions): Promise<void> {
-  const cached = MamoriClient.fromConfigFile(issuer.clientConfig, { mode: 'mirror', deadlineMs: 1000, selectors: { cacheSize: Math.max(100_000, cachedPans.length), cacheKey: CACHE_KEY } });
+async function cachedCheck(issuer: Member, options: OprfBenchOptions): Promise<void> {
+  // Cards evaluated but not published (the bulk's cards are listed now): a cached card the
+  // mirror answers "not listed" for, as most cards of an authorization stream are.
+  const cachedPans = [...sequentialPans('454545', 300_000_000, CACHED_CARDS)];
+  const cached = MamoriClient.fromConfigFile(issuer.clientConfig, { mode: 'mirror', deadlineMs: 1000, adminDeadlineMs: 120_000, selectors: { cacheSize: CACHED_CARDS } });
   const unregisterCached = onCleanup(() => cached.close());
   const keyedMembers = await startConsortium({ tempDir: options.tempDir, antiEntropyMs: undefined }, 'consortium-oprf-keyed', 'keyed');
   const keyedIssuer = keyedMembers.get(issuer.id) as Member;
@@ -288,8 +306,8 @@ async function cachedCheck(issuer: Member, bulkClient: MamoriClient, cachedPans:
       const sdk = await client.waitForReady(60_000);
       if (sdk.checksVia !== 'mirror') throw new Error(`the SDK mirror (${name} consortium) is not usable after 60 s: ${sdk.fallbackReason}`);
     }
-    const imported = cached.importSelectorCache(bulkClient.exportSelectorCache());
-    if (imported.imported < Math.min(cachedPans.length, 100_000)) throw new Error(`the selector cache took ${imported.imported} of ${cachedPans.length} cards`);
+    const evaluated = await cached.preEvaluate(cachedPans, { batchSize: BULK_BATCH, maxInFlight: BULK_IN_FLIGHT });
+    if (evaluated.evaluated !== cachedPans.length) throw new Error(`preEvaluate evaluated ${evaluated.evaluated} of ${cachedPans.length} cards`);
     const statsBefore = cached.stats().selectors;
     const warmBase: MirrorViolations = { nodeNotListed: 0, listed: 0, fallback: 0 };
     const warmCached: MirrorViolations = { nodeNotListed: 0, listed: 0, fallback: 0 };
@@ -449,19 +467,16 @@ async function enumeration(enumerator: Member, members: Map<string, Member>, sec
 export async function runOprfBench(options: OprfBenchOptions): Promise<void> {
   await oprfReady();
   // Count buckets of COUNT_BUCKET_SECONDS instead of an hour, so that the enumeration's alert
-    // (published when its bucket closes) arrives within the phase.
-    const members = await startConsortium({ tempDir: options.tempDir, antiEntropyMs: undefined }, 'consortium-oprf', 'oblivious', ['--count-bucket-seconds', String(COUNT_BUCKET_SECONDS)]);
+  // (published when its bucket closes) arrives within the phase.
+  const members = await startConsortium({ tempDir: options.tempDir, antiEntropyMs: undefined }, 'consortium-oprf', 'oblivious', ['--count-bucket-seconds', String(COUNT_BUCKET_SECONDS)]);
   try {
     const issuer = members.get('issuer-a') as Member;
     const section = readOprfSection(issuer);
     progress(`oprf: dealing ${section.setId}, t = ${section.t} of n = ${section.n} (${section.evaluators.join(', ')}); budgets ${JSON.stringify(section.budgets ?? {})}`);
     await firstSeenLatency(members.get('acquirer-b') as Member, options);
-    const { client, pans } = await bulk(issuer, members, section, options);
-    try {
-      await cachedCheck(issuer, client, pans, options);
-    } finally {
-      client.close();
-    }
+    const client = await bulk(issuer, members, section, options);
+    client.close();
+    await cachedCheck(issuer, options);
     await enumeration(members.get('psp-c') as Member, members, section);
   } catch (error) {
     throw new Error(`oprf: ${errorText(error)}`);

@@ -53,6 +53,27 @@ describe('SDK selector cache', () => {
     expect(cache.get(hotHandle)).to.deep.equal(selectorOf(7));
   });
 
+  it('cards sharing a map key are all kept, found, replaced and evicted in recency order', () => {
+    // Every card under one map key: the first in the small-integer map, the others by whole handle.
+    const cache = new SelectorCache(3, undefined, () => 7);
+    const handles = randomPans(5).map((p) => cache.handleOf(p));
+    handles.slice(0, 3).forEach((h, i) => cache.put(h, selectorOf(i), 'set-1'));
+    expect(handles.slice(0, 3).map((h) => cache.get(h))).to.deep.equal([selectorOf(0), selectorOf(1), selectorOf(2)]);
+    expect(cache.get(handles[3] as string)).to.equal(undefined);
+    cache.put(handles[1] as string, selectorOf(11), 'set-1'); // replaced in place: no growth
+    expect(cache.size).to.equal(3);
+    expect(cache.get(handles[1] as string)).to.deep.equal(selectorOf(11));
+    cache.put(handles[3] as string, selectorOf(3), 'set-1'); // evicts the least recent: 0, the map-key holder; another card takes its key
+    expect(cache.get(handles[0] as string)).to.equal(undefined);
+    cache.put(handles[4] as string, selectorOf(4), 'set-1'); // evicts 2, now the least recent
+    expect(cache.get(handles[2] as string)).to.equal(undefined);
+    expect([1, 3, 4].map((i) => cache.get(handles[i] as string))).to.deep.equal([selectorOf(11), selectorOf(3), selectorOf(4)]);
+    expect(cache.stats()).to.deep.include({ size: 3, evictions: 2 });
+    // An export holds every card, oldest first, and imports whole into another cache.
+    const exported = JSON.parse(cache.export()) as { entries: [string, string][] };
+    expect(exported.entries).to.have.length(3);
+  });
+
   it('files cards under a keyed hash: not the number, different under another key, the same under the same key', () => {
     const key = randomBytes(32);
     const a = new SelectorCache(10, key);
