@@ -9,6 +9,7 @@
 import type { OprfBudgets } from '../config/schemas';
 import { MamoriError } from '../ledger/errors';
 import { type EvaluationCountStore, hourOf } from '../store/evaluation-count-store';
+import { NextTurnWrite } from './next-turn';
 
 export type BudgetName = keyof OprfBudgets;
 
@@ -44,7 +45,7 @@ export class EvaluationBudget {
   /** member \0 day \0 own → count. */
   private readonly daily = new Map<string, number>();
   private pending: { member: string; hour: number; rows: { bin: string; own: boolean; count: number }[] }[] = [];
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly nextTurn = new NextTurnWrite(() => this.flush());
 
   constructor(
     private readonly store: EvaluationCountStore,
@@ -117,16 +118,12 @@ export class EvaluationBudget {
       this.daily.set(day, (this.daily.get(day) ?? 0) + r.count);
     }
     this.pending.push({ member, hour, rows });
-    this.scheduled ??= setImmediate(() => {
-      this.scheduled = undefined;
-      this.flush();
-    });
+    this.nextTurn.request();
   }
 
   /** Writes the counts not yet written, in one transaction; on failure they stay queued for the next try. */
   flush(): void {
-    if (this.scheduled) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
+    this.nextTurn.cancel();
     if (this.pending.length === 0) return;
     const batch = this.pending;
     try {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { OprfCountSettings } from '../config/schemas';
 import { coarsenCounts, type ValidOprfEvaluationCounts } from '../ledger/oprf-counts';
 import type { OprfCountStore, TallyRow } from '../store/oprf-count-store';
+import { NextTurnWrite } from './next-turn';
 
 export const DEFAULT_COUNT_SETTINGS: OprfCountSettings = { floor: 64, alertThreshold: 4_096, bucketSeconds: 3_600 };
 
@@ -25,7 +26,7 @@ export interface CountPublisherDeps {
 
 export class EvaluationCountPublisher {
   private pending = new Map<string, TallyRow>();
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly nextTurn = new NextTurnWrite(() => this.flush());
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly clock: () => number;
@@ -47,16 +48,12 @@ export class EvaluationCountPublisher {
       if (row) row.count++;
       else this.pending.set(key, { bucketStartMs, bucketSeconds: settings.bucketSeconds, member, bin, count: 1 });
     }
-    this.scheduled ??= setImmediate(() => {
-      this.scheduled = undefined;
-      this.flush();
-    });
+    this.nextTurn.request();
   }
 
   /** Writes the tally not yet written, in one transaction; on failure it stays for the next try. */
   flush(): void {
-    if (this.scheduled) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
+    this.nextTurn.cancel();
     if (this.pending.size === 0) return;
     const rows = [...this.pending.values()];
     try {
