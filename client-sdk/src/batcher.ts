@@ -10,6 +10,7 @@
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import type { CheckResult__Output } from '../../proto/gen/mamori/v1/CheckResult';
 import { asClientError, MamoriClientError } from './errors';
+import { BatchQueue } from './batch-queue';
 
 export interface PanSelector {
   /** Keyed under a hashing-key epoch, or the consortium's oblivious selector (docs/oprf.md). */
@@ -59,9 +60,7 @@ export interface BatcherStats {
 }
 
 export class CheckBatcher {
-  private filling: Batch | undefined;
-  private readonly full: Batch[] = [];
-  private inFlight = 0;
+  private readonly queue: BatchQueue<Batch>;
   private batches = 0;
   private selectorsSent = 0;
   private largestBatch = 0;
@@ -69,7 +68,9 @@ export class CheckBatcher {
   constructor(
     private readonly send: SendCheck,
     private readonly options: BatcherOptions,
-  ) {}
+  ) {
+    this.queue = new BatchQueue<Batch>(options, () => ({ slices: [], size: 0, windowElapsed: false }), (batch) => this.dispatch(batch));
+  }
 
   /** Answers for `selectors`, in order; rejects with DEADLINE_EXCEEDED at `deadline`. */
   check(selectors: readonly PanSelector[], deadline: number, budgetMs: number): Promise<CheckResult__Output[]> {
@@ -80,56 +81,28 @@ export class CheckBatcher {
       if (left <= 0) return void settle(request, MamoriClientError.deadlineExceeded('the check', budgetMs));
       request.timer = setTimeout(() => settle(request, MamoriClientError.deadlineExceeded('the check', budgetMs)), left);
       this.enqueue(request);
-      this.pump();
+      this.queue.pump();
     });
   }
 
   stats(): BatcherStats {
-    const queued = [...this.full, ...(this.filling ? [this.filling] : [])].reduce((n, b) => n + b.size, 0);
-    return { batches: this.batches, selectors: this.selectorsSent, largestBatch: this.largestBatch, inFlight: this.inFlight, queuedSelectors: queued };
+    const queued = this.queue.queued.reduce((n, b) => n + b.size, 0);
+    return { batches: this.batches, selectors: this.selectorsSent, largestBatch: this.largestBatch, inFlight: this.queue.inFlight, queuedSelectors: queued };
   }
 
   private enqueue(request: Request): void {
     let start = 0;
     while (start < request.selectors.length) {
-      const batch = this.filling ?? this.open();
+      const batch = this.queue.open();
       const end = Math.min(request.selectors.length, start + this.options.maxSize - batch.size);
       batch.slices.push({ request, start, end });
       batch.size += end - start;
       start = end;
-      if (batch.size >= this.options.maxSize) {
-        this.full.push(batch);
-        this.filling = undefined;
-      }
+      if (batch.size >= this.options.maxSize) this.queue.closeOpen();
     }
   }
 
-  private open(): Batch {
-    const batch: Batch = { slices: [], size: 0, windowElapsed: false };
-    this.filling = batch;
-    const elapse = (): void => {
-      batch.windowElapsed = true;
-      this.pump();
-    };
-    if (this.options.windowMs > 0) setTimeout(elapse, this.options.windowMs);
-    else setImmediate(elapse);
-    return batch;
-  }
-
-  /** Sends full batches first, then the open one once its window has elapsed, while slots are free. */
-  private pump(): void {
-    while (this.inFlight < this.options.maxInFlight) {
-      let batch = this.full.shift();
-      if (!batch && this.filling?.windowElapsed) {
-        batch = this.filling;
-        this.filling = undefined;
-      }
-      if (!batch) return;
-      this.dispatch(batch);
-    }
-  }
-
-  private dispatch(batch: Batch): void {
+  private async dispatch(batch: Batch): Promise<void> {
     // Callers that timed out while the batch waited are not sent.
     const slices = batch.slices.filter((s) => !s.request.done);
     if (slices.length === 0) return;
@@ -139,34 +112,28 @@ export class CheckBatcher {
       for (let i = s.start; i < s.end; i++) selectors.push(s.request.selectors[i] as PanSelector);
       deadline = Math.max(deadline, s.request.deadline);
     }
-    this.inFlight++;
     this.batches++;
     this.selectorsSent += selectors.length;
     this.largestBatch = Math.max(this.largestBatch, selectors.length);
-    this.send(selectors, deadline).then(
-      (response) => {
-        this.inFlight--;
-        if (response.results.length !== selectors.length) {
-          const failure = new MamoriClientError('INTERNAL', `the node answered ${response.results.length} of ${selectors.length} selectors`);
-          for (const s of slices) settle(s.request, failure);
-          this.pump();
-          return;
-        }
-        let offset = 0;
-        for (const s of slices) {
-          const count = s.end - s.start;
-          if (!s.request.done) deliver(s, response.results.slice(offset, offset + count));
-          offset += count;
-        }
-        this.pump();
-      },
-      (error: unknown) => {
-        this.inFlight--;
-        const failure = asClientError(error);
-        for (const s of slices) settle(s.request, failure);
-        this.pump();
-      },
-    );
+    let response: CheckResponse__Output;
+    try {
+      response = await this.send(selectors, deadline);
+    } catch (error) {
+      const failure = asClientError(error);
+      for (const s of slices) settle(s.request, failure);
+      return;
+    }
+    if (response.results.length !== selectors.length) {
+      const failure = new MamoriClientError('INTERNAL', `the node answered ${response.results.length} of ${selectors.length} selectors`);
+      for (const s of slices) settle(s.request, failure);
+      return;
+    }
+    let offset = 0;
+    for (const s of slices) {
+      const count = s.end - s.start;
+      if (!s.request.done) deliver(s, response.results.slice(offset, offset + count));
+      offset += count;
+    }
   }
 }
 

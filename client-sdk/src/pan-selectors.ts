@@ -10,6 +10,7 @@ import { withDeadline } from './deadline';
 import { asClientError, type MamoriClientError } from './errors';
 import type { SelectorCache } from './selector-cache';
 import type { SelectorEvaluator } from './selector-evaluation';
+import { BatchQueue } from './batch-queue';
 
 export interface CoalescerOptions {
   windowMs: number;
@@ -47,16 +48,16 @@ export interface CoalescingStats {
 
 export class SelectorCoalescer {
   private readonly pending = new Map<string, Promise<Buffer>>();
-  private filling: Batch | undefined;
-  private readonly full: Batch[] = [];
-  private inFlight = 0;
+  private readonly queue: BatchQueue<Batch>;
   private readonly counts = { requested: 0, cached: 0, joined: 0, evaluated: 0, batches: 0, largestBatch: 0 };
 
   constructor(
     private readonly cache: SelectorCache,
     private readonly evaluator: SelectorEvaluator,
-    private readonly options: CoalescerOptions,
-  ) {}
+    options: CoalescerOptions,
+  ) {
+    this.queue = new BatchQueue<Batch>(options, () => ({ cards: [], deadline: 0, windowElapsed: false }), (batch) => this.dispatch(batch));
+  }
 
   /** Selectors of normalized card numbers, in order; rejects at `deadline` (the evaluation goes on and fills the cache). */
   selectors(
@@ -89,9 +90,9 @@ export class SelectorCoalescer {
       }
       waits.push(pending.then((selector) => (out[i] = selector)));
     }
-    if (own && own.cards.length > 0) this.full.push(own);
+    if (own && own.cards.length > 0) this.queue.add(own);
     if (waits.length === 0) return Promise.resolve(out);
-    this.pump();
+    this.queue.pump();
     return withDeadline(
       Promise.all(waits).then(() => out),
       deadline,
@@ -101,8 +102,8 @@ export class SelectorCoalescer {
   }
 
   stats(): CoalescingStats {
-    const queued = [...this.full, ...(this.filling ? [this.filling] : [])].reduce((n, b) => n + b.cards.length, 0);
-    return { ...this.counts, inFlight: this.inFlight, queued };
+    const queued = this.queue.queued.reduce((n, b) => n + b.cards.length, 0);
+    return { ...this.counts, inFlight: this.queue.inFlight, queued };
   }
 
   private enqueue(handle: string, digits: string, deadline: number, own: Batch | undefined): Promise<Buffer> {
@@ -112,13 +113,10 @@ export class SelectorCoalescer {
         own.cards.push({ handle, digits, resolve, reject });
         return;
       }
-      const batch = this.filling ?? this.open();
+      const batch = this.queue.open();
       batch.cards.push({ handle, digits, resolve, reject });
       batch.deadline = Math.max(batch.deadline, deadline);
-      if (batch.cards.length >= TPRF_MAX_BATCH) {
-        this.full.push(batch);
-        this.filling = undefined;
-      }
+      if (batch.cards.length >= TPRF_MAX_BATCH) this.queue.closeOpen();
     });
     this.pending.set(handle, promise);
     // A caller that gave up (deadline) leaves the promise without a handler; the result still fills the cache.
@@ -126,61 +124,28 @@ export class SelectorCoalescer {
     return promise;
   }
 
-  private open(): Batch {
-    const batch: Batch = { cards: [], deadline: 0, windowElapsed: false };
-    this.filling = batch;
-    const elapse = (): void => {
-      batch.windowElapsed = true;
-      this.pump();
-    };
-    if (this.options.windowMs > 0) setTimeout(elapse, this.options.windowMs);
-    else setImmediate(elapse);
-    return batch;
-  }
-
-  /** Sends full batches first, then the open one once its window has elapsed, while slots are free. */
-  private pump(): void {
-    while (this.inFlight < this.options.maxInFlight) {
-      let batch = this.full.shift();
-      if (!batch && this.filling?.windowElapsed) {
-        batch = this.filling;
-        this.filling = undefined;
-      }
-      if (!batch) return;
-      this.dispatch(batch);
-    }
-  }
-
-  private dispatch(batch: Batch): void {
+  private async dispatch(batch: Batch): Promise<void> {
     const cards = batch.cards;
-    this.inFlight++;
     this.counts.batches++;
     this.counts.evaluated += cards.length;
     this.counts.largestBatch = Math.max(this.counts.largestBatch, cards.length);
-    const settle = (): void => {
+    try {
+      const outcomes = await this.evaluator.evaluate(
+        cards.map((c) => c.digits),
+        batch.deadline,
+      );
+      cards.forEach((c, i) => {
+        const outcome = outcomes[i];
+        if (outcome && 'selector' in outcome) {
+          this.cache.put(c.handle, outcome.selector, outcome.setId);
+          c.resolve(outcome.selector);
+        } else c.reject(outcome?.error ?? asClientError(new Error('no outcome for a card')));
+      });
+    } catch (error) {
+      const failure = asClientError(error);
+      for (const c of cards) c.reject(failure);
+    } finally {
       for (const c of cards) this.pending.delete(c.handle);
-      this.inFlight--;
-      this.pump();
-    };
-    this.evaluator.evaluate(
-      cards.map((c) => c.digits),
-      batch.deadline,
-    ).then(
-      (outcomes) => {
-        cards.forEach((c, i) => {
-          const outcome = outcomes[i];
-          if (outcome && 'selector' in outcome) {
-            this.cache.put(c.handle, outcome.selector, outcome.setId);
-            c.resolve(outcome.selector);
-          } else c.reject(outcome?.error ?? asClientError(new Error('no outcome for a card')));
-        });
-        settle();
-      },
-      (error: unknown) => {
-        const failure = asClientError(error);
-        for (const c of cards) c.reject(failure);
-        settle();
-      },
-    );
+    }
   }
 }

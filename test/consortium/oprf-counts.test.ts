@@ -13,11 +13,11 @@ import Database from 'better-sqlite3';
 import type * as grpc from '@grpc/grpc-js';
 import { oprfReady } from '../../proto/ts/oprf/group';
 import { blindPan } from '../../proto/ts/oprf/threshold';
-import { signConsortiumDocument } from '../../proto/ts/trust/verify';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { EvaluatePanSelectorsResponse__Output } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 import { databaseFile } from '../../node/src/store/database';
+import { resignConsortium } from '../helpers/resign-consortium';
 import { startConsortium, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { bearer, memberOf, rawExchange } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
@@ -63,12 +63,7 @@ describe('consortium: evaluation counts on the ledger and the enumeration alert'
     await sodiumReady();
     await oprfReady();
     c = await startConsortium({
-      configure: (layout) => {
-        const operator = JSON.parse(fs.readFileSync(path.join(layout.dir, 'operator', 'operator.key.json'), 'utf8')) as { secretKey: string };
-        const file = JSON.parse(fs.readFileSync(layout.consortiumFile, 'utf8')) as { document: { oprf: { counts: object } } };
-        file.document.oprf.counts = COUNTS;
-        fs.writeFileSync(layout.consortiumFile, JSON.stringify({ document: file.document, signature: signConsortiumDocument(file.document, Buffer.from(operator.secretKey, 'base64')) }, null, 2));
-      },
+      configure: (layout) => resignConsortium<{ oprf: { counts: object } }>(layout, (document) => (document.oprf.counts = COUNTS)),
     });
   });
 

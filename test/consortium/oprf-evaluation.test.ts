@@ -12,7 +12,6 @@ import Database from 'better-sqlite3';
 import * as grpc from '@grpc/grpc-js';
 import { oprfReady } from '../../proto/ts/oprf/group';
 import { binKey, blindPan, combineAnswers, evaluateDirect, type BlindedPan, type EvaluationPlan, type EvaluatorSeeds, type TprfDescription } from '../../proto/ts/oprf/threshold';
-import { signConsortiumDocument } from '../../proto/ts/trust/verify';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { EvaluatePanSelectorsResponse__Output } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
@@ -22,6 +21,7 @@ import { oprfDescription, openEvaluatorSeeds } from '../../node/src/membership/o
 import { dialEvaluator } from '../../node/src/rpc/evaluator-link';
 import { databaseFile } from '../../node/src/store/database';
 import type { MamoriError } from '../../node/src/ledger/errors';
+import { resignConsortium } from '../helpers/resign-consortium';
 import { startConsortium, type ConsortiumProcesses } from '../helpers/consortium-harness';
 import { bearer, filesUnder, memberOf, rawExchange } from '../helpers/node-harness';
 import { panForms, randomPans } from '../helpers/cards';
@@ -152,13 +152,8 @@ describe('consortium: oblivious PAN selectors (threshold PRF evaluation)', funct
     await sodiumReady();
     await oprfReady();
     c = await startConsortium({
-      configure: (layout) => {
-        // Small budgets for non-issuers, signed by the operator before any node starts.
-        const operator = JSON.parse(fs.readFileSync(path.join(layout.dir, 'operator', 'operator.key.json'), 'utf8')) as { secretKey: string };
-        const file = JSON.parse(fs.readFileSync(layout.consortiumFile, 'utf8')) as { document: { oprf: { budgets: object } } };
-        file.document.oprf.budgets = BUDGETS;
-        fs.writeFileSync(layout.consortiumFile, JSON.stringify({ document: file.document, signature: signConsortiumDocument(file.document, Buffer.from(operator.secretKey, 'base64')) }, null, 2));
-      },
+      // Small budgets for non-issuers, signed by the operator before any node starts.
+      configure: (layout) => resignConsortium<{ oprf: { budgets: object } }>(layout, (document) => (document.oprf.budgets = BUDGETS)),
     });
   });
 
