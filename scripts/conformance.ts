@@ -12,8 +12,8 @@ const USAGE = `usage: npm run conformance -- --client <client.json> [--vectors <
              mamori dev-consortium writes it; the member's node must be running
   --vectors  the vector files (default: the vectors/ folder of this package)
 
-Publishes test listings (synthetic card numbers; merchants only when the member is an
-acquirer) and retracts them at the end. Exit status: 0 all passed, 1 a vector failed,
+Publishes test listings (synthetic card numbers, keyed or oblivious as the consortium's phase
+says; merchants only when the member is an acquirer) and retracts them at the end. Exit status: 0 all passed, 1 a vector failed,
 2 usage error.`;
 
 export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '../../vectors');

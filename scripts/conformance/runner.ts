@@ -1,10 +1,12 @@
 // The conformance run (docs/protocol.md#conformance): first every vector file is checked
 // offline against this implementation's code, then a running node is exercised over gRPC with
-// the vectors — card selectors published, checked and retracted; merchant selectors of every
+// the vectors — card selectors (keyed, or oblivious through the consortium's evaluators, as the
+// phase says) published, checked and retracted; merchant selectors of every
 // group published, every spelling and near-miss screened, then retracted; invalid requests
 // taken from the acceptance vectors refused. Every vector gets one PASS or FAIL line.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MamoriClient } from '../../client-sdk/src/client';
 import { hashSelector, type SelectorTypeName } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { oprfReady } from '../../proto/ts/oprf/group';
@@ -102,13 +104,15 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       return tally;
     }
     options.report(`node ${options.target}: member ${status.member}, roles ${status.roles.join(', ')}, key epoch ${active.epoch}, PAN-selector phase ${keys.panSelectors || 'keyed'}`);
-    const context: NodeContext = { api, tally, member: status.member, epoch: active.epoch, key: Buffer.from(active.key) };
-    if (keys.panSelectors === 'oblivious') {
-      tally.skip('node cards', 'the consortium\'s PAN-selector phase is oblivious: the node refuses keyed PAN selectors from its clients');
-    } else {
-      await cards(context, files.get('pan-normalization.json') as VectorFile<PanCase>);
+    const context: NodeContext = { api, tally, member: status.member, epoch: active.epoch, key: Buffer.from(active.key), target: options.target, token: options.token };
+    const phase = keys.panSelectors || 'keyed';
+    const panVectors = files.get('pan-normalization.json') as VectorFile<PanCase>;
+    // The phase decides which PAN selectors the node takes from its clients (docs/protocol.md#oblivious-pan-selectors).
+    if (phase === 'keyed' || phase === 'dual') {
+      await cards(context, panVectors, 'keyed');
       await refusals(context, files.get('acceptance.json') as VectorFile<AcceptanceCase>, 'INDICATOR_KIND_COMPROMISED_CARD');
     }
+    if (phase === 'dual' || phase === 'oblivious') await cards(context, panVectors, 'oblivious');
     if (status.roles.includes('acquirer')) {
       await merchants(context, files.get('merchant-normalization.json') as VectorFile<MerchantCase>, files.get('japanese-addresses.json') as VectorFile<JapaneseAddressCase>);
       await refusals(context, files.get('acceptance.json') as VectorFile<AcceptanceCase>, 'INDICATOR_KIND_FRAUDULENT_MERCHANT');
@@ -130,6 +134,8 @@ interface NodeContext {
   member: string;
   epoch: number;
   key: Buffer;
+  target: string;
+  token: string;
 }
 
 function validity(): { validFromMs: number; validUntilMs: number } {
@@ -139,32 +145,58 @@ function validity(): { validFromMs: number; validUntilMs: number } {
 
 const ownListing = (r: CheckResultWire | undefined, member: string, type: string): boolean => r?.listed === true && r.evidence.some((e) => e.origin === member && e.matched === type);
 
-/** Accepted, publishable card numbers: listed once published, not listed once retracted. */
-async function cards(ctx: NodeContext, file: VectorFile<PanCase>): Promise<void> {
+/** The card numbers of the vectors a member may publish (accepted, not public test cards), with the vector ids of each. */
+function publishableDigits(file: VectorFile<PanCase>): Map<string, string[]> {
   const byDigits = new Map<string, string[]>();
   for (const c of file.cases) {
     if (!c.expected.ok || c.publishable?.ok !== true) continue;
     byDigits.set(c.expected.digits, [...(byDigits.get(c.expected.digits) ?? []), c.id]);
   }
+  return byDigits;
+}
+
+/**
+ * Card selectors of one kind: published as compromised cards, listed by this member, retracted,
+ * not listed any more. Keyed selectors are hashed here under the node's newest key; oblivious
+ * ones are evaluated through the node's EvaluatePanSelectors (the consortium's evaluators).
+ */
+async function cards(ctx: NodeContext, file: VectorFile<PanCase>, kind: 'keyed' | 'oblivious'): Promise<void> {
+  const byDigits = publishableDigits(file);
   const digits = [...byDigits.keys()];
-  const selectors: WireSelector[] = digits.map((d) => ({ type: 'SELECTOR_TYPE_PAN', digest: hashSelector(ctx.key, 'SELECTOR_TYPE_PAN', d) }));
+  const type = kind === 'keyed' ? 'SELECTOR_TYPE_PAN' : 'SELECTOR_TYPE_PAN_OBLIVIOUS';
+  let digests: Buffer[];
+  if (kind === 'keyed') {
+    digests = digits.map((d) => hashSelector(ctx.key, 'SELECTOR_TYPE_PAN', d));
+  } else {
+    const client = MamoriClient.connect({ target: ctx.target, token: ctx.token, mode: 'remote', deadlineMs: 30_000 });
+    try {
+      digests = await client.panSelectors(digits);
+    } catch (error) {
+      ctx.tally.fail('node cards (oblivious) EvaluatePanSelectors', (error as Error).message);
+      return;
+    } finally {
+      client.close();
+    }
+  }
+  const selectors: WireSelector[] = digests.map((digest) => ({ type, digest }));
   const publication = { kind: 'INDICATOR_KIND_COMPROMISED_CARD', reason: 'REASON_CODE_CARD_TESTING', confidence: 10, ...validity(), eventId: 'mamori-conformance', indicators: selectors.map((s) => ({ selectors: [s] })) };
-  const published = await ctx.api.call<{ accepted: number; duplicates: number }>('Publish', { publication, keyEpoch: ctx.epoch });
+  // An entry of oblivious selectors only carries no hashing-key epoch.
+  const published = await ctx.api.call<{ accepted: number; duplicates: number }>('Publish', { publication, keyEpoch: kind === 'keyed' ? ctx.epoch : 0 });
   if (!published.ok) {
-    ctx.tally.fail('node cards publish', `${published.codeName}: ${published.message}`);
+    ctx.tally.fail(`node cards (${kind}) publish`, `${published.codeName}: ${published.message}`);
     return;
   }
   const listed = await ctx.api.must<{ results: CheckResultWire[] }>('Check', { selectors });
   const retracted = await ctx.api.must<{ retracted: number }>('Retract', { kind: 'INDICATOR_KIND_COMPROMISED_CARD', selectors, reason: 'RETRACT_REASON_FALSE_POSITIVE' });
   const after = await ctx.api.must<{ results: CheckResultWire[] }>('Check', { selectors });
-  if (retracted.retracted !== selectors.length) ctx.tally.fail('node cards retract', `${retracted.retracted} of ${selectors.length} selectors retracted`);
+  if (retracted.retracted !== selectors.length) ctx.tally.fail(`node cards (${kind}) retract`, `${retracted.retracted} of ${selectors.length} selectors retracted`);
   digits.forEach((d, i) => {
-    const problem = !ownListing(listed.results[i], ctx.member, 'SELECTOR_TYPE_PAN')
+    const problem = !ownListing(listed.results[i], ctx.member, type)
       ? 'not listed by this member after Publish'
-      : ownListing(after.results[i], ctx.member, 'SELECTOR_TYPE_PAN')
+      : ownListing(after.results[i], ctx.member, type)
         ? 'still listed by this member after Retract'
         : undefined;
-    for (const id of byDigits.get(d) ?? []) ctx.tally.verdict(`node pan-normalization.json ${id} (publish, check, retract)`, problem);
+    for (const id of byDigits.get(d) ?? []) ctx.tally.verdict(`node pan-normalization.json ${id} (${kind}: publish, check, retract)`, problem);
   });
 }
 

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { VectorFile } from '../../scripts/vectors/common';
 import type { JapaneseAddressCase } from '../../scripts/vectors/jp-address';
-import { makeConsortium, startInProcessNode, tempDir, type InProcessNode } from '../helpers/node-harness';
+import { startConsortium, type ConsortiumProcesses } from '../helpers/consortium-harness';
+import { makeConsortium, memberOf, startInProcessNode, tempDir, type InProcessNode } from '../helpers/node-harness';
 
 const RUNNER = path.resolve(__dirname, '../../scripts/conformance.js');
 const VECTORS = path.resolve(__dirname, '../../../vectors');
@@ -47,6 +48,7 @@ describe('conformance runner against a running node', function () {
     const passed = (prefix: string) => stdout.split('\n').filter((l) => l.startsWith(`PASS ${prefix}`)).length;
     expect(passed('offline merchant-normalization.json')).to.be.at.least(300);
     expect(passed('node pan-normalization.json'), 'card vectors on the node').to.be.at.least(20);
+    expect(stdout, 'keyed phase: no oblivious selectors').to.not.include('(oblivious:');
     expect(passed('node merchant-normalization.json'), 'merchant screens').to.be.at.least(130);
     expect(passed('node japanese-addresses.json'), 'address screens').to.be.at.least(50);
     expect(passed('node acceptance.json'), 'refused requests').to.equal(11);
@@ -85,5 +87,28 @@ describe('conformance runner against a running node', function () {
     const notConfig = await runRunner(['--client', path.join(VECTORS, 'entries.json')]);
     expect(notConfig.code).to.equal(2);
     expect(notConfig.stderr).to.match(/entries\.json: .*member/);
+  });
+});
+
+describe('conformance runner in the oblivious phase, through the consortium\'s evaluators', function () {
+  this.timeout(240_000);
+  let consortium: ConsortiumProcesses;
+
+  before(async () => {
+    consortium = await startConsortium({ panSelectors: 'oblivious' });
+  });
+
+  after(async () => {
+    await consortium?.stopAll();
+  });
+
+  it('evaluates, publishes, checks and retracts the oblivious selectors of the card vectors, and lists no keyed PAN selector', async () => {
+    const { code, stdout, stderr } = await runRunner(['--client', memberOf(consortium.layout, 'acquirer-b').clientConfig]);
+    expect(stdout.split('\n').filter((l) => l.startsWith('FAIL')), stderr).to.deep.equal([]);
+    expect(code).to.equal(0);
+    const lines = stdout.split('\n');
+    expect(lines.filter((l) => /^PASS node pan-normalization\.json .* \(oblivious: publish, check, retract\)$/.test(l)).length).to.be.at.least(20);
+    expect(lines.some((l) => l.includes('(keyed:')), 'no keyed card selectors in the oblivious phase').to.equal(false);
+    expect(lines.filter((l) => l.startsWith('PASS node merchant-normalization.json')).length).to.be.at.least(130);
   });
 });
