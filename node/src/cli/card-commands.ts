@@ -117,10 +117,22 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
       derivedStateLine(s.derivedState),
       auditChainLine(s.auditChain),
       ...authFailureLines(s.authFailures),
+      consortiumLine(s.consortium),
     ].join('\n');
   } finally {
     client.close();
   }
+}
+
+/** The consortium document in force, and documents refused since start (by reason). */
+function consortiumLine(c: { name: string; version: number | string; members: string[]; documents: Record<string, number | string>; lastChangeVersion: number | string; lastChangeSource: string } | null | undefined): string {
+  if (!c) return 'consortium: -';
+  const refused = Object.entries(c.documents).filter(([result, n]) => Number(n) > 0 && result !== 'taken' && result !== 'already_in_force');
+  return (
+    `consortium "${c.name}": document version ${c.version}, ${c.members.length} members` +
+    (Number(c.lastChangeVersion) > 0 ? `; version ${c.lastChangeVersion} taken from ${c.lastChangeSource}` : '') +
+    (refused.length > 0 ? `; documents refused: ${refused.map(([r, n]) => `${r} ${n}`).join(', ')}` : '')
+  );
 }
 
 /** Derived rows and filter snapshot found to differ from the signed entries since the node started. */

@@ -3,7 +3,7 @@
 // work is in runtime/member-setup.ts and runtime/consortium-operator.ts.
 // The step-by-step use: docs/runbook-consortium.md.
 import type { Command } from 'commander';
-import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
+import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, pushConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
 import { DEFAULT_API, initMember, joinMember } from '../runtime/member-setup';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
@@ -20,7 +20,7 @@ function printChange(r: ChangeResult, json: boolean | undefined): void {
 }
 
 const copyHint = (file: string) =>
-  `Give ${file} to every member: each copies it over the consortium.json in its member directory (copy beside it, then rename); running nodes take it within one poll.`;
+  `Hand it to any one member's node: mamori consortium push --dir ${file.replace(/\/consortium\.json$/, '')} --to <member id or HOST:PORT>; the nodes pass it on to each other.`;
 
 export function addFormationCommands(program: Command): void {
   const member = program.command('member').description("a member's own keys and its joining of a consortium (run on the member's machine)");
@@ -136,6 +136,31 @@ export function addFormationCommands(program: Command): void {
           `  response: ${r.responseFile}  <- send this file to ${r.member}: mamori member join --dir DIR --response FILE, then restart its node`,
         ].join('\n'),
       );
+    });
+
+  consortium
+    .command('push')
+    .description("hand the signed document to members' nodes over their peer endpoints (one is enough: the nodes pass it on to each other)")
+    .requiredOption('--dir <dir>', "the operator's directory")
+    .requiredOption('--to <targets>', "member nodes: member ids (their endpoints in the document) or HOST:PORT, comma-separated", list)
+    .option('--json', 'print JSON')
+    .action(async (o: { dir: string; to: string[]; json?: boolean }) => {
+      const r = await pushConsortium({ dir: o.dir, to: o.to });
+      if (o.json) console.log(toJson(r));
+      else {
+        console.log(
+          [
+            `consortium document version ${r.version}:`,
+            ...r.results.map((x) => {
+              const who = `${x.member ?? x.to} at ${x.endpoint}`;
+              if (x.outcome === 'taken') return `  ${who}: took it`;
+              if (x.outcome === 'already-held') return `  ${who}: already held it`;
+              return `  ${x.to} at ${x.endpoint}: ${x.outcome.toUpperCase()} (${x.reason ?? ''})`;
+            }),
+          ].join('\n'),
+        );
+      }
+      if (!r.results.some((x) => x.outcome === 'taken' || x.outcome === 'already-held')) process.exitCode = 1;
     });
 
   consortium

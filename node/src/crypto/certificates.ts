@@ -225,6 +225,45 @@ export function memberIdFromPeerCertificate(cert: PeerCertificateLike | undefine
   return MEMBER_ID.test(id) ? id : undefined;
 }
 
+/** The URI SAN of the operator's short-lived client certificate (`mamori consortium push`). */
+export const OPERATOR_URI = 'mamori:operator';
+
+/**
+ * A client certificate for the operator, from the consortium CA, valid one hour, made for one
+ * `mamori consortium push` and never written to disk. It names no member (no
+ * `mamori:member:` URI): a node's peer gate lets it make only OfferConsortium calls.
+ */
+export async function issueOperatorClientCertificate(ca: CertificateAndKey): Promise<CertificateAndKey> {
+  const keys = await generateKeyPair();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ CN: ['Mamori consortium operator'] }],
+    issuer: caCert.subjectName,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + 3_600_000),
+    publicKey: keys.publicKey,
+    signingKey: await importSigningKey(ca.keyPem),
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: OPERATOR_URI }]),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    ],
+  });
+  return { certPem: cert.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** True when a peer certificate is the operator's client certificate (its URI SAN is exactly `mamori:operator`). */
+export function isOperatorCertificate(cert: PeerCertificateLike | undefined): boolean {
+  if (!cert || typeof cert.subjectaltname !== 'string') return false;
+  const names = parseSubjectAltName(cert.subjectaltname);
+  return names.some((n) => n.type === 'URI' && n.value === OPERATOR_URI) && !names.some((n) => n.type === 'URI' && n.value.startsWith(MEMBER_URI_PREFIX));
+}
+
 function subjectAltNames(memberId: string, hosts: readonly string[]): x509.JsonGeneralNames {
   const names: x509.JsonGeneralNames = [{ type: 'url', value: `${MEMBER_URI_PREFIX}${memberId}` }];
   const seen = new Set<string>();

@@ -28,6 +28,8 @@ export interface MetricsSources {
   /** The audit chain as last verified (housekeeping/audit-log.ts). */
   auditChain(): { state: string };
   peers(): PeerStatus[];
+  /** The consortium document in force and the documents handed to the node, by result (membership/consortium-intake.ts). */
+  consortium: { version(): number; readonly counts: Readonly<Record<string, number>> };
 }
 
 export interface NodeMetrics {
@@ -283,6 +285,24 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => sources.scrub.stats.damaged);
   totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => sources.scrub.stats.repaired);
   totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => sources.events.totals.streamResets);
+  new Counter({
+    name: 'mamori_consortium_documents_total',
+    help: 'Consortium documents handed to this node (its file, peers, the operator) since start, by result: taken, already_in_force, or why refused',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [result, n] of Object.entries(sources.consortium.counts)) this.inc({ result }, n);
+    },
+  });
+  new Gauge({
+    name: 'mamori_consortium_version',
+    help: 'Version of the consortium document in force at this node',
+    registers: [registry],
+    collect() {
+      this.set(sources.consortium.version());
+    },
+  });
   totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => sources.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
   // Derived state (integrity/derived-state.ts): rows a check reads and the filter snapshot, against the signed entries.

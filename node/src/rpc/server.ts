@@ -144,7 +144,7 @@ export async function startReplicationServer(ports: ReplicationPorts, config: No
     credentials = peerServerCredentials(readTlsMaterial(config.tls));
     identify = peerMemberOf;
     // A certificate from the consortium CA that names no current member gets no answer from any service.
-    gates.push(currentMemberInterceptor((member) => ports.isMember(member), log));
+    gates.push(currentMemberInterceptor((member) => ports.isMember(member), log, [OFFER_CONSORTIUM_PATH]));
   } else {
     if (!config.insecureDev) {
       throw new ConfigError(config.configFile, ['tls: is required to serve peers on peerListen (or set insecureDev: true for loopback experiments)']);
@@ -160,6 +160,9 @@ export async function startReplicationServer(ports: ReplicationPorts, config: No
   const handlers = replicationHandlers(ports, limits, log, identify, streams);
   return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log, gates);
 }
+
+/** The one Replication call open to a caller that is not a current member (peer-gate.ts). */
+const OFFER_CONSORTIUM_PATH = '/mamori.v1.Replication/OfferConsortium';
 
 /** insecureDev only: the peer's member id from metadata, trusted as given. */
 function insecureDevPeer(call: { metadata: grpc.Metadata }): string {

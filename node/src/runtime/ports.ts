@@ -33,12 +33,14 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
       auditChain: () => open.audit.chainStatus(),
       authFailures: () => ({ ...open.events.totals.authFailures }),
     },
+    consortium: open.consortiumIntake,
   };
 }
 
 export function replicationPorts(open: OpenNode): ReplicationPorts {
   return {
     isMember: (origin) => open.membership.memberKeys(origin) !== undefined,
+    consortium: open.consortiumIntake,
     heads: () => open.writer.allHeads(),
     entriesOf: (origin, fromSeq, limit) => open.ledger.entriesOf(origin, fromSeq, limit),
     committed: open.writer,
@@ -61,5 +63,6 @@ export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () =>
     events: open.events,
     auditChain: () => open.audit.chainStatus(),
     peers,
+    consortium: open.consortiumIntake,
   };
 }

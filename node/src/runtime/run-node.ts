@@ -8,6 +8,7 @@ import type { MamoriNode } from '../exchange/node';
 import { serveNodeMetrics, type RunningMetricsServer } from '../metrics';
 import { startOwnFeedRecovery } from '../replication/own-feed-recovery';
 import { Replicator } from '../replication/replicator';
+import { ConsortiumGossip } from '../replication/consortium-gossip';
 import type { PeerLink } from '../replication/types';
 import { dialPeer } from '../rpc/dial-peer';
 import { dialEvaluator } from '../rpc/evaluator-link';
@@ -117,6 +118,8 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       return dialPeer(config, peer, member.endpoint);
     };
     const memberKeys = (origin: string) => membership.memberKeys(origin);
+    // The consortium document travels with replication (docs/design.md#membership-carried-by-replication).
+    const gossip = new ConsortiumGossip(parts.consortiumIntake, log);
     const replicator = new Replicator(parts.ledger.port(), memberKeys, connect, log, {
       antiEntropyIntervalMs: config.antiEntropyIntervalMs,
       backoffBaseMs: 200,
@@ -124,6 +127,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       rejectionBackoffBaseMs: config.rejectionBackoff.baseMs,
       rejectionBackoffMaxMs: config.rejectionBackoff.maxMs,
       ownWrites: feed.ownWrites,
+      consortium: gossip,
     });
     started.push({ stop: () => replicator.stop() });
     // Before the member-local API opens: no own entry is signed until the peers have said how
@@ -136,6 +140,16 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     // Servers close after replication and the scrub have stopped (see stop below): first in the list, last to stop.
     const servers: RunningServer[] = [];
     started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
+    // A key epoch issued while this node was down is acknowledged once own writes open (below).
+    const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    // Before the peer server opens: a document a peer offers at once is applied in full.
+    parts.consortiumIntake.onChanged(() => {
+      replicator.setPeers(peersOf(parts, config));
+      parts.evaluator.reload();
+      acknowledgeKeyEpochs();
+      // Tell the peers connected now at once, rather than at their next Heads call.
+      for (const { peer, link } of replicator.connectedLinks()) if (link.consortium) void gossip.offerTo(peer, link.consortium);
+    });
     const links = evaluatorLinks(parts, config);
     started.push({ stop: () => links.close() });
     const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectorEvaluation(parts, links.link)), config, log);
@@ -151,7 +165,6 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     parts.detectionRetention.start();
     started.push({ stop: () => parts.detectionRetention.close() });
     // A key epoch issued while this node was down is acknowledged now (membership/epoch-acks.ts).
-    const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
     void ownFeedRecovery.done.then((state) => {
       if (state !== 'stopped') acknowledgeKeyEpochs();
       // Evaluation counts (docs/oprf.md): closed buckets published once own writes are open.
@@ -159,16 +172,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     });
     started.push({ stop: () => parts.countPublisher.stop() });
     if (config.scrub.enabled) parts.scrub.start((origin, seq) => replicator.copiesOf(origin, seq));
-    const stopWatching = watchConsortiumFile(config, {
-      membership,
-      audit,
-      log,
-      changed: () => {
-        replicator.setPeers(peersOf(parts, config));
-        parts.evaluator.reload();
-        acknowledgeKeyEpochs();
-      },
-    });
+    const stopWatching = watchConsortiumFile(config, parts.consortiumIntake, log);
     started.push({ stop: stopWatching });
 
     return {
