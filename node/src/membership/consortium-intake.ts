@@ -210,6 +210,10 @@ export class ConsortiumIntake {
   /** Over the consortium file, atomically, keeping its permission bits: a restart keeps the document. */
   private persist(version: number, source: IntakeSource): void {
     const file = this.ports.consortiumFile;
+    // Never over a file that already holds this version or a later one (a file several nodes share,
+    // as `mamori dev-consortium` makes, or one the member copied by hand meanwhile): the poll takes it.
+    const onFile = fileVersion(file);
+    if (onFile !== undefined && onFile >= version) return;
     try {
       const mode = fs.existsSync(file) ? fs.statSync(file).mode & 0o777 : 0o600;
       writeFileAtomic(file, this.signedDocument(), { mode });
@@ -233,5 +237,15 @@ export class ConsortiumIntake {
     }
     this.ports.log.warn({ source, result, versionInForce, reason }, source === 'file' ? 'new consortium file refused; the one in force stays' : 'consortium document refused; the one in force stays');
     this.ports.audit.record('node', 'consortium.refused', { versionInForce, source, result, reason });
+  }
+}
+
+/** The document version a consortium file holds, when it reads as one; undefined otherwise. */
+function fileVersion(file: string): number | undefined {
+  try {
+    const version = (JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as { document?: { version?: unknown } }).document?.version;
+    return typeof version === 'number' ? version : undefined;
+  } catch {
+    return undefined;
   }
 }
