@@ -62,7 +62,7 @@ export function addFormationCommands(program: Command): void {
       if (o.json) return console.log(toJson({ renewal: r.renewal, member: r.member, consortium: r.consortium, version: r.version, operatorPublicKey: r.operatorKey, certificateNotAfterMs: r.certificateNotAfterMs, peers: r.peers }));
       if (r.renewal) {
         return console.log(
-          `Member ${r.member}: new certificate installed, valid until ${isoDate(r.certificateNotAfterMs)}. Restart the node to present it: mamori start --config ${r.layout.nodeConfig}`,
+          `Member ${r.member}: new certificate installed, valid until ${isoDate(r.certificateNotAfterMs)}. A running node presents it on new connections within one poll (no restart); mamori status shows it.`,
         );
       }
       console.log(
@@ -133,7 +133,7 @@ export function addFormationCommands(program: Command): void {
       console.log(
         [
           `${r.member}: certificate valid until ${r.previousNotAfterMs !== undefined ? `${isoDate(r.previousNotAfterMs)} -> ` : ''}${isoDate(r.certificateNotAfterMs)} (document stays at version ${r.version})`,
-          `  response: ${r.responseFile}  <- send this file to ${r.member}: mamori member join --dir DIR --response FILE, then restart its node`,
+          `  response: ${r.responseFile}  <- send this file to ${r.member}: mamori member join --dir DIR --response FILE (its running node takes it without a restart)`,
         ].join('\n'),
       );
     });

@@ -19,6 +19,9 @@ export interface CertificateAndKey {
 
 export interface MemberCertificateOptions {
   validDays?: number;
+  /** An explicit validity window instead of validDays from now (tests of expiry and renewal). */
+  notBeforeMs?: number;
+  notAfterMs?: number;
   /** Extra names the member serves under: IP literals become IP SANs, the rest DNS SANs. */
   hosts?: string[];
 }
@@ -62,8 +65,16 @@ export async function issueMemberCertificate(
 ): Promise<CertificateAndKey> {
   if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
   const keys = await generateKeyPair();
-  const certPem = await signMemberCertificate(ca, memberId, keys.publicKey, options.validDays ?? 825, options.hosts ?? []);
+  const certPem = await signMemberCertificate(ca, memberId, keys.publicKey, options.validDays ?? 825, options.hosts ?? [], options);
   return { certPem, keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** A new certificate for a member's existing TLS key (what a renewal issues: the key stays). */
+export async function issueMemberCertificateForKey(ca: CertificateAndKey, memberId: string, keyPem: string, options: MemberCertificateOptions = {}): Promise<string> {
+  if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
+  const spki = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, EC_KEY, true, ['verify']);
+  return signMemberCertificate(ca, memberId, publicKey, options.validDays ?? 365, options.hosts ?? [], options);
 }
 
 /** A member's TLS key and its certificate signing request, made on the member's own machine. */
@@ -186,14 +197,23 @@ export function certificateNotAfterMs(certPem: string): number {
   return new x509.X509Certificate(certPem).notAfter.getTime();
 }
 
-async function signMemberCertificate(ca: CertificateAndKey, memberId: string, publicKey: webcrypto.CryptoKey, validDays: number, hosts: readonly string[]): Promise<string> {
+async function signMemberCertificate(
+  ca: CertificateAndKey,
+  memberId: string,
+  publicKey: webcrypto.CryptoKey,
+  validDays: number,
+  hosts: readonly string[],
+  window: { notBeforeMs?: number; notAfterMs?: number } = {},
+): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: [{ CN: [memberId] }],
     issuer: caCert.subjectName,
-    ...validity(validDays),
+    ...(window.notAfterMs !== undefined
+      ? { notBefore: new Date(window.notBeforeMs ?? Date.now() - BACKDATE_MS), notAfter: new Date(window.notAfterMs) }
+      : validity(validDays)),
     publicKey,
     signingKey: caKey,
     signingAlgorithm: SIGNING,

@@ -30,6 +30,8 @@ export interface MetricsSources {
   peers(): PeerStatus[];
   /** The consortium document in force and the documents handed to the node, by result (membership/consortium-intake.ts). */
   consortium: { version(): number; readonly counts: Readonly<Record<string, number>> };
+  /** The member certificate in force (runtime/certificate-watch.ts); absent without TLS. */
+  certificate?: { status(): { notAfterMs: number; state: string } };
 }
 
 export interface NodeMetrics {
@@ -303,6 +305,25 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
       this.set(sources.consortium.version());
     },
   });
+  const certificate = sources.certificate;
+  if (certificate) {
+    new Gauge({
+      name: 'mamori_certificate_not_after_seconds',
+      help: "When this node's member certificate expires (seconds since the epoch)",
+      registers: [registry],
+      collect() {
+        this.set(certificate.status().notAfterMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'mamori_certificate_expiring',
+      help: "1 from 30 days before this node's member certificate expires (and once expired), else 0",
+      registers: [registry],
+      collect() {
+        this.set(certificate.status().state === 'valid' ? 0 : 1);
+      },
+    });
+  }
   totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => sources.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
   // Derived state (integrity/derived-state.ts): rows a check reads and the filter snapshot, against the signed entries.

@@ -119,6 +119,7 @@ export function exchangeHandlers(
       auditChain: ports.security.auditChain(),
       authFailures: ports.security.authFailures(),
       consortium: ports.consortium.status(),
+      certificate: ports.certificate?.status(),
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {

@@ -101,6 +101,8 @@ export interface ExchangePorts {
   security: SecurityView;
   /** The ConsortiumStatus of Status (membership/consortium-intake.ts). */
   consortium: { status(): object };
+  /** The CertificateStatus of Status (runtime/certificate-watch.ts); absent without TLS. */
+  certificate?: { status(): object };
 }
 
 /** The consortium document in force, and where a newer one is handed in (membership/consortium-intake.ts). */

@@ -6,8 +6,9 @@ import type { ExchangePorts, ReplicationPorts } from '../rpc/ports';
 import type { OpenNode } from './open-node';
 import { panSelectorPhase } from '../membership/pan-selector-phase';
 import type { SelectorEvaluation } from '../evaluation/selector-evaluation';
+import type { CertificateWatch } from './certificate-watch';
 
-export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation): ExchangePorts {
+export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation, certificate?: CertificateWatch): ExchangePorts {
   const { membership } = open;
   return {
     node: open.node,
@@ -34,6 +35,7 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
       authFailures: () => ({ ...open.events.totals.authFailures }),
     },
     consortium: open.consortiumIntake,
+    certificate,
   };
 }
 
@@ -49,7 +51,7 @@ export function replicationPorts(open: OpenNode): ReplicationPorts {
   };
 }
 
-export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () => []): MetricsSources {
+export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () => [], certificate?: CertificateWatch): MetricsSources {
   return {
     member: open.config.member,
     status: () => open.node.status(),
@@ -64,5 +66,6 @@ export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () =>
     auditChain: () => open.audit.chainStatus(),
     peers,
     consortium: open.consortiumIntake,
+    certificate,
   };
 }

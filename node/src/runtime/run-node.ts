@@ -11,6 +11,8 @@ import { Replicator } from '../replication/replicator';
 import { ConsortiumGossip } from '../replication/consortium-gossip';
 import type { PeerLink } from '../replication/types';
 import { dialPeer } from '../rpc/dial-peer';
+import { readTlsMaterial, TlsIdentity, type TlsMaterial } from '../rpc/peer-credentials';
+import { CertificateWatch } from './certificate-watch';
 import { dialEvaluator } from '../rpc/evaluator-link';
 import { SelectorEvaluation, type EvaluatorLink } from '../evaluation/selector-evaluation';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
@@ -46,7 +48,7 @@ function peersOf(parts: OpenNode, config: NodeConfig): string[] {
 }
 
 /** Links to the peer evaluators, dialled when first needed and kept while the peer stays at its endpoint. */
-function evaluatorLinks(parts: OpenNode, config: NodeConfig): { link(peer: string): EvaluatorLink | undefined; close(): void } {
+function evaluatorLinks(parts: OpenNode, config: NodeConfig, tls: () => TlsMaterial | undefined): { link(peer: string): EvaluatorLink | undefined; close(): void } {
   const links = new Map<string, { endpoint: string; link: EvaluatorLink }>();
   return {
     link: (peer) => {
@@ -60,7 +62,7 @@ function evaluatorLinks(parts: OpenNode, config: NodeConfig): { link(peer: strin
       if (!member) return undefined;
       let entry = links.get(peer);
       if (!entry) {
-        entry = { endpoint: member.endpoint, link: dialEvaluator(config, peer, member.endpoint) };
+        entry = { endpoint: member.endpoint, link: dialEvaluator(config, peer, member.endpoint, tls()) };
         links.set(peer, entry);
       }
       return entry.link;
@@ -112,10 +114,14 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     for (const s of started.splice(0).reverse()) await s.stop();
   };
   try {
+    // The member certificate in force: renewed without a restart (certificate-watch.ts).
+    const identity = config.tls ? new TlsIdentity(readTlsMaterial(config.tls)) : undefined;
+    const certificates = identity && config.tls ? await CertificateWatch.open({ member: config.member, files: config.tls, identity, pollMs: config.consortiumPollMs, audit, log }) : undefined;
+    if (certificates) started.push({ stop: certificates.start() });
     const connect = (peer: string): PeerLink => {
       const member = membership.consortium.member(peer);
       if (!member) throw new Error(`"${peer}" is no longer a member`);
-      return dialPeer(config, peer, member.endpoint);
+      return dialPeer(config, peer, member.endpoint, identity?.current);
     };
     const memberKeys = (origin: string) => membership.memberKeys(origin);
     // The consortium document travels with replication (docs/design.md#membership-carried-by-replication).
@@ -150,13 +156,13 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       // Tell the peers connected now at once, rather than at their next Heads call.
       for (const { peer, link } of replicator.connectedLinks()) if (link.consortium) void gossip.offerTo(peer, link.consortium);
     });
-    const links = evaluatorLinks(parts, config);
+    const links = evaluatorLinks(parts, config, () => identity?.current);
     started.push({ stop: () => links.close() });
-    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectorEvaluation(parts, links.link)), config, log);
+    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectorEvaluation(parts, links.link), certificates), config, log);
     servers.push(exchange);
-    const replication = await startReplicationServer(replicationPorts(parts), config, log);
+    const replication = await startReplicationServer(replicationPorts(parts), config, log, identity);
     if (replication) servers.push(replication);
-    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status()), config.metricsListen, log) : undefined;
+    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status(), certificates), config.metricsListen, log) : undefined;
     if (metrics) started.push({ stop: () => metrics.close() });
     replicator.setPeers(peersOf(parts, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
