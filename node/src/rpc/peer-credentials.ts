@@ -29,7 +29,9 @@ type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | n
  * renewed certificate is presented on every new connection from the moment update() is called,
  * with no restart (runtime/certificate-watch.ts decides when). Connections already open keep the
  * certificate they were made with, still valid during the overlap. Implements grpc-js's
- * (experimental) CertificateProvider: it answers each listener at once with what it holds.
+ * (experimental) CertificateProvider. A new listener is answered on the next microtask, never
+ * synchronously: grpc-js 1.14 registers the server's watcher only after adding its listeners, so an
+ * answer given during the call would be lost and the server would drop every connection.
  */
 export class TlsIdentity {
   private readonly caListeners = new Set<CaListener>();
@@ -50,14 +52,18 @@ export class TlsIdentity {
 
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    listener({ caCertificate: this.material.ca });
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener)) listener({ caCertificate: this.material.ca });
+    });
   }
   removeCaCertificateListener(listener: CaListener): void {
     this.caListeners.delete(listener);
   }
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    listener({ certificate: this.material.cert, privateKey: this.material.key });
+    queueMicrotask(() => {
+      if (this.identityListeners.has(listener)) listener({ certificate: this.material.cert, privateKey: this.material.key });
+    });
   }
   removeIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.delete(listener);
