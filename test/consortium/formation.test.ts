@@ -215,6 +215,9 @@ describe('consortium formation: separate member and operator directories, the ru
     const learntMs = Date.now() - started;
     await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await client(m.id).status()).peers.some((p) => p.peer === FOURTH.id && p.connected), `${m.id} connected to issuer-d`, 60_000, 50)));
     console.log(`      version 5 reached all three running nodes ${learntMs} ms after issuer-d's node was started (no file copied)`);
+    const shown = await mamori(['status', '--config', path.join(dirOf('issuer-a'), 'client.json')]);
+    expect(shown.stdout).to.match(/consortium "Formation Test": document version 5, 4 members; version 5 taken from peer (issuer-d|acquirer-b|psp-c)/);
+    expect(shown.stdout).to.match(/member certificate valid until \S+ \(36[45] days\)/);
     await ready(FOURTH.id);
     for (const [origin, seq] of heads) await waitForFeed(client(FOURTH.id), origin, seq);
     const first = usedPans[0] as string;

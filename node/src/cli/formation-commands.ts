@@ -114,7 +114,9 @@ export function addFormationCommands(program: Command): void {
           `  added ${r.member} (${r.roles.join(', ')}) at ${r.endpoint}${r.binRanges.length ? `, BIN ranges ${r.binRanges.join(', ')}` : ''}`,
           `  certificate valid until ${isoDate(r.certificateNotAfterMs)}; hashing keys sealed to ${r.member}`,
           `  join response: ${r.responseFile}  <- send this file to ${r.member}`,
-          ...(r.existingMembers.length > 0 ? [copyHint(r.consortiumFile).replace('every member', r.existingMembers.join(', '))] : []),
+          ...(r.existingMembers.length > 0
+            ? [`${r.existingMembers.join(', ')} learn version ${r.version} from ${r.member}'s node when it starts (nothing to copy); to tell them now: ${copyHint(r.consortiumFile).replace(/^Hand it to any one member's node: /, '').replace(/; the nodes .*$/, '')}`]
+            : []),
         ].join('\n'),
       );
     });
