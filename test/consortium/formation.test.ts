@@ -2,16 +2,22 @@
 // docs/runbook-consortium.md, step by step, as real processes: the operator's directory and
 // each member's directory are separate and made only by their own `init`; three members on
 // three loopback "hosts" (127.0.0.2, .3, .4); a fourth joins later and catches up every feed.
-// Only join requests, join responses and the operator's consortium.json move between
-// directories (through a "transfer" folder that stands for whatever carries files between
-// organizations). Bad join requests and responses are refused, naming the field, writing nothing.
+// Only join requests and join responses move between directories (through a "transfer" folder
+// that stands for whatever carries files between organizations): newer consortium documents
+// travel between the nodes themselves (Heads advertises the version, GetConsortium and
+// OfferConsortium carry it), and the operator hands a change to one node with
+// `mamori consortium push`. Bad documents handed to a node are refused, counted, and change
+// nothing. Bad join requests and responses are refused, naming the field, writing nothing.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import * as path from 'node:path';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { signJoinRequest } from '../../proto/ts/trust/verify';
+import { signConsortiumDocument, signJoinRequest } from '../../proto/ts/trust/verify';
+import { issueOperatorClientCertificate } from '../../node/src/crypto/certificates';
+import { generateSigningKeyPair } from '../../node/src/crypto/signing';
+import { offerConsortiumTo, PushRefused } from '../../node/src/rpc/consortium-push';
 import { filesUnder, freePortBlock, runCli, spawnNode, tempDir, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
 import { waitForFeed, waitForOwnWrites } from '../helpers/consortium-harness';
 import { panForms, randomPan } from '../helpers/cards';
@@ -49,12 +55,9 @@ function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
-/** Runbook step 6: a member replaces its consortium.json by the operator's, beside it then renamed (a polling node never reads half a file). */
-function installConsortiumFile(from: string, memberDir: string): void {
-  const tmp = path.join(memberDir, '.consortium.json.new');
-  fs.copyFileSync(from, tmp);
-  fs.chmodSync(tmp, 0o600);
-  fs.renameSync(tmp, path.join(memberDir, 'consortium.json'));
+/** The consortium document a member's node has in force, by its Status. */
+async function versionAt(c: MamoriClient): Promise<number> {
+  return Number((await c.status()).consortium?.version ?? 0);
 }
 
 describe('consortium formation: separate member and operator directories, the runbook as CLI processes', function () {
@@ -77,6 +80,13 @@ describe('consortium formation: separate member and operator directories, the ru
       clients.set(id, c);
     }
     return c;
+  };
+
+  /** What `mamori consortium push` presents: a short-lived operator certificate from the consortium CA. */
+  const operatorTls = async () => {
+    const ca = { certPem: fs.readFileSync(path.join(opDir, 'ca', 'ca.cert.pem'), 'utf8'), keyPem: fs.readFileSync(path.join(opDir, 'ca', 'ca.key.pem'), 'utf8') };
+    const cert = await issueOperatorClientCertificate(ca);
+    return { ca: Buffer.from(ca.certPem), cert: Buffer.from(cert.certPem), key: Buffer.from(cert.keyPem) };
   };
 
   const initMember = async (m: MemberSpec) => {
@@ -131,16 +141,20 @@ describe('consortium formation: separate member and operator directories, the ru
     for (const m of FIRST_THREE) await addMember(m.id);
     // 5. Each member installs its response.
     for (const m of FIRST_THREE) await joinMember(m.id);
-    // 6. Members that joined before the last add-member take the newest consortium.json.
-    fs.copyFileSync(path.join(opDir, 'consortium.json'), path.join(transfer, 'consortium.json'));
-    for (const m of FIRST_THREE.slice(0, -1)) installConsortiumFile(path.join(transfer, 'consortium.json'), dirOf(m.id));
+    // 6. Nothing to copy: issuer-a's response holds version 2, acquirer-b's 3, psp-c's 4; the nodes bring each other up to date.
     const commandsMs = Date.now() - started;
     // 7. Each member starts its node.
     for (const m of FIRST_THREE) await startMember(m.id);
     await Promise.all(FIRST_THREE.map((m) => ready(m.id)));
     await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await client(m.id).status()).peers.every((p) => p.connected), `${m.id} connected to its peers`, 60_000, 50)));
     formedMs = Date.now() - started;
-    console.log(`      formed a three-member consortium in ${formedMs} ms: ${commandsMs} ms of commands (steps 1-6, 10 CLI processes), then nodes started and connected`);
+    console.log(`      formed a three-member consortium in ${formedMs} ms: ${commandsMs} ms of commands (steps 1-5, 10 CLI processes), then nodes started, exchanged documents and connected`);
+    // issuer-a started with version 2 (itself only) and took version 4 from a peer it did not know yet.
+    for (const m of FIRST_THREE) expect(await versionAt(client(m.id)), `${m.id}'s document version`).to.equal(4);
+    const issuerA = (await client('issuer-a').status()).consortium;
+    expect(issuerA?.lastChangeSource).to.match(/^peer (acquirer-b|psp-c)$/);
+    expect(issuerA?.members).to.deep.equal(['acquirer-b', 'issuer-a', 'psp-c']);
+    expect(JSON.parse(fs.readFileSync(path.join(dirOf('issuer-a'), 'consortium.json'), 'utf8')).document.version, "issuer-a's consortium.json, written by its node").to.equal(4);
 
     const shown = await mamori(['consortium', 'show', '--dir', opDir]);
     expect(shown.stdout).to.include('document version 4').and.include('3 current');
@@ -177,10 +191,10 @@ describe('consortium formation: separate member and operator directories, the ru
       }
     }
     for (const secret of opSecrets) expect(everywhereBut(opDir).includes(secret), 'an operator secret outside its directory').to.equal(false);
-    expect(fs.readdirSync(transfer).sort()).to.deep.equal(['consortium.json', ...FIRST_THREE.flatMap((m) => [`${m.id}.join-request.json`, `${m.id}.join-response.json`])].sort());
+    expect(fs.readdirSync(transfer).sort()).to.deep.equal(FIRST_THREE.flatMap((m) => [`${m.id}.join-request.json`, `${m.id}.join-response.json`]).sort());
   });
 
-  it('a fourth member added later catches up every feed; the others take the new consortium file', async () => {
+  it('a fourth member added later bootstraps from its join response alone: the others learn of it from its node and it catches up every feed', async () => {
     expect(nodes.size, 'the consortium of the previous test').to.equal(3);
     // Each of the three publishes, so that there are three feeds to catch up.
     const heads = new Map<string, number>();
@@ -192,36 +206,57 @@ describe('consortium formation: separate member and operator directories, the ru
     await initMember(FOURTH);
     await addMember(FOURTH.id);
     await joinMember(FOURTH.id);
-    // This increment: the operator gives the new consortium.json to the existing members.
-    fs.copyFileSync(path.join(opDir, 'consortium.json'), path.join(transfer, 'consortium.json'));
-    for (const m of FIRST_THREE) installConsortiumFile(path.join(transfer, 'consortium.json'), dirOf(m.id));
-    await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await client(m.id).status()).peers.some((p) => p.peer === FOURTH.id), `${m.id} to take issuer-d as a member`, 30_000, 50)));
+    // Nothing is given to the three running nodes: they hold version 4, which does not list issuer-d.
+    for (const m of FIRST_THREE) expect(await versionAt(client(m.id))).to.equal(4);
+    const started = Date.now();
     await startMember(FOURTH.id);
+    // issuer-d's node dials them; each refuses it as a non-member, and issuer-d offers its version 5.
+    await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await versionAt(client(m.id))) === 5, `${m.id} to take version 5 from issuer-d`, 60_000, 50)));
+    const learntMs = Date.now() - started;
+    await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await client(m.id).status()).peers.some((p) => p.peer === FOURTH.id && p.connected), `${m.id} connected to issuer-d`, 60_000, 50)));
+    console.log(`      version 5 reached all three running nodes ${learntMs} ms after issuer-d's node was started (no file copied)`);
+    const shown = await mamori(['status', '--config', path.join(dirOf('issuer-a'), 'client.json')]);
+    expect(shown.stdout).to.match(/consortium "Formation Test": document version 5, 4 members; version 5 taken from peer (issuer-d|acquirer-b|psp-c)/);
+    expect(shown.stdout).to.match(/member certificate valid until \S+ \(36[45] days\)/);
     await ready(FOURTH.id);
     for (const [origin, seq] of heads) await waitForFeed(client(FOURTH.id), origin, seq);
     const first = usedPans[0] as string;
     expect((await client(FOURTH.id).checkCard(first)).listed, 'the card of the first test at issuer-d').to.equal(true);
+    for (const m of FIRST_THREE) {
+      const c = (await client(m.id).status()).consortium;
+      expect(c?.members, `${m.id}'s members`).to.include(FOURTH.id);
+      expect(Number(c?.documents?.taken), `${m.id}: documents taken since start`).to.be.greaterThan(0);
+      const file = JSON.parse(fs.readFileSync(path.join(dirOf(m.id), 'consortium.json'), 'utf8')) as { document: { version: number } };
+      expect(file.document.version, `${m.id}'s consortium.json, written by its node`).to.equal(5);
+      expect(fs.statSync(path.join(dirOf(m.id), 'consortium.json')).mode & 0o777).to.equal(0o600);
+    }
 
     // The newcomer's own publication reaches the others.
     const pan = randomPan('520000');
     usedPans.push(pan);
     await mamori(['publish', 'card', '-', '--config', path.join(dirOf(FOURTH.id), 'client.json')], { input: `${pan}\n` });
     await waitFor(async () => (await client('acquirer-b').checkCard(pan)).listed, 'acquirer-b to list the card published at issuer-d');
-    expect(fs.readdirSync(transfer).sort()).to.deep.equal(
-      ['consortium.json', ...[...FIRST_THREE, FOURTH].flatMap((m) => [`${m.id}.join-request.json`, `${m.id}.join-response.json`])].sort(),
-    );
+    expect(fs.readdirSync(transfer).sort()).to.deep.equal([...FIRST_THREE, FOURTH].flatMap((m) => [`${m.id}.join-request.json`, `${m.id}.join-response.json`]).sort());
   });
 
-  it('remove-member: once the others hold the new file they refuse the removed member, and its earlier entries still verify', async () => {
+  it('remove-member, pushed to one node: every node takes it and refuses the removed member, and its earlier entries still verify', async () => {
     const earlier = randomPan('520000');
     usedPans.push(earlier);
     const seqBefore = (await client(FOURTH.id).publishCompromisedCards([earlier], { reason: 'skimming' })).seq;
     await waitForFeed(client('acquirer-b'), FOURTH.id, seqBefore);
     const r = await mamori(['consortium', 'remove-member', '--dir', opDir, '--id', FOURTH.id]);
     expect(r.stdout).to.match(/version 5 -> 6/).and.include(`${FOURTH.id}: removed at`);
-    fs.copyFileSync(path.join(opDir, 'consortium.json'), path.join(transfer, 'consortium.json'));
-    for (const m of FIRST_THREE) installConsortiumFile(path.join(transfer, 'consortium.json'), dirOf(m.id));
+    // The operator hands version 6 to one node; the others learn it from that node.
+    const pushed = Date.now();
+    const push = await mamori(['consortium', 'push', '--dir', opDir, '--to', 'acquirer-b']);
+    expect(push.stdout).to.include('consortium document version 6').and.include('acquirer-b at').and.include('took it');
+    await Promise.all(FIRST_THREE.map((m) => waitFor(async () => (await versionAt(client(m.id))) === 6, `${m.id} to take version 6`, 30_000, 50)));
+    const reachedMs = Date.now() - pushed;
     await Promise.all(FIRST_THREE.map((m) => waitFor(async () => !(await client(m.id).status()).peers.some((p) => p.peer === FOURTH.id), `${m.id} to drop issuer-d`, 30_000, 50)));
+    console.log(`      version 6 (issuer-d removed) reached all three nodes ${reachedMs} ms after the push to acquirer-b started (push CLI process included)`);
+    expect((await client('acquirer-b').status()).consortium?.lastChangeSource).to.equal('operator');
+    for (const id of ['issuer-a', 'psp-c']) expect((await client(id).status()).consortium?.lastChangeSource, id).to.match(/^peer /);
+    expect(fs.readFileSync(path.join(opDir, 'pushes.jsonl'), 'utf8')).to.include('"outcome":"taken"');
     // The removed member's node (which still holds the old file) signs a new entry; every peer refuses it.
     const later = randomPan('520000');
     usedPans.push(later);
@@ -238,6 +273,74 @@ describe('consortium formation: separate member and operator directories, the ru
       expect((await client(m.id).checkCard(later)).listed, `${m.id}: the removed member's new card`).to.equal(false);
       expect((await client(m.id).checkCard(earlier)).listed, `${m.id}: the removed member's earlier card`).to.equal(true);
     }
+  });
+
+  it('bad documents handed to a node are refused naming the field, counted, and change nothing; the node keeps serving', async () => {
+    const target = ports.get('acquirer-b')?.endpoint as string;
+    const file = path.join(dirOf('acquirer-b'), 'consortium.json');
+    const before = fs.readFileSync(file);
+    const signed = JSON.parse(before.toString('utf8')) as { document: Record<string, unknown> & { version: number; name: string; members: { id: string; removedAtMs?: number }[] }; signature: string };
+    const operator = JSON.parse(fs.readFileSync(path.join(opDir, 'operator', 'operator.key.json'), 'utf8')) as { secretKey: string };
+    const sign = (document: object, secretKey = Buffer.from(operator.secretKey, 'base64')) => Buffer.from(JSON.stringify({ document, signature: signConsortiumDocument(document, secretKey) }));
+    const changed = (change: (d: typeof signed.document) => void) => {
+      const d = JSON.parse(JSON.stringify(signed.document)) as typeof signed.document;
+      change(d);
+      return d;
+    };
+    const other = generateSigningKeyPair();
+    const older = fs.readFileSync(path.join(transfer, `${FOURTH.id}.join-response.json`), 'utf8');
+    const olderDocument = (JSON.parse(older) as { consortium: unknown }).consortium;
+    const cases: { what: string; document: Buffer; code: string; text: RegExp }[] = [
+      { what: 'empty', document: Buffer.alloc(0), code: 'INVALID_ARGUMENT', text: /signed_document: is empty/ },
+      { what: 'not JSON', document: Buffer.from('{"document": '), code: 'INVALID_ARGUMENT', text: /signed_document: is not valid JSON/ },
+      { what: 'no signature', document: Buffer.from(JSON.stringify({ document: signed.document })), code: 'INVALID_ARGUMENT', text: /signed_document\.signature: must be a base64 string/ },
+      { what: 'altered after signing', document: Buffer.from(JSON.stringify({ document: changed((d) => (d.version += 1)), signature: signed.signature })), code: 'INVALID_ARGUMENT', text: /signed_document\.signature: does not verify/ },
+      {
+        what: 'another operator key',
+        document: sign(changed((d) => ((d.version += 1), (d.operatorPublicKey = Buffer.from(other.publicKey).toString('base64')))), Buffer.from(other.secretKey)),
+        code: 'INVALID_ARGUMENT',
+        text: /signed_document\.document\.operatorPublicKey: is not the operator key this node trusts/,
+      },
+      { what: 'another consortium', document: sign(changed((d) => ((d.version += 1), (d.name = 'Another Exchange')))), code: 'INVALID_ARGUMENT', text: /signed_document\.document\.name: "Another Exchange" is not the consortium in force/ },
+      { what: 'signed but malformed', document: sign(changed((d) => ((d.version += 1), (d.members = [{ id: 'BAD ID' }] as never)))), code: 'INVALID_ARGUMENT', text: /signed_document: .*members/ },
+      { what: 'an older version', document: Buffer.from(JSON.stringify(olderDocument)), code: 'FAILED_PRECONDITION', text: /signed_document\.document\.version: 5 is older than version 6 in force/ },
+      { what: 'the version in force, other content', document: sign(changed((d) => (d.issuedAtMs = Number(d.issuedAtMs) + 1))), code: 'FAILED_PRECONDITION', text: /version: 6 is the version in force, but the document differs/ },
+      {
+        what: 'a newer version removing this node',
+        document: sign(changed((d) => ((d.version += 1), ((d.members.find((m) => m.id === 'acquirer-b') as { removedAtMs?: number }).removedAtMs = Date.now())))),
+        code: 'FAILED_PRECONDITION',
+        text: /no longer lists "acquirer-b"/,
+      },
+    ];
+    const tls = await operatorTls();
+    const countsBefore = (await client('acquirer-b').status()).consortium?.documents ?? {};
+    for (const c of cases) {
+      const error = await offerConsortiumTo(target, tls, c.document, 10_000).then(
+        () => undefined,
+        (e: unknown) => e as PushRefused,
+      );
+      expect(error, c.what).to.be.instanceOf(PushRefused);
+      expect(error?.status, `${c.what}: ${error?.message}`).to.equal(c.code);
+      expect(error?.details, c.what).to.match(c.text);
+    }
+    // The same document as in force is a duplicate, not a refusal.
+    expect(await offerConsortiumTo(target, tls, before, 10_000)).to.deep.include({ member: 'acquirer-b', taken: false, versionInForce: 6 });
+    const status = await client('acquirer-b').status();
+    expect(status.consortium?.version).to.equal(6);
+    const delta = (result: string) => Number(status.consortium?.documents?.[result] ?? 0) - Number(countsBefore[result] ?? 0);
+    expect(delta('malformed'), 'malformed (not JSON, no signature, signed but malformed)').to.equal(3);
+    expect(delta('bad_signature')).to.equal(1);
+    expect(delta('other_operator')).to.equal(1);
+    expect(delta('other_consortium')).to.equal(1);
+    expect(delta('not_newer')).to.equal(1);
+    expect(delta('conflicting_version')).to.equal(1);
+    expect(delta('removes_this_member')).to.equal(1);
+    expect(delta('already_in_force')).to.equal(1);
+    expect(delta('taken')).to.equal(0);
+    expect(fs.readFileSync(file).equals(before), "acquirer-b's consortium.json unchanged").to.equal(true);
+    // Still serving, still replicating with the others.
+    expect(status.peers.filter((p) => p.connected).map((p) => p.peer).sort()).to.deep.equal(['issuer-a', 'psp-c']);
+    expect(nodes.get('acquirer-b')?.child.exitCode).to.equal(null);
   });
 
   it('no test card number is in clear in any member data directory, log or operator file', () => {

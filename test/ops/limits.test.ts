@@ -189,7 +189,7 @@ describe('limits: token bucket, enumeration counting and the limits config', fun
     now += 10_000; // refilled to the burst, not beyond
     limiter.take('a', 10);
     expect(() => limiter.take('a', 1)).to.throw('rate limit');
-    expect(events.totals.rateLimited).to.deep.equal({ checks: 3, publications: 0, fetches: 0, heads: 0 });
+    expect(events.totals.rateLimited).to.deep.equal({ checks: 3, publications: 0, fetches: 0, heads: 0, consortium: 0 });
   });
 
   it('counts distinct selectors within a few percent (HyperLogLog), warning only above the threshold and miss ratio', () => {

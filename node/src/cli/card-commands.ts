@@ -117,10 +117,36 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
       derivedStateLine(s.derivedState),
       auditChainLine(s.auditChain),
       ...authFailureLines(s.authFailures),
+      consortiumLine(s.consortium),
+      certificateLine(s.certificate),
     ].join('\n');
   } finally {
     client.close();
   }
+}
+
+/** The member certificate: its expiry, loud from 30 days before. */
+function certificateLine(c: { notAfterMs: number | string; daysLeft: number; state: string; renewals: number | string; lastRefusal: string } | null | undefined): string {
+  if (!c) return 'member certificate: - (no TLS)';
+  const until = isoDate(Number(c.notAfterMs));
+  const head =
+    c.state === 'expired'
+      ? `member certificate EXPIRED at ${until}: peers refuse this node; renew it (mamori consortium renew-cert, then mamori member join)`
+      : c.state === 'expiring'
+        ? `member certificate EXPIRES in ${c.daysLeft} days (${until}): renew it (mamori consortium renew-cert, then mamori member join; no restart needed)`
+        : `member certificate valid until ${until} (${c.daysLeft} days)`;
+  return head + (Number(c.renewals) > 0 ? `; renewed ${c.renewals} time(s) since start` : '') + (c.lastRefusal ? `; last refused file: ${c.lastRefusal}` : '');
+}
+
+/** The consortium document in force, and documents refused since start (by reason). */
+function consortiumLine(c: { name: string; version: number | string; members: string[]; documents: Record<string, number | string>; lastChangeVersion: number | string; lastChangeSource: string } | null | undefined): string {
+  if (!c) return 'consortium: -';
+  const refused = Object.entries(c.documents).filter(([result, n]) => Number(n) > 0 && result !== 'taken' && result !== 'already_in_force');
+  return (
+    `consortium "${c.name}": document version ${c.version}, ${c.members.length} members` +
+    (Number(c.lastChangeVersion) > 0 ? `; version ${c.lastChangeVersion} taken from ${c.lastChangeSource}` : '') +
+    (refused.length > 0 ? `; documents refused: ${refused.map(([r, n]) => `${r} ${n}`).join(', ')}` : '')
+  );
 }
 
 /** Derived rows and filter snapshot found to differ from the signed entries since the node started. */

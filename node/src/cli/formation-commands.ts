@@ -3,7 +3,7 @@
 // work is in runtime/member-setup.ts and runtime/consortium-operator.ts.
 // The step-by-step use: docs/runbook-consortium.md.
 import type { Command } from 'commander';
-import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
+import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, pushConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
 import { DEFAULT_API, initMember, joinMember } from '../runtime/member-setup';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
@@ -20,7 +20,7 @@ function printChange(r: ChangeResult, json: boolean | undefined): void {
 }
 
 const copyHint = (file: string) =>
-  `Give ${file} to every member: each copies it over the consortium.json in its member directory (copy beside it, then rename); running nodes take it within one poll.`;
+  `Hand it to any one member's node: mamori consortium push --dir ${file.replace(/\/consortium\.json$/, '')} --to <member id or HOST:PORT>; the nodes pass it on to each other.`;
 
 export function addFormationCommands(program: Command): void {
   const member = program.command('member').description("a member's own keys and its joining of a consortium (run on the member's machine)");
@@ -62,7 +62,7 @@ export function addFormationCommands(program: Command): void {
       if (o.json) return console.log(toJson({ renewal: r.renewal, member: r.member, consortium: r.consortium, version: r.version, operatorPublicKey: r.operatorKey, certificateNotAfterMs: r.certificateNotAfterMs, peers: r.peers }));
       if (r.renewal) {
         return console.log(
-          `Member ${r.member}: new certificate installed, valid until ${isoDate(r.certificateNotAfterMs)}. Restart the node to present it: mamori start --config ${r.layout.nodeConfig}`,
+          `Member ${r.member}: new certificate installed, valid until ${isoDate(r.certificateNotAfterMs)}. A running node presents it on new connections within one poll (no restart); mamori status shows it.`,
         );
       }
       console.log(
@@ -114,7 +114,9 @@ export function addFormationCommands(program: Command): void {
           `  added ${r.member} (${r.roles.join(', ')}) at ${r.endpoint}${r.binRanges.length ? `, BIN ranges ${r.binRanges.join(', ')}` : ''}`,
           `  certificate valid until ${isoDate(r.certificateNotAfterMs)}; hashing keys sealed to ${r.member}`,
           `  join response: ${r.responseFile}  <- send this file to ${r.member}`,
-          ...(r.existingMembers.length > 0 ? [copyHint(r.consortiumFile).replace('every member', r.existingMembers.join(', '))] : []),
+          ...(r.existingMembers.length > 0
+            ? [`${r.existingMembers.join(', ')} learn version ${r.version} from ${r.member}'s node when it starts (nothing to copy); to tell them now: ${copyHint(r.consortiumFile).replace(/^Hand it to any one member's node: /, '').replace(/; the nodes .*$/, '')}`]
+            : []),
         ].join('\n'),
       );
     });
@@ -133,9 +135,34 @@ export function addFormationCommands(program: Command): void {
       console.log(
         [
           `${r.member}: certificate valid until ${r.previousNotAfterMs !== undefined ? `${isoDate(r.previousNotAfterMs)} -> ` : ''}${isoDate(r.certificateNotAfterMs)} (document stays at version ${r.version})`,
-          `  response: ${r.responseFile}  <- send this file to ${r.member}: mamori member join --dir DIR --response FILE, then restart its node`,
+          `  response: ${r.responseFile}  <- send this file to ${r.member}: mamori member join --dir DIR --response FILE (its running node takes it without a restart)`,
         ].join('\n'),
       );
+    });
+
+  consortium
+    .command('push')
+    .description("hand the signed document to members' nodes over their peer endpoints (one is enough: the nodes pass it on to each other)")
+    .requiredOption('--dir <dir>', "the operator's directory")
+    .requiredOption('--to <targets>', "member nodes: member ids (their endpoints in the document) or HOST:PORT, comma-separated", list)
+    .option('--json', 'print JSON')
+    .action(async (o: { dir: string; to: string[]; json?: boolean }) => {
+      const r = await pushConsortium({ dir: o.dir, to: o.to });
+      if (o.json) console.log(toJson(r));
+      else {
+        console.log(
+          [
+            `consortium document version ${r.version}:`,
+            ...r.results.map((x) => {
+              const who = `${x.member ?? x.to} at ${x.endpoint}`;
+              if (x.outcome === 'taken') return `  ${who}: took it`;
+              if (x.outcome === 'already-held') return `  ${who}: already held it`;
+              return `  ${x.to} at ${x.endpoint}: ${x.outcome.toUpperCase()} (${x.reason ?? ''})`;
+            }),
+          ].join('\n'),
+        );
+      }
+      if (!r.results.some((x) => x.outcome === 'taken' || x.outcome === 'already-held')) process.exitCode = 1;
     });
 
   consortium

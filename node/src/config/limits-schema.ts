@@ -38,6 +38,9 @@ export const limitsSchema = z
         // Per peer member: Fetch calls and Heads calls on the Replication service.
         fetches: rate(200, 1_000),
         heads: rate(50, 200),
+        // Per caller: GetConsortium and OfferConsortium calls (an offer is open to any certificate
+        // from the consortium CA, so it is bounded here; gossip makes a few per membership change).
+        consortium: rate(2, 20),
       })
       .strict()
       .prefault({}),

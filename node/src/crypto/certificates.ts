@@ -19,6 +19,9 @@ export interface CertificateAndKey {
 
 export interface MemberCertificateOptions {
   validDays?: number;
+  /** An explicit validity window instead of validDays from now (tests of expiry and renewal). */
+  notBeforeMs?: number;
+  notAfterMs?: number;
   /** Extra names the member serves under: IP literals become IP SANs, the rest DNS SANs. */
   hosts?: string[];
 }
@@ -62,8 +65,16 @@ export async function issueMemberCertificate(
 ): Promise<CertificateAndKey> {
   if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
   const keys = await generateKeyPair();
-  const certPem = await signMemberCertificate(ca, memberId, keys.publicKey, options.validDays ?? 825, options.hosts ?? []);
+  const certPem = await signMemberCertificate(ca, memberId, keys.publicKey, options.validDays ?? 825, options.hosts ?? [], options);
   return { certPem, keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** A new certificate for a member's existing TLS key (what a renewal issues: the key stays). */
+export async function issueMemberCertificateForKey(ca: CertificateAndKey, memberId: string, keyPem: string, options: MemberCertificateOptions = {}): Promise<string> {
+  if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
+  const spki = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, EC_KEY, true, ['verify']);
+  return signMemberCertificate(ca, memberId, publicKey, options.validDays ?? 365, options.hosts ?? [], options);
 }
 
 /** A member's TLS key and its certificate signing request, made on the member's own machine. */
@@ -186,14 +197,23 @@ export function certificateNotAfterMs(certPem: string): number {
   return new x509.X509Certificate(certPem).notAfter.getTime();
 }
 
-async function signMemberCertificate(ca: CertificateAndKey, memberId: string, publicKey: webcrypto.CryptoKey, validDays: number, hosts: readonly string[]): Promise<string> {
+async function signMemberCertificate(
+  ca: CertificateAndKey,
+  memberId: string,
+  publicKey: webcrypto.CryptoKey,
+  validDays: number,
+  hosts: readonly string[],
+  window: { notBeforeMs?: number; notAfterMs?: number } = {},
+): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: [{ CN: [memberId] }],
     issuer: caCert.subjectName,
-    ...validity(validDays),
+    ...(window.notAfterMs !== undefined
+      ? { notBefore: new Date(window.notBeforeMs ?? Date.now() - BACKDATE_MS), notAfter: new Date(window.notAfterMs) }
+      : validity(validDays)),
     publicKey,
     signingKey: caKey,
     signingAlgorithm: SIGNING,
@@ -223,6 +243,45 @@ export function memberIdFromPeerCertificate(cert: PeerCertificateLike | undefine
   if (ids.size !== 1) return undefined;
   const [id] = ids;
   return MEMBER_ID.test(id) ? id : undefined;
+}
+
+/** The URI SAN of the operator's short-lived client certificate (`mamori consortium push`). */
+export const OPERATOR_URI = 'mamori:operator';
+
+/**
+ * A client certificate for the operator, from the consortium CA, valid one hour, made for one
+ * `mamori consortium push` and never written to disk. It names no member (no
+ * `mamori:member:` URI): a node's peer gate lets it make only OfferConsortium calls.
+ */
+export async function issueOperatorClientCertificate(ca: CertificateAndKey): Promise<CertificateAndKey> {
+  const keys = await generateKeyPair();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ CN: ['Mamori consortium operator'] }],
+    issuer: caCert.subjectName,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + 3_600_000),
+    publicKey: keys.publicKey,
+    signingKey: await importSigningKey(ca.keyPem),
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: OPERATOR_URI }]),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    ],
+  });
+  return { certPem: cert.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** True when a peer certificate is the operator's client certificate (its URI SAN is exactly `mamori:operator`). */
+export function isOperatorCertificate(cert: PeerCertificateLike | undefined): boolean {
+  if (!cert || typeof cert.subjectaltname !== 'string') return false;
+  const names = parseSubjectAltName(cert.subjectaltname);
+  return names.some((n) => n.type === 'URI' && n.value === OPERATOR_URI) && !names.some((n) => n.type === 'URI' && n.value.startsWith(MEMBER_URI_PREFIX));
 }
 
 function subjectAltNames(memberId: string, hosts: readonly string[]): x509.JsonGeneralNames {

@@ -33,13 +33,28 @@ export function loadMemberIdentity(file: string): MemberIdentity {
 export class Consortium {
   private readonly byId: Map<string, ConsortiumMember>;
 
-  constructor(readonly document: ConsortiumDocument) {
+  /**
+   * `signed`: the document as the operator wrote it and its signature, as the file holds them
+   * (absent for a document built in memory): what is handed to peers (GetConsortium).
+   */
+  constructor(
+    readonly document: ConsortiumDocument,
+    readonly signed?: { document: unknown; signature: string },
+  ) {
     this.byId = new Map(document.members.map((m) => [m.id, m]));
   }
 
   /** Loads the consortium file and refuses it unless the operator's signature verifies. */
   static load(file: string, operatorPublicKeyBase64: string): Consortium {
-    const raw = readJsonValue(file);
+    return Consortium.parse(file, readJsonValue(file), operatorPublicKeyBase64);
+  }
+
+  /**
+   * A signed consortium document already read as JSON (`{ document, signature }`), from a file
+   * or handed over by a peer (membership/consortium-intake.ts); `source` names it in errors.
+   */
+  static parse(source: string, raw: unknown, operatorPublicKeyBase64: string): Consortium {
+    const file = source;
     const signed = parseJsonValue(file, raw, consortiumFileSchema);
     if (signed.document.operatorPublicKey !== operatorPublicKeyBase64) {
       throw new ConfigError(file, ['document.operatorPublicKey: is not the operator key this node trusts (node config operatorPublicKey)']);
@@ -65,7 +80,17 @@ export class Consortium {
       const problems = oprfSectionProblems(signed.document.oprf, ids);
       if (problems.length > 0) throw new ConfigError(file, problems);
     }
-    return new Consortium(signed.document);
+    return new Consortium(signed.document, { document: (raw as { document: unknown }).document, signature: signed.signature });
+  }
+
+  /** The operator's signature, when the document came from a signed file or a peer. */
+  get signature(): string | undefined {
+    return this.signed?.signature;
+  }
+
+  /** The signed file's text, as a peer is handed it; undefined for a document built in memory. */
+  signedText(): string | undefined {
+    return this.signed ? `${JSON.stringify({ document: this.signed.document, signature: this.signed.signature }, null, 2)}\n` : undefined;
   }
 
   /** A current member (not removed). */

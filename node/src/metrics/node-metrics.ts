@@ -28,6 +28,10 @@ export interface MetricsSources {
   /** The audit chain as last verified (housekeeping/audit-log.ts). */
   auditChain(): { state: string };
   peers(): PeerStatus[];
+  /** The consortium document in force and the documents handed to the node, by result (membership/consortium-intake.ts). */
+  consortium: { version(): number; readonly counts: Readonly<Record<string, number>> };
+  /** The member certificate in force (runtime/certificate-watch.ts); absent without TLS. */
+  certificate?: { status(): { notAfterMs: number; state: string } };
   /** Threshold-PRF evaluation (docs/oprf.md): this node as an evaluator and as its clients' forwarder; absent without one. */
   oprf?: () => OprfCounts | undefined;
 }
@@ -295,6 +299,43 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   totalCounter('mamori_scrub_damaged_total', 'Stored entries the scrub found damaged (each counted once until repaired)', () => sources.scrub.stats.damaged);
   totalCounter('mamori_scrub_repaired_total', 'Damaged stored entries replaced with a verified copy', () => sources.scrub.stats.repaired);
   totalCounter('mamori_stalled_streams_reset_total', 'Server streams reset because their client stopped reading for limits.streamStallMs', () => sources.events.totals.streamResets);
+  new Counter({
+    name: 'mamori_consortium_documents_total',
+    help: 'Consortium documents handed to this node (its file, peers, the operator) since start, by result: taken, already_in_force, or why refused',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [result, n] of Object.entries(sources.consortium.counts)) this.inc({ result }, n);
+    },
+  });
+  new Gauge({
+    name: 'mamori_consortium_version',
+    help: 'Version of the consortium document in force at this node',
+    registers: [registry],
+    collect() {
+      this.set(sources.consortium.version());
+    },
+  });
+  const certificate = sources.certificate;
+  if (certificate) {
+    new Gauge({
+      name: 'mamori_certificate_not_after_seconds',
+      help: "When this node's member certificate expires (seconds since the epoch)",
+      registers: [registry],
+      collect() {
+        this.set(certificate.status().notAfterMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'mamori_certificate_expiring',
+      help: "1 from 30 days before this node's member certificate expires (and once expired), else 0",
+      registers: [registry],
+      collect() {
+        this.set(certificate.status().state === 'valid' ? 0 : 1);
+      },
+    });
+  }
   totalCounter('mamori_scrub_quick_check_failures_total', 'Scrub passes whose SQLite quick_check reported damage', () => sources.scrub.stats.quickCheckFailures);
   gauge('mamori_damaged_entries', 'Stored entries marked damaged and not yet repaired', (s) => s.status.damagedEntries);
   // Derived state (integrity/derived-state.ts): rows a check reads and the filter snapshot, against the signed entries.

@@ -2,8 +2,8 @@
 // path: they must be cheap (a counter increment), never throw, and never see a selector.
 // The node object and the gRPC servers tell one NodeEvents hub; metrics subscribe to it.
 
-export type RateLimitScope = 'checks' | 'publications' | 'fetches' | 'heads';
-export const RATE_LIMIT_SCOPES: readonly RateLimitScope[] = ['checks', 'publications', 'fetches', 'heads'];
+export type RateLimitScope = 'checks' | 'publications' | 'fetches' | 'heads' | 'consortium';
+export const RATE_LIMIT_SCOPES: readonly RateLimitScope[] = ['checks', 'publications', 'fetches', 'heads', 'consortium'];
 
 /** Why a member-local call failed authentication (rpc/auth.ts): the label of its count in status and metrics. */
 export type AuthFailureReason = 'missing' | 'duplicate' | 'malformed' | 'unknown_token' | 'missing_scope';
@@ -27,7 +27,7 @@ export class NodeEvents implements Required<NodeObserver> {
   private readonly observers = new Set<NodeObserver>();
   /** Running totals since the node opened, for what is read at scrape time rather than counted by a subscriber. */
   readonly totals = {
-    rateLimited: { checks: 0, publications: 0, fetches: 0, heads: 0 } as Record<RateLimitScope, number>,
+    rateLimited: { checks: 0, publications: 0, fetches: 0, heads: 0, consortium: 0 } as Record<RateLimitScope, number>,
     streamResets: 0,
     /** Failed authentications by reason (rpc/auth.ts AUTH_FAILURE_REASONS). */
     authFailures: {} as Record<string, number>,

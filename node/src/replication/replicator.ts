@@ -15,7 +15,7 @@ import { backoffDelay, sleep } from '../../../proto/ts/backoff';
 import { fetchUpTo } from './fetch-up-to';
 import { ingestEntries, type IngestReport } from './ingest';
 import type { OwnWriteGate } from './own-write-gate';
-import type { LedgerPort, PeerHead, PeerLink, RawEntry } from './types';
+import { PeerRefusedMembership, type ConsortiumChannel, type LedgerPort, type PeerHead, type PeerLink, type RawEntry } from './types';
 
 /** Entries received on a live stream and not yet ingested, before the stream is dropped. */
 const MAX_FOLLOW_BACKLOG = 4096;
@@ -32,6 +32,11 @@ export interface ReplicatorOptions {
   rejectionBackoffMaxMs?: number;
   /** Refuses own writes while own entries a peer holds beyond the local head are fetched. */
   ownWrites?: OwnWriteGate;
+  /** The consortium document, compared at every Heads answer and offered when a peer refuses this node (consortium-gossip.ts). */
+  consortium?: {
+    afterHeads(peer: string, channel: ConsortiumChannel | undefined): Promise<void>;
+    refusedBy(peer: string, channel: ConsortiumChannel | undefined): Promise<void>;
+  };
   /** The clock and jitter of the rejection backoff (tests inject them); Date.now and Math.random. */
   now?: () => number;
   random?: () => number;
@@ -134,6 +139,11 @@ export class Replicator {
     });
   }
 
+  /** The links of the peers connected now (a new consortium document is offered over them). */
+  connectedLinks(): { peer: string; link: PeerLink }[] {
+    return [...this.peers.values()].filter((p) => p.connected && p.link).map((p) => ({ peer: p.id, link: p.link as PeerLink }));
+  }
+
   async stop(): Promise<void> {
     this.stopper.abort();
     for (const p of this.peers.values()) {
@@ -182,6 +192,8 @@ export class Replicator {
         peer.lastError = error instanceof Error ? error.message : String(error);
         this.countLinkError(peer, error);
         if (peer.connected && !isStorageFull(error)) this.log.warn({ peer: peer.id, err: peer.lastError }, 'lost the connection to a peer');
+        // The peer does not know this member: perhaps it holds an older consortium document.
+        if (error instanceof PeerRefusedMembership && !this.stopped) await this.options.consortium?.refusedBy(peer.id, peer.link?.consortium);
       } finally {
         peer.connected = false;
         peer.follow?.cancel();
@@ -257,6 +269,8 @@ export class Replicator {
     if (!link) return;
     const heads: PeerHead[] = await link.heads();
     peer.lastContactMs = Date.now();
+    // A newer consortium document first: the origins it adds are fetched in this same round.
+    await this.options.consortium?.afterHeads(peer.id, link.consortium);
     peer.remoteHeads = new Map(heads.map((h) => [h.origin, h.seq]));
     const local = this.ledger.committedHeads();
     const usable = heads.filter((h) => this.member(h.origin) && !this.ledger.isFrozen(h.origin));

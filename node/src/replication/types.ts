@@ -2,6 +2,7 @@
 // this folder holds no gRPC and no SQL.
 import type { AcceptedEntry } from '../ledger/acceptance';
 import type { FeedHead } from '../ledger/entry';
+import { MamoriError } from '../ledger/errors';
 
 /** An entry as it travels: the origin's signed body bytes and the signature. */
 export interface RawEntry {
@@ -31,7 +32,33 @@ export interface PeerLink {
    */
   follow(onEntries: (entries: RawEntry[]) => void): { subscribed: Promise<void>; done: Promise<void>; cancel(): void };
   close(): void;
+  /** The consortium document over this link (consortium-gossip.ts); absent on links without it (in-process test links). */
+  consortium?: ConsortiumChannel;
 }
+
+/** The peer's side of the consortium document, as replication carries it. */
+export interface ConsortiumChannel {
+  /** The version the peer advertised in its last Heads answer; 0 when none (a node without the field). */
+  advertised(): number;
+  /** The signed document in force at the peer (GetConsortium). */
+  get(): Promise<Buffer>;
+  /** Hands the peer a signed document (OfferConsortium); rejects with the peer's refusal. */
+  offer(signedDocument: Buffer): Promise<{ taken: boolean; versionInForce: number }>;
+}
+
+/**
+ * A peer refused this node's call because its certificate names no member the peer knows (yet):
+ * the peer may hold an older consortium document (consortium-gossip.ts offers it ours). A
+ * network failure as far as counting goes (code UNAVAILABLE).
+ */
+export class PeerRefusedMembership extends MamoriError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
+  }
+}
+
+/** A peer refused an offered document as not newer, or as not one it can use: do not offer it again. */
+export class PeerRefusedDocument extends MamoriError {}
 
 /** The group a write joins: heads as they will be once what precedes it commits. */
 export interface WriteGroupPort {

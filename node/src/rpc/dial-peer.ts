@@ -5,9 +5,10 @@ import type { NodeConfig } from '../config/node-config';
 import type { PeerLink } from '../replication/types';
 import { grpcPeerLink } from './grpc-peer-link';
 import { insecureDevPeerMetadata } from './insecure-dev';
-import { peerChannelCredentials, readTlsMaterial } from './peer-credentials';
+import { peerChannelCredentials, readTlsMaterial, type TlsMaterial } from './peer-credentials';
 
-export function dialPeer(config: Pick<NodeConfig, 'tls' | 'member' | 'maxMessageBytes'>, peer: string, endpoint: string): PeerLink {
-  if (config.tls) return grpcPeerLink(endpoint, peerChannelCredentials(readTlsMaterial(config.tls), peer), config.maxMessageBytes);
+/** `material`: the certificate in force (runtime/certificate-watch.ts); read from config.tls when absent. */
+export function dialPeer(config: Pick<NodeConfig, 'tls' | 'member' | 'maxMessageBytes'>, peer: string, endpoint: string, material?: TlsMaterial): PeerLink {
+  if (config.tls) return grpcPeerLink(endpoint, peerChannelCredentials(material ?? readTlsMaterial(config.tls), peer), config.maxMessageBytes);
   return grpcPeerLink(endpoint, grpc.credentials.createInsecure(), config.maxMessageBytes, insecureDevPeerMetadata(config.member));
 }

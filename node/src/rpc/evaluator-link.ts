@@ -9,7 +9,7 @@ import type { PeerEvaluateResponse__Output } from '../../../proto/gen/mamori/v1/
 import { loadGrpcTypes } from './grpc-types';
 import { peerChannelOptions } from './grpc-peer-link';
 import { insecureDevPeerMetadata } from './insecure-dev';
-import { peerChannelCredentials, readTlsMaterial } from './peer-credentials';
+import { peerChannelCredentials, readTlsMaterial, type TlsMaterial } from './peer-credentials';
 
 /** The evaluator's refusal as this node tells its client: the code it answered and its words. */
 const CODES: Partial<Record<grpc.status, ErrorCode>> = {
@@ -26,9 +26,9 @@ function evaluatorError(error: grpc.ServiceError): MamoriError {
   return new MamoriError(code, what);
 }
 
-export function dialEvaluator(config: Pick<NodeConfig, 'tls' | 'member' | 'maxMessageBytes'>, peer: string, endpoint: string): EvaluatorLink {
+export function dialEvaluator(config: Pick<NodeConfig, 'tls' | 'member' | 'maxMessageBytes'>, peer: string, endpoint: string, material?: TlsMaterial): EvaluatorLink {
   const { Replication } = loadGrpcTypes().mamori.v1;
-  const credentials = config.tls ? peerChannelCredentials(readTlsMaterial(config.tls), peer) : grpc.credentials.createInsecure();
+  const credentials = config.tls ? peerChannelCredentials(material ?? readTlsMaterial(config.tls), peer) : grpc.credentials.createInsecure();
   const metadata = config.tls ? new grpc.Metadata() : insecureDevPeerMetadata(config.member);
   const client = new Replication(endpoint, credentials, peerChannelOptions(config.maxMessageBytes));
   return {

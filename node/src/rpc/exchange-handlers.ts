@@ -118,6 +118,8 @@ export function exchangeHandlers(
       oprf: ports.selectors ? { ...ports.selectors.status(), panSelectors: membership.panSelectorPhase() } : undefined,
       auditChain: ports.security.auditChain(),
       authFailures: ports.security.authFailures(),
+      consortium: ports.consortium.status(),
+      certificate: ports.certificate?.status(),
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {

@@ -4,17 +4,22 @@ import { loadGrpcTypes } from './grpc-types';
 import type { Entry__Output } from '../../../proto/gen/mamori/v1/Entry';
 import type { HeadsResponse__Output } from '../../../proto/gen/mamori/v1/HeadsResponse';
 import { MamoriError } from '../ledger/errors';
-import type { PeerHead, PeerLink, RawEntry } from '../replication/types';
+import { PeerRefusedDocument, PeerRefusedMembership, type PeerHead, type PeerLink, type RawEntry } from '../replication/types';
+import type { SignedConsortiumDocument__Output } from '../../../proto/gen/mamori/v1/SignedConsortiumDocument';
+import type { OfferConsortiumResponse__Output } from '../../../proto/gen/mamori/v1/OfferConsortiumResponse';
 
 /** gRPC failures as domain errors: an oversize message is the peer's fault, the rest is the network. */
 function linkError(error: grpc.ServiceError): MamoriError {
   if (error.code === grpc.status.RESOURCE_EXHAUSTED) return new MamoriError('ENTRY_TOO_LARGE', `peer sent an oversize message: ${error.details}`);
+  // The peer's gate or handler: this node's certificate names no member the peer knows.
+  if (error.code === grpc.status.PERMISSION_DENIED) return new PeerRefusedMembership(`peer: ${error.details || error.message}`);
   return new MamoriError('UNAVAILABLE', `peer: ${error.details || error.message}`);
 }
 
 /** Entries handed to replication at a time while fetching. */
 const FETCH_BATCH = 64;
 const HEADS_DEADLINE_MS = 5_000;
+const CONSORTIUM_DEADLINE_MS = 10_000;
 const FETCH_DEADLINE_MS = 120_000;
 
 /** Channel options of every client of a peer's Replication service (replication and evaluation). */
@@ -60,14 +65,36 @@ export function grpcPeerLink(endpoint: string, credentials: grpc.ChannelCredenti
       });
     });
 
+  // The consortium document version the peer advertised in its last Heads answer.
+  let advertisedVersion = 0;
   return {
     heads: () =>
       new Promise<PeerHead[]>((resolve, reject) => {
         client.Heads({}, metadata, { deadline: Date.now() + HEADS_DEADLINE_MS }, (error: grpc.ServiceError | null, response?: HeadsResponse__Output) => {
           if (error || !response) return reject(error ? linkError(error) : new MamoriError('UNAVAILABLE', 'empty Heads response'));
+          advertisedVersion = Number(response.consortiumVersion);
           resolve(response.heads.map((h) => ({ origin: h.origin, seq: h.seq, hash: h.headHash })));
         });
       }),
+
+    consortium: {
+      advertised: () => advertisedVersion,
+      get: () =>
+        new Promise<Buffer>((resolve, reject) => {
+          client.GetConsortium({}, metadata, { deadline: Date.now() + CONSORTIUM_DEADLINE_MS }, (error: grpc.ServiceError | null, response?: SignedConsortiumDocument__Output) => {
+            if (error || !response) return reject(error ? linkError(error) : new MamoriError('UNAVAILABLE', 'empty GetConsortium response'));
+            resolve(response.signedDocument);
+          });
+        }),
+      offer: (signedDocument) =>
+        new Promise<{ taken: boolean; versionInForce: number }>((resolve, reject) => {
+          client.OfferConsortium({ signedDocument }, metadata, { deadline: Date.now() + CONSORTIUM_DEADLINE_MS }, (error: grpc.ServiceError | null, response?: OfferConsortiumResponse__Output) => {
+            if (error?.code === grpc.status.FAILED_PRECONDITION || error?.code === grpc.status.INVALID_ARGUMENT) return reject(new PeerRefusedDocument('FAILED_PRECONDITION', `peer: ${error.details}`));
+            if (error || !response) return reject(error ? linkError(error) : new MamoriError('UNAVAILABLE', 'empty OfferConsortium response'));
+            resolve({ taken: response.taken, versionInForce: Number(response.versionInForce) });
+          });
+        }),
+    },
 
     // One call, at most `limit` entries: the replicator asks again from its own head (fetch-up-to.ts).
     fetch: (origin, fromSeq, onPage, limit) => fetchOnce(origin, fromSeq, onPage, Math.max(1, limit)),

@@ -77,11 +77,13 @@ export function exchangeGuard(observer: RpcObserver, limits: NodeLimits, log: Lo
 export interface ReplicationGuard {
   fetches: RateLimiter;
   heads: RateLimiter;
+  consortium: RateLimiter;
 }
 
 export function replicationGuard(observer: RpcObserver, limits: NodeLimits): ReplicationGuard {
   return {
     fetches: new RateLimiter(observer, 'fetches', limits.rates.fetches, 'Fetch calls per peer'),
     heads: new RateLimiter(observer, 'heads', limits.rates.heads, 'Heads calls per peer'),
+    consortium: new RateLimiter(observer, 'consortium', limits.rates.consortium, 'GetConsortium and OfferConsortium calls per caller'),
   };
 }

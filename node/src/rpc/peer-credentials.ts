@@ -21,8 +21,62 @@ export function readTlsMaterial(files: TlsFiles): TlsMaterial {
   return { ca: fs.readFileSync(files.caFile), cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) };
 }
 
-/** Server side: a client certificate from the consortium CA is required. */
-export function peerServerCredentials(tls: TlsMaterial): grpc.ServerCredentials {
+type CaListener = (update: { caCertificate: Buffer } | null) => void;
+type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;
+
+/**
+ * The node's TLS identity as the peer server presents it, replaceable while the server runs: a
+ * renewed certificate is presented on every new connection from the moment update() is called,
+ * with no restart (runtime/certificate-watch.ts decides when). Connections already open keep the
+ * certificate they were made with, still valid during the overlap. Implements grpc-js's
+ * (experimental) CertificateProvider. A new listener is answered on the next microtask, never
+ * synchronously: grpc-js 1.14 registers the server's watcher only after adding its listeners, so an
+ * answer given during the call would be lost and the server would drop every connection.
+ */
+export class TlsIdentity {
+  private readonly caListeners = new Set<CaListener>();
+  private readonly identityListeners = new Set<IdentityListener>();
+
+  constructor(private material: TlsMaterial) {}
+
+  get current(): TlsMaterial {
+    return this.material;
+  }
+
+  /** Presents this certificate and key (same CA) on new connections from now on. */
+  update(material: TlsMaterial): void {
+    this.material = material;
+    for (const l of this.identityListeners) l({ certificate: material.cert, privateKey: material.key });
+    for (const l of this.caListeners) l({ caCertificate: material.ca });
+  }
+
+  addCaCertificateListener(listener: CaListener): void {
+    this.caListeners.add(listener);
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener)) listener({ caCertificate: this.material.ca });
+    });
+  }
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+  }
+  addIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.add(listener);
+    queueMicrotask(() => {
+      if (this.identityListeners.has(listener)) listener({ certificate: this.material.cert, privateKey: this.material.key });
+    });
+  }
+  removeIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.delete(listener);
+  }
+}
+
+/** Server side: a client certificate from the consortium CA is required. A TlsIdentity may be renewed while the server runs. */
+export function peerServerCredentials(tls: TlsMaterial | TlsIdentity): grpc.ServerCredentials {
+  if (tls instanceof TlsIdentity) {
+    // One provider for both: grpc-js 1.14 passes this function's two providers to the constructor
+    // in the other order than its parameter names say; the same object either way is correct.
+    return grpc.experimental.createCertificateProviderServerCredentials(tls, tls, true);
+  }
   return grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true);
 }
 

@@ -99,11 +99,24 @@ export interface ExchangePorts {
   /** Absent: EvaluatePanSelectors answers FAILED_PRECONDITION. */
   selectors?: SelectorEvaluationPort;
   security: SecurityView;
+  /** The ConsortiumStatus of Status (membership/consortium-intake.ts). */
+  consortium: { status(): object };
+  /** The CertificateStatus of Status (runtime/certificate-watch.ts); absent without TLS. */
+  certificate?: { status(): object };
+}
+
+/** The consortium document in force, and where a newer one is handed in (membership/consortium-intake.ts). */
+export interface ConsortiumDocumentPort {
+  version(): number;
+  signedDocument(): Buffer;
+  /** Throws a MamoriError naming the field when the document is refused. */
+  offer(signedDocument: Buffer, source: string): { taken: boolean; versionInForce: number };
 }
 
 /** Everything the Replication service for peers uses. */
 export interface ReplicationPorts {
   isMember(origin: string): boolean;
+  consortium: ConsortiumDocumentPort;
   heads(): ReadonlyMap<string, FeedHead>;
   entriesOf(origin: string, fromSeq: number, limit: number): { seq: number; body: Buffer; signature: Buffer }[];
   committed: CommittedEntries;

@@ -17,6 +17,7 @@ import { replicationGuard } from './limits';
 import { toServiceError } from './status-mapping';
 import type { StreamWatch } from './streams';
 import { unary } from './unary';
+import { isOperatorCertificate } from '../crypto/certificates';
 
 /** Entries a slow follower may have queued before its stream is ended. */
 const FOLLOW_QUEUE_LIMIT = 2048;
@@ -29,6 +30,15 @@ export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits,
     const peer = identify(call);
     if (!ports.isMember(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
     return peer;
+  };
+  /** Who offers a document, for the audit and the rate limit: a member id (known here or not), the operator, or neither. */
+  const offerSource = (call: Parameters<PeerIdentifier>[0]): string => {
+    try {
+      return `peer ${identify(call)}`;
+    } catch {
+      const cert = call.getAuthContext?.()?.sslPeerCertificate as Parameters<typeof isOperatorCertificate>[0];
+      return isOperatorCertificate(cert) ? 'operator' : 'a caller whose certificate names no member';
+    }
   };
   // Rate limits per peer member (limits.ts).
   const guard = replicationGuard(ports.observer, limits);
@@ -45,7 +55,24 @@ export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits,
   return {
     Heads: unary('Heads', log, (md) => void md, (_request, call) => {
       guard.heads.take(requireMember(call));
-      return { heads: feeds.heads().map((h) => ({ origin: h.origin, seq: h.seq, headHash: h.hash })) };
+      return { heads: feeds.heads().map((h) => ({ origin: h.origin, seq: h.seq, headHash: h.hash })), consortiumVersion: ports.consortium.version() };
+    }),
+
+    // The document in force, for a current member whose Heads call showed it a higher version.
+    GetConsortium: unary('GetConsortium', log, (md) => void md, (_request, call) => {
+      const peer = requireMember(call);
+      guard.consortium.take(peer);
+      return { signedDocument: ports.consortium.signedDocument(), version: ports.consortium.version() };
+    }),
+
+    // Open to any caller with a certificate from the consortium CA (the peer gate lets this call
+    // through): the document's own operator signature is what makes it acceptable.
+    OfferConsortium: unary('OfferConsortium', log, (md) => void md, (request, call) => {
+      const source = offerSource(call);
+      guard.consortium.take(source);
+      const document = request.signedDocument;
+      if (!document || document.length === 0) throw MamoriError.invalidArgument('signed_document', 'is empty: send the consortium file\'s JSON { document, signature }');
+      return ports.consortium.offer(document, source);
     }),
 
     // Threshold-PRF evaluation for the calling member (docs/oprf.md): counted against its budgets.

@@ -8,7 +8,7 @@ import { MamoriError } from '../ledger/errors';
 import type { ExchangePorts, ReplicationPorts } from './ports';
 import { clientTokensOf, keepRepeatedAuthorization, tokenAuthenticator } from './auth';
 import { exchangeHandlers } from './exchange-handlers';
-import { peerMemberOf, peerServerCredentials, readTlsMaterial } from './peer-credentials';
+import { peerMemberOf, peerServerCredentials, readTlsMaterial, type TlsIdentity } from './peer-credentials';
 import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
 import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
@@ -135,16 +135,17 @@ export async function startExchangeServer(ports: ExchangePorts, config: NodeConf
  * certificate names a current member. Without TLS only in insecureDev mode, on loopback,
  * where a peer names itself in metadata (and health and reflection stay open).
  */
-export async function startReplicationServer(ports: ReplicationPorts, config: NodeConfig, log: Logger): Promise<RunningServer | undefined> {
+export async function startReplicationServer(ports: ReplicationPorts, config: NodeConfig, log: Logger, identity?: TlsIdentity): Promise<RunningServer | undefined> {
   if (!config.peerListen) return undefined;
   let credentials: grpc.ServerCredentials;
   let identify: PeerIdentifier;
   const gates: grpc.ServerInterceptor[] = [];
   if (config.tls) {
-    credentials = peerServerCredentials(readTlsMaterial(config.tls));
+    // A TlsIdentity lets a renewed certificate be presented without a restart (runtime/certificate-watch.ts).
+    credentials = peerServerCredentials(identity ?? readTlsMaterial(config.tls));
     identify = peerMemberOf;
     // A certificate from the consortium CA that names no current member gets no answer from any service.
-    gates.push(currentMemberInterceptor((member) => ports.isMember(member), log));
+    gates.push(currentMemberInterceptor((member) => ports.isMember(member), log, [OFFER_CONSORTIUM_PATH]));
   } else {
     if (!config.insecureDev) {
       throw new ConfigError(config.configFile, ['tls: is required to serve peers on peerListen (or set insecureDev: true for loopback experiments)']);
@@ -160,6 +161,9 @@ export async function startReplicationServer(ports: ReplicationPorts, config: No
   const handlers = replicationHandlers(ports, limits, log, identify, streams);
   return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log, gates);
 }
+
+/** The one Replication call open to a caller that is not a current member (peer-gate.ts). */
+const OFFER_CONSORTIUM_PATH = '/mamori.v1.Replication/OfferConsortium';
 
 /** insecureDev only: the peer's member id from metadata, trusted as given. */
 function insecureDevPeer(call: { metadata: grpc.Metadata }): string {

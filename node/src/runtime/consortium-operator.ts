@@ -11,13 +11,15 @@
 //   operator/epoch-keys.json   every hashing-key epoch, to seal to members joining later (0600)
 //   ca/ca.key.pem, ca.cert.pem the consortium CA (key 0600)
 //   members/<id>/              each member's join request and issued certificate (a record)
+//   pushes.jsonl               each `consortium push`: to whom, which version, the answer
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import { verifyJoinRequest } from '../../../proto/ts/trust/verify';
 import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
 import { LOOKS_LIKE_CARD_NUMBER, looksLikeCardNumber } from '../../../proto/ts/normalize';
-import { checkMemberCertificateRequest, certificateNotAfterMs, createConsortiumCa, issueMemberCertificateForRequest } from '../crypto/certificates';
+import { checkMemberCertificateRequest, certificateNotAfterMs, createConsortiumCa, issueMemberCertificateForRequest, issueOperatorClientCertificate } from '../crypto/certificates';
+import { offerConsortiumTo, PushRefused } from '../rpc/consortium-push';
 import { generateHashingKey, sealHashingKey } from '../crypto/epochs';
 import { generateSigningKeyPair } from '../crypto/signing';
 import { ConfigError } from '../config/errors';
@@ -441,4 +443,54 @@ export async function showConsortium(dir: string): Promise<ConsortiumView> {
 /** Days from now until a time, rounded down (negative once past). */
 export function daysUntil(ms: number, nowMs = Date.now()): number {
   return Math.floor((ms - nowMs) / DAY_MS);
+}
+
+// ---- consortium push ----
+
+export interface PushResult {
+  to: string;
+  endpoint: string;
+  /** The member whose node answered (from its certificate). */
+  member?: string;
+  outcome: 'taken' | 'already-held' | 'refused' | 'unreachable';
+  versionInForce?: number;
+  reason?: string;
+}
+
+/**
+ * Hands the operator's signed document to members' nodes over their peer endpoints (docs/runbook-consortium.md):
+ * one is enough, the nodes pass it on to each other. `to`: HOST:PORT or a member id (its endpoint
+ * in the document). Each push is recorded in OPDIR/pushes.jsonl; the node audits what it took.
+ */
+export async function pushConsortium(o: { dir: string; to: readonly string[]; deadlineMs?: number }): Promise<{ version: number; results: PushResult[] }> {
+  await sodiumReady();
+  const state = loadOperator(o.dir);
+  const { layout, document: doc } = state;
+  if (o.to.length === 0) throw new Error('--to: name at least one member node (HOST:PORT or a member id)');
+  const targets = o.to.map((to) => {
+    if (/^[a-z0-9-]{3,32}$/.test(to)) {
+      const m = current(doc).find((x) => x.id === to);
+      if (!m) throw new Error(`--to: "${to}" is not a current member of the consortium (nothing was sent)`);
+      return { to, endpoint: m.endpoint };
+    }
+    if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(to)) throw new Error(`--to: "${to}" is neither HOST:PORT nor a member id (nothing was sent)`);
+    return { to, endpoint: to };
+  });
+  const ca = { certPem: fs.readFileSync(layout.caCertFile, 'utf8'), keyPem: fs.readFileSync(layout.caKeyFile, 'utf8') };
+  const client = await issueOperatorClientCertificate(ca);
+  const tls = { ca: Buffer.from(ca.certPem), cert: Buffer.from(client.certPem), key: Buffer.from(client.keyPem) };
+  const text = Buffer.from(signedConsortiumText(doc, state.operator), 'utf8');
+  const results: PushResult[] = [];
+  for (const t of targets) {
+    try {
+      const answer = await offerConsortiumTo(t.endpoint, tls, text, o.deadlineMs ?? 15_000);
+      results.push({ ...t, member: answer.member, outcome: answer.taken ? 'taken' : 'already-held', versionInForce: answer.versionInForce });
+    } catch (error) {
+      const refused = error instanceof PushRefused && error.status !== 'UNAVAILABLE' && error.status !== 'DEADLINE_EXCEEDED';
+      results.push({ ...t, outcome: refused ? 'refused' : 'unreachable', reason: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  const log = path.join(layout.dir, 'pushes.jsonl');
+  fs.appendFileSync(log, results.map((r) => `${JSON.stringify({ atMs: Date.now(), version: doc.version, ...r })}\n`).join(''), { mode: 0o600 });
+  return { version: doc.version, results };
 }

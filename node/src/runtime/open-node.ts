@@ -30,6 +30,7 @@ import { verifyAtStart } from '../integrity/start-up';
 import { KeyEpochAcknowledger } from '../membership/acknowledge-epochs';
 import { Consortium, loadMemberIdentity, type MemberIdentity } from '../membership/consortium';
 import { MemberState } from '../membership/member-state';
+import { ConsortiumIntake } from '../membership/consortium-intake';
 import { NodeEvents } from '../metrics/observer';
 import { ReplicatedLedger } from '../replication/ledger-port';
 import { OwnWriteGate } from '../replication/own-write-gate';
@@ -64,6 +65,8 @@ export interface OpenNode {
   /** Common-point analysis, on the consortium's aggregator only (the consortium file in force at start). */
   commonPoint: CommonPointAnalyser | undefined;
   audit: AuditLog;
+  /** Where a newer consortium document enters, from the file or a peer (membership/consortium-intake.ts). */
+  consortiumIntake: ConsortiumIntake;
   /** This node as a threshold-PRF evaluator (seeds opened from the consortium file in force). */
   evaluator: EvaluatorService;
   /** This evaluator's published evaluation counts (started by run-node), and every evaluator's stored ones. */
@@ -175,6 +178,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     });
     stops.push(() => evaluator.close());
     audit.checkAtStart();
+    const consortiumIntake = new ConsortiumIntake({ membership, consortiumFile: config.consortiumFile, operatorPublicKey: config.operatorPublicKey, audit, log });
     const acknowledger = new KeyEpochAcknowledger(feed, membership, keyEpochAcks, audit, log);
 
     // Detection: each detector examines every commit; alerts go to the one feed.
@@ -234,6 +238,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       commonPoint,
       audit,
       evaluator,
+      consortiumIntake,
       countPublisher,
       oprfCounts,
       detectionRetention,

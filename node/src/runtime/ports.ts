@@ -6,8 +6,9 @@ import type { ExchangePorts, ReplicationPorts } from '../rpc/ports';
 import type { OpenNode } from './open-node';
 import { panSelectorPhase } from '../membership/pan-selector-phase';
 import type { SelectorEvaluation } from '../evaluation/selector-evaluation';
+import type { CertificateWatch } from './certificate-watch';
 
-export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation): ExchangePorts {
+export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation, certificate?: CertificateWatch): ExchangePorts {
   const { membership } = open;
   return {
     node: open.node,
@@ -33,12 +34,15 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
       auditChain: () => open.audit.chainStatus(),
       authFailures: () => ({ ...open.events.totals.authFailures }),
     },
+    consortium: open.consortiumIntake,
+    certificate,
   };
 }
 
 export function replicationPorts(open: OpenNode): ReplicationPorts {
   return {
     isMember: (origin) => open.membership.memberKeys(origin) !== undefined,
+    consortium: open.consortiumIntake,
     heads: () => open.writer.allHeads(),
     entriesOf: (origin, fromSeq, limit) => open.ledger.entriesOf(origin, fromSeq, limit),
     committed: open.writer,
@@ -47,7 +51,7 @@ export function replicationPorts(open: OpenNode): ReplicationPorts {
   };
 }
 
-export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () => [], selectors?: SelectorEvaluation): MetricsSources {
+export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () => [], certificate?: CertificateWatch, selectors?: SelectorEvaluation): MetricsSources {
   return {
     member: open.config.member,
     status: () => open.node.status(),
@@ -61,6 +65,8 @@ export function metricsSources(open: OpenNode, peers: () => PeerStatus[] = () =>
     events: open.events,
     auditChain: () => open.audit.chainStatus(),
     peers,
+    consortium: open.consortiumIntake,
+    certificate,
     oprf: selectors && (() => selectors.counts()),
   };
 }

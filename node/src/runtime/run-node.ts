@@ -8,8 +8,11 @@ import type { MamoriNode } from '../exchange/node';
 import { serveNodeMetrics, type RunningMetricsServer } from '../metrics';
 import { startOwnFeedRecovery } from '../replication/own-feed-recovery';
 import { Replicator } from '../replication/replicator';
+import { ConsortiumGossip } from '../replication/consortium-gossip';
 import type { PeerLink } from '../replication/types';
 import { dialPeer } from '../rpc/dial-peer';
+import { readTlsMaterial, TlsIdentity, type TlsMaterial } from '../rpc/peer-credentials';
+import { CertificateWatch } from './certificate-watch';
 import { dialEvaluator } from '../rpc/evaluator-link';
 import { SelectorEvaluation, type EvaluatorLink } from '../evaluation/selector-evaluation';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
@@ -45,7 +48,7 @@ function peersOf(parts: OpenNode, config: NodeConfig): string[] {
 }
 
 /** Links to the peer evaluators, dialled when first needed and kept while the peer stays at its endpoint. */
-function evaluatorLinks(parts: OpenNode, config: NodeConfig): { link(peer: string): EvaluatorLink | undefined; close(): void } {
+function evaluatorLinks(parts: OpenNode, config: NodeConfig, tls: () => TlsMaterial | undefined): { link(peer: string): EvaluatorLink | undefined; close(): void } {
   const links = new Map<string, { endpoint: string; link: EvaluatorLink }>();
   return {
     link: (peer) => {
@@ -59,7 +62,7 @@ function evaluatorLinks(parts: OpenNode, config: NodeConfig): { link(peer: strin
       if (!member) return undefined;
       let entry = links.get(peer);
       if (!entry) {
-        entry = { endpoint: member.endpoint, link: dialEvaluator(config, peer, member.endpoint) };
+        entry = { endpoint: member.endpoint, link: dialEvaluator(config, peer, member.endpoint, tls()) };
         links.set(peer, entry);
       }
       return entry.link;
@@ -111,12 +114,18 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     for (const s of started.splice(0).reverse()) await s.stop();
   };
   try {
+    // The member certificate in force: renewed without a restart (certificate-watch.ts).
+    const identity = config.tls ? new TlsIdentity(readTlsMaterial(config.tls)) : undefined;
+    const certificates = identity && config.tls ? await CertificateWatch.open({ member: config.member, files: config.tls, identity, pollMs: config.consortiumPollMs, audit, log }) : undefined;
+    if (certificates) started.push({ stop: certificates.start() });
     const connect = (peer: string): PeerLink => {
       const member = membership.consortium.member(peer);
       if (!member) throw new Error(`"${peer}" is no longer a member`);
-      return dialPeer(config, peer, member.endpoint);
+      return dialPeer(config, peer, member.endpoint, identity?.current);
     };
     const memberKeys = (origin: string) => membership.memberKeys(origin);
+    // The consortium document travels with replication (docs/design.md#membership-carried-by-replication).
+    const gossip = new ConsortiumGossip(parts.consortiumIntake, log);
     const replicator = new Replicator(parts.ledger.port(), memberKeys, connect, log, {
       antiEntropyIntervalMs: config.antiEntropyIntervalMs,
       backoffBaseMs: 200,
@@ -124,6 +133,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       rejectionBackoffBaseMs: config.rejectionBackoff.baseMs,
       rejectionBackoffMaxMs: config.rejectionBackoff.maxMs,
       ownWrites: feed.ownWrites,
+      consortium: gossip,
     });
     started.push({ stop: () => replicator.stop() });
     // Before the member-local API opens: no own entry is signed until the peers have said how
@@ -136,14 +146,24 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     // Servers close after replication and the scrub have stopped (see stop below): first in the list, last to stop.
     const servers: RunningServer[] = [];
     started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
-    const links = evaluatorLinks(parts, config);
+    // A key epoch issued while this node was down is acknowledged once own writes open (below).
+    const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    // Before the peer server opens: a document a peer offers at once is applied in full.
+    parts.consortiumIntake.onChanged(() => {
+      replicator.setPeers(peersOf(parts, config));
+      parts.evaluator.reload();
+      acknowledgeKeyEpochs();
+      // Tell the peers connected now at once, rather than at their next Heads call.
+      for (const { peer, link } of replicator.connectedLinks()) if (link.consortium) void gossip.offerTo(peer, link.consortium);
+    });
+    const links = evaluatorLinks(parts, config, () => identity?.current);
     started.push({ stop: () => links.close() });
     const selectors = selectorEvaluation(parts, links.link);
-    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectors), config, log);
+    const exchange = await startExchangeServer(exchangePorts(parts, () => replicator.status(), selectors, certificates), config, log);
     servers.push(exchange);
-    const replication = await startReplicationServer(replicationPorts(parts), config, log);
+    const replication = await startReplicationServer(replicationPorts(parts), config, log, identity);
     if (replication) servers.push(replication);
-    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status(), selectors), config.metricsListen, log) : undefined;
+    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status(), certificates, selectors), config.metricsListen, log) : undefined;
     if (metrics) started.push({ stop: () => metrics.close() });
     replicator.setPeers(peersOf(parts, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
@@ -152,7 +172,6 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     parts.detectionRetention.start();
     started.push({ stop: () => parts.detectionRetention.close() });
     // A key epoch issued while this node was down is acknowledged now (membership/epoch-acks.ts).
-    const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
     void ownFeedRecovery.done.then((state) => {
       if (state !== 'stopped') acknowledgeKeyEpochs();
       // Evaluation counts (docs/oprf.md): closed buckets published once own writes are open.
@@ -160,16 +179,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     });
     started.push({ stop: () => parts.countPublisher.stop() });
     if (config.scrub.enabled) parts.scrub.start((origin, seq) => replicator.copiesOf(origin, seq));
-    const stopWatching = watchConsortiumFile(config, {
-      membership,
-      audit,
-      log,
-      changed: () => {
-        replicator.setPeers(peersOf(parts, config));
-        parts.evaluator.reload();
-        acknowledgeKeyEpochs();
-      },
-    });
+    const stopWatching = watchConsortiumFile(config, parts.consortiumIntake, log);
     started.push({ stop: stopWatching });
 
     return {
