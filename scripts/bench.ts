@@ -17,6 +17,9 @@
 // Detection (scripts/bench/detection.ts):
 //   merchant-screen - acquirer-b holding --merchants listed merchants: screenMerchant p50 / p99
 //   alert-latency   - three nodes: k-th card-testing report acknowledged to the issuer's alert (p50, p99)
+// Redis beside them (scripts/bench/redis.ts; Debian's redis-server, skipped when absent):
+//   redis        - a set of --pans digests: SISMEMBER at c = 1 and c = 64, SMISMEMBER ×1000, and
+//                  each Mamori figure of the run beside its Redis figure as a ratio
 // Oblivious PAN selectors (scripts/bench/evaluation.ts; three nodes, threshold PRF t = 2 of 3):
 //   oprf         - first-seen card latency at c = 1 and c = 64 (coalesced); bulk preEvaluate of
 //                  --oprf-pans cards (PANs/s, multiplications and CPU per PAN); a cached card's
@@ -80,6 +83,7 @@ import { measureScrubPass } from './bench/scrub';
 import { runCommonPointBench } from './bench/common-point';
 import { DETECTION_PHASES, runDetectionBench, type DetectionPhase } from './bench/detection';
 import { runOprfBench } from './bench/evaluation';
+import { runRedisBench } from './bench/redis';
 
 // ---------------------------------------------------------------- options
 
@@ -89,8 +93,10 @@ type NodePhase = (typeof NODE_PHASES)[number];
 const ANALYSIS_PHASES = ['cpp'] as const;
 // Three nodes, oblivious PAN selectors (scripts/bench/evaluation.ts).
 const OPRF_PHASES = ['oprf'] as const;
-type Phase = NodePhase | ConsortiumPhase | DetectionPhase | (typeof ANALYSIS_PHASES)[number] | (typeof OPRF_PHASES)[number];
-const PHASES: readonly Phase[] = [...NODE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES, ...OPRF_PHASES];
+// A Redis set of digests beside the node's figures of this run (scripts/bench/redis.ts).
+const BASELINE_PHASES = ['redis'] as const;
+type Phase = NodePhase | ConsortiumPhase | DetectionPhase | (typeof ANALYSIS_PHASES)[number] | (typeof OPRF_PHASES)[number] | (typeof BASELINE_PHASES)[number];
+const PHASES: readonly Phase[] = [...NODE_PHASES, ...BASELINE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES, ...OPRF_PHASES];
 
 interface Options {
   phases: Set<Phase>;
@@ -283,6 +289,9 @@ async function main(): Promise<void> {
   };
 
   if (NODE_PHASES.some((p) => options.phases.has(p))) await singleNode(options, csv(), tempDir);
+  if (options.phases.has('redis')) {
+    await runRedisBench({ digests: options.pans, runs: options.sdkRuns, sequentialChecks: options.sdkSequentialChecks, concurrentChecks: options.sdkRemoteChecks });
+  }
   const consortiumPhases = CONSORTIUM_PHASES.filter((p) => options.phases.has(p));
   if (consortiumPhases.length > 0) {
     await runConsortiumBench({
