@@ -54,6 +54,8 @@ async function startRedis(binary: string): Promise<{ child: ChildProcess; port: 
   const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' });
   onCleanup(() => child.kill('SIGKILL'));
   const client = new Redis({ host: '127.0.0.1', port, enableAutoPipelining: true, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  // Refused connections while the server starts are expected: the loop below retries them.
+  client.on('error', () => undefined);
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
