@@ -24,6 +24,12 @@
 //                                           || u64be retraction rows || each, sorted by digest: digest (32) || u64be origin row id
 //                                           || u32be-length-prefixed reason
 //                        filter-snapshot    key = the node-local key: tag || u32be header length || header JSON || filter bits
+//   TPRF (oblivious PAN  context            "mamori-tprf-v1-ristretto255-SHA512" (proto/ts/oprf/threshold.ts TPRF_CONTEXT)
+//   selectors; tags in   hash-to-group      RFC 9380 expand_message_xmd SHA-512, DST "HashToGroup-" || context
+//   threshold.ts, as     bin-key            BLAKE2b-512(key = seed r_S, context || "/bin-key\0" || lp(set id) || lp(label) || lp(BIN)) mod L
+//   RFC 9497 names them) seed-commitment    BLAKE2b-256(context || "/seed-commitment\0" || lp(set id) || lp(label) || seed)
+//                        selector           SHA-512(lp(PAN) || lp(BIN) || lp(k_b·HashToGroup(PAN)) || "Finalize")[0..32)
+//                                           (lp(x) = u16be length || x; RFC 9497 POPRF Finalize with info = BIN)
 //   issuer notices       issuer-notice-key  BLAKE2b-256(key = X25519(sender box sk, recipient box pk), tag || sender box pk || recipient box pk)
 //                        issuer-notice-tag  BLAKE2b-128(key = issuer-notice-key, tag || the sealed box's ephemeral public key)
 //
