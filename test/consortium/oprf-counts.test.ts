@@ -1,10 +1,10 @@
 // Evaluation counts on the ledger, on three real node processes (every member an evaluator,
-// t = 2 of n = 3): a member evaluates more than the alert threshold for one BIN in one short
-// bucket (counts.bucketSeconds = 3 in the signed consortium file); each evaluator it asked
-// publishes a signed count entry for the closed bucket, every node shows the rows, and every
-// member receives the enumeration alert naming the requesting member, the BIN and the band.
-// A count below the floor is never published. An evaluator killed and restarted publishes no
-// bucket twice.
+// t = 2 of n = 3): a member evaluates more than the alert threshold for one BIN in one bucket
+// (counts.bucketSeconds = 20 in the signed consortium file); each evaluator it asked reports the
+// row at once, before the bucket closes, every node shows it, and every member receives the
+// enumeration alert naming the requesting member, the BIN and the band while the bucket is still
+// open. Counts below the threshold are published when their bucket closes; a count below the
+// floor never is. An evaluator killed and restarted publishes no bucket twice.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,7 +25,8 @@ import { replay } from '../helpers/alerts';
 import { waitFor } from '../helpers/wait';
 
 const MEMBERS = ['issuer-a', 'acquirer-b', 'psp-c'];
-const COUNTS = { floor: 4, alertThreshold: 32, bucketSeconds: 3 };
+const COUNTS = { floor: 4, alertThreshold: 32, bucketSeconds: 20 };
+const BUCKET_MS = COUNTS.bucketSeconds * 1000;
 
 function evaluate(c: ConsortiumProcesses, member: string, bin: string, n: number): Promise<EvaluatePanSelectorsResponse__Output> {
   const m = memberOf(c.layout, member);
@@ -71,11 +72,13 @@ describe('consortium: evaluation counts on the ledger and the enumeration alert'
     await c?.stopAll();
   });
 
-  it('a member past the threshold for one BIN: every node shows the counts, every member gets the alert; below the floor nothing is published', async () => {
+  it('a member past the threshold for one BIN: every node shows the counts and every member gets the alert before the bucket closes', async () => {
     const cursors = new Map<string, number>();
     for (const m of MEMBERS) cursors.set(m, (await replay(c.client(m))).at(-1)?.id ?? 0);
+    // Start early in a bucket, so that "before the bucket closes" has room to be shown.
+    await waitFor(() => BUCKET_MS - (Date.now() % BUCKET_MS) > 14_000, 'at least 14 s left in the count bucket', 30_000);
 
-    // Below the floor (3 < 4): never published. Asked first, so its bucket closes no later than the other's.
+    // Below the floor (3 < 4): never published (checked in the next test, once this bucket has closed).
     await evaluate(c, 'psp-c', '466666', 3);
     // 40 evaluations of one BIN: each evaluator asked counts 40, published as band 32 = the threshold.
     const response = await evaluate(c, 'acquirer-b', '455555', 40);
@@ -88,7 +91,7 @@ describe('consortium: evaluation counts on the ledger and the enumeration alert'
       await waitFor(
         async () => {
           const rows = (await status(c, m)).oprf?.counts ?? [];
-          return asked.every((e) => rows.some((r) => r.evaluator === e && r.member === 'acquirer-b' && r.bin === '455555' && Number(r.band) === 32 && r.bucketSeconds === 3));
+          return asked.every((e) => rows.some((r) => r.evaluator === e && r.member === 'acquirer-b' && r.bin === '455555' && Number(r.band) === 32 && r.bucketSeconds === COUNTS.bucketSeconds));
         },
         `${m} showing the counts of ${asked.join(', ')}`,
         60_000,
@@ -106,27 +109,24 @@ describe('consortium: evaluation counts on the ledger and the enumeration alert'
       );
       alerts.set(m, alert);
     }
-    const alertedMs = Date.now() - passedAt;
+    const alertedAt = Date.now();
+    const alertedMs = alertedAt - passedAt;
     for (const [m, a] of alerts) {
       expect(a.bin, m).to.equal('455555');
       expect(Number(a.oprfEnumeration?.band), m).to.equal(32);
       expect(asked, m).to.include(a.oprfEnumeration?.evaluator);
-      expect(Number(a.windowEndMs) - Number(a.windowStartMs), m).to.equal(3_000);
+      expect(Number(a.windowEndMs) - Number(a.windowStartMs), m).to.equal(BUCKET_MS);
+      expect(alertedAt, `${m}: the alert came while its bucket was open`).to.be.below(Number(a.windowEndMs));
       expect(a.cardListing, m).to.equal(null);
     }
     // One alert per (member, BIN, bucket), however many evaluators reported it.
     const again = await replay(c.client('issuer-a'), cursors.get('issuer-a'));
     expect(again.filter((a) => a.kind === 'oprf-enumeration' && a.bin === '455555')).to.have.length(1);
 
-    // Below the floor: no row anywhere (its bucket was decided no later than the one shown above).
-    for (const m of MEMBERS) {
-      const rows = (await status(c, m)).oprf?.counts ?? [];
-      expect(rows.filter((r) => r.member === 'psp-c'), m).to.deep.equal([]);
-    }
     // The CLI lists the same rows.
     const cli = execFileSync(process.execPath, [path.resolve('bin/mamori.js'), 'evaluations', '--config', memberOf(c.layout, 'psp-c').clientConfig], { encoding: 'utf8' });
     expect(cli).to.match(/evaluator (issuer-a|acquirer-b|psp-c) {2}member acquirer-b {2}BIN 455555 {2}32–63/);
-    console.log(`      threshold passed → every node shows the counts: ${shownMs} ms; every member has the alert: ${alertedMs} ms (bucket ${COUNTS.bucketSeconds} s)`);
+    console.log(`      threshold passed → every node shows the counts: ${shownMs} ms; every member has the alert: ${alertedMs} ms (bucket ${COUNTS.bucketSeconds} s, still open)`);
   });
 
   it('an evaluator killed and restarted publishes no bucket twice', async () => {
@@ -141,5 +141,11 @@ describe('consortium: evaluation counts on the ledger and the enumeration alert'
     await waitFor(() => ownCountEntries(c, evaluator, 'acquirer-b', '488888') >= 1 || ownCountEntries(c, asked[1] as string, 'acquirer-b', '488888') >= 1, 'a bucket after the restart', 60_000);
     await waitFor(async () => ((await status(c, evaluator)).oprf?.counts ?? []).some((r) => r.bin === '488888'), 'the restarted node showing the later bucket', 60_000);
     expect(ownCountEntries(c, evaluator, 'acquirer-b', '477777')).to.equal(1);
+
+    // Below the floor: no row anywhere (the first test's bucket closed before these and was decided first).
+    for (const m of MEMBERS) {
+      const rows = (await status(c, m)).oprf?.counts ?? [];
+      expect(rows.filter((r) => r.member === 'psp-c'), m).to.deep.equal([]);
+    }
   });
 });

@@ -166,6 +166,7 @@ describe('unit: evaluation counts on the ledger', () => {
           }
           published.push([...entries]);
         },
+        binRangesOf: (m) => (m === 'issuer-x' ? ['454545'] : []),
         log: pino({ level: 'silent' }),
         clock: () => now.ms,
       });
@@ -178,7 +179,7 @@ describe('unit: evaluation counts on the ledger', () => {
       const now = { ms: 1_700_000_000_000 };
       const published: ValidOprfEvaluationCounts[][] = [];
       let { publisher } = setUp(db, now, published);
-      publisher.add('acquirer-b', Array.from({ length: 20 }, () => '411111'));
+      publisher.add('acquirer-b', Array.from({ length: 12 }, () => '411111')); // below the alert threshold: no early report
       publisher.add('psp-c', ['422222', '422222', '422222']); // below the floor
       await publisher.publishClosed();
       expect(published, 'the bucket is still open').to.deep.equal([]);
@@ -196,12 +197,12 @@ describe('unit: evaluation counts on the ledger', () => {
       ({ publisher } = setUp(db, now, published));
       await publisher.publishClosed();
       expect(published).to.have.length(1);
-      expect(published[0]?.[0]?.counts).to.deep.equal([{ member: 'acquirer-b', bin: '411111', band: 16 }]);
+      expect(published[0]?.[0]?.counts).to.deep.equal([{ member: 'acquirer-b', bin: '411111', band: 8 }]);
       expect(published[0]?.[0]?.floor).to.equal(4);
 
       // A crash after the entry committed but before the bucket was marked: its own rows say it was published.
       db.exec('DELETE FROM oprf_count_decided');
-      db.prepare('INSERT INTO oprf_count_tally (bucket_start_ms, bucket_seconds, member, bin, count) VALUES (?, 10, ?, ?, ?)').run(published[0]?.[0]?.bucketStartMs, 'acquirer-b', '411111', 20);
+      db.prepare('INSERT INTO oprf_count_tally (bucket_start_ms, bucket_seconds, member, bin, count) VALUES (?, 10, ?, ?, ?)').run(published[0]?.[0]?.bucketStartMs, 'acquirer-b', '411111', 12);
       ({ publisher } = setUp(db, now, published));
       await publisher.publishClosed();
       await publisher.publishClosed();
@@ -213,6 +214,57 @@ describe('unit: evaluation counts on the ledger', () => {
       await publisher.publishClosed();
       expect(published).to.have.length(1);
       expect(db.prepare('SELECT COUNT(*) FROM oprf_count_tally').pluck().get()).to.equal(0);
+      db.close();
+    });
+    it('reports a count past the alert threshold before its bucket closes, again at each doubling, never for the member\'s own ranges; the close completes it', async () => {
+      const db = new Database(':memory:');
+      migrate(db);
+      const now = { ms: 1_700_000_000_000 - (1_700_000_000_000 % 10_000) + 1_000 };
+      const published: ValidOprfEvaluationCounts[][] = [];
+      let { publisher } = setUp(db, now, published);
+      const evaluate = async (member: string, bin: string, times: number) => {
+        publisher.add(member, Array.from({ length: times }, () => bin));
+        publisher.flush();
+        await publisher.publishClosed();
+      };
+      await evaluate('acquirer-b', '411111', 15);
+      expect(published, 'band 8: below the threshold of 16').to.deep.equal([]);
+      await evaluate('acquirer-b', '411111', 1);
+      expect(published).to.have.length(1);
+      expect(published[0]?.[0]).to.deep.include({ bucketStartMs: now.ms - 1_000, bucketSeconds: 10, floor: 4 });
+      expect(published[0]?.[0]?.counts).to.deep.equal([{ member: 'acquirer-b', bin: '411111', band: 16 }]);
+      await evaluate('acquirer-b', '411111', 10);
+      expect(published, 'still band 16: nothing new').to.have.length(1);
+      await evaluate('issuer-x', '454545', 40);
+      expect(published, 'an issuer in its own range raises no alert: it waits for the close').to.have.length(1);
+
+      // After a restart the reported band is known from the stored rows: no repeat; a doubling is reported.
+      ({ publisher } = setUp(db, now, published));
+      await evaluate('acquirer-b', '411111', 1);
+      expect(published).to.have.length(1);
+      await evaluate('acquirer-b', '411111', 5);
+      expect(published).to.have.length(2);
+      expect(published[1]?.[0]?.counts).to.deep.equal([{ member: 'acquirer-b', bin: '411111', band: 32 }]);
+
+      // The close publishes the whole bucket: the early row at its final band, and the rest.
+      now.ms += 10_000;
+      await publisher.publishClosed();
+      expect(published).to.have.length(3);
+      expect(published[2]?.[0]?.counts).to.deep.equal([
+        { member: 'acquirer-b', bin: '411111', band: 32 },
+        { member: 'issuer-x', bin: '454545', band: 32 },
+      ]);
+
+      // A bucket whose early report already says everything is decided without another entry.
+      await evaluate('psp-c', '422222', 20);
+      expect(published).to.have.length(4);
+      now.ms += 10_000;
+      await publisher.publishClosed();
+      expect(published).to.have.length(4);
+      expect(db.prepare('SELECT COUNT(*) FROM oprf_count_tally').pluck().get()).to.equal(0);
+      expect(new OprfCountStore(db).published(0, 100).filter((r) => r.member === 'acquirer-b'), 'status shows one row per (evaluator, member, BIN, bucket), its highest band').to.deep.equal([
+        { evaluator: 'issuer-a', member: 'acquirer-b', bin: '411111', bucketStartMs: 1_700_000_000_000 - (1_700_000_000_000 % 10_000), bucketSeconds: 10, band: 32 },
+      ]);
       db.close();
     });
   });

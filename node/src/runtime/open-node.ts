@@ -158,11 +158,13 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     stops.push(() => audit.close());
     const oprfCounts = new OprfCountStore(store.db);
     const countSettings = () => membership.consortium.document.oprf?.counts;
+    const binRangesOf = (member: string) => membership.consortium.member(member)?.binRanges ?? [];
     const countPublisher = new EvaluationCountPublisher({
       member: config.member,
       store: oprfCounts,
       settings: countSettings,
       publish: (entries) => reports.publishOprfEvaluationCounts(entries),
+      binRangesOf,
       log,
     });
     stops.push(() => countPublisher.stop());
@@ -189,7 +191,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     stops.push(cardTesting.attach(writer));
     const cardListings = new CardListingDetector(alerts, store.db, config.member, binRanges, log, noticeKeys);
     stops.push(cardListings.attach(writer));
-    const oprfEnumeration = new OprfEnumerationDetector(alerts, oprfCounts, config.member, countSettings, (member) => membership.consortium.member(member)?.binRanges ?? [], log);
+    const oprfEnumeration = new OprfEnumerationDetector(alerts, oprfCounts, config.member, countSettings, binRangesOf, log);
     stops.push(oprfEnumeration.attach(writer));
     const merchantWatch = new MerchantWatch(new WatchStore(store.db), alerts, config.member, log);
     stops.push(merchantWatch.attach(writer));

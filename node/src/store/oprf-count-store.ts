@@ -38,12 +38,19 @@ export class OprfCountStore {
       bucketTally: db.prepare('SELECT member, bin, count FROM oprf_count_tally WHERE bucket_start_ms = ? AND bucket_seconds = ?'),
       dropTally: db.prepare('DELETE FROM oprf_count_tally WHERE bucket_start_ms = ? AND bucket_seconds = ?'),
       decided: db.prepare('SELECT 1 FROM oprf_count_decided WHERE bucket_start_ms = ? AND bucket_seconds = ?').pluck(),
-      publishedBy: db.prepare('SELECT 1 FROM oprf_counts WHERE evaluator = ? AND bucket_start_ms = ? AND bucket_seconds = ? LIMIT 1').pluck(),
+      tallyOf: db.prepare('SELECT count FROM oprf_count_tally WHERE bucket_start_ms = ? AND bucket_seconds = ? AND member = ? AND bin = ?').pluck(),
+      ownBands: db.prepare(
+        `SELECT member, bin, MAX(band) AS band FROM oprf_counts WHERE evaluator = ? AND bucket_start_ms = ? AND bucket_seconds = ?
+         GROUP BY member, bin`,
+      ),
       markDecided: db.prepare('INSERT OR IGNORE INTO oprf_count_decided (bucket_start_ms, bucket_seconds, decided_at_ms, rows) VALUES (?, ?, ?, ?)'),
       pruneDecided: db.prepare('DELETE FROM oprf_count_decided WHERE bucket_start_ms < ?'),
+      // An evaluator may have reported a (member, BIN) of a bucket early and again at its close:
+      // the highest band it published stands (counts only grow within a bucket).
       published: db.prepare(
-        `SELECT evaluator, member, bin, bucket_start_ms AS bucketStartMs, bucket_seconds AS bucketSeconds, band FROM oprf_counts
-         WHERE bucket_start_ms >= ? ORDER BY bucket_start_ms DESC, member, bin, evaluator LIMIT ?`,
+        `SELECT evaluator, member, bin, bucket_start_ms AS bucketStartMs, bucket_seconds AS bucketSeconds, MAX(band) AS band FROM oprf_counts
+         WHERE bucket_start_ms >= ? GROUP BY bucket_start_ms, bucket_seconds, member, bin, evaluator
+         ORDER BY bucket_start_ms DESC, member, bin, evaluator LIMIT ?`,
       ),
       atLeast: db.prepare(
         `SELECT evaluator, member, bin, bucket_start_ms AS bucketStartMs, bucket_seconds AS bucketSeconds, band FROM oprf_counts
@@ -66,9 +73,24 @@ export class OprfCountStore {
     return this.statements.bucketTally.all(bucketStartMs, bucketSeconds) as { member: string; bin: string; count: number }[];
   }
 
-  /** Whether this evaluator already decided a bucket: marked, or its own rows stored (the entry committed). */
-  isDecided(evaluator: string, bucketStartMs: number, bucketSeconds: number): boolean {
-    return this.statements.decided.get(bucketStartMs, bucketSeconds) !== undefined || this.statements.publishedBy.get(evaluator, bucketStartMs, bucketSeconds) !== undefined;
+  /** This evaluator's tally of one (bucket, member, BIN) so far: 0 when none. */
+  tallyOf(bucketStartMs: number, bucketSeconds: number, member: string, bin: string): number {
+    return (this.statements.tallyOf.get(bucketStartMs, bucketSeconds, member, bin) as number | undefined) ?? 0;
+  }
+
+  /** Whether this evaluator marked a bucket decided. */
+  isMarkedDecided(bucketStartMs: number, bucketSeconds: number): boolean {
+    return this.statements.decided.get(bucketStartMs, bucketSeconds) !== undefined;
+  }
+
+  /**
+   * The highest band an evaluator's stored entries give each (member, BIN) of a bucket, keyed
+   * "member\0bin": its own rows are written in the transaction that stores its entry, so they
+   * say what it has published even when a crash came before it marked the bucket.
+   */
+  ownBands(evaluator: string, bucketStartMs: number, bucketSeconds: number): Map<string, number> {
+    const rows = this.statements.ownBands.all(evaluator, bucketStartMs, bucketSeconds) as { member: string; bin: string; band: number }[];
+    return new Map(rows.map((r) => [`${r.member}\0${r.bin}`, r.band]));
   }
 
   /** Marks a bucket decided and drops its tally, in one transaction. */
