@@ -73,6 +73,9 @@ describe('consortium: a read replica of a member (real processes)', function () 
     expect(status.ownFeedRecovery).to.include({ state: 'replica', acceptingWrites: false });
     expect(status.oprf?.evaluatorState).to.equal('replica');
     expect(status.auditChain?.state).to.not.equal('broken');
+    // Its audit anchor is signed with its own audit key, endorsed by the member's signing key.
+    const audit = await runCli(['audit', 'verify', '--config', path.join(replicaDir, 'node.json')]);
+    expect(audit.code, audit.stdout + audit.stderr).to.equal(0);
   });
 
   it('a node refuses a replica config holding the signing key, and a key file without it when replicaOf is absent', async () => {
