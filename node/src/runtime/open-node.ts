@@ -102,6 +102,7 @@ function loadMembership(config: NodeConfig): { membership: MemberState; identity
   if (config.replicaOf === undefined && !identity.signing.secretKey) {
     throw new ConfigError(config.memberKeyFile, ['signing.secretKey: missing: this is a read replica\'s key file; set replicaOf in the node config, or add the signing key to promote the node to signer']);
   }
+  // An audit key whose endorsement does not verify is refused before anything is opened.
   auditPublicKeyOf(identity, identity.signing.publicKey, config.memberKeyFile);
   const membership = new MemberState(config.member, identity, config.consortiumFile, consortium, consortium.openEpochKeys(identity, config.consortiumFile));
   return { membership, identity };

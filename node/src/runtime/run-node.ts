@@ -152,7 +152,10 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     const servers: RunningServer[] = [];
     started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
     // A key epoch issued while this node was down is acknowledged once own writes open (below).
-    const acknowledgeKeyEpochs = () => config.replicaOf === undefined && void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    const acknowledgeKeyEpochs = () => {
+      if (config.replicaOf !== undefined) return; // the member's acknowledgements are its signer's to sign
+      void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    };
     // Before the peer server opens: a document a peer offers at once is applied in full.
     parts.consortiumIntake.onChanged(() => {
       replicator.setPeers(peersOf(parts, config));
