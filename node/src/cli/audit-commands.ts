@@ -1,12 +1,14 @@
 // `mamori audit verify` and `mamori audit show`: read the node's audit log from its
 // database, read-only, while the node may be running (WAL lets a reader in beside the writer).
 // verify checks the anchor with this member's signing public key from the consortium file
-// (signed by the operator), and its dates against the configured retention.
+// (signed by the operator) — on a read replica, with its audit key endorsed by that key — and
+// its dates against the configured retention.
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { sodiumReady } from '../../../proto/ts/sodium';
 import { loadNodeConfig } from '../config/node-config';
 import { Consortium, loadMemberIdentity } from '../membership/consortium';
+import { auditPublicKeyOf } from '../membership/audit-key';
 import { AuditStore, type AuditRow, type AuditTrust } from '../store/audit-store';
 import { databaseFile } from '../store/database';
 import { isoDate, toJson } from './output';
@@ -18,16 +20,19 @@ import { wholeNumber } from './whole-number';
  */
 function trustOf(configFile: string, retentionDays?: number): AuditTrust {
   const config = loadNodeConfig(configFile);
-  let publicKey: Buffer;
+  const identity = loadMemberIdentity(config.memberKeyFile);
+  let signingPublicKey: Buffer;
   try {
     const consortium = Consortium.load(config.consortiumFile, config.operatorPublicKey);
     const self = consortium.document.members.find((m) => m.id === config.member);
     if (!self) throw new Error(`${config.consortiumFile} has no member "${config.member}"`);
-    publicKey = Buffer.from(self.signingPublicKey, 'base64');
+    signingPublicKey = Buffer.from(self.signingPublicKey, 'base64');
   } catch (error) {
     console.error(`note: ${error instanceof Error ? error.message : String(error)}; the anchor is checked with the key in ${config.memberKeyFile}`);
-    publicKey = loadMemberIdentity(config.memberKeyFile).signing.publicKey;
+    signingPublicKey = identity.signing.publicKey;
   }
+  // A replica's anchors: its audit key, once its endorsement verifies with the member's signing key.
+  const publicKey = auditPublicKeyOf(identity, signingPublicKey, config.memberKeyFile);
   return { member: config.member, publicKey, retentionDays: retentionDays ?? config.audit.retentionDays };
 }
 

@@ -92,6 +92,7 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
     const f = s.filter;
     return [
       `member ${s.member} (${s.roles.join(', ')}), key epoch ${s.keyEpoch}, up since ${isoDate(s.startedAtMs)}`,
+      ...(s.replicaOf ? [`read replica: answers checks, mirrors and alerts; refuses writes (they go to the signer: ${s.replicaOf})`] : []),
       `own feed: seq ${s.ownFeed?.seq ?? 0}, head ${s.ownFeed?.headHash?.toString('hex').slice(0, 16) ?? '-'}…`,
       ...s.feeds.map((h) => `feed ${h.origin}: seq ${h.seq}`),
       `entries ${s.entries}, indicators ${s.indicators}`,

@@ -1,10 +1,11 @@
-// `mamori member init|join` (on each member's machine) and `mamori consortium
+// `mamori member init|join|replica` (on each member's machine) and `mamori consortium
 // init|add-member|renew-cert|remove-member|set-bins|show` (the operator): parsing and printing only; the
 // work is in runtime/member-setup.ts and runtime/consortium-operator.ts.
 // The step-by-step use: docs/runbook-consortium.md.
 import type { Command } from 'commander';
 import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, pushConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
 import { DEFAULT_API, initMember, joinMember } from '../runtime/member-setup';
+import { makeMemberReplica } from '../runtime/member-replica';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
 
@@ -72,6 +73,28 @@ export function addFormationCommands(program: Command): void {
           `  certificate valid until ${isoDate(r.certificateNotAfterMs)}`,
           `  peers: ${r.peers.map((p) => `${p.member} ${p.endpoint}`).join(', ') || '(none yet)'}`,
           `Start the node: mamori start --config ${r.layout.nodeConfig}`,
+        ].join('\n'),
+      );
+    });
+
+  member
+    .command('replica')
+    .description("make the directory of a read replica of this member: node.json, client.json and a key file without the signing key; then run: mamori start --config OUT/node.json")
+    .requiredOption('--dir <dir>', "the member's directory (its signer's node.json and keys; only read)")
+    .requiredOption('--out <dir>', "the replica's directory (created 0700; must be empty)")
+    .requiredOption('--api <host:port>', "the replica's member API on loopback")
+    .option('--signer <text>', "how the replica names the signer when it refuses a write (default: the member's endpoint)")
+    .option('--json', 'print JSON')
+    .action(async (o: { dir: string; out: string; api: string; signer?: string; json?: boolean }) => {
+      const r = await makeMemberReplica({ dir: o.dir, out: o.out, api: o.api, signer: o.signer });
+      if (o.json) return console.log(toJson(r));
+      console.log(
+        [
+          `Read replica of ${r.member} made in ${r.dir} (no signing key; writes go to the signer: ${r.signer}).`,
+          `  node config: ${r.nodeConfig}`,
+          `  client config: ${r.clientConfig || "(none: the member's directory has no client.json)"}`,
+          `  key file: ${r.keyFile}`,
+          `Start it: mamori start --config ${r.nodeConfig}`,
         ].join('\n'),
       );
     });

@@ -45,11 +45,24 @@ export const clientTokenSchema = z
   .object({ name: tokenName, digest: tokenDigestHex, scopes: z.array(z.enum(TOKEN_SCOPES)).min(1, 'a token needs at least one scope') })
   .strict();
 
+/**
+ * A member's keys. A read replica's key file (`mamori member replica`) has no signing.secretKey:
+ * it never signs an entry; it signs its audit anchors with auditKey, a key of its own that the
+ * member's signing key endorsed (trust/domains.ts auditKeyEndorsementBytes).
+ */
 export const memberKeyFileSchema = z
   .object({
     member: memberId,
-    signing: z.object({ publicKey: base64(32, 'an Ed25519 public key'), secretKey: base64(64, 'an Ed25519 secret key') }).strict(),
+    signing: z.object({ publicKey: base64(32, 'an Ed25519 public key'), secretKey: base64(64, 'an Ed25519 secret key').optional() }).strict(),
     box: z.object({ publicKey: base64(32, 'an X25519 public key'), secretKey: base64(32, 'an X25519 secret key') }).strict(),
+    auditKey: z
+      .object({
+        publicKey: base64(32, 'an Ed25519 public key'),
+        secretKey: base64(64, 'an Ed25519 secret key'),
+        endorsement: base64(64, "an Ed25519 signature by the member's signing key"),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -194,6 +207,15 @@ export const nodeConfigSchema = z
     consortiumFile: z.string().min(1),
     operatorPublicKey: base64(32, 'the operator Ed25519 public key'),
     memberKeyFile: z.string().min(1),
+    // Set on a read replica (docs/operations.md#read-replicas): where this member's signer is, as
+    // the replica names it in its refusal of every write (writes go to the signer). A replica
+    // runs with a key file without the signing secret key and serves no peers (no peerListen).
+    replicaOf: z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((v) => !/\d{12}/.test(v), { message: 'must not hold a run of 12 or more digits (it is written to logs and error messages)' })
+      .optional(),
     // Client tokens by digest, each with a name (written to the log and the audit log) and its
     // scopes. clientTokenDigests, the older form, lists digests only: each gets every scope
     // but admin (LEGACY_TOKEN_SCOPES). At least one token in either list.
@@ -285,6 +307,9 @@ export const nodeConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.replicaOf !== undefined && config.peerListen !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['peerListen'], message: "a read replica (replicaOf) serves no peers: they reach the member's signer at its endpoint; remove peerListen" });
+    }
     const tokens = config.clientTokens ?? [];
     const legacy = config.clientTokenDigests ?? [];
     if (tokens.length === 0 && legacy.length === 0) {

@@ -33,7 +33,8 @@ export interface EvaluateRequest {
   items: readonly EvaluateItem[];
 }
 
-export type EvaluatorState = 'ready' | 'refused' | 'not-an-evaluator';
+/** 'replica': a read replica of an evaluator member, which never evaluates (the member's budgets are its signer's). */
+export type EvaluatorState = 'ready' | 'refused' | 'not-an-evaluator' | 'replica';
 
 export interface EvaluatorCounters {
   evaluated: number;
@@ -52,6 +53,8 @@ export interface EvaluatorServiceDeps {
   tally?: { add(member: string, bins: readonly string[]): void };
   audit: { record(actor: string, action: string, details?: object): void };
   log: Logger;
+  /** A read replica: it opens no seeds and answers no evaluation, even when its member is an evaluator. */
+  replica?: boolean;
 }
 
 interface Dealing {
@@ -94,6 +97,11 @@ export class EvaluatorService {
     if (this.dealing?.description.setId === section.setId && this.dealing.state !== 'refused') {
       // Same dealing, another file version (budgets or members changed): keep the opened seeds.
       this.dealing = { ...this.dealing, section, description };
+      return;
+    }
+    if (this.deps.replica && section.evaluators.includes(member)) {
+      this.dealing = { section, description, state: 'replica', reason: '' };
+      log.info({ setId: section.setId, t: section.t, n: section.n }, 'threshold PRF dealing in force; this read replica leaves its member\'s evaluations to the signer');
       return;
     }
     if (!section.evaluators.includes(member)) {
@@ -150,7 +158,11 @@ export class EvaluatorService {
     const dealing = this.requireDealing();
     if (dealing.state !== 'ready' || !dealing.evaluator) {
       throw MamoriError.failedPrecondition(
-        dealing.state === 'not-an-evaluator' ? 'this member is not an evaluator of the dealing in force' : `this node refuses to evaluate: ${dealing.reason}`,
+        dealing.state === 'not-an-evaluator'
+          ? 'this member is not an evaluator of the dealing in force'
+          : dealing.state === 'replica'
+            ? "this node is a read replica: its member's evaluations are its signer's"
+            : `this node refuses to evaluate: ${dealing.reason}`,
       );
     }
     const evaluator = dealing.evaluator;

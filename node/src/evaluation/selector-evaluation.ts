@@ -109,7 +109,9 @@ export class SelectorEvaluation {
 
     const candidates = (): string[] => {
       const now = this.clock();
-      const usable = description.evaluators.filter((id) => !options.exclude.includes(id) && !failed.has(id));
+      // A read replica does not evaluate for its member: the other evaluators answer its clients.
+      const selfReplica = this.deps.evaluator.status()?.state === 'replica';
+      const usable = description.evaluators.filter((id) => !options.exclude.includes(id) && !failed.has(id) && !(selfReplica && id === this.deps.member));
       const rank = (id: string) => (id === this.deps.member ? 0 : (this.downUntil.get(id) ?? 0) > now ? 2 : 1);
       return usable.map((id, i) => ({ id, i })).sort((a, b) => rank(a.id) - rank(b.id) || a.i - b.i).map((x) => x.id);
     };

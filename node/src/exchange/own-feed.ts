@@ -1,6 +1,7 @@
 // This member's feed: the one place its entries are signed. Each write goes through the
 // node's writer (group commit) and is refused while the node closes or while own writes are
-// held (own-feed recovery: the node may be behind its own feed).
+// held (own-feed recovery: the node may be behind its own feed). A read replica has no signing
+// key: its gate refuses every own entry (and rpc/ refuses write calls before they reach here).
 import type { AcceptedEntry } from '../ledger/acceptance';
 import { signNextEntry, type FeedHead } from '../ledger/entry';
 import { MamoriError } from '../ledger/errors';
@@ -18,7 +19,7 @@ export class OwnFeed {
 
   constructor(
     readonly member: string,
-    private readonly signingSecretKey: Uint8Array,
+    private readonly signingSecretKey: Uint8Array | undefined,
     private readonly writer: LedgerWriter,
     readonly ownWrites: OwnWriteGate,
   ) {}
@@ -42,6 +43,7 @@ export class OwnFeed {
   /** Signs the next entry of this member's feed onto the group; stored when the group commits. */
   sign(group: WriteGroup, keyEpoch: number, operation: Parameters<typeof signNextEntry>[3], parts: OwnEntryParts): AcceptedEntry {
     this.ownWrites.assertAcceptingWrites();
+    if (!this.signingSecretKey) throw MamoriError.failedPrecondition(`this node holds no signing key of member "${this.member}"`);
     const createdAtMs = Date.now();
     const head = group.head(this.member);
     const signed = signNextEntry(this.member, head, keyEpoch, operation, this.signingSecretKey, createdAtMs);

@@ -10,8 +10,11 @@ import { oprfSectionProblems } from './oprf-dealing';
 
 export interface MemberIdentity {
   member: string;
-  signing: { publicKey: Buffer; secretKey: Buffer };
+  /** secretKey is absent from a read replica's key file: such a node never signs an entry. */
+  signing: { publicKey: Buffer; secretKey?: Buffer };
   box: BoxKeyPair;
+  /** A replica's own key for its audit anchors, endorsed by the member's signing key (membership/audit-key.ts). */
+  auditKey?: { publicKey: Buffer; secretKey: Buffer; endorsement: Buffer };
 }
 
 export interface EpochKey {
@@ -25,8 +28,13 @@ export function loadMemberIdentity(file: string): MemberIdentity {
   const raw = readJsonFile(file, memberKeyFileSchema);
   return {
     member: raw.member,
-    signing: { publicKey: Buffer.from(raw.signing.publicKey, 'base64'), secretKey: Buffer.from(raw.signing.secretKey, 'base64') },
+    signing: { publicKey: Buffer.from(raw.signing.publicKey, 'base64'), secretKey: raw.signing.secretKey === undefined ? undefined : Buffer.from(raw.signing.secretKey, 'base64') },
     box: { publicKey: Buffer.from(raw.box.publicKey, 'base64'), secretKey: Buffer.from(raw.box.secretKey, 'base64') },
+    auditKey: raw.auditKey && {
+      publicKey: Buffer.from(raw.auditKey.publicKey, 'base64'),
+      secretKey: Buffer.from(raw.auditKey.secretKey, 'base64'),
+      endorsement: Buffer.from(raw.auditKey.endorsement, 'base64'),
+    },
   };
 }
 

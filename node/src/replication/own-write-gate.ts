@@ -12,7 +12,9 @@ export type OwnFeedRecoveryState =
   /** No peer answered within the configured time; writes accepted without the check. */
   | 'unchecked'
   /** Nothing to recover from: the node replicates with no peer. */
-  | 'no-peers';
+  | 'no-peers'
+  /** A read replica: it never signs; every own write is refused for good (writeRefusal). */
+  | 'replica';
 
 export interface OwnFeedRecoveryStatus {
   state: OwnFeedRecoveryState;
@@ -25,6 +27,21 @@ export class OwnWriteGate {
   private holds = 0;
   private state: OwnFeedRecoveryState = 'no-peers';
   private recovered = 0;
+  private refusal: MamoriError | undefined;
+
+  /**
+   * Refuses every own write for good, whatever the holds: this node is a read replica of
+   * `member` and its signer, described by `signer`, is the one place its entries are signed.
+   */
+  refuseAsReplica(member: string, signer: string): void {
+    this.state = 'replica';
+    this.refusal = MamoriError.failedPrecondition(`this node is a read replica of member "${member}": writes go to its signer (${signer})`);
+  }
+
+  /** The refusal of a read replica, or undefined on a node that signs. */
+  get writeRefusal(): MamoriError | undefined {
+    return this.refusal;
+  }
 
   /** Refuses own writes until the matching release(). Holds nest. */
   hold(): void {
@@ -36,6 +53,7 @@ export class OwnWriteGate {
   }
 
   setState(state: OwnFeedRecoveryState): void {
+    if (this.refusal) return;
     this.state = state;
   }
 
@@ -44,11 +62,12 @@ export class OwnWriteGate {
   }
 
   get acceptingWrites(): boolean {
-    return this.holds === 0;
+    return this.holds === 0 && !this.refusal;
   }
 
-  /** Throws the retryable refusal while held; called where an own entry is signed. */
+  /** Throws the replica's refusal, or the retryable one while held; called where an own entry is signed. */
   assertAcceptingWrites(): void {
+    if (this.refusal) throw this.refusal;
     if (this.holds > 0) throw new MamoriError('UNAVAILABLE', 'recovering own feed from peers');
   }
 

@@ -32,6 +32,8 @@ export interface ReplicatorOptions {
   rejectionBackoffMaxMs?: number;
   /** Refuses own writes while own entries a peer holds beyond the local head are fetched. */
   ownWrites?: OwnWriteGate;
+  /** A read replica: its member's signer writes the own feed, so fetching it is routine, not a warning. */
+  readReplica?: boolean;
   /** The consortium document, compared at every Heads answer and offered when a peer refuses this node (consortium-gossip.ts). */
   consortium?: {
     afterHeads(peer: string, channel: ConsortiumChannel | undefined): Promise<void>;
@@ -299,7 +301,9 @@ export class Replicator {
     // Once the feeds diverged, the peer's copy cannot chain onto ours: nothing to fetch.
     if (peer.fetching.has(head.origin) || this.backingOff(peer, head.origin) || this.ownDivergencesReported.size > 0) return;
     const gate = this.options.ownWrites;
-    this.log.warn({ peer: peer.id, peerSeq: head.seq, ownSeq: this.ledger.committedHeads().get(head.origin)?.seq ?? 0 }, 'a peer holds this node\'s own feed beyond the local head; fetching the missing own entries');
+    const heads = { peer: peer.id, peerSeq: head.seq, ownSeq: this.ledger.committedHeads().get(head.origin)?.seq ?? 0 };
+    if (this.options.readReplica) this.log.debug(heads, "fetching the member's feed its signer wrote");
+    else this.log.warn(heads, 'a peer holds this node\'s own feed beyond the local head; fetching the missing own entries');
     gate?.hold();
     try {
       await this.fetchOrigin(peer, head.origin, head.seq);

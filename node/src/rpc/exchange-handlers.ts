@@ -19,6 +19,7 @@ import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers
 import { unary } from './unary';
 import { reportFraudHandler, watchMerchantsHandler } from './common-point-handlers';
 import { reportSightingsHandler } from './sighting-handlers';
+import { refusingWritesOnReplica } from './replica-writes';
 
 /** Most time a forwarded evaluation may take, whatever the client's deadline. */
 const MAX_FORWARD_MS = 60_000;
@@ -51,10 +52,12 @@ export function exchangeHandlers(
   ports: ExchangePorts,
   settings: { limits: NodeLimits; maxMessageBytes: number },
   log: Logger,
-  authenticate: Authenticator,
+  authenticateCaller: Authenticator,
   streams: StreamWatch,
 ): ExchangeHandlers {
   const { node, audit, membership, frozen } = ports;
+  // Every handler authenticates first: on a read replica, write calls are refused right there.
+  const authenticate = refusingWritesOnReplica(authenticateCaller, ports.writeRefusal);
   // Rate limits per client token and the enumeration alert (limits.ts).
   const guard = exchangeGuard(ports.observer, settings.limits, log);
   return {
@@ -120,6 +123,7 @@ export function exchangeHandlers(
       authFailures: ports.security.authFailures(),
       consortium: ports.consortium.status(),
       certificate: ports.certificate?.status(),
+      replicaOf: ports.replicaOf,
     })),
 
     Unfreeze: unary('Unfreeze', log, authenticate, (request, _call, caller) => {

@@ -103,6 +103,10 @@ export interface ExchangePorts {
   consortium: { status(): object };
   /** The CertificateStatus of Status (runtime/certificate-watch.ts); absent without TLS. */
   certificate?: { status(): object };
+  /** On a read replica: the FAILED_PRECONDITION every write call gets (rpc/replica-writes.ts). */
+  writeRefusal(): Error | undefined;
+  /** On a read replica: its signer as replicaOf names it (Status replica_of); empty on a signer. */
+  replicaOf: string;
 }
 
 /** The consortium document in force, and where a newer one is handed in (membership/consortium-intake.ts). */

@@ -46,6 +46,7 @@ import { oprfReady } from '../../../proto/ts/oprf/group';
 import { OprfCountStore } from '../store/oprf-count-store';
 import { EvaluationCountPublisher } from '../evaluation/count-publisher';
 import { OprfEnumerationDetector } from '../detection/oprf-enumeration';
+import { auditPublicKeyOf, auditSigningKeyOf } from '../membership/audit-key';
 
 /** Every object of an open node; each built once. */
 export interface OpenNode {
@@ -94,6 +95,15 @@ function loadMembership(config: NodeConfig): { membership: MemberState; identity
   if (self.signingPublicKey !== identity.signing.publicKey.toString('base64')) {
     throw new ConfigError(config.memberKeyFile, ['signing.publicKey: does not match this member\'s key in the consortium file']);
   }
+  // A replica without the signing key, or a signer with it: never a node that signs by accident.
+  if (config.replicaOf !== undefined && identity.signing.secretKey) {
+    throw new ConfigError(config.memberKeyFile, ["signing.secretKey: a read replica (replicaOf in the node config) runs without the member's signing key; use the key file \"mamori member replica\" writes"]);
+  }
+  if (config.replicaOf === undefined && !identity.signing.secretKey) {
+    throw new ConfigError(config.memberKeyFile, ['signing.secretKey: missing: this is a read replica\'s key file; set replicaOf in the node config, or add the signing key to promote the node to signer']);
+  }
+  // An audit key whose endorsement does not verify is refused before anything is opened.
+  auditPublicKeyOf(identity, identity.signing.publicKey, config.memberKeyFile);
   const membership = new MemberState(config.member, identity, config.consortiumFile, consortium, consortium.openEpochKeys(identity, config.consortiumFile));
   return { membership, identity };
 }
@@ -143,7 +153,9 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     stops.push(() => writer.close(), () => index.close());
 
     const events = new NodeEvents();
-    const feed = new OwnFeed(config.member, identity.signing.secretKey, writer, new OwnWriteGate());
+    const ownWrites = new OwnWriteGate();
+    if (config.replicaOf !== undefined) ownWrites.refuseAsReplica(config.member, config.replicaOf);
+    const feed = new OwnFeed(config.member, identity.signing.secretKey, writer, ownWrites);
     stops.push(() => feed.close());
     const keyEpochAcks = new KeyEpochAckStore(store.db);
     const noticeKeys = IssuerNoticeKeys.forMember(identity.box, () => membership.consortium);
@@ -151,8 +163,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const reports = new MemberReports(feed, membership);
     const audit = new AuditLog(store.db, log, {
       member: config.member,
-      publicKey: identity.signing.publicKey,
-      secretKey: identity.signing.secretKey,
+      ...auditSigningKeyOf(identity, config.memberKeyFile),
       retentionDays: config.audit.retentionDays,
     });
     stops.push(() => audit.close());
@@ -177,6 +188,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
       tally: countPublisher,
       audit,
       log,
+      replica: config.replicaOf !== undefined,
     });
     stops.push(() => evaluator.close());
     audit.checkAtStart();
@@ -198,7 +210,8 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const aggregator = consortium.commonPoint;
     let commonPoint: CommonPointAnalyser | undefined;
     let commonPointStore: CommonPointStore | undefined;
-    if (aggregator?.aggregator === config.member) {
+    // A replica of the aggregator analyses nothing: it could not publish the flags.
+    if (aggregator?.aggregator === config.member && config.replicaOf === undefined) {
       commonPointStore = new CommonPointStore(store.db);
       const analysis = { ...aggregator, intervalMs: config.commonPointIntervalMs };
       commonPoint = new CommonPointAnalyser(commonPointStore, analysis, { open, publish: (flags) => reports.publishCommonPointFlags(flags) }, log);

@@ -36,6 +36,8 @@ export function exchangePorts(open: OpenNode, peers: () => PeerStatus[] = () => 
     },
     consortium: open.consortiumIntake,
     certificate,
+    writeRefusal: () => open.feed.ownWrites.writeRefusal,
+    replicaOf: open.config.replicaOf ?? '',
   };
 }
 

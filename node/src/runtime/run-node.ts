@@ -133,21 +133,29 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
       rejectionBackoffBaseMs: config.rejectionBackoff.baseMs,
       rejectionBackoffMaxMs: config.rejectionBackoff.maxMs,
       ownWrites: feed.ownWrites,
+      readReplica: config.replicaOf !== undefined,
       consortium: gossip,
     });
     started.push({ stop: () => replicator.stop() });
     // Before the member-local API opens: no own entry is signed until the peers have said how
     // far they hold this member's feed (a node restored from a backup catches up first).
-    const ownFeedRecovery = startOwnFeedRecovery(
-      { ledger: parts.ledger.port(), member: memberKeys, connect, ownOrigin: config.member, peers: () => peersOf(parts, config), gate: feed.ownWrites, log },
-      config.ownFeedRecovery,
-    );
+    // A read replica never signs: no recovery as a writer (its gate refuses every own write).
+    const ownFeedRecovery =
+      config.replicaOf === undefined
+        ? startOwnFeedRecovery(
+            { ledger: parts.ledger.port(), member: memberKeys, connect, ownOrigin: config.member, peers: () => peersOf(parts, config), gate: feed.ownWrites, log },
+            config.ownFeedRecovery,
+          )
+        : { done: Promise.resolve('stopped' as const), stop: async () => undefined };
     started.push({ stop: () => ownFeedRecovery.stop() });
     // Servers close after replication and the scrub have stopped (see stop below): first in the list, last to stop.
     const servers: RunningServer[] = [];
     started.unshift({ stop: () => Promise.all(servers.map((s) => s.shutdown())).then(() => undefined) });
     // A key epoch issued while this node was down is acknowledged once own writes open (below).
-    const acknowledgeKeyEpochs = () => void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    const acknowledgeKeyEpochs = () => {
+      if (config.replicaOf !== undefined) return; // the member's acknowledgements are its signer's to sign
+      void parts.acknowledger.acknowledge().catch((error: unknown) => log.error({ err: error }, 'key epoch acknowledgement failed'));
+    };
     // Before the peer server opens: a document a peer offers at once is applied in full.
     parts.consortiumIntake.onChanged(() => {
       replicator.setPeers(peersOf(parts, config));
@@ -167,6 +175,7 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     if (metrics) started.push({ stop: () => metrics.close() });
     replicator.setPeers(peersOf(parts, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
+    if (config.replicaOf !== undefined) log.info({ signer: config.replicaOf }, 'read replica: follows every feed and serves checks; writes are refused and go to the signer');
     audit.record('node', 'node.start', { consortiumVersion: membership.consortium.document.version, feedSeq: feed.head().seq, configDigest: configDigest(config) });
     audit.startRetention(config.audit.retentionDays);
     parts.detectionRetention.start();

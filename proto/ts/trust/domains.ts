@@ -9,6 +9,8 @@
 //                        audit-anchor       tag || u32be-length-prefixed member || u64be last_id || last hash (32 bytes)
 //                                           || u64be last_at_ms || u64be pruned_at_ms || u32be retention_days || u64be created_at_ms
 //                                           (signed by the member: the link the first kept audit row chains to)
+//                        audit-key          tag || u32be-length-prefixed member || audit public key (32 bytes)
+//                                           (signed by the member: the key a read replica signs its audit anchors with)
 //                        join-request       tag || canonical JSON of a join request without its signature (the member's key)
 //   keyed hash           selector <type>    BLAKE2b-256(key = K_epoch, "mamori/v1/<type>\0" || normalized value);
 //                                           a later normalization version N: "mamori/v1/<type>.v<N>\0" (SELECTOR_VERSIONS)
@@ -53,6 +55,7 @@ const OPERATOR_KEY_CHECK_TAG = tag('operator-key-check');
 const JOIN_REQUEST_TAG = tag('join-request');
 const AUDIT_TAG = tag('audit');
 const AUDIT_ANCHOR_TAG = tag('audit-anchor');
+const AUDIT_KEY_TAG = tag('audit-key');
 const NODE_CONFIG_TAG = tag('node-config');
 const CLIENT_TOKEN_TAG = tag('client-token');
 const DERIVED_SELECTORS_TAG = tag('derived-selectors');
@@ -251,6 +254,15 @@ export function auditAnchorSigningBytes(a: AuditAnchorFields): Buffer {
   const retention = Buffer.alloc(4);
   retention.writeUInt32BE(a.retentionDays);
   return Buffer.concat([AUDIT_ANCHOR_TAG, lengthPrefixed(a.member), u64(a.lastId), a.hash, u64(a.lastAtMs), u64(a.prunedAtMs), retention, u64(a.createdAtMs)]);
+}
+
+/**
+ * Bytes a member signs (its ledger signing key) to endorse the key a node without that key (a
+ * read replica) signs its audit anchors with: tag || u32be(len) member || the Ed25519 public key.
+ */
+export function auditKeyEndorsementBytes(member: string, auditPublicKey: Uint8Array): Buffer {
+  if (auditPublicKey.length !== 32) throw new Error('an audit public key is 32 bytes');
+  return Buffer.concat([AUDIT_KEY_TAG, lengthPrefixed(member), Buffer.from(auditPublicKey)]);
 }
 
 /** SHA-256 (hex) of a node's effective configuration, recorded in the audit log: a changed setting shows as a new digest. */
