@@ -29,6 +29,8 @@ export class MirrorVerdicts {
   mayContain(slot: number): boolean | undefined {
     const generation = this.mirror.generation();
     if (generation === 0) return undefined;
+    // A selector two cards hold is found for one of them only when the mirror learns it: asked every time.
+    if (this.cache.sharesSelector(slot)) return this.mirror.has(this.cache.selectorAt(slot));
     const verdict = this.cache.verdictAt(slot);
     if (verdict >>> 1 === generation) return (verdict & 1) === 1;
     const listed = this.mirror.has(this.cache.selectorAt(slot));

@@ -47,11 +47,13 @@ export interface SelectorCacheStats {
 /**
  * A slot: one 64-byte cache line, all a cached check reads. Words 0–3 the card's handle (its
  * first 16 bytes, as little-endian words), word 4 the slot's listing verdict (see verdictAt),
- * bytes 24–31 the slot's stamp (a float64), bytes 32–63 the selector.
+ * word 5 set when another card holds the same selector (see sharesSelector), bytes 24–31 the
+ * slot's stamp (a float64), bytes 32–63 the selector.
  */
 const SLOT_BYTES = 64;
 const SLOT_WORDS = SLOT_BYTES / 4;
 const VERDICT_WORD = 4;
+const SHARED_WORD = 5;
 const STAMP_DOUBLE = 3;
 const SELECTOR_AT = 32;
 const NONE = -1;
@@ -138,15 +140,31 @@ export class SelectorCache {
     this.words[slot * SLOT_WORDS + VERDICT_WORD] = verdict;
   }
 
-  /** Sets the verdict of every slot holding this selector (none, or one: selectors of two cards differ). */
+  /**
+   * True when the slot's selector was already another cached card's when it was filed. Two
+   * cards have one selector only when an evaluation went wrong (or an imported file says so);
+   * such a slot is left out of the selector table, which keeps one slot per selector and so
+   * never grows a long run, and its verdict is not to be remembered.
+   */
+  sharesSelector(slot: number): boolean {
+    return this.words[slot * SLOT_WORDS + SHARED_WORD] !== 0;
+  }
+
+  /** Sets the verdict of the slot holding this selector, if any (slots sharing it are not remembered: see sharesSelector). */
   setVerdictOfSelector(selector: Uint8Array, verdict: number): void {
-    if (this.used === 0 || selector.length !== SELECTOR_BYTES) return;
+    const slot = this.slotOfSelector(selector);
+    if (slot !== NONE) this.setVerdict(slot, verdict);
+  }
+
+  private slotOfSelector(selector: Uint8Array): number {
+    if (this.used === 0 || selector.length !== SELECTOR_BYTES) return NONE;
     const first = (selector[0] as number) | ((selector[1] as number) << 8) | ((selector[2] as number) << 16) | ((selector[3] as number) << 24);
     const { table, mask } = this.bySelector;
     for (let position = first & mask; table[position] !== 0; position = (position + 1) & mask) {
       const slot = (table[position] as number) - 1;
-      if (this.selectorAt(slot).equals(selector)) this.setVerdict(slot, verdict);
+      if (this.selectorAt(slot).equals(selector)) return slot;
     }
+    return NONE;
   }
 
   /**
@@ -195,7 +213,7 @@ export class SelectorCache {
     if (selector.length !== SELECTOR_BYTES) throw new MamoriClientError('INTERNAL', `a selector has ${SELECTOR_BYTES} bytes, got ${selector.length}`);
     let slot = this.find(handle);
     if (slot !== NONE) {
-      this.bySelector.remove(slot);
+      if (!this.sharesSelector(slot)) this.bySelector.remove(slot);
       this.moveToEnd(slot);
     } else {
       slot = this.used >= this.capacity ? this.evictOldest() : this.newSlot();
@@ -204,9 +222,11 @@ export class SelectorCache {
       this.byHandle.insert(slot);
       this.append(slot);
     }
+    const shared = this.slotOfSelector(selector) !== NONE;
     this.data.set(selector, slot * SLOT_BYTES + SELECTOR_AT);
     this.setVerdict(slot, 0);
-    this.bySelector.insert(slot);
+    this.words[slot * SLOT_WORDS + SHARED_WORD] = shared ? 1 : 0;
+    if (!shared) this.bySelector.insert(slot);
   }
 
   private moveToEnd(slot: number): void {
@@ -246,7 +266,7 @@ export class SelectorCache {
     this.evictions++;
     this.unlink(slot);
     this.byHandle.remove(slot);
-    this.bySelector.remove(slot);
+    if (!this.sharesSelector(slot)) this.bySelector.remove(slot);
     return slot;
   }
 
@@ -274,7 +294,7 @@ export class SelectorCache {
     newer.set(this.newer);
     this.newer = newer;
     this.byHandle.resize(next, this.used);
-    this.bySelector.resize(next, this.used);
+    this.bySelector.resize(next, this.used, (slot) => !this.sharesSelector(slot));
   }
 
   /** Adopts a dealing; entries of another one are dropped. Returns how many were. */

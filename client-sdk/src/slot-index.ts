@@ -48,8 +48,8 @@ export class SlotIndex {
     table[hole] = 0;
   }
 
-  /** A table sized for `slots` slots, with slots 0 … filled − 1 filed again. */
-  resize(slots: number, filled: number): void {
+  /** A table sized for `slots` slots, with those of slots 0 … filled − 1 that `filed` accepts filed again. */
+  resize(slots: number, filled: number, filed: (slot: number) => boolean = () => true): void {
     let positions = MIN_POSITIONS;
     while (positions < slots * LOAD_DIVISOR) positions *= 2;
     if (positions !== this.table.length) {
@@ -58,7 +58,7 @@ export class SlotIndex {
     } else {
       this.table.fill(0);
     }
-    for (let slot = 0; slot < filled; slot++) this.insert(slot);
+    for (let slot = 0; slot < filled; slot++) if (filed(slot)) this.insert(slot);
   }
 
   clear(): void {

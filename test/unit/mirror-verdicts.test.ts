@@ -124,6 +124,26 @@ describe('SDK mirror verdicts in the selector cache', () => {
     expect(verdicts.mayContain(cache.slotOfDigits(again))).to.equal(true);
   });
 
+  it('cards holding one selector (a wrong evaluation, an imported file) are all answered right, and filing them stays fast', () => {
+    const { cache, mirror, verdicts } = setup(30_000);
+    const selector = randomBytes(32);
+    const pans = randomPans(20_000);
+    for (const pan of pans) cache.put(cache.handleOf(pan), selector, 'set-1');
+    // One entry per distinct selector in the selector table: no run of 20,000 to walk on every put.
+    const filed = (cache as unknown as { bySelector: { table: Int32Array } }).bySelector.table.filter((entry) => entry !== 0);
+    expect(filed).to.have.length(1);
+    const slots = pans.map((p) => cache.slotOfDigits(p));
+    for (const s of slots) expect(verdicts.mayContain(s)).to.equal(false);
+    mirror.add(selector);
+    for (const s of slots) expect(verdicts.mayContain(s)).to.equal(true);
+    // The card the selector table knows leaves; the others are still answered right.
+    cache.put(cache.handleOf(pans[0] as string), randomBytes(32), 'set-1');
+    mirror.reload();
+    for (const s of slots.slice(1)) expect(verdicts.mayContain(s)).to.equal(false);
+    mirror.add(selector);
+    for (const s of slots.slice(1)) expect(verdicts.mayContain(s)).to.equal(true);
+  });
+
   it('a new dealing empties the cache and its verdicts with it', () => {
     const { cache, verdicts, card, mirror } = setup();
     const pan = randomPans(1)[0] as string;
