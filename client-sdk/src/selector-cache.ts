@@ -47,27 +47,38 @@ export interface SelectorCacheStats {
 /**
  * A slot: one 64-byte cache line, all a cached check reads. Words 0–3 the card's handle (its
  * first 16 bytes, as little-endian words), word 4 the slot's listing verdict (see verdictAt),
- * word 5 set when another card holds the same selector (see sharesSelector), bytes 24–31 the
- * slot's stamp (a float64), bytes 32–63 the selector.
+ * word 5 its flags (FILLED, SHARED), bytes 24–31 its stamp (a float64), bytes 32–63 the
+ * selector.
  */
 const SLOT_BYTES = 64;
 const SLOT_WORDS = SLOT_BYTES / 4;
 const VERDICT_WORD = 4;
-const SHARED_WORD = 5;
+const FLAGS_WORD = 5;
+const FILLED = 1;
+/** Another card held the same selector when this one was filed (see sharesSelector). */
+const SHARED = 2;
 const STAMP_DOUBLE = 3;
 const SELECTOR_AT = 32;
 const NONE = -1;
+/** Slots per card at most: the table is kept at most two-thirds full, so a lookup reads about two adjacent slots. */
+const LOAD_DIVISOR = 1.5;
+const MIN_SLOTS = 1536;
+const TWO_TO_32 = 4294967296;
 
+/**
+ * The cards sit in an open-addressing table of slots (linear probing): a card's home slot comes
+ * from its handle's first 32 bits, and a lookup reads from there to the card, without any index
+ * in between: one cache line, or two adjacent ones. Removal shifts the following run back (no
+ * tombstones), moving a card's slot with its place in the eviction order and the selector table.
+ */
 export class SelectorCache {
   private readonly key: Buffer;
-  /** SLOT_BYTES per slot, grown by doubling up to the capacity; `words` and `doubles` view the same memory. */
+  /** SLOT_BYTES per slot; `words` and `doubles` view the same memory. Grown by doubling up to capacity × 1.5 slots. */
   private data = Buffer.alloc(0);
   private words = new Uint32Array(0);
   private doubles = new Float64Array(0);
-  /** Slots in use: 0 … used − 1 (a slot is freed only to be reused at once). */
+  private slots = 0;
   private used = 0;
-  /** Handle → slot, by the handle's index word. */
-  private readonly byHandle: SlotIndex;
   /** Selector → slot, by the selector's first word: a selector the mirror learns finds its card. */
   private readonly bySelector: SlotIndex;
   /** Eviction order, a doubly linked list over slots: oldest first. */
@@ -88,14 +99,13 @@ export class SelectorCache {
   constructor(
     readonly capacity: number,
     key?: Uint8Array,
-    /** The index word of a handle (from its first 32 bits); replaced by tests to make cards share one. */
-    private readonly indexWord: (firstWord: number) => number = (word) => word,
+    /** The word a handle's home slot comes from (its first 32 bits); replaced by tests to make cards share one. */
+    private readonly homeWord: (firstWord: number) => number = (word) => word,
   ) {
     if (key !== undefined && key.length !== CACHE_KEY_BYTES) throw MamoriClientError.config('options.selectors.cacheKey', `expected ${CACHE_KEY_BYTES} bytes`);
     this.key = key ? Buffer.from(key) : randomBytes(CACHE_KEY_BYTES);
     Object.defineProperty(this, 'key', { enumerable: false });
     this.refreshAfter = Math.max(1, Math.floor(capacity / 2));
-    this.byHandle = new SlotIndex((slot) => this.indexWord(this.words[slot * SLOT_WORDS] as number));
     this.bySelector = new SlotIndex((slot) => this.data.readUInt32LE(slot * SLOT_BYTES + SELECTOR_AT));
   }
 
@@ -121,10 +131,10 @@ export class SelectorCache {
   }
 
   /**
-   * The selector of a slot, as a view of the cache's own bytes: valid until the next put, so a
-   * caller that keeps it past its own synchronous code copies it (get does). A cached card is
-   * checked on every authorization, and the mirror reads the selector at once: a hit there
-   * allocates nothing.
+   * The selector of a slot, as a view of the cache's own bytes: valid until the next put (a put
+   * may move other cards' slots), so a caller that keeps it past its own synchronous code
+   * copies it (get does). A cached card is checked on every authorization, and the mirror reads
+   * the selector at once: a hit there allocates nothing.
    */
   selectorAt(slot: number): Buffer {
     const at = slot * SLOT_BYTES + SELECTOR_AT;
@@ -147,7 +157,7 @@ export class SelectorCache {
    * never grows a long run, and its verdict is not to be remembered.
    */
   sharesSelector(slot: number): boolean {
-    return this.words[slot * SLOT_WORDS + SHARED_WORD] !== 0;
+    return ((this.words[slot * SLOT_WORDS + FLAGS_WORD] as number) & SHARED) !== 0;
   }
 
   /** Sets the verdict of the slot holding this selector, if any (slots sharing it are not remembered: see sharesSelector). */
@@ -172,7 +182,7 @@ export class SelectorCache {
    * eviction order only when the entry has not moved for refreshAfter (half the capacity) puts
    * and moves: an entry used at least once per half a cache of new cards is therefore never
    * evicted, the order stays least recently used first to that granularity, and a hit reads
-   * one index line and its own slot only.
+   * its own slot only.
    */
   private use(handle: Buffer): number {
     const slot = this.find(handle);
@@ -185,6 +195,11 @@ export class SelectorCache {
     return slot;
   }
 
+  /** The home slot of a handle whose first word is `word`: its fraction of 2^32, scaled to the table. */
+  private homeOf(word: number): number {
+    return Math.floor(((this.homeWord(word) >>> 0) / TWO_TO_32) * this.slots);
+  }
+
   private find(handle: Buffer): number {
     if (this.used === 0) return NONE;
     const w0 = handle.readUInt32LE(0);
@@ -192,12 +207,12 @@ export class SelectorCache {
     const w2 = handle.readUInt32LE(8);
     const w3 = handle.readUInt32LE(12);
     const words = this.words;
-    const { table, mask } = this.byHandle;
-    for (let position = this.indexWord(w0) & mask; table[position] !== 0; position = (position + 1) & mask) {
-      const at = ((table[position] as number) - 1) * SLOT_WORDS;
-      if (words[at] === w0 && words[at + 1] === w1 && words[at + 2] === w2 && words[at + 3] === w3) return at / SLOT_WORDS;
+    const slots = this.slots;
+    for (let slot = this.homeOf(w0); ; slot = slot + 1 === slots ? 0 : slot + 1) {
+      const at = slot * SLOT_WORDS;
+      if (words[at + FLAGS_WORD] === 0) return NONE;
+      if (words[at] === w0 && words[at + 1] === w1 && words[at + 2] === w2 && words[at + 3] === w3) return slot;
     }
-    return NONE;
   }
 
   put(handle: string, selector: Uint8Array, setId: string): void {
@@ -216,17 +231,26 @@ export class SelectorCache {
       if (!this.sharesSelector(slot)) this.bySelector.remove(slot);
       this.moveToEnd(slot);
     } else {
-      slot = this.used >= this.capacity ? this.evictOldest() : this.newSlot();
+      if (this.used >= this.capacity) this.evictOldest();
+      else this.grow(this.used + 1);
+      slot = this.freeSlotFor(handle.readUInt32LE(0));
       const at = slot * SLOT_WORDS;
       for (let w = 0; w < FILED_HANDLE_BYTES / 4; w++) this.words[at + w] = handle.readUInt32LE(w * 4);
-      this.byHandle.insert(slot);
+      this.used++;
       this.append(slot);
     }
     const shared = this.slotOfSelector(selector) !== NONE;
     this.data.set(selector, slot * SLOT_BYTES + SELECTOR_AT);
     this.setVerdict(slot, 0);
-    this.words[slot * SLOT_WORDS + SHARED_WORD] = shared ? 1 : 0;
+    this.words[slot * SLOT_WORDS + FLAGS_WORD] = FILLED | (shared ? SHARED : 0);
     if (!shared) this.bySelector.insert(slot);
+  }
+
+  /** The first empty slot from the home of a handle's first word on. */
+  private freeSlotFor(word: number): number {
+    let slot = this.homeOf(word);
+    while (this.words[slot * SLOT_WORDS + FLAGS_WORD] !== 0) slot = slot + 1 === this.slots ? 0 : slot + 1;
+    return slot;
   }
 
   private moveToEnd(slot: number): void {
@@ -260,41 +284,66 @@ export class SelectorCache {
     else this.older[newer] = older;
   }
 
-  /** Drops the least recently used card and returns its slot. */
-  private evictOldest(): number {
-    const slot = this.oldest;
+  /** Drops the least recently used card; the run after its slot shifts back over the hole. */
+  private evictOldest(): void {
+    let hole = this.oldest;
     this.evictions++;
-    this.unlink(slot);
-    this.byHandle.remove(slot);
-    if (!this.sharesSelector(slot)) this.bySelector.remove(slot);
-    return slot;
+    this.used--;
+    this.unlink(hole);
+    if (!this.sharesSelector(hole)) this.bySelector.remove(hole);
+    const slots = this.slots;
+    for (let slot = hole + 1 === slots ? 0 : hole + 1; this.words[slot * SLOT_WORDS + FLAGS_WORD] !== 0; slot = slot + 1 === slots ? 0 : slot + 1) {
+      const home = this.homeOf(this.words[slot * SLOT_WORDS] as number);
+      const stays = hole <= slot ? hole < home && home <= slot : hole < home || home <= slot;
+      if (stays) continue;
+      this.move(slot, hole);
+      hole = slot;
+    }
+    this.words[hole * SLOT_WORDS + FLAGS_WORD] = 0;
   }
 
-  private newSlot(): number {
-    const slot = this.used;
-    this.grow(slot + 1);
-    this.used++;
-    return slot;
+  /** Moves a card to an empty slot, with its place in the eviction order and in the selector table. */
+  private move(from: number, to: number): void {
+    const indexed = !this.sharesSelector(from);
+    if (indexed) this.bySelector.remove(from);
+    this.data.copyWithin(to * SLOT_BYTES, from * SLOT_BYTES, (from + 1) * SLOT_BYTES);
+    const older = this.older[from] as number;
+    const newer = this.newer[from] as number;
+    this.older[to] = older;
+    this.newer[to] = newer;
+    if (older === NONE) this.oldest = to;
+    else this.newer[older] = to;
+    if (newer === NONE) this.newest = to;
+    else this.older[newer] = to;
+    if (indexed) this.bySelector.insert(to);
   }
 
-  /** Room for at least `slots` slots: doubling, never past the capacity; the indexes are rebuilt to match. */
-  private grow(slots: number): void {
-    const have = this.older.length;
-    if (slots <= have) return;
-    const next = Math.min(this.capacity, Math.max(slots, have * 2, 1024));
-    const data = Buffer.alloc(next * SLOT_BYTES);
-    this.data.copy(data);
-    this.data = data;
-    this.words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4);
-    this.doubles = new Float64Array(data.buffer, data.byteOffset, data.byteLength / 8);
-    const older = new Int32Array(next);
-    older.set(this.older);
-    this.older = older;
-    const newer = new Int32Array(next);
-    newer.set(this.newer);
-    this.newer = newer;
-    this.byHandle.resize(next, this.used);
-    this.bySelector.resize(next, this.used, (slot) => !this.sharesSelector(slot));
+  /** Room for `cards` cards: the table doubles (never past capacity × 1.5 slots) and every card is filed again, oldest first. */
+  private grow(cards: number): void {
+    if (cards * LOAD_DIVISOR <= this.slots) return;
+    const slots = Math.min(Math.ceil(this.capacity * LOAD_DIVISOR), Math.max(MIN_SLOTS, this.slots * 2));
+    const { data: oldData, words: oldWords, oldest: first } = this;
+    const oldNewer = this.newer;
+    this.data = Buffer.alloc(slots * SLOT_BYTES);
+    this.words = new Uint32Array(this.data.buffer, this.data.byteOffset, this.data.byteLength / 4);
+    this.doubles = new Float64Array(this.data.buffer, this.data.byteOffset, this.data.byteLength / 8);
+    this.older = new Int32Array(slots);
+    this.newer = new Int32Array(slots);
+    this.slots = slots;
+    this.oldest = NONE;
+    this.newest = NONE;
+    this.bySelector.resize(slots, 0);
+    for (let from = first; from !== NONE; from = oldNewer[from] as number) {
+      const slot = this.freeSlotFor(oldWords[from * SLOT_WORDS] as number);
+      oldData.copy(this.data, slot * SLOT_BYTES, from * SLOT_BYTES, (from + 1) * SLOT_BYTES);
+      // Appended in the old order, with the old stamps (append would give new ones).
+      this.older[slot] = this.newest;
+      this.newer[slot] = NONE;
+      if (this.newest === NONE) this.oldest = slot;
+      else this.newer[this.newest] = slot;
+      this.newest = slot;
+      if (!this.sharesSelector(slot)) this.bySelector.insert(slot);
+    }
   }
 
   /** Adopts a dealing; entries of another one are dropped. Returns how many were. */
@@ -305,7 +354,6 @@ export class SelectorCache {
       this.used = 0;
       this.oldest = NONE;
       this.newest = NONE;
-      this.byHandle.clear();
       this.bySelector.clear();
       this.data.fill(0);
     }

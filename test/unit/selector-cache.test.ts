@@ -91,7 +91,7 @@ describe('SDK selector cache', () => {
     const pan = randomPans(1)[0] as string;
     a.put(a.handleOf(pan), selectorOf(1), 'set-1');
     const slab = (a as unknown as { data: Buffer }).data;
-    expect(slab.indexOf(Buffer.from(a.handleOf(pan), 'latin1').subarray(0, 16))).to.equal(0);
+    expect(slab.indexOf(Buffer.from(a.handleOf(pan), 'latin1').subarray(0, 16)) % 64, 'the handle heads its slot').to.equal(0);
     for (const form of [pan, Buffer.from(pan).toString('hex'), Buffer.from(pan).toString('base64')]) expect(slab.indexOf(form, 0, 'latin1')).to.equal(-1);
     expect(a.export()).to.not.include(pan);
     expect(JSON.stringify(a)).to.not.include(key.toString('hex'));
