@@ -18,6 +18,7 @@ import { withDeadline } from './deadline';
 import { asClientError, MamoriClientError } from './errors';
 import { KeyRing, type HashingKey, type LoadedKeys } from './keys';
 import { FilterMirror } from './mirror';
+import type { MirrorVerdicts } from './mirror-verdicts';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
@@ -64,6 +65,8 @@ export class MamoriClient {
   private readonly keyRing: KeyRing;
   private readonly batcher: CheckBatcher;
   private readonly mirror: FilterMirror | undefined;
+  /** The mirror's answers on cached oblivious selectors, in their cache slots (mirror mode only). */
+  private readonly verdicts: MirrorVerdicts | undefined;
   private readonly counters = new ClientCounters();
   private readonly oblivious: ObliviousSelectors;
   private phase: PanSelectorPhase = 'keyed';
@@ -84,6 +87,7 @@ export class MamoriClient {
     if (options.mode === 'mirror') {
       // Started at once so that it is warm by the first authorization.
       this.mirror = FilterMirror.start({ target: options.target, token: options.token, credentials: options.credentials, log: options.log });
+      this.verdicts = this.oblivious.verdictsFrom(this.mirror);
     }
   }
 
@@ -118,10 +122,17 @@ export class MamoriClient {
     const [digits] = this.normalizeAll([pan]);
     let oblivious: Buffer | undefined;
     if (this.phase !== 'keyed') {
-      // A view of the cache's bytes: the mirror reads it at once, with no allocation.
-      oblivious = this.oblivious.cachedView(digits as string);
+      const slot = this.oblivious.cachedSlot(digits as string);
       // A first-seen card: one evaluation round (coalesced with concurrent callers'), then as cached.
-      if (!oblivious) return (await this.checkCards([pan], options))[0] as CardCheckResult;
+      if (slot < 0) return (await this.checkCards([pan], options))[0] as CardCheckResult;
+      // The mirror's verdict kept in the card's slot: a negative reads that slot and nothing else.
+      if (this.phase === 'oblivious' && this.verdicts?.mayContain(slot) === false) {
+        this.counters.checks++;
+        this.counters.mirrorUsable(this.options.log);
+        return this.answer([], 'mirror', options.transaction);
+      }
+      // A view of the cache's bytes: the mirror reads it at once, with no allocation.
+      oblivious = this.oblivious.selectorAt(slot);
     }
     this.counters.checks++;
     const local = this.fromMirror(this.cardSelectors(digits as string, keys, oblivious), options.transaction);

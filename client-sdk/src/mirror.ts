@@ -49,11 +49,13 @@ export class FilterMirror {
   private loading: Loading | undefined;
   private call: ClientReadableStream<MirrorMessage__Output> | undefined;
   private lastMessageAt = 0;
+  /** Filters loaded so far; also the generation of the one in use (see generation()). */
   private reloads = 0;
   private reason: string | undefined = 'loading';
   private attempt = 0;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly addedListeners: ((digests: Buffer) => void)[] = [];
   private readonly staleAfterMs: number;
   private readonly stub: ExchangeClient;
   private readonly metadata: ReturnType<typeof openMirrorChannel>['metadata'];
@@ -77,6 +79,27 @@ export class FilterMirror {
     const filter = this.filter;
     if (!filter || !this.live || Date.now() - this.lastMessageAt > this.staleAfterMs) return undefined;
     return filter.has(digest);
+  }
+
+  /**
+   * The generation of the filter answering now (1 for the first one loaded, then one more per
+   * reload), or 0 when the mirror cannot answer. Between two reloads the filter only gains
+   * digests, and every digest it gains is handed to the onAdded listeners: a "not in the
+   * filter" remembered under a generation stays true until a listener hears of the digest.
+   */
+  generation(): number {
+    if (!this.filter || !this.live || Date.now() - this.lastMessageAt > this.staleAfterMs) return 0;
+    return this.reloads;
+  }
+
+  /** The answering filter's membership test; meaningful while generation() is not 0. */
+  has(digest: Uint8Array): boolean {
+    return this.filter?.has(digest) ?? true;
+  }
+
+  /** Called with every batch of digests the node commits (32 bytes each, concatenated), as it arrives, including during a reload. */
+  onAdded(listener: (digests: Buffer) => void): void {
+    this.addedListeners.push(listener);
   }
 
   status(): MirrorStatus {
@@ -155,6 +178,7 @@ export class FilterMirror {
       const digests = message.added.digests;
       if (this.loading) this.loading.pending.push(digests);
       else if (this.filter) addAll(this.filter, digests);
+      for (const listener of this.addedListeners) listener(digests);
     }
   }
 

@@ -9,6 +9,8 @@ import { writeFileAtomic } from '../../proto/ts/trust/atomic-file';
 import { sodiumReady } from '../../proto/ts/sodium';
 import { MamoriClientError } from './errors';
 import type { ResolvedSelectorOptions } from './options';
+import type { FilterMirror } from './mirror';
+import { MirrorVerdicts } from './mirror-verdicts';
 import { SelectorCoalescer, type CoalescingStats } from './pan-selectors';
 import { SelectorCache, type SelectorCacheStats } from './selector-cache';
 import { SelectorEvaluator, type EvaluationStats, type SendEvaluation } from './selector-evaluation';
@@ -91,9 +93,19 @@ export class ObliviousSelectors {
     return this.cache.get(this.cache.handleOf(digits));
   }
 
-  /** The cached selector as a view of the cache's bytes, valid until the cache's next insertion (SelectorCache.peek). */
-  cachedView(digits: string): Buffer | undefined {
-    return this.cache.peekDigits(digits);
+  /** The cache slot of a normalized card, or -1 (a check's mirror-speed path; no I/O). */
+  cachedSlot(digits: string): number {
+    return this.cache.slotOfDigits(digits);
+  }
+
+  /** A slot's selector as a view of the cache's bytes, valid until the cache's next insertion (SelectorCache.selectorAt). */
+  selectorAt(slot: number): Buffer {
+    return this.cache.selectorAt(slot);
+  }
+
+  /** The mirror's verdicts on the cached selectors, kept in their slots from now on. */
+  verdictsFrom(mirror: FilterMirror): MirrorVerdicts {
+    return new MirrorVerdicts(this.cache, mirror);
   }
 
   /** Selectors of cards already normalized (and refused by position by the caller), in order. */

@@ -56,6 +56,30 @@ describe('consortium: checks on oblivious PAN selectors (phase "oblivious")', fu
     expect(listed).to.include({ listed: true, source: 'node', listingMembers: 1 });
   });
 
+  it('mirror mode: a cached card the mirror said "not listed" is listed once a member publishes it, and the other cached cards stay answered by the mirror', async () => {
+    const [card, other] = randomPans(2, '454545') as [string, string];
+    const client = acquirer({ mode: 'mirror', deadlineMs: 10_000 });
+    await client.waitForReady(30_000);
+    await waitFor(() => client.sdkStatus().checksVia === 'mirror', 'the mirror to be usable', 30_000);
+    for (const pan of [card, other]) expect(await client.checkCard(pan)).to.include({ listed: false, source: 'mirror' });
+    // Answered from the verdict in each card's slot from now on: no RPC.
+    const rpcs = client.stats().rpcs.total;
+    for (let i = 0; i < 50; i++) for (const pan of [card, other]) expect(await client.checkCard(pan)).to.include({ listed: false, source: 'mirror' });
+    expect(client.stats().rpcs.total).to.equal(rpcs);
+
+    const published = await c.client('psp-c').publishCompromisedCards([card], { reason: 'skimming' });
+    await waitForFeed(c.client('acquirer-b'), 'psp-c', published.seq);
+    await waitFor(async () => (await client.checkCard(card)).listed, 'the published card to be listed through the mirror client', 30_000);
+    expect(await client.checkCard(card)).to.include({ listed: true, source: 'node', listingMembers: 1 });
+    expect(await client.checkCard(other)).to.include({ listed: false, source: 'mirror' });
+    expect(client.stats().selectors.evaluation.rounds, 'both cards stayed cached: one round each').to.equal(2);
+
+    // Retracted: the filter keeps the selector, so the node answers, and says not listed.
+    await c.client('psp-c').retractCards([card], 'reissued');
+    await waitFor(async () => !(await client.checkCard(card)).listed, 'the retracted card to be not listed', 30_000);
+    expect(await client.checkCard(card)).to.include({ listed: false, source: 'node' });
+  });
+
   it('refuses a keyed PAN publication from a client (FAILED_PRECONDITION naming the field) and takes oblivious selectors under key_epoch 0', async () => {
     const client = acquirer({ mode: 'remote' });
     expect(await client.panSelectorPhase()).to.equal('oblivious');

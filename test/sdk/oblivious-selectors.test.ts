@@ -264,7 +264,7 @@ describe('SDK: oblivious PAN selectors (threshold PRF, t = 2 of n = 3)', functio
     const pans = randomPans(20);
     const selectors = (await first.panSelectors(pans)).map(hex);
     const exported = first.exportSelectorCache();
-    expect(JSON.parse(exported)).to.include({ format: 'mamori-selector-cache-v1', setId: node.description.setId });
+    expect(JSON.parse(exported)).to.include({ format: 'mamori-selector-cache-v2', setId: node.description.setId });
 
     const second = connect({ selectors: { cacheKey: Buffer.from(cacheKey, 'hex') } });
     expect(second.importSelectorCache(exported)).to.deep.equal({ imported: 20, skipped: 0 });

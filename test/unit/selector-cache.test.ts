@@ -87,14 +87,32 @@ describe('SDK selector cache', () => {
       expect(b.handleOf(pan)).to.equal(handle);
       expect(c.handleOf(pan)).to.not.equal(handle);
     }
-    // Nothing in the cache object is the number: its map keys are the handles.
+    // Nothing in the cache's memory is the number: its slots hold handles and selectors.
     const pan = randomPans(1)[0] as string;
     a.put(a.handleOf(pan), selectorOf(1), 'set-1');
-    const keys = [...(a as unknown as { slots: Map<number, number> }).slots.keys()];
-    expect(keys).to.deep.equal([Buffer.from(a.handleOf(pan), 'latin1').readUInt32LE(0) >>> 2]);
-    expect(JSON.stringify([...keys])).to.not.include(pan);
+    const slab = (a as unknown as { data: Buffer }).data;
+    expect(slab.indexOf(Buffer.from(a.handleOf(pan), 'latin1').subarray(0, 16)) % 64, 'the handle heads its slot').to.equal(0);
+    for (const form of [pan, Buffer.from(pan).toString('hex'), Buffer.from(pan).toString('base64')]) expect(slab.indexOf(form, 0, 'latin1')).to.equal(-1);
+    expect(a.export()).to.not.include(pan);
     expect(JSON.stringify(a)).to.not.include(key.toString('hex'));
     expect(() => new SelectorCache(10, new Uint8Array(16))).to.throw(MamoriClientError, /cacheKey: expected 32 bytes/);
+  });
+
+  it('finds every card among many, under shared index words too, while cards are evicted and replaced', () => {
+    for (const indexWord of [undefined, (word: number) => word & 0x3f]) {
+      const cache = new SelectorCache(500, undefined, indexWord);
+      const handles = randomPans(3000).map((p) => cache.handleOf(p));
+      handles.forEach((h, i) => {
+        cache.put(h, selectorOf(i % 250), 'set-1');
+        // Replacing a card's selector keeps one slot for it.
+        if (i % 7 === 0) cache.put(h, selectorOf((i + 1) % 250), 'set-1');
+      });
+      expect(cache.size).to.equal(500);
+      const kept = handles.slice(-500);
+      expect(kept.map((h) => cache.get(h))).to.deep.equal(kept.map((_h, j) => selectorOf((2500 + j + ((2500 + j) % 7 === 0 ? 1 : 0)) % 250)));
+      for (const h of handles.slice(0, 2500)) expect(cache.get(h)).to.equal(undefined);
+      expect(cache.stats().evictions).to.equal(2500);
+    }
   });
 
   it('belongs to one dealing: another setId empties it', () => {
@@ -136,6 +154,14 @@ describe('SDK selector cache', () => {
 
     expect(() => new SelectorCache(100).import(text)).to.throw(MamoriClientError, 'selector cache: written under another cache key');
     expect(() => into.import('{')).to.throw(MamoriClientError, /^selector cache: not JSON/);
+    // The format before handles were shortened (v1: whole 32-byte handles) still imports.
+    const v1 = JSON.parse(text) as { format: string; entries: [string, string][] };
+    v1.format = 'mamori-selector-cache-v1';
+    v1.entries = pans.map((p, i) => [Buffer.from(from.handleOf(p), 'latin1').toString('base64'), selectorOf(i).toString('base64')]);
+    const fromV1 = new SelectorCache(100, key);
+    expect(fromV1.import(JSON.stringify(v1))).to.deep.equal({ imported: 10, skipped: 0 });
+    expect(pans.map((p) => fromV1.get(fromV1.handleOf(p)))).to.deep.equal(pans.map((_p, i) => selectorOf(i)));
+    expect(() => fromV1.import(JSON.stringify({ ...v1, format: 'mamori-selector-cache-v9' }))).to.throw(MamoriClientError, /^selector cache: format: expected "mamori-selector-cache-v2"/);
     const broken = JSON.parse(text) as { entries: unknown[] };
     broken.entries[2] = ['short', 'x'];
     expect(() => into.import(JSON.stringify(broken))).to.throw(MamoriClientError, /^selector cache: entries\[2\]/);
