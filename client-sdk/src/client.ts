@@ -2,7 +2,7 @@
 // Card numbers are normalized and hashed in this process; only selectors leave it. A check
 // answers within its deadline, from the in-process mirror, the node, or the fail mode.
 import { normalizePan } from '../../proto/ts/normalize';
-import { panSelector } from '../../proto/ts/trust/domains';
+import { panSelector, panSelectorView } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/GetHashingKeysResponse';
@@ -114,21 +114,41 @@ export class MamoriClient {
     const keys = this.keyRing.current();
     if (!keys || this.closed) return (await this.checkCards([pan], options))[0] as CardCheckResult;
     const budget = this.budgetOf(options);
-    const deadline = Date.now() + budget;
-    const [digits] = this.normalizeAll([pan]);
+    const normalized = typeof pan === 'string' ? normalizePan(pan) : undefined;
+    if (!normalized?.ok) return (await this.checkCards([pan], options))[0] as CardCheckResult;
+    const digits = normalized.digits;
     let oblivious: Buffer | undefined;
     if (this.phase !== 'keyed') {
       // A view of the cache's bytes: the mirror reads it at once, with no allocation.
-      oblivious = this.oblivious.cachedView(digits as string);
+      oblivious = this.oblivious.cachedView(digits);
       // A first-seen card: one evaluation round (coalesced with concurrent callers'), then as cached.
       if (!oblivious) return (await this.checkCards([pan], options))[0] as CardCheckResult;
     }
     this.counters.checks++;
-    const local = this.fromMirror(this.cardSelectors(digits as string, keys, oblivious), options.transaction);
-    if (!Array.isArray(local)) return local;
+    if (this.mirrorSaysNotListed(digits, keys, oblivious)) return this.answer([], 'mirror', options.transaction);
+    const local = this.cardSelectors(digits, keys, oblivious);
     // The node is asked later (batched): the view is only valid until the cache's next insertion.
     for (const s of local) if (s.digest === oblivious) s.digest = Buffer.from(s.digest);
-    return (await this.askNode([local], deadline, budget, options.transaction))[0] as CardCheckResult;
+    return (await this.askNode([local], Date.now() + budget, budget, options.transaction))[0] as CardCheckResult;
+  }
+
+  /**
+   * True when the mirror is certain that none of the card's selectors is listed. The digests
+   * are looked up as views (libsodium's output, the cache's bytes): a negative check copies
+   * and allocates nothing.
+   */
+  private mirrorSaysNotListed(digits: string, keys: readonly HashingKey[], oblivious: Buffer | undefined): boolean {
+    const mirror = this.mirror;
+    if (!mirror) return false;
+    let may: boolean | undefined = false;
+    if (oblivious && this.phase !== 'keyed') may = mirror.mayContain(oblivious);
+    if (this.phase !== 'oblivious') for (let i = 0; may === false && i < keys.length; i++) may = mirror.mayContain(panSelectorView((keys[i] as HashingKey).key, digits));
+    if (may === undefined) {
+      this.counters.mirrorUnusable(this.options.log, () => mirror.status().reason);
+      return false;
+    }
+    this.counters.mirrorUsable(this.options.log);
+    return !may;
   }
 
   /**
