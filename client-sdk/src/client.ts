@@ -18,6 +18,7 @@ import { withDeadline } from './deadline';
 import { asClientError, MamoriClientError } from './errors';
 import { KeyRing, type HashingKey, type LoadedKeys } from './keys';
 import { FilterMirror } from './mirror';
+import { packSelectors, unpackResults } from './packed-check';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
@@ -67,16 +68,15 @@ export class MamoriClient {
   private readonly counters = new ClientCounters();
   private readonly oblivious: ObliviousSelectors;
   private phase: PanSelectorPhase = 'keyed';
+  /** The node answers packed checks (learned with the keys; older nodes take the repeated form only). */
+  private packedChecks = false;
   private closed = false;
 
   private constructor(options: ResolvedOptions) {
     this.options = options;
     this.transport = new Transport(options);
     this.keyRing = new KeyRing(() => this.loadKeys());
-    this.batcher = new CheckBatcher(
-      (selectors, deadline) => this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline),
-      options.batch,
-    );
+    this.batcher = new CheckBatcher((selectors, deadline) => this.sendCheck(selectors, deadline), options.batch);
     this.oblivious = new ObliviousSelectors(
       (request, deadline) => (this.closed ? Promise.reject(MamoriClientError.closed()) : this.transport.unary<EvaluatePanSelectorsResponse__Output>('EvaluatePanSelectors', request, deadline)),
       { ...options.selectors, cacheKey: options.selectors.cacheKey, adminDeadlineMs: options.adminDeadlineMs, log: options.log, countInvalid: () => void this.counters.invalid++ },
@@ -562,7 +562,16 @@ export class MamoriClient {
     const response = await this.admin<GetHashingKeysResponse__Output>('GetHashingKeys', {});
     if (response.keys.length === 0) throw new MamoriClientError('FAILED_PRECONDITION', 'the node has no active hashing-key epoch');
     this.phase = PHASES.includes(response.panSelectors) ? (response.panSelectors as PanSelectorPhase) : 'keyed';
+    this.packedChecks = response.packedChecks === true;
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
+  }
+
+  /** One Check RPC of the batcher: packed when the node answers that form and the selectors share a type. */
+  private async sendCheck(selectors: PanSelector[], deadline: number): Promise<CheckResponse__Output> {
+    const packed = this.packedChecks ? packSelectors(selectors) : undefined;
+    if (!packed) return this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline);
+    const response = await this.transport.unary<CheckResponse__Output>('Check', packed, deadline);
+    return { ...response, results: unpackResults(response, selectors.length) };
   }
 
   private admin<Res>(method: UnaryMethod, request: object): Promise<Res> {
