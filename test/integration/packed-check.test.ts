@@ -134,6 +134,31 @@ describe('Check, packed form', function () {
   });
 });
 
+describe('Check, packed form, under the "oblivious" phase', function () {
+  let n: InProcessNode;
+
+  before(async () => {
+    await sodiumReady();
+    n = await startInProcessNode(await makeConsortium({ panSelectors: 'oblivious' }), 'psp-c');
+  });
+  after(async () => {
+    await n?.stop();
+  });
+
+  it('refuses keyed PAN digests as the repeated form does (FAILED_PRECONDITION naming packedType) and answers oblivious ones', async () => {
+    const stub = rawExchange(n.target);
+    const digests = Buffer.alloc(3 * 32, 9);
+    const check = (packedType: string) => rawCall<CheckResponse__Output>(stub, 'Check', { packedDigests: digests, packedType }, bearer(n.token));
+    const error = await grpcError(check('SELECTOR_TYPE_PAN'));
+    expect(error.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(error.details).to.match(/^packedType: keyed PAN selectors are not checked/);
+    const answer = await check('SELECTOR_TYPE_PAN_OBLIVIOUS');
+    stub.close();
+    expect([...answer.listedBitmap]).to.deep.equal([0]);
+    expect(answer.listedResults).to.deep.equal([]);
+  });
+});
+
 describe('Check, packed form: a node that does not advertise it', function () {
   /** An Exchange server that answers GetHashingKeys as an older node (no packed_checks) and records the Check requests it gets. */
   async function olderNode(answer: (request: CheckRequest__Output) => object, packedChecks = false): Promise<{ target: string; checks: CheckRequest__Output[]; stop(): Promise<void> }> {

@@ -103,13 +103,16 @@ export function validateSelectors(selectors: Selector__Output[] | undefined, fie
   return selectors.map((s, i) => validateSelector(s, `${field}[${i}]`));
 }
 
+/** Why a check refuses a selector type. */
+const notCheckable = (type: string) => `${type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN, SELECTOR_TYPE_PAN_OBLIVIOUS or a merchant selector type`;
+
 /** Refuses the same selector twice in one list: an entry must never name a selector twice. */
 /** A check's selectors: well-formed, and of a type some indicator kind uses. */
 export function validateCheckSelectors(selectors: Selector__Output[] | undefined, field: string, max: number): ValidSelector[] {
   const valid = validateSelectors(selectors, field, max);
   valid.forEach((s, i) => {
     if (!CHECKABLE_SELECTOR_TYPES.has(s.type)) {
-      throw MamoriError.invalidArgument(`${field}[${i}].type`, `${s.type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN, SELECTOR_TYPE_PAN_OBLIVIOUS or a merchant selector type`);
+      throw MamoriError.invalidArgument(`${field}[${i}].type`, notCheckable(s.type));
     }
   });
   return valid;
@@ -134,7 +137,7 @@ export function validatePackedCheck(request: { selectors?: readonly unknown[]; p
   if (count > max) throw MamoriError.invalidArgument('packedDigests', `has ${count} selectors; the limit is ${max}`);
   const type = enumValue<ValidSelector['type']>(SelectorType, request.packedType, 'packedType');
   if (!CHECKABLE_SELECTOR_TYPES.has(type)) {
-    throw MamoriError.invalidArgument('packedType', `${type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN, SELECTOR_TYPE_PAN_OBLIVIOUS or a merchant selector type`);
+    throw MamoriError.invalidArgument('packedType', notCheckable(type));
   }
   return { type, digests: Buffer.isBuffer(digests) ? digests : Buffer.from(digests), count };
 }

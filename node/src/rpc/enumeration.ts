@@ -5,6 +5,7 @@
 // allocation, and no selector kept. The operator gets one warning per client and window,
 // naming the client by a prefix of its token digest and never a selector.
 import type { Logger } from 'pino';
+import { PACKED_DIGEST_BYTES } from '../../../proto/ts/packed-check';
 
 /** 2^12 registers: about 1.6 % standard error at any count. */
 const INDEX_BITS = 12;
@@ -89,7 +90,7 @@ export class EnumerationDetector {
   observePacked(client: string, packed: Uint8Array, count: number, listed: number): void {
     const w = this.windowOf(client);
     if (w.alerted) return;
-    for (let i = 0; i < count; i++) w.add(packed, i * 32);
+    for (let i = 0; i < count; i++) w.add(packed, i * PACKED_DIGEST_BYTES);
     w.missed += count - listed;
     w.checked += count;
     this.judge(client, w);
