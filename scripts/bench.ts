@@ -3,7 +3,8 @@
 // One node (psp-c of a dev consortium, alone):
 //   import       - 1,000,000 PANs from a CSV through `mamori import cards` into a running node
 //   restart      - spawn of `mamori start` until the first successful Check (snapshot / rebuild)
-//   check        - node-side Check throughput, batches of 1,000 precomputed selectors
+//   check        - node-side Check throughput, batches of 1,000 precomputed selectors, in the
+//                  packed and the repeated wire form (docs/protocol.md#packed-checks)
 //   sdk          - the client SDK against that node: mirror-mode negative checks on one thread,
 //                  remote mode at concurrency 1 and 64, and the two limits (keyed hash + filter
 //                  lookup without the SDK, a bare grpc-js unary call); scripts/bench/sdk.ts
@@ -47,7 +48,9 @@ import { readClientConfig } from '../client-sdk/src/config';
 import { loadGrpcTypes } from '../node/src/rpc/grpc-types';
 import { panSelector } from '../proto/ts/trust/domains';
 import { sodiumReady } from '../proto/ts/sodium';
+import type { CheckRequest } from '../proto/gen/mamori/v1/CheckRequest';
 import type { CheckResponse__Output } from '../proto/gen/mamori/v1/CheckResponse';
+import { bitmapBytes, countSetBits } from '../proto/ts/packed-check';
 import type { ExchangeClient } from '../proto/gen/mamori/v1/Exchange';
 import {
   REPO,
@@ -221,6 +224,9 @@ async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, chi
 
 // ---------------------------------------------------------------- check throughput
 
+/** The packed form first: the SDK sends it, and the Redis ratio compares it. */
+const CHECK_FORMS = ['packed', 'repeated'] as const;
+
 interface CheckRun {
   selectorsPerSecond: number;
   seconds: number;
@@ -228,13 +234,34 @@ interface CheckRun {
   listed: number;
 }
 
-function checkOnce(stub: ExchangeClient, md: grpc.Metadata, selectors: { type: 'SELECTOR_TYPE_PAN'; digest: Buffer }[]): Promise<CheckResponse__Output> {
+/** A batch of the check phase in both wire forms (docs/protocol.md#packed-checks). */
+interface CheckBatch {
+  size: number;
+  repeated: CheckRequest;
+  packed: CheckRequest;
+}
+
+type CheckForm = 'packed' | 'repeated';
+
+function checkOnce(stub: ExchangeClient, md: grpc.Metadata, request: CheckRequest): Promise<CheckResponse__Output> {
   return new Promise((resolve, reject) => {
-    stub.Check({ selectors }, md, { deadline: Date.now() + 30_000 }, (error, response) => (error || !response ? reject(error ?? new Error('empty response')) : resolve(response)));
+    stub.Check(request, md, { deadline: Date.now() + 30_000 }, (error, response) => (error || !response ? reject(error ?? new Error('empty response')) : resolve(response)));
   });
 }
 
-async function checkRun(stub: ExchangeClient, md: grpc.Metadata, batches: { type: 'SELECTOR_TYPE_PAN'; digest: Buffer }[][], inFlight: number): Promise<CheckRun> {
+/** Listed answers of a response, after checking it answers every selector of the batch. */
+function listedIn(response: CheckResponse__Output, batch: CheckBatch, form: CheckForm): number {
+  if (form === 'repeated') {
+    if (response.results.length !== batch.size) throw new Error(`Check answered ${response.results.length} results for ${batch.size} selectors`);
+    return response.results.reduce((n, r) => (r.listed ? n + 1 : n), 0);
+  }
+  if (response.listedBitmap.length !== bitmapBytes(batch.size)) throw new Error(`Check answered a bitmap of ${response.listedBitmap.length} bytes for ${batch.size} selectors`);
+  const listed = countSetBits(response.listedBitmap, batch.size);
+  if (listed !== response.listedResults.length) throw new Error(`Check answered ${listed} listed bits and ${response.listedResults.length} listed results`);
+  return listed;
+}
+
+async function checkRun(stub: ExchangeClient, md: grpc.Metadata, batches: CheckBatch[], form: CheckForm, inFlight: number): Promise<CheckRun> {
   const latenciesMs: number[] = [];
   let next = 0;
   let listed = 0;
@@ -242,13 +269,12 @@ async function checkRun(stub: ExchangeClient, md: grpc.Metadata, batches: { type
   const t0 = now();
   const worker = async () => {
     while (next < batches.length) {
-      const batch = batches[next++] as { type: 'SELECTOR_TYPE_PAN'; digest: Buffer }[];
+      const batch = batches[next++] as CheckBatch;
       const b0 = now();
-      const response = await checkOnce(stub, md, batch);
+      const response = await checkOnce(stub, md, batch[form]);
       latenciesMs.push(Number(now() - b0) / 1e6);
-      if (response.results.length !== batch.length) throw new Error(`Check answered ${response.results.length} results for ${batch.length} selectors`);
-      for (const r of response.results) if (r.listed) listed++;
-      total += batch.length;
+      listed += listedIn(response, batch, form);
+      total += batch.size;
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
@@ -515,8 +541,11 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
       [pans[i], pans[j]] = [pans[j] as string, pans[i] as string];
     }
     const selectors = pans.map((pan) => ({ type: 'SELECTOR_TYPE_PAN' as const, digest: panSelector(key.key, pan) }));
-    const batches: (typeof selectors)[] = [];
-    for (let i = 0; i < selectors.length; i += BATCH) batches.push(selectors.slice(i, i + BATCH));
+    const batches: CheckBatch[] = [];
+    for (let i = 0; i < selectors.length; i += BATCH) {
+      const batch = selectors.slice(i, i + BATCH);
+      batches.push({ size: batch.length, repeated: { selectors: batch }, packed: { packedDigests: Buffer.concat(batch.map((s) => s.digest)), packedType: 'SELECTOR_TYPE_PAN' } });
+    }
     progress(`hashed ${TOTAL.toLocaleString('en-US')} selectors (${listedWanted} listed) in ${secondsSince(t0).toFixed(2)} s`);
 
     const { Exchange } = loadGrpcTypes().mamori.v1;
@@ -531,33 +560,37 @@ async function singleNode(options: Options, cardCsv: CardCsv, tempDir: string): 
       const scrubBefore = options.scrubContinuous ? await scrubProgress(nodeConfig) : { passes: 0, entriesVerified: 0 };
       progress('check warm-up …');
       for (let i = 0; i < 2; i++) {
-        await checkRun(stub, md, batches, 1);
-        await checkRun(stub, md, batches, 4);
+        for (const form of CHECK_FORMS) {
+          await checkRun(stub, md, batches, form, 1);
+          await checkRun(stub, md, batches, form, 4);
+        }
       }
       const checkDetails: Record<string, unknown> = {};
-      for (const inFlight of [1, 4]) {
-        const runs: CheckRun[] = [];
-        for (let i = 1; i <= options.checkRuns; i++) {
-          const r = await checkRun(stub, md, batches, inFlight);
-          runs.push(r);
-          progress(
-            `check, ${inFlight} in flight, run ${i}/${options.checkRuns}: ${Math.round(r.selectorsPerSecond)} selectors/s, ` +
-              `p50 ${percentile(r.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(r.latenciesMs, 99).toFixed(2)} ms, ${r.listed} listed`,
-          );
-          if (r.listed !== listedWanted) progress(`WARNING: expected ${listedWanted} listed answers, got ${r.listed}`);
+      for (const form of CHECK_FORMS) {
+        for (const inFlight of [1, 4]) {
+          const runs: CheckRun[] = [];
+          for (let i = 1; i <= options.checkRuns; i++) {
+            const r = await checkRun(stub, md, batches, form, inFlight);
+            runs.push(r);
+            progress(
+              `check, ${form}, ${inFlight} in flight, run ${i}/${options.checkRuns}: ${Math.round(r.selectorsPerSecond)} selectors/s, ` +
+                `p50 ${percentile(r.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(r.latenciesMs, 99).toFixed(2)} ms, ${r.listed} listed`,
+            );
+            if (r.listed !== listedWanted) progress(`WARNING: expected ${listedWanted} listed answers, got ${r.listed}`);
+          }
+          const all = runs.flatMap((r) => r.latenciesMs);
+          addRow(`check: selectors/s, batches of ${BATCH} ${form}, ${inFlight} in flight (median of ${runs.length})`, median(runs.map((r) => r.selectorsPerSecond)), 'selectors/s', { op: '>=', value: 300_000 });
+          addRow(`check: batch latency p50, ${form}, ${inFlight} in flight`, percentile(all, 50), 'ms');
+          addRow(`check: batch latency p99, ${form}, ${inFlight} in flight`, percentile(all, 99), 'ms');
+          checkDetails[`${form}InFlight${inFlight}`] = runs.map((r) => ({
+            selectorsPerSecond: r.selectorsPerSecond,
+            seconds: r.seconds,
+            p50Ms: percentile(r.latenciesMs, 50),
+            p99Ms: percentile(r.latenciesMs, 99),
+            maxMs: Math.max(...r.latenciesMs),
+            listed: r.listed,
+          }));
         }
-        const all = runs.flatMap((r) => r.latenciesMs);
-        addRow(`check: selectors/s, batches of ${BATCH}, ${inFlight} in flight (median of ${runs.length})`, median(runs.map((r) => r.selectorsPerSecond)), 'selectors/s', { op: '>=', value: 300_000 });
-        addRow(`check: batch latency p50, ${inFlight} in flight`, percentile(all, 50), 'ms');
-        addRow(`check: batch latency p99, ${inFlight} in flight`, percentile(all, 99), 'ms');
-        checkDetails[`inFlight${inFlight}`] = runs.map((r) => ({
-          selectorsPerSecond: r.selectorsPerSecond,
-          seconds: r.seconds,
-          p50Ms: percentile(r.latenciesMs, 50),
-          p99Ms: percentile(r.latenciesMs, 99),
-          maxMs: Math.max(...r.latenciesMs),
-          listed: r.listed,
-        }));
       }
       details.check = { selectors: TOTAL, batch: BATCH, listedSelectors: listedWanted, runs: checkDetails };
       if (options.scrubContinuous) {

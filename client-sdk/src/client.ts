@@ -2,7 +2,7 @@
 // Card numbers are normalized and hashed in this process; only selectors leave it. A check
 // answers within its deadline, from the in-process mirror, the node, or the fail mode.
 import { normalizePan } from '../../proto/ts/normalize';
-import { panSelector } from '../../proto/ts/trust/domains';
+import { panSelector, panSelectorView } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
 import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/GetHashingKeysResponse';
@@ -19,6 +19,7 @@ import { asClientError, MamoriClientError } from './errors';
 import { KeyRing, type HashingKey, type LoadedKeys } from './keys';
 import { FilterMirror } from './mirror';
 import type { MirrorVerdicts } from './mirror-verdicts';
+import { packSelectors, unpackResults } from './packed-check';
 import { parseOptions, type ClientOptions, type ResolvedOptions } from './options';
 import { ACTIONS, type Action } from './policy';
 import { cardPublication } from './publication';
@@ -70,16 +71,15 @@ export class MamoriClient {
   private readonly counters = new ClientCounters();
   private readonly oblivious: ObliviousSelectors;
   private phase: PanSelectorPhase = 'keyed';
+  /** The node answers packed checks (learned with the keys; older nodes take the repeated form only). */
+  private packedChecks = false;
   private closed = false;
 
   private constructor(options: ResolvedOptions) {
     this.options = options;
     this.transport = new Transport(options);
     this.keyRing = new KeyRing(() => this.loadKeys());
-    this.batcher = new CheckBatcher(
-      (selectors, deadline) => this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline),
-      options.batch,
-    );
+    this.batcher = new CheckBatcher((selectors, deadline) => this.sendCheck(selectors, deadline), options.batch);
     this.oblivious = new ObliviousSelectors(
       (request, deadline) => (this.closed ? Promise.reject(MamoriClientError.closed()) : this.transport.unary<EvaluatePanSelectorsResponse__Output>('EvaluatePanSelectors', request, deadline)),
       { ...options.selectors, cacheKey: options.selectors.cacheKey, adminDeadlineMs: options.adminDeadlineMs, log: options.log, countInvalid: () => void this.counters.invalid++ },
@@ -118,11 +118,12 @@ export class MamoriClient {
     const keys = this.keyRing.current();
     if (!keys || this.closed) return (await this.checkCards([pan], options))[0] as CardCheckResult;
     const budget = this.budgetOf(options);
-    const deadline = Date.now() + budget;
-    const [digits] = this.normalizeAll([pan]);
+    const normalized = typeof pan === 'string' ? normalizePan(pan) : undefined;
+    if (!normalized?.ok) return (await this.checkCards([pan], options))[0] as CardCheckResult;
+    const digits = normalized.digits;
     let oblivious: Buffer | undefined;
     if (this.phase !== 'keyed') {
-      const slot = this.oblivious.cachedSlot(digits as string);
+      const slot = this.oblivious.cachedSlot(digits);
       // A first-seen card: one evaluation round (coalesced with concurrent callers'), then as cached.
       if (slot < 0) return (await this.checkCards([pan], options))[0] as CardCheckResult;
       // The mirror's verdict kept in the card's slot: a negative reads that slot and nothing else.
@@ -135,11 +136,30 @@ export class MamoriClient {
       oblivious = this.oblivious.selectorAt(slot);
     }
     this.counters.checks++;
-    const local = this.fromMirror(this.cardSelectors(digits as string, keys, oblivious), options.transaction);
-    if (!Array.isArray(local)) return local;
+    if (this.mirrorSaysNotListed(digits, keys, oblivious)) return this.answer([], 'mirror', options.transaction);
+    const local = this.cardSelectors(digits, keys, oblivious);
     // The node is asked later (batched): the view is only valid until the cache's next insertion.
     for (const s of local) if (s.digest === oblivious) s.digest = Buffer.from(s.digest);
-    return (await this.askNode([local], deadline, budget, options.transaction))[0] as CardCheckResult;
+    return (await this.askNode([local], Date.now() + budget, budget, options.transaction))[0] as CardCheckResult;
+  }
+
+  /**
+   * True when the mirror is certain that none of the card's selectors is listed. The digests
+   * are looked up as views (libsodium's output, the cache's bytes): a negative check copies
+   * and allocates nothing.
+   */
+  private mirrorSaysNotListed(digits: string, keys: readonly HashingKey[], oblivious: Buffer | undefined): boolean {
+    const mirror = this.mirror;
+    if (!mirror) return false;
+    let may: boolean | undefined = false;
+    if (oblivious && this.phase !== 'keyed') may = mirror.mayContain(oblivious);
+    if (this.phase !== 'oblivious') for (let i = 0; may === false && i < keys.length; i++) may = mirror.mayContain(panSelectorView((keys[i] as HashingKey).key, digits));
+    if (may === undefined) {
+      this.counters.mirrorUnusable(this.options.log, () => mirror.status().reason);
+      return false;
+    }
+    this.counters.mirrorUsable(this.options.log);
+    return !may;
   }
 
   /**
@@ -553,7 +573,16 @@ export class MamoriClient {
     const response = await this.admin<GetHashingKeysResponse__Output>('GetHashingKeys', {});
     if (response.keys.length === 0) throw new MamoriClientError('FAILED_PRECONDITION', 'the node has no active hashing-key epoch');
     this.phase = PHASES.includes(response.panSelectors) ? (response.panSelectors as PanSelectorPhase) : 'keyed';
+    this.packedChecks = response.packedChecks === true;
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
+  }
+
+  /** One Check RPC of the batcher: packed when the node answers that form and the selectors share a type. */
+  private async sendCheck(selectors: PanSelector[], deadline: number): Promise<CheckResponse__Output> {
+    const packed = this.packedChecks ? packSelectors(selectors) : undefined;
+    if (!packed) return this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline);
+    const response = await this.transport.unary<CheckResponse__Output>('Check', packed, deadline);
+    return { ...response, results: unpackResults(response, selectors.length) };
   }
 
   private admin<Res>(method: UnaryMethod, request: object): Promise<Res> {

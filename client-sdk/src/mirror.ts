@@ -75,7 +75,7 @@ export class FilterMirror {
    * false: certainly not in the node's filter, so not listed; true: ask the node;
    * undefined: the mirror cannot answer (not loaded yet, or stale), ask the node.
    */
-  mayContain(digest: Buffer): boolean | undefined {
+  mayContain(digest: Uint8Array): boolean | undefined {
     const filter = this.filter;
     if (!filter || !this.live || Date.now() - this.lastMessageAt > this.staleAfterMs) return undefined;
     return filter.has(digest);

@@ -126,11 +126,19 @@ export class DigestBloomFilter {
   /** False means certainly absent; true means present or a false positive. Allocation-free. */
   has(digest: Uint8Array): boolean {
     checkDigest(digest);
+    return this.hasAt(digest, 0);
+  }
+
+  /** has() of the 32-byte digest at `offset` of `bytes` (packed digests), with no view made. */
+  hasAt(bytes: Uint8Array, offset: number): boolean {
+    if (!(Number.isInteger(offset) && offset >= 0 && offset + DIGEST_BYTES <= bytes.length)) {
+      throw new RangeError(`a digest at offset ${offset} needs ${DIGEST_BYTES} bytes, the array holds ${bytes.length}`);
+    }
     const m = this.m;
     const k = this.k;
     const array = this.bitset.array;
-    let x = reduce64(word(digest, 0), word(digest, 4), m);
-    let y = reduce64(word(digest, 8), word(digest, 12), m);
+    let x = reduce64(word(bytes, offset), word(bytes, offset + 4), m);
+    let y = reduce64(word(bytes, offset + 8), word(bytes, offset + 12), m);
     for (let i = 0; i < k; i++) {
       if ((array[x >>> 3] & (1 << (x & 7))) === 0) return false;
       x += y;

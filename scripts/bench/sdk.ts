@@ -7,9 +7,10 @@
 //                      batch Check RPCs by the SDK): checks/s, p50, p99 per call; ~1% listed cards
 //                      whose answers must be listed (and the others not)
 //   limits           - what the SDK cannot beat, measured in the same run: normalizePan +
-//                      panSelector + DigestBloomFilter.has on a filter of the node's size with no
-//                      SDK around it; a bare grpc-js unary call (Check of one selector, and
-//                      GetHashingKeys) at concurrency 1
+//                      panSelectorView (the hash the mirror check uses, read in place) +
+//                      DigestBloomFilter.has on a filter of the node's size with no SDK around
+//                      it; a bare grpc-js unary call (Check of one selector, and GetHashingKeys)
+//                      at concurrency 1
 //
 // Every figure is the median over `runs` runs (per-run checks/s, per-run p50 and p99).
 import { randomBytes } from 'node:crypto';
@@ -20,7 +21,7 @@ import type { CardCheckResult } from '../../client-sdk/src/results';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { normalizePan } from '../../proto/ts/normalize';
-import { panSelector } from '../../proto/ts/trust/domains';
+import { panSelector, panSelectorView } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { addRow, details, immediate, median, now, onCleanup, progress, randomPan } from './common';
@@ -309,7 +310,7 @@ async function hashFilterLimit(options: SdkBenchOptions, key: Uint8Array, params
       const t = process.hrtime.bigint();
       const normalized = normalizePan(pans[i] as string);
       if (!normalized.ok) throw new Error(`generated PAN rejected: ${normalized.reason}`);
-      if (filter.has(panSelector(key, normalized.digits))) positives++;
+      if (filter.has(panSelectorView(key, normalized.digits))) positives++;
       ns[i] = Number(process.hrtime.bigint() - t);
     }
     const seconds = Number(process.hrtime.bigint() - c0) / 1e9;

@@ -42,7 +42,11 @@ const randomDigests = (rng: Rng, n: number) => Array.from({ length: n }, () => r
 
 /** Well-formed requests the node must answer with OK, per method; a method missing here gets `{}`. */
 const VALID_REQUESTS: Record<string, (rng: Rng) => object> = {
-  Check: (rng) => ({ selectors: randomDigests(rng, 1 + rng.int(100)).map((digest) => ({ type: 'SELECTOR_TYPE_PAN', digest })) }),
+  // Either wire form (docs/protocol.md#packed-checks).
+  Check: (rng) =>
+    rng.chance(0.5)
+      ? { selectors: randomDigests(rng, 1 + rng.int(100)).map((digest) => ({ type: 'SELECTOR_TYPE_PAN', digest })) }
+      : { packedDigests: Buffer.concat(randomDigests(rng, 1 + rng.int(100))), packedType: 'SELECTOR_TYPE_PAN' },
   Status: () => ({}),
   GetHashingKeys: () => ({}),
   Heads: () => ({}),

@@ -26,15 +26,25 @@ export class Clients {
   }
 }
 
-/** Counts the Check calls the node itself served (below the SDK, independent of its counters). */
-export function countServedChecks(n: InProcessNode): { calls: number; selectors: number } {
-  const count = { calls: 0, selectors: 0 };
-  const node = n.node as unknown as { check: (selectors: unknown[]) => unknown };
+/**
+ * Counts the Check calls the node itself served (below the SDK, independent of its counters),
+ * in either wire form; `packed` counts those of the packed form.
+ */
+export function countServedChecks(n: InProcessNode): { calls: number; selectors: number; packed: number } {
+  const count = { calls: 0, selectors: 0, packed: 0 };
+  const node = n.node as unknown as { check: (selectors: unknown[]) => unknown; checkPacked: (packed: { count: number }) => unknown };
   const original = node.check.bind(node);
   node.check = (selectors: unknown[]) => {
     count.calls++;
     count.selectors += selectors.length;
     return original(selectors);
+  };
+  const originalPacked = node.checkPacked.bind(node);
+  node.checkPacked = (packed: { count: number }) => {
+    count.calls++;
+    count.packed++;
+    count.selectors += packed.count;
+    return originalPacked(packed);
   };
   return count;
 }

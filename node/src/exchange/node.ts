@@ -4,7 +4,8 @@
 import type { PublishIndicators__Output } from '../../../proto/gen/mamori/v1/PublishIndicators';
 import { MamoriError } from '../ledger/errors';
 import { roleAllowsKind } from '../ledger/roles';
-import type { ValidRetraction, ValidSelector } from '../ledger/validate';
+import type { PackedSelectors, ValidRetraction, ValidSelector } from '../ledger/validate';
+import { bitmapBytes, PACKED_DIGEST_BYTES, setBit } from '../../../proto/ts/packed-check';
 import type { SelectorIndex } from '../filter/selector-index';
 import type { DamagedEntryStore } from '../integrity/damaged-entries';
 import type { DerivedState } from '../integrity/derived-state';
@@ -178,6 +179,30 @@ export class MamoriNode {
       events.checked(verdicts.length, verdicts.reduce((n, v) => (v.listed ? n + 1 : n), 0), seconds);
     }
     return verdicts;
+  }
+
+  /**
+   * check() of a packed request: the filter reads each digest where it lies, and only a filter
+   * positive becomes a selector to confirm in SQLite. Returns the bitmap of the listed digests
+   * and their verdicts, in order.
+   */
+  checkPacked(packed: PackedSelectors, nowMs = Date.now()): { bitmap: Buffer; listed: CheckVerdict[] } {
+    this.feed.assertOpen();
+    if (panSelectorPhase(this.membership.consortium) === 'oblivious') requirePanSelectorAllowed('oblivious', packed.type, 'packedType', 'checked');
+    const events = this.parts.events;
+    const started = events.observed ? process.hrtime.bigint() : 0n;
+    const bitmap = Buffer.alloc(bitmapBytes(packed.count));
+    const listed: CheckVerdict[] = [];
+    const digests = packed.digests;
+    for (let i = 0, offset = 0; i < packed.count; i++, offset += PACKED_DIGEST_BYTES) {
+      if (!this.index.mayContainAt(digests, offset)) continue;
+      const verdict = this.confirm({ type: packed.type, digest: digests.subarray(offset, offset + PACKED_DIGEST_BYTES) }, nowMs);
+      if (!verdict.listed) continue;
+      setBit(bitmap, i);
+      listed.push(verdict);
+    }
+    if (started !== 0n) events.checked(packed.count, listed.length, Number(process.hrtime.bigint() - started) / 1e9);
+    return { bitmap, listed };
   }
 
   private confirm(selector: ValidSelector, now: number): CheckVerdict {

@@ -38,6 +38,11 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
     return this.filter.has(digest);
   }
 
+  /** mayContain() of the digest at `offset` of packed digests, read in place. */
+  mayContainAt(digests: Uint8Array, offset: number): boolean {
+    return this.filter.hasAt(digests, offset);
+  }
+
   /** Selectors of a committed transaction. */
   added(digests: Iterable<Buffer>): void {
     for (const digest of digests) {

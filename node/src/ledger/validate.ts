@@ -103,16 +103,43 @@ export function validateSelectors(selectors: Selector__Output[] | undefined, fie
   return selectors.map((s, i) => validateSelector(s, `${field}[${i}]`));
 }
 
+/** Why a check refuses a selector type. */
+const notCheckable = (type: string) => `${type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN, SELECTOR_TYPE_PAN_OBLIVIOUS or a merchant selector type`;
+
 /** Refuses the same selector twice in one list: an entry must never name a selector twice. */
 /** A check's selectors: well-formed, and of a type some indicator kind uses. */
 export function validateCheckSelectors(selectors: Selector__Output[] | undefined, field: string, max: number): ValidSelector[] {
   const valid = validateSelectors(selectors, field, max);
   valid.forEach((s, i) => {
     if (!CHECKABLE_SELECTOR_TYPES.has(s.type)) {
-      throw MamoriError.invalidArgument(`${field}[${i}].type`, `${s.type} is a type no indicator kind uses; a check takes SELECTOR_TYPE_PAN, SELECTOR_TYPE_PAN_OBLIVIOUS or a merchant selector type`);
+      throw MamoriError.invalidArgument(`${field}[${i}].type`, notCheckable(s.type));
     }
   });
   return valid;
+}
+
+/** A packed check (docs/protocol.md#packed-checks): `count` digests of one type, back to back. */
+export interface PackedSelectors {
+  type: ValidSelector['type'];
+  digests: Buffer;
+  count: number;
+}
+
+/** The packed form of a check: whole 32-byte digests, at most `max`, a checkable type, and not beside the repeated form. */
+export function validatePackedCheck(request: { selectors?: readonly unknown[]; packedDigests?: Uint8Array; packedType?: unknown }, max: number): PackedSelectors {
+  const digests = request.packedDigests;
+  if (!digests || digests.length === 0) throw MamoriError.invalidArgument('packedDigests', 'must contain at least one digest');
+  if ((request.selectors?.length ?? 0) > 0) throw MamoriError.invalidArgument('packedDigests', 'give the selectors or packed digests, not both');
+  if (digests.length % DIGEST_BYTES !== 0) {
+    throw MamoriError.invalidArgument('packedDigests', `${digests.length} bytes is not a whole number of ${DIGEST_BYTES}-byte digests`);
+  }
+  const count = digests.length / DIGEST_BYTES;
+  if (count > max) throw MamoriError.invalidArgument('packedDigests', `has ${count} selectors; the limit is ${max}`);
+  const type = enumValue<ValidSelector['type']>(SelectorType, request.packedType, 'packedType');
+  if (!CHECKABLE_SELECTOR_TYPES.has(type)) {
+    throw MamoriError.invalidArgument('packedType', notCheckable(type));
+  }
+  return { type, digests: Buffer.isBuffer(digests) ? digests : Buffer.from(digests), count };
 }
 
 export function rejectRepeatedSelectors(selectors: readonly ValidSelector[], field: string): void {

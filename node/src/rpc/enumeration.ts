@@ -5,6 +5,7 @@
 // allocation, and no selector kept. The operator gets one warning per client and window,
 // naming the client by a prefix of its token digest and never a selector.
 import type { Logger } from 'pino';
+import { PACKED_DIGEST_BYTES } from '../../../proto/ts/packed-check';
 
 /** 2^12 registers: about 1.6 % standard error at any count. */
 const INDEX_BITS = 12;
@@ -38,10 +39,11 @@ class ClientWindow {
     this.zeros = REGISTERS;
   }
 
-  add(digest: Uint8Array): void {
-    if (digest.length < 8) return;
-    const index = (digest[0] << 4) | (digest[1] >>> 4);
-    const rest = ((digest[4] << 24) | (digest[5] << 16) | (digest[6] << 8) | digest[7]) >>> 0;
+  /** The digest at `at` of `bytes` (a selector's digest, or one of packed digests). */
+  add(bytes: Uint8Array, at = 0): void {
+    if (bytes.length < at + 8) return;
+    const index = (bytes[at] << 4) | (bytes[at + 1] >>> 4);
+    const rest = ((bytes[at + 4] << 24) | (bytes[at + 5] << 16) | (bytes[at + 6] << 8) | bytes[at + 7]) >>> 0;
     const rank = Math.clz32(rest) + 1;
     const old = this.registers[index];
     if (rank <= old) return;
@@ -74,6 +76,27 @@ export class EnumerationDetector {
 
   /** One Check call of `client`: its selectors' digests and whether each was listed. */
   observe(client: string, digests: readonly { digest: Uint8Array }[], verdicts: readonly { listed: boolean }[]): void {
+    const w = this.windowOf(client);
+    if (w.alerted) return; // once per window: nothing more to count until it ends
+    for (let i = 0; i < digests.length; i++) {
+      w.add(digests[i].digest);
+      if (!verdicts[i]?.listed) w.missed++;
+    }
+    w.checked += digests.length;
+    this.judge(client, w);
+  }
+
+  /** One packed Check call of `client`: `count` digests of 32 bytes back to back, `listed` of them listed. */
+  observePacked(client: string, packed: Uint8Array, count: number, listed: number): void {
+    const w = this.windowOf(client);
+    if (w.alerted) return;
+    for (let i = 0; i < count; i++) w.add(packed, i * PACKED_DIGEST_BYTES);
+    w.missed += count - listed;
+    w.checked += count;
+    this.judge(client, w);
+  }
+
+  private windowOf(client: string): ClientWindow {
     const now = this.clock();
     let w = this.clients.get(client);
     if (w === undefined) {
@@ -83,12 +106,10 @@ export class EnumerationDetector {
     } else if (now - w.startedMs >= this.settings.windowMs) {
       w.reset(now);
     }
-    if (w.alerted) return; // once per window: nothing more to count until it ends
-    for (let i = 0; i < digests.length; i++) {
-      w.add(digests[i].digest);
-      if (!verdicts[i]?.listed) w.missed++;
-    }
-    w.checked += digests.length;
+    return w;
+  }
+
+  private judge(client: string, w: ClientWindow): void {
     if (w.checked <= this.settings.distinctSelectors) return; // cannot be more distinct than checked
     const distinct = w.distinct();
     const missRatio = w.missed / w.checked;

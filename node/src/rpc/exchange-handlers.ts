@@ -8,7 +8,7 @@ import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
 import type { EpochKey } from '../membership/consortium';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
-import { validateCheckSelectors, validatePublication, validateRetraction } from '../ledger/validate';
+import { validateCheckSelectors, validatePackedCheck, validatePublication, validateRetraction } from '../ledger/validate';
 import type { NodeLimits } from '../config/limits-schema';
 import type { ExchangePorts } from './ports';
 import type { StreamWatch } from './streams';
@@ -96,6 +96,15 @@ export function exchangeHandlers(
     }),
 
     Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
+      if (request.packedDigests && request.packedDigests.length > 0) {
+        // The packed form (docs/protocol.md#packed-checks): no message and no Buffer per selector.
+        const packed = validatePackedCheck(request, LIMITS.maxSelectorsPerCheck);
+        guard.checks.take(caller.digest, packed.count);
+        const { bitmap, listed } = node.checkPacked(packed);
+        guard.enumeration.observePacked(caller.digest, packed.digests, packed.count, listed.length);
+        audit.checked(caller.actor, packed.count, listed.length);
+        return { listedBitmap: bitmap, listedResults: listed };
+      }
       const selectors = validateCheckSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
       guard.checks.take(caller.digest, selectors.length);
       const results = node.check(selectors);
@@ -151,7 +160,7 @@ export function exchangeHandlers(
       const keys = membership.hashingKeys();
       const upcoming = membership.upcomingHashingKeys();
       audit.record(caller.actor, 'hashing-keys', { epochs: keys.map((k) => k.epoch), upcoming: upcoming.map((k) => k.epoch) });
-      return { keys: keys.map(hashingKeyMessage), upcoming: upcoming.map(hashingKeyMessage), panSelectors: membership.panSelectorPhase() };
+      return { keys: keys.map(hashingKeyMessage), upcoming: upcoming.map(hashingKeyMessage), panSelectors: membership.panSelectorPhase(), packedChecks: true };
     }),
   };
 }

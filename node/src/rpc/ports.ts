@@ -85,7 +85,7 @@ export interface PeerEvaluationPort {
 
 /** Everything the member-local Exchange service uses. */
 export interface ExchangePorts {
-  node: Pick<MamoriNode, 'publish' | 'retract' | 'check' | 'status'>;
+  node: Pick<MamoriNode, 'publish' | 'retract' | 'check' | 'checkPacked' | 'status'>;
   reports: Pick<MemberReports, 'reportCardTesting' | 'reportFraud' | 'reportSightings'>;
   membership: MembershipView;
   frozen: FrozenOrigins;

@@ -41,6 +41,7 @@
 // SHA-256 checksum (node/src/filter/snapshot.ts) only detects damage; its MAC detects tampering.
 import { createHash, createHmac } from 'node:crypto';
 import { sodium } from '../sodium';
+import { KeyedDigitsDigest } from '../keyed-digest';
 import type { SelectorType__Output } from '../../gen/mamori/v1/SelectorType';
 
 const NAMESPACE = 'mamori/v1/';
@@ -164,22 +165,28 @@ export function hashSelector(key: Uint8Array, type: SelectorTypeName, normalized
 }
 
 const PAN_TAG = selectorTags.get('SELECTOR_TYPE_PAN') as Buffer;
-/** The message buffer of panSelector, reused: hashing is synchronous, one message at a time. */
-const panMessage = Buffer.alloc(PAN_TAG.length + 19);
-PAN_TAG.copy(panMessage, 0);
+/** Normalized PANs are 12-19 digits. */
+const PAN_DIGITS_MAX = 19;
+/** Hashed in libsodium's memory without per-call copies: hashing is synchronous, one message at a time. */
+const panDigest = new KeyedDigitsDigest(PAN_TAG, PAN_DIGITS_MAX, DIGEST_BYTES);
 
-/** hashSelector for a normalized PAN (12-19 ASCII digits): the check hot path, no allocation for the message. */
+/** hashSelector for a normalized PAN (12-19 ASCII digits): the check hot path. */
 export function panSelector(key: Uint8Array, digits: string): Buffer {
-  if (digits.length > 19) return hashSelector(key, 'SELECTOR_TYPE_PAN', digits);
-  const written = panMessage.write(digits, PAN_TAG.length, 'latin1');
-  const digest = sodium().crypto_generichash(DIGEST_BYTES, panMessage.subarray(0, PAN_TAG.length + written), key);
-  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+  if (digits.length > PAN_DIGITS_MAX) return hashSelector(key, 'SELECTOR_TYPE_PAN', digits);
+  return panDigest.copy(key, digits);
+}
+
+/**
+ * panSelector as a view of libsodium's memory, valid until the next panSelectorView or
+ * panSelector call: for a lookup that reads the digest at once (a Bloom filter's has()).
+ */
+export function panSelectorView(key: Uint8Array, digits: string): Uint8Array {
+  if (digits.length > PAN_DIGITS_MAX) return hashSelector(key, 'SELECTOR_TYPE_PAN', digits);
+  return panDigest.view(key, digits);
 }
 
 const SELECTOR_CACHE_TAG = tag('selector-cache');
-/** The message buffer of selectorCacheHandle, reused like panMessage. */
-const cacheMessage = Buffer.alloc(SELECTOR_CACHE_TAG.length + 19);
-SELECTOR_CACHE_TAG.copy(cacheMessage, 0);
+const cacheDigest = new KeyedDigitsDigest(SELECTOR_CACHE_TAG, PAN_DIGITS_MAX, DIGEST_BYTES);
 
 /**
  * The handle the SDK files a card's oblivious selector under in its member-local cache:
@@ -187,10 +194,8 @@ SELECTOR_CACHE_TAG.copy(cacheMessage, 0);
  * a map key and an exported cache cannot be tested without the key; the cached check's hot path.
  */
 export function selectorCacheHandle(key: Uint8Array, digits: string): Buffer {
-  const written = cacheMessage.write(digits, SELECTOR_CACHE_TAG.length, 'latin1');
-  if (written !== digits.length || digits.length > 19) throw new Error('a cache handle takes a normalized PAN of at most 19 digits');
-  const digest = sodium().crypto_generichash(DIGEST_BYTES, cacheMessage.subarray(0, SELECTOR_CACHE_TAG.length + written), key);
-  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+  if (digits.length > PAN_DIGITS_MAX) throw new Error('a cache handle takes a normalized PAN of at most 19 digits');
+  return cacheDigest.copy(key, digits);
 }
 
 // ---- hashed ----
