@@ -39,7 +39,8 @@ installed="$work/prefix/lib/node_modules/mamori"
 if [ -e "$installed/node_modules/typescript" ]; then echo "check-package: typescript was installed with the package" >&2; exit 1; fi
 
 step "mamori --help"
-"$mamori" --help | tee "$work/help.txt" | head -3
+"$mamori" --help >"$work/help.txt"
+sed -n 1,3p "$work/help.txt"
 grep -q '^Usage: mamori' "$work/help.txt"
 
 step "a node started from the installed command"
@@ -54,7 +55,7 @@ for _ in $(seq 1 240); do
   sleep 0.25
 done
 if [ -z "$serving" ]; then echo "check-package: the installed node did not answer mamori status; its log:" >&2; cat "$work/node.log" >&2; exit 1; fi
-head -3 "$work/status.txt"
+sed -n 1,3p "$work/status.txt"
 kill -TERM "$node_pid"
 wait "$node_pid"
 node_pid=

@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { sodiumReady } from '../../proto/ts/sodium';
+import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { bearer, filesUnder, freePort, makeConsortium, memberOf, nodeConfigVariant, rawCall, rawExchange, runCli, spawnNode, waitUntilServing, type NodeProcess } from '../helpers/node-harness';
@@ -108,6 +109,16 @@ describe('interfaces: the member API behind mutual TLS, peers on all interfaces,
       const checked = await runCli(['check', 'card', '-', '--config', client], { input: `${pan}\n` });
       expect(checked.code, checked.stderr).to.equal(0);
       expect(checked.stdout).to.match(/^LISTED by 1 member/);
+      // The SDK in its default mirror mode: the filter streamed over the same mutual TLS.
+      const sdk = MamoriClient.fromConfigFile(client);
+      try {
+        await waitFor(async () => {
+          const result = await sdk.checkCard(pan);
+          return result.listed && result.source !== 'fallback' && sdk.sdkStatus().mirror?.ready === true;
+        }, 'the SDK mirror to load over mutual TLS and confirm the card', 60_000, 50);
+      } finally {
+        sdk.close();
+      }
       for (const f of [...filesUnder(path.join(memberDir, 'data')), path.join(layout.dir, 'psp-c-node.log')]) {
         const text = fs.readFileSync(f).toString('latin1');
         for (const form of panForms(pan)) expect(text.includes(form), `${form} in ${f}`).to.equal(false);
