@@ -97,7 +97,7 @@ export class MamoriClient {
 
   /** Connects with a client.json (as `mamori dev-consortium` writes it); `overrides` win over the file. */
   static fromConfigFile(file: string, overrides: Partial<ClientOptions> = {}): MamoriClient {
-    return MamoriClient.connect({ ...configToOptions(readClientConfig(file)), ...overrides });
+    return MamoriClient.connect({ ...configToOptions(readClientConfig(file), file), ...overrides });
   }
 
   /** Budget of a check in ms. */

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { z } from 'zod';
 import { MamoriClientError } from './errors';
 import { issueField, OPTION_SCHEMAS, type ClientOptions } from './options';
+import { mutualTlsCredentials } from './transport';
 
 /**
  * client.json: everything a client needs to reach its member's node, and optionally how it
@@ -21,6 +23,21 @@ export const clientConfigSchema = z
     mode: OPTION_SCHEMAS.mode.optional(),
     failMode: OPTION_SCHEMAS.failMode.optional(),
     batch: OPTION_SCHEMAS.batch.optional(),
+    /**
+     * Mutual TLS to a node that serves its member API beyond loopback (node.json apiTls): the CA
+     * the node's certificate chains to, this client's certificate and key, and optionally the
+     * name to verify in the node's certificate instead of the target's host. Paths are relative
+     * to the client.json.
+     */
+    tls: z
+      .object({
+        caFile: z.string().min(1),
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        serverName: z.string().regex(/^[A-Za-z0-9.\-:]+$/, 'expected a DNS name or an IP address').optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -38,11 +55,22 @@ export function readClientConfig(file: string): ClientConfig {
     const problems = parsed.error.issues.map((i) => `${issueField(i) || '(top level)'}: ${i.message}`);
     throw new MamoriClientError('CONFIG', `${file}: ${problems.join('; ')}`);
   }
-  return parsed.data;
+  const { tls } = parsed.data;
+  if (!tls) return parsed.data;
+  const resolve = (target: string) => path.resolve(path.dirname(file), target);
+  return { ...parsed.data, tls: { ...tls, caFile: resolve(tls.caFile), certFile: resolve(tls.certFile), keyFile: resolve(tls.keyFile) } };
 }
 
-/** The connect options a client.json stands for. */
-export function configToOptions(config: ClientConfig): ClientOptions {
-  const { member: _member, ...options } = config;
-  return options;
+/** The connect options a client.json stands for; its TLS files are read here. */
+export function configToOptions(config: ClientConfig, file = 'client.json'): ClientOptions {
+  const { member: _member, tls, ...options } = config;
+  if (!tls) return options;
+  const read = (field: 'caFile' | 'certFile' | 'keyFile'): Buffer => {
+    try {
+      return fs.readFileSync(tls[field]);
+    } catch (error) {
+      throw new MamoriClientError('CONFIG', `${file}: tls.${field}: ${tls[field]} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  return { ...options, credentials: mutualTlsCredentials({ ca: read('caFile'), cert: read('certFile'), key: read('keyFile'), serverName: tls.serverName }) };
 }

@@ -3,6 +3,7 @@
 // SDK module that imports grpc-js: the mirror's channel is opened here too, and the rest of the
 // SDK names grpc-js types through the aliases below.
 import * as grpc from '@grpc/grpc-js';
+import { checkServerIdentity } from 'node:tls';
 import { loadMamoriPackageDefinition, type MamoriGrpcTypes } from '../../proto/ts/loader';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import { MamoriClientError } from './errors';
@@ -25,6 +26,16 @@ export interface ChannelSettings {
   readonly token: string;
   readonly credentials: ChannelCredentials | undefined;
   readonly reconnect: { readonly initialBackoffMs: number; readonly maxBackoffMs: number };
+}
+
+/**
+ * Mutual TLS to a node's member API served beyond loopback: trust only this CA, present this
+ * client certificate. The node's certificate must name the target's host, or serverName when
+ * given (a node reached through an address its certificate does not list).
+ */
+export function mutualTlsCredentials(material: { ca: Buffer; cert: Buffer; key: Buffer; serverName?: string }): ChannelCredentials {
+  const { serverName } = material;
+  return grpc.credentials.createSsl(material.ca, material.key, material.cert, serverName ? { checkServerIdentity: (_host, cert) => checkServerIdentity(serverName, cert) } : {});
 }
 
 /** A channel of its own for the filter mirror's long stream, and the metadata that carries the token. */

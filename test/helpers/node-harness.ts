@@ -130,9 +130,17 @@ export async function startInProcessNode(
   };
 }
 
-/** A raw gRPC stub, for requests the SDK would never send. */
-export function rawExchange(target: string): ExchangeClient {
-  return new (loadGrpcTypes().mamori.v1.Exchange)(target, grpc.credentials.createInsecure());
+/** A raw gRPC stub, for requests the SDK would never send (insecure unless credentials are given). */
+export function rawExchange(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): ExchangeClient {
+  return new (loadGrpcTypes().mamori.v1.Exchange)(target, credentials);
+}
+
+/** A copy of a member's node.json with some fields replaced (undefined: removed), beside it; returns its path. */
+export function nodeConfigVariant(layout: DevConsortiumLayout, member: string, name: string, overrides: Record<string, unknown>): string {
+  const raw = JSON.parse(fs.readFileSync(memberOf(layout, member).nodeConfig, 'utf8')) as Record<string, unknown>;
+  const file = path.join(path.dirname(memberOf(layout, member).nodeConfig), name);
+  fs.writeFileSync(file, JSON.stringify({ ...raw, ...overrides }, null, 2));
+  return file;
 }
 
 export function bearer(token: string): grpc.Metadata {

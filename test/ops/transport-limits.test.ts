@@ -13,18 +13,10 @@ import { panSelector } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
 import { limitsOf, serverOptions } from '../../node/src/rpc/limits';
-import { bearer, freePort, makeConsortium, memberOf, rawCall, rawExchange, runCli, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
+import { bearer, freePort, makeConsortium, memberOf, nodeConfigVariant, rawCall, rawExchange, runCli, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPans } from '../helpers/cards';
 import { grpcError, memberTlsTarget, runMemberNode, sample, scrape } from '../helpers/ops';
 import { waitFor } from '../helpers/wait';
-
-/** A copy of a member's node.json with some fields replaced; returns its path. */
-function nodeConfigVariant(layout: DevConsortiumLayout, member: string, name: string, overrides: Record<string, unknown>): string {
-  const raw = JSON.parse(fs.readFileSync(memberOf(layout, member).nodeConfig, 'utf8')) as Record<string, unknown>;
-  const file = path.join(layout.dir, member, name);
-  fs.writeFileSync(file, JSON.stringify({ ...raw, ...overrides }, null, 2));
-  return file;
-}
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-// `mamori member init|join|replica` (on each member's machine) and `mamori consortium
+// `mamori member init|join|replica|api-tls` (on each member's machine) and `mamori consortium
 // init|add-member|renew-cert|remove-member|set-bins|show` (the operator): parsing and printing only; the
 // work is in runtime/member-setup.ts and runtime/consortium-operator.ts.
 // The step-by-step use: docs/runbook-consortium.md.
@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { addMember, daysUntil, DEFAULT_CERT_DAYS, initConsortium, pushConsortium, removeMember, renewCertificate, setBins, showConsortium, type ChangeResult } from '../runtime/consortium-operator';
 import { DEFAULT_API, initMember, joinMember } from '../runtime/member-setup';
 import { makeMemberReplica } from '../runtime/member-replica';
+import { DEFAULT_API_CLIENT_NAME, makeApiTls } from '../runtime/member-api-tls';
 import { isoDate, toJson } from './output';
 import { wholeNumber } from './whole-number';
 
@@ -34,7 +35,7 @@ export function addFormationCommands(program: Command): void {
     .requiredOption('--role <role>', 'issuer, acquirer or psp')
     .requiredOption('--endpoint <host:port>', "where the other members' nodes reach this node (replication, mutual TLS)")
     .option('--bin-ranges <bins>', 'BIN ranges this issuer owns, comma-separated (6-8 digits each)', list, [] as string[])
-    .option('--api <host:port>', "the member API on loopback (this member's CLI and SDK)", DEFAULT_API)
+    .option('--api <host:port>', "the member API on loopback (this member's CLI and SDK; beyond loopback: mamori member api-tls)", DEFAULT_API)
     .option('--peer-listen <host:port>', 'where the node listens for peers (default: the endpoint)')
     .option('--json', 'print JSON')
     .action(async (o: { dir: string; id: string; role: string; endpoint: string; binRanges: string[]; api: string; peerListen?: string; json?: boolean }) => {
@@ -95,6 +96,31 @@ export function addFormationCommands(program: Command): void {
           `  client config: ${r.clientConfig || "(none: the member's directory has no client.json)"}`,
           `  key file: ${r.keyFile}`,
           `Start it: mamori start --config ${r.nodeConfig}`,
+        ].join('\n'),
+      );
+    });
+
+  member
+    .command('api-tls')
+    .description(
+      "serve the member API beyond loopback over mutual TLS: make a CA of this member's own, a server certificate for the node and a client certificate for its payment systems in DIR/api-tls; set apiTls and listen in node.json, tls and target in client.json",
+    )
+    .requiredOption('--dir <dir>', "the member's directory (node.json and client.json)")
+    .requiredOption('--host <names>', "names or addresses the member's systems reach the node by, comma-separated (the first goes in client.json)", list)
+    .requiredOption('--listen <host:port>', 'where the node serves the member API, for example 0.0.0.0:7101')
+    .option('--client-name <name>', 'the name in the client certificate', DEFAULT_API_CLIENT_NAME)
+    .option('--cert-days <days>', 'validity of the server and client certificates', wholeNumber('--cert-days', { min: 1, max: 3650 }), 825)
+    .option('--json', 'print JSON')
+    .action(async (o: { dir: string; host: string[]; listen: string; clientName: string; certDays: number; json?: boolean }) => {
+      const r = await makeApiTls({ dir: o.dir, hosts: o.host, listen: o.listen, clientName: o.clientName, certDays: o.certDays });
+      if (o.json) return console.log(toJson(r));
+      console.log(
+        [
+          `Member ${r.member}: the member API will be served on ${r.listen} over mutual TLS (restart the node).`,
+          `  node.json: apiTls -> ${r.files.serverCert}, client certificates must chain to ${r.files.caCert}`,
+          `  client.json: target ${r.target}, tls -> ${r.files.clientCert}`,
+          `  for a payment system on another host, copy client.json with ${r.files.caCert}, ${r.files.clientCert} and ${r.files.clientKey} (same relative paths)`,
+          `  ${r.files.caKey} signs client certificates: keep it off the node once they are made`,
         ].join('\n'),
       );
     });

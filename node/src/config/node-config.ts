@@ -1,6 +1,6 @@
 import { ConfigError } from './errors';
 import { readJsonFile, resolveFrom } from './files';
-import { nodeConfigSchema, type NodeConfigFile } from './schemas';
+import { nodeConfigSchema, type NodeConfigFile, type TlsFilesConfig } from './schemas';
 
 /** A node config with its paths resolved against the config file's folder. */
 export interface NodeConfig extends NodeConfigFile {
@@ -15,13 +15,14 @@ export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = process.en
     dataDir: resolveFrom(file, raw.dataDir),
     consortiumFile: resolveFrom(file, raw.consortiumFile),
     memberKeyFile: resolveFrom(file, raw.memberKeyFile),
-    tls: raw.tls && {
-      caFile: resolveFrom(file, raw.tls.caFile),
-      certFile: resolveFrom(file, raw.tls.certFile),
-      keyFile: resolveFrom(file, raw.tls.keyFile),
-    },
+    tls: raw.tls && resolveTlsFiles(file, raw.tls),
+    apiTls: raw.apiTls && resolveTlsFiles(file, raw.apiTls),
     logLevel: logLevelFromEnv(env) ?? raw.logLevel,
   });
+}
+
+function resolveTlsFiles(file: string, tls: TlsFilesConfig): TlsFilesConfig {
+  return { caFile: resolveFrom(file, tls.caFile), certFile: resolveFrom(file, tls.certFile), keyFile: resolveFrom(file, tls.keyFile) };
 }
 
 function logLevelFromEnv(env: NodeJS.ProcessEnv): NodeConfigFile['logLevel'] | undefined {

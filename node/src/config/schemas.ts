@@ -199,10 +199,18 @@ export const consortiumFileSchema = z
   .object({ document: consortiumDocumentSchema, signature: base64(64, 'an Ed25519 signature') })
   .strict();
 
+/** PEM files of one TLS identity and the CA its peers' certificates must chain to. */
+export const tlsFilesSchema = z.object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) }).strict();
+
 export const nodeConfigSchema = z
   .object({
     member: memberId,
     listen: hostPort,
+    // The member API beyond loopback (payment systems on other hosts): mutual TLS with this
+    // server certificate and key, client certificates chaining to caFile (a CA of the member's
+    // own, not the consortium's), the client token still required. Required when listen is not
+    // a loopback address; on loopback, when present, TLS is used there too.
+    apiTls: tlsFilesSchema.optional(),
     dataDir: z.string().min(1),
     consortiumFile: z.string().min(1),
     operatorPublicKey: base64(32, 'the operator Ed25519 public key'),
@@ -238,10 +246,7 @@ export const nodeConfigSchema = z
       .default({ k: 2, windowMinutes: 60 }),
     // Replication with the other members: mutual TLS on peerListen, pinned to the consortium CA.
     peerListen: hostPort.optional(),
-    tls: z
-      .object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) })
-      .strict()
-      .optional(),
+    tls: tlsFilesSchema.optional(),
     // Replication without TLS, on loopback only, for local experiments: never the default.
     insecureDev: z.boolean().default(false),
     // Members to replicate with directly (default: every other current member).
@@ -338,3 +343,4 @@ export type OprfBudgets = z.infer<typeof oprfBudgetsSchema>;
 export type OprfCountSettings = z.infer<typeof oprfCountsSchema>;
 export type NodeConfigFile = z.infer<typeof nodeConfigSchema>;
 export type ClientTokenConfig = z.infer<typeof clientTokenSchema>;
+export type TlsFilesConfig = z.infer<typeof tlsFilesSchema>;

@@ -5,7 +5,7 @@
 // tsyringe (inside @peculiar/x509) throws at load time without a Reflect metadata polyfill.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { KeyObject, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import { KeyObject, X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 
 x509.cryptoProvider.set(webcrypto);
@@ -41,11 +41,16 @@ const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 
 export async function createConsortiumCa(name: string, validDays = 3650): Promise<CertificateAndKey> {
+  return createCertificateAuthority(`${name} Mamori consortium CA`, validDays);
+}
+
+/** A self-signed P-256 CA that signs certificates only (the consortium CA, a member's API CA). */
+export async function createCertificateAuthority(commonName: string, validDays = 3650): Promise<CertificateAndKey> {
   const keys = await generateKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     // JSON form, not 'CN=…', so a name containing ',' or '=' cannot add attributes.
-    name: [{ CN: [`${name} Mamori consortium CA`] }],
+    name: [{ CN: [commonName] }],
     ...validity(validDays),
     keys,
     signingAlgorithm: SIGNING,
@@ -245,6 +250,70 @@ export function memberIdFromPeerCertificate(cert: PeerCertificateLike | undefine
   return MEMBER_ID.test(id) ? id : undefined;
 }
 
+/** The URI SAN prefix of a client certificate for the member-local API (`mamori member api-tls`). */
+export const API_CLIENT_URI_PREFIX = 'mamori:api-client:';
+
+/**
+ * A client certificate for a member's own systems to reach its node's member-local API beyond
+ * loopback, from the member's API CA (never the consortium CA): TLS client use only, named
+ * `mamori:api-client:<name>` so it can never pass for a member or the operator.
+ */
+export async function issueApiClientCertificate(ca: CertificateAndKey, clientName: string, validDays = 825): Promise<CertificateAndKey> {
+  if (!MEMBER_ID.test(clientName)) throw new Error(`Invalid client name ${JSON.stringify(clientName)}: expected ${MEMBER_ID}`);
+  return issueClientCertificate(ca, clientName, `${API_CLIENT_URI_PREFIX}${clientName}`, validity(validDays));
+}
+
+/** A TLS-client-only certificate from a CA, naming one URI SAN. */
+async function issueClientCertificate(ca: CertificateAndKey, commonName: string, uri: string, window: { notBefore: Date; notAfter: Date }): Promise<CertificateAndKey> {
+  const keys = await generateKeyPair();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ CN: [commonName] }],
+    issuer: caCert.subjectName,
+    ...window,
+    publicKey: keys.publicKey,
+    signingKey: await importSigningKey(ca.keyPem),
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }]),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    ],
+  });
+  return { certPem: cert.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** True when a PEM certificate certifies the public key of a PEM private key (false for anything unparsable). */
+export function certificateMatchesKey(certPem: string | Buffer, keyPem: string | Buffer): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+}
+
+/** The DNS names and IP addresses a certificate's subject alternative names list, in order. */
+export function certificateHostNames(certPem: string | Buffer): string[] {
+  const san = new X509Certificate(certPem).subjectAltName ?? '';
+  return parseSubjectAltName(san)
+    .filter((n) => n.type === 'DNS' || n.type === 'IP Address')
+    .map((n) => n.value);
+}
+
+/**
+ * True when a certificate's subject alternative names cover a host as TLS clients check it: an
+ * IP literal against the IP SANs, a name against the DNS SANs (wildcards as RFC 6125 allows);
+ * the subject CN is never consulted.
+ */
+export function certificateCoversHost(certPem: string | Buffer, host: string): boolean {
+  const cert = new X509Certificate(certPem);
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return isIP(bare) ? cert.checkIP(bare) !== undefined : cert.checkHost(bare.toLowerCase(), { subject: 'never' }) !== undefined;
+}
+
 /** The URI SAN of the operator's short-lived client certificate (`mamori consortium push`). */
 export const OPERATOR_URI = 'mamori:operator';
 
@@ -254,27 +323,8 @@ export const OPERATOR_URI = 'mamori:operator';
  * `mamori:member:` URI): a node's peer gate lets it make only OfferConsortium calls.
  */
 export async function issueOperatorClientCertificate(ca: CertificateAndKey): Promise<CertificateAndKey> {
-  const keys = await generateKeyPair();
-  const caCert = new x509.X509Certificate(ca.certPem);
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: [{ CN: ['Mamori consortium operator'] }],
-    issuer: caCert.subjectName,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(now + 3_600_000),
-    publicKey: keys.publicKey,
-    signingKey: await importSigningKey(ca.keyPem),
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: OPERATOR_URI }]),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
-    ],
-  });
-  return { certPem: cert.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+  return issueClientCertificate(ca, 'Mamori consortium operator', OPERATOR_URI, { notBefore: new Date(now - BACKDATE_MS), notAfter: new Date(now + 3_600_000) });
 }
 
 /** True when a peer certificate is the operator's client certificate (its URI SAN is exactly `mamori:operator`). */

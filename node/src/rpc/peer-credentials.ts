@@ -2,7 +2,8 @@
 // certificate (URI SAN mamori:member:<id>) is who the peer is.
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { memberIdFromPeerCertificate } from '../crypto/certificates';
+import { certificateMatchesKey, memberIdFromPeerCertificate } from '../crypto/certificates';
+import { ConfigError } from '../config/errors';
 import { MamoriError } from '../ledger/errors';
 
 export interface TlsFiles {
@@ -19,6 +20,25 @@ export interface TlsMaterial {
 
 export function readTlsMaterial(files: TlsFiles): TlsMaterial {
   return { ca: fs.readFileSync(files.caFile), cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) };
+}
+
+/**
+ * The files of a node.json TLS section (`tls`, `apiTls`), checked before a server uses them: each
+ * readable, and the certificate made for the key. A problem is a ConfigError naming the field.
+ */
+export function readConfiguredTlsMaterial(configFile: string, section: 'tls' | 'apiTls', files: TlsFiles): TlsMaterial {
+  const read = (field: keyof TlsFiles): Buffer => {
+    try {
+      return fs.readFileSync(files[field]);
+    } catch (error) {
+      throw new ConfigError(configFile, [`${section}.${field}: ${files[field]} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+    }
+  };
+  const material = { ca: read('caFile'), cert: read('certFile'), key: read('keyFile') };
+  if (!certificateMatchesKey(material.cert, material.key)) {
+    throw new ConfigError(configFile, [`${section}.certFile: ${files.certFile} is not a PEM certificate for the key in ${section}.keyFile`]);
+  }
+  return material;
 }
 
 type CaListener = (update: { caCertificate: Buffer } | null) => void;
@@ -70,7 +90,11 @@ export class TlsIdentity {
   }
 }
 
-/** Server side: a client certificate from the consortium CA is required. A TlsIdentity may be renewed while the server runs. */
+/**
+ * Server side: a client certificate from the CA of the material is required (the consortium CA
+ * for peers, the member's API CA for the member-local API). A TlsIdentity may be renewed while
+ * the server runs.
+ */
 export function peerServerCredentials(tls: TlsMaterial | TlsIdentity): grpc.ServerCredentials {
   if (tls instanceof TlsIdentity) {
     // One provider for both: grpc-js 1.14 passes this function's two providers to the constructor

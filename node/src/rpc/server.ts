@@ -8,13 +8,13 @@ import { MamoriError } from '../ledger/errors';
 import type { ExchangePorts, ReplicationPorts } from './ports';
 import { clientTokensOf, keepRepeatedAuthorization, tokenAuthenticator } from './auth';
 import { exchangeHandlers } from './exchange-handlers';
-import { peerMemberOf, peerServerCredentials, readTlsMaterial, type TlsIdentity } from './peer-credentials';
+import { peerMemberOf, peerServerCredentials, readConfiguredTlsMaterial, type TlsIdentity } from './peer-credentials';
 import { replicationHandlers, type PeerIdentifier } from './replication-handlers';
 import { INSECURE_PEER_HEADER } from './insecure-dev';
 import { addOperationsServices } from './operations';
 import { limitsOf, serverOptions } from './limits';
 import { StreamWatch } from './streams';
-import { isLoopbackHost } from '../config/addresses';
+import { bindFailure, isLoopbackHost } from '../config/addresses';
 import { malformedRequestInterceptor, tolerantDeserializers } from './malformed-requests';
 import { currentMemberInterceptor } from './peer-gate';
 
@@ -76,7 +76,7 @@ function hostOf(address: string): string {
 }
 
 async function startGrpcServer(
-  listen: string,
+  field: 'listen' | 'peerListen',
   credentials: grpc.ServerCredentials,
   services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][],
   config: NodeConfig,
@@ -94,8 +94,12 @@ async function startGrpcServer(
   // Health and reflection: no bearer token needed (see operations.ts); on the peer server, mutual
   // TLS and the current-member gate (peer-gate.ts) still apply.
   const health = addOperationsServices(server, services.map(([definition]) => definition));
+  const listen = field === 'listen' ? config.listen : (config.peerListen as string);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(bindFailure(config, field, listen, error)) : resolve(boundPort)));
+  }).catch((error: unknown) => {
+    server.forceShutdown();
+    throw error;
   });
   health.serving();
   return {
@@ -116,17 +120,24 @@ async function startGrpcServer(
   };
 }
 
-/** The member-local Exchange API: loopback only, each call authenticated by the client token. */
+/**
+ * The member-local Exchange API, each call authenticated by the client token. On loopback
+ * without TLS; beyond loopback only with apiTls: mutual TLS, client certificates from the
+ * member's own API CA (docs/operations.md#member-api-tls).
+ */
 export async function startExchangeServer(ports: ExchangePorts, config: NodeConfig, log: Logger): Promise<RunningServer> {
   const host = hostOf(config.listen);
-  if (!isLoopbackHost(host)) {
-    throw new ConfigError(config.configFile, [`listen: "${host}" is not a loopback address; the member-local API is served on loopback only`]);
+  if (!isLoopbackHost(host) && !config.apiTls) {
+    throw new ConfigError(config.configFile, [
+      `listen: "${host}" is not a loopback address; the member-local API is served beyond loopback only with apiTls (mutual TLS: mamori member api-tls)`,
+    ]);
   }
+  const credentials = config.apiTls ? peerServerCredentials(readConfiguredTlsMaterial(config.configFile, 'apiTls', config.apiTls)) : grpc.ServerCredentials.createInsecure();
   const limits = limitsOf(config);
   const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
   const authenticate = tokenAuthenticator(clientTokensOf(config), log, (reason) => ports.observer.authFailed(reason));
   const handlers = exchangeHandlers(ports, { limits, maxMessageBytes: config.maxMessageBytes }, log, authenticate, streams);
-  return startGrpcServer(config.listen, grpc.ServerCredentials.createInsecure(), [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config, log);
+  return startGrpcServer('listen', credentials, [[loadGrpcTypes().mamori.v1.Exchange.service, handlers]], config, log);
 }
 
 /**
@@ -142,7 +153,7 @@ export async function startReplicationServer(ports: ReplicationPorts, config: No
   const gates: grpc.ServerInterceptor[] = [];
   if (config.tls) {
     // A TlsIdentity lets a renewed certificate be presented without a restart (runtime/certificate-watch.ts).
-    credentials = peerServerCredentials(identity ?? readTlsMaterial(config.tls));
+    credentials = peerServerCredentials(identity ?? readConfiguredTlsMaterial(config.configFile, 'tls', config.tls));
     identify = peerMemberOf;
     // A certificate from the consortium CA that names no current member gets no answer from any service.
     gates.push(currentMemberInterceptor((member) => ports.isMember(member), log, [OFFER_CONSORTIUM_PATH]));
@@ -159,7 +170,7 @@ export async function startReplicationServer(ports: ReplicationPorts, config: No
   const limits = limitsOf(config);
   const streams = new StreamWatch(limits.streamStallMs, () => ports.observer.streamReset());
   const handlers = replicationHandlers(ports, limits, log, identify, streams);
-  return startGrpcServer(config.peerListen, credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log, gates);
+  return startGrpcServer('peerListen', credentials, [[loadGrpcTypes().mamori.v1.Replication.service, handlers]], config, log, gates);
 }
 
 /** The one Replication call open to a caller that is not a current member (peer-gate.ts). */

@@ -75,7 +75,7 @@ function initProblems(o: MemberInitOptions): string[] {
   const api = o.api ?? DEFAULT_API;
   if (o.peerListen !== undefined && !hostPort.safeParse(o.peerListen).success) problems.push(`--peer-listen: "${o.peerListen}" is not HOST:PORT`);
   if (!hostPort.safeParse(api).success) problems.push(`--api: "${api}" is not HOST:PORT`);
-  else if (!isLoopbackHost(hostOf(api))) problems.push(`--api: ${api} is not a loopback address; the member API (token-authenticated, no TLS) stays on this machine`);
+  else if (!isLoopbackHost(hostOf(api))) problems.push(`--api: ${api} is not a loopback address; the member API (token-authenticated, no TLS) stays on this machine; to serve it beyond loopback, run "mamori member api-tls" after init`);
   for (const bin of o.binRanges ?? []) if (!binRange.safeParse(bin).success) problems.push(`--bin-ranges: "${bin}" is not a BIN (6 to 8 digits)`);
   if ((o.binRanges ?? []).length > 0 && o.role !== 'issuer') problems.push(`--bin-ranges: only an issuer owns BIN ranges (--role ${o.role})`);
   return problems;

@@ -11,11 +11,13 @@ import { Replicator } from '../replication/replicator';
 import { ConsortiumGossip } from '../replication/consortium-gossip';
 import type { PeerLink } from '../replication/types';
 import { dialPeer } from '../rpc/dial-peer';
-import { readTlsMaterial, TlsIdentity, type TlsMaterial } from '../rpc/peer-credentials';
+import { readConfiguredTlsMaterial, TlsIdentity, type TlsMaterial } from '../rpc/peer-credentials';
+import { checkEndpointCertificate } from './endpoint-certificate';
 import { CertificateWatch } from './certificate-watch';
 import { dialEvaluator } from '../rpc/evaluator-link';
 import { SelectorEvaluation, type EvaluatorLink } from '../evaluation/selector-evaluation';
 import { startExchangeServer, startReplicationServer, type RunningServer } from '../rpc/server';
+import { bindFailure } from '../config/addresses';
 import { configDigest } from './config-digest';
 import { watchConsortiumFile } from './consortium-reload';
 import { openNode, type OpenNode } from './open-node';
@@ -115,7 +117,8 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
   };
   try {
     // The member certificate in force: renewed without a restart (certificate-watch.ts).
-    const identity = config.tls ? new TlsIdentity(readTlsMaterial(config.tls)) : undefined;
+    const identity = config.tls ? new TlsIdentity(readConfiguredTlsMaterial(config.configFile, 'tls', config.tls)) : undefined;
+    if (identity) checkEndpointCertificate(config, membership.consortium, identity.current.cert);
     const certificates = identity && config.tls ? await CertificateWatch.open({ member: config.member, files: config.tls, identity, pollMs: config.consortiumPollMs, audit, log }) : undefined;
     if (certificates) started.push({ stop: certificates.start() });
     const connect = (peer: string): PeerLink => {
@@ -171,7 +174,11 @@ export async function runNode(config: NodeConfig, log: Logger): Promise<RunningN
     servers.push(exchange);
     const replication = await startReplicationServer(replicationPorts(parts), config, log, identity);
     if (replication) servers.push(replication);
-    const metrics = config.metricsListen ? await serveNodeMetrics(metricsSources(parts, () => replicator.status(), certificates, selectors), config.metricsListen, log) : undefined;
+    const metrics = config.metricsListen
+      ? await serveNodeMetrics(metricsSources(parts, () => replicator.status(), certificates, selectors), config.metricsListen, log).catch((error: unknown) => {
+          throw bindFailure(config, 'metricsListen', config.metricsListen as string, error);
+        })
+      : undefined;
     if (metrics) started.push({ stop: () => metrics.close() });
     replicator.setPeers(peersOf(parts, config));
     if (!config.tls && !config.insecureDev) log.warn('no tls in the node config: this node replicates with no peer');
