@@ -335,7 +335,9 @@ describe('consortium formation: separate member and operator directories, the ru
     expect(delta('not_newer')).to.equal(1);
     expect(delta('conflicting_version')).to.equal(1);
     expect(delta('removes_this_member')).to.equal(1);
-    expect(delta('already_in_force')).to.equal(1);
+    // The duplicate above, and possibly the node's own file poll re-reading the document it just
+    // wrote, or a peer's gossip: the document in force is counted, never refused.
+    expect(delta('already_in_force')).to.be.at.least(1);
     expect(delta('taken')).to.equal(0);
     expect(fs.readFileSync(file).equals(before), "acquirer-b's consortium.json unchanged").to.equal(true);
     // Still serving, still replicating with the others.
