@@ -236,6 +236,28 @@ export async function stopNode(child: ChildProcess, logFile: string): Promise<nu
   return seconds;
 }
 
+/** Polls checkCard with a fresh client until it answers listed=true; seconds from `t0`. */
+export async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, child: ChildProcess, logFile: string, timeoutMs = 180_000): Promise<number> {
+  let lastError = '';
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${describeUnexpectedExit(child, logFile) ?? 'node exited during start-up'}; log:\n${tail(logFile)}`);
+    }
+    const client = nodeClient(clientConfig);
+    try {
+      const result = await client.checkCard(pan);
+      if (result.listed) return secondsSince(t0);
+      lastError = result.degraded ? `degraded answer (${result.degradedReason})` : 'answered listed=false';
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    } finally {
+      client.close();
+    }
+    if (secondsSince(t0) * 1000 > timeoutMs) throw new Error(`no successful Check within ${timeoutMs} ms (last: ${lastError}); log:\n${tail(logFile)}`);
+    await delay(10); // poll interval: keep the bench from competing with the starting node for the CPU
+  }
+}
+
 /** Lines of a node's own log at level warn or above (pino levels 40, 50, 60). */
 export function problemLogLines(child: ChildProcess, logFile: string): string[] {
   return ownLog(child, logFile)
@@ -347,11 +369,12 @@ export interface Row {
 export const rows: Row[] = [];
 export const details: Record<string, unknown> = {};
 
-export function addRow(name: string, value: number, unit: string, target?: { op: '>=' | '<'; value: number }): void {
+export function addRow(name: string, value: number, unit: string, target?: { op: '>=' | '<' | '<='; value: number }): void {
   const row: Row = { name, value, unit };
   if (target) {
     row.target = `${target.op} ${target.value.toLocaleString('en-US')}`;
-    row.pass = Number.isFinite(value) && (target.op === '>=' ? value >= target.value : value < target.value);
+    const meets = target.op === '>=' ? value >= target.value : target.op === '<=' ? value <= target.value : value < target.value;
+    row.pass = Number.isFinite(value) && meets;
   }
   rows.push(row);
 }
