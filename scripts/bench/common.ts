@@ -124,9 +124,10 @@ export function waitExit(child: ChildProcess): Promise<{ code: number | null; si
 export const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
 /** Runs the CLI to completion, capturing stdout and stderr. */
-export async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+export async function runCli(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
   const t0 = now();
   const child = track(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -355,6 +356,21 @@ export function processMemory(pid: number | undefined): ProcessMemory | undefine
 }
 
 export const mb = (bytes: number) => bytes / (1024 * 1024);
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; undefined when it is gone. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
 
 // ---------------------------------------------------------------- results
 

@@ -32,6 +32,7 @@ import {
   nodeClient,
   now,
   onCleanup,
+  processCpuSeconds,
   processMemory,
   progress,
   runCli,
@@ -190,6 +191,9 @@ interface Step {
 interface SampledImport {
   summary: ImportSummary;
   wallSeconds: number;
+  /** CPU seconds of the node during the import, and of the CLI (read at its last sample, up to SAMPLE_MS before it ended). */
+  nodeCpuSeconds: number;
+  cliCpuSeconds: number;
   samples: ImportSample[];
   steps: Step[];
 }
@@ -202,9 +206,13 @@ async function importSampled(node: ScaleNode, csv: string, cards: number): Promi
     const base = (await client.status()).indicators;
     const samples: ImportSample[] = [];
     const t0 = now();
+    const nodeCpuBefore = processCpuSeconds(node.child.pid) ?? NaN;
+    let cliPid: number | undefined;
+    let cliCpuSeconds = 0;
     let finished = false;
-    const cli = runCli(['import', 'cards', '--config', node.clientConfig, '--file', csv, '--no-progress', '--json']).finally(() => (finished = true));
+    const cli = runCli(['import', 'cards', '--config', node.clientConfig, '--file', csv, '--no-progress', '--json'], (child) => (cliPid = child.pid)).finally(() => (finished = true));
     const sample = async () => {
+      cliCpuSeconds = processCpuSeconds(cliPid) ?? cliCpuSeconds;
       const status = await client.status();
       samples.push({ s: secondsSince(t0), indicators: status.indicators - base, rssBytes: processMemory(node.child.pid)?.rss ?? NaN });
     };
@@ -220,6 +228,7 @@ async function importSampled(node: ScaleNode, csv: string, cards: number): Promi
       await Promise.race([delay(SAMPLE_MS), cli]);
     }
     const result = await cli;
+    const nodeCpuSeconds = (processCpuSeconds(node.child.pid) ?? NaN) - nodeCpuBefore;
     await sample();
     let summary: ImportSummary;
     try {
@@ -229,7 +238,7 @@ async function importSampled(node: ScaleNode, csv: string, cards: number): Promi
     }
     if (result.code !== 0 || summary.error) throw new Error(`import failed (code ${result.code}) after ${summary.imported} imported: ${summary.error ?? result.stderr}; node log:\n${tail(node.logFile)}`);
     if (summary.imported !== cards) throw new Error(`the import listed ${count(summary.imported)} cards of ${count(cards)} (${summary.duplicates} duplicates, ${summary.rejected} rejected)`);
-    return { summary, wallSeconds: result.seconds, samples, steps: stepsOf(samples, cards) };
+    return { summary, wallSeconds: result.seconds, nodeCpuSeconds, cliCpuSeconds, samples, steps: stepsOf(samples, cards) };
   } finally {
     client.close();
     unregister();
@@ -332,6 +341,8 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
   addRow('scale: the last step\'s rate against the median step\'s (no downward slope)', last.pansPerSecond / median(stepRates), 'ratio', { op: '>=', value: 0.9 });
   steps.forEach((s) => addRow(`scale: ${PUBLISHER} RSS holding ${count(s.upTo)}`, s.rssMB, 'MB'));
   addRow(`scale: ${PUBLISHER} RSS growth over the import's second half (${count(middle.upTo)} to ${count(last.upTo)})`, last.rssMB - middle.rssMB, 'MB', { op: '<', value: 64 });
+  addRow(`scale: ${PUBLISHER} CPU per card during the import (user + system)`, (imported.nodeCpuSeconds / n) * 1e6, 'µs');
+  addRow('scale: the CLI\'s CPU per card', (imported.cliCpuSeconds / n) * 1e6, 'µs');
   addRow('scale: database bytes per indicator (mamori.db + WAL, node running)', (bytesRunning.db + bytesRunning.wal) / n, 'bytes');
   addRow(`scale: filter at 1e-6, sized for ${count(n)}`, mb(filterBytes), 'MB');
 
@@ -416,7 +427,7 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
   details.scale = {
     pans: n,
     step: stepOf(n),
-    import: { wallSeconds: imported.wallSeconds, pansPerSecond: sustained, summary: imported.summary, steps, samples: imported.samples.map((x) => ({ s: Math.round(x.s * 100) / 100, indicators: x.indicators, rssMB: Math.round(mb(x.rssBytes)) })) },
+    import: { wallSeconds: imported.wallSeconds, pansPerSecond: sustained, nodeCpuSeconds: imported.nodeCpuSeconds, cliCpuSeconds: imported.cliCpuSeconds, summary: imported.summary, steps, samples: imported.samples.map((x) => ({ s: Math.round(x.s * 100) / 100, indicators: x.indicators, rssMB: Math.round(mb(x.rssBytes)) })) },
     storage: { running: bytesRunning, stopped: bytesStopped, bytesPerIndicatorRunning: (bytesRunning.db + bytesRunning.wal) / n, bytesPerIndicatorStopped: (bytesStopped.db + bytesStopped.wal) / n },
     filter: { ...status.filter, bytes: filterBytes, snapshotBytes },
     restart: { seconds: restarts, stopSeconds: stops },
