@@ -232,7 +232,7 @@ export class LedgerStore {
    * most pages of the large table (the digests are random), so its cost grows with that table;
    * an insert into the small table grows with the small one. The threshold grows with the square
    * root of the large table beyond MERGE_SCALE_ROWS, which keeps the sum of the two near its least
-   * (docs/benchmarks.md#scale). `heldSelectors`: every selector stored, both tables (the filter's
+   * (docs/benchmarks.md, section 7). `heldSelectors`: every selector stored, both tables (the filter's
    * count, so that no count of the large table is needed).
    */
   mergeDue(heldSelectors: number): boolean {
