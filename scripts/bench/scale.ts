@@ -393,6 +393,8 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
   const head = status.ownFeed?.seq ?? 0;
   progress(`scale: ${PEERS.join(' and ')} started empty; waiting until both hold ${PUBLISHER}'s feed up to seq ${head} …`);
   const reachedSeconds: Record<string, number> = {};
+  /** When each peer first held one of psp-c's entries: the time before is start-up and the first fetch. */
+  const firstEntrySeconds: Record<string, number> = {};
   const clients = new Map<string, MamoriClient>(peers.map((p) => [p.id, nodeClient(p.clientConfig)]));
   const unregister = onCleanup(() => clients.forEach((c) => c.close()));
   try {
@@ -409,6 +411,7 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
         try {
           const s = await (clients.get(peer.id) as MamoriClient).status();
           held[peer.id] = s.feeds.find((f) => f.origin === PUBLISHER)?.seq ?? 0;
+          if ((held[peer.id] as number) > 0) firstEntrySeconds[peer.id] ??= secondsSince(t0);
           if ((held[peer.id] as number) >= head) reachedSeconds[peer.id] = secondsSince(t0);
         } catch {
           held[peer.id] = 0; // still starting
@@ -429,8 +432,9 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
   }
   const replicationSeconds = Math.max(...Object.values(reachedSeconds));
   const hwm = Object.fromEntries([publisher, ...peers].map((p) => [p.id, processMemory(p.child.pid)?.hwm ?? NaN]));
-  progress(`scale: replicated to ${peers.map((p) => `${p.id} after ${(reachedSeconds[p.id] as number).toFixed(1)} s`).join(', ')}; peak RSS ${Object.entries(peakRss).map(([id, v]) => `${id} ${mb(v).toFixed(0)} MB`).join(', ')}`);
+  progress(`scale: replicated to ${peers.map((p) => `${p.id} after ${(reachedSeconds[p.id] as number).toFixed(1)} s (first entry after ${(firstEntrySeconds[p.id] ?? NaN).toFixed(1)} s)`).join(', ')}; peak RSS ${Object.entries(peakRss).map(([id, v]) => `${id} ${mb(v).toFixed(0)} MB`).join(', ')}`);
   addRow(`scale: replication of ${count(n)} to two peers started empty, until both hold every entry`, replicationSeconds, 's');
+  addRow('scale: replication, until both peers hold a first entry', Math.max(...peers.map((p) => firstEntrySeconds[p.id] ?? NaN)), 's');
   for (const node of [publisher, ...peers]) addRow(`scale: peak RSS during the replication, ${node.id}${node === publisher ? ' (serving)' : ''}`, mb(peakRss[node.id] ?? NaN), 'MB');
 
   for (const node of [...peers, publisher]) if (isRunning(node.child)) await stopNode(node.child, node.logFile);
@@ -444,6 +448,6 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
     restart: { seconds: restarts, stopSeconds: stops },
     mirror: { atN: mirror, atReference: referenceMirror, referenceCards },
     referenceImportPansPerSecond: reference?.importPansPerSecond,
-    replication: { head, seconds: reachedSeconds, peakRssMB: Object.fromEntries(Object.entries(peakRss).map(([id, v]) => [id, mb(v)])), hwmMB: Object.fromEntries(Object.entries(hwm).map(([id, v]) => [id, mb(v)])) },
+    replication: { head, seconds: reachedSeconds, firstEntrySeconds, peakRssMB: Object.fromEntries(Object.entries(peakRss).map(([id, v]) => [id, mb(v)])), hwmMB: Object.fromEntries(Object.entries(hwm).map(([id, v]) => [id, mb(v)])) },
   };
 }
