@@ -49,8 +49,6 @@ export interface DevConsortiumLayout {
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
-export { DEV_PAN_SELECTORS };
-
 export function devConsortiumExists(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'consortium.json'));
 }
