@@ -17,6 +17,8 @@ export interface MirrorProcessResult {
   rssBefore: number;
   rssLoaded: number;
   rssAfterRuns: number;
+  /** The process's own view once the mirror loaded: ArrayBuffers (the filter's bits among them) and the JS heap, bytes. */
+  loadedMemory: { arrayBuffers: number; external: number; heapUsed: number };
   runs: Run[];
   summary: Run;
   violations: MirrorViolations;
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
     if (sdk.checksVia !== 'mirror') throw new Error(`the mirror is not usable after 120 s: ${sdk.fallbackReason}`);
     const loadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const rssLoaded = settledRss();
+    const { arrayBuffers, external, heapUsed } = process.memoryUsage();
     const filter = (await client.status()).filter;
     if (!filter) throw new Error('the node reports no filter');
     const violations: MirrorViolations = { nodeNotListed: 0, listed: 0, fallback: 0 };
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
       rssBefore,
       rssLoaded,
       rssAfterRuns: settledRss(),
+      loadedMemory: { arrayBuffers, external, heapUsed },
       runs,
       summary: summarize(runs),
       violations,

@@ -290,7 +290,7 @@ async function mirrorFigures(clientConfig: string, options: ScaleOptions): Promi
 
 const describeMirror = (m: MirrorProcessResult) =>
   `${count(m.items)} items, filter ${mb(m.filterBytes).toFixed(1)} MB, process RSS +${mb(m.rssLoaded - m.rssBefore).toFixed(1)} MB, ` +
-  `loaded in ${m.loadSeconds.toFixed(2)} s; ${Math.round(m.summary.perSecond).toLocaleString('en-US')} checks/s, p50 ${m.summary.p50Us.toFixed(2)} µs, p99 ${m.summary.p99Us.toFixed(2)} µs`;
+  `(ArrayBuffers ${mb(m.loadedMemory.arrayBuffers).toFixed(1)} MB), loaded in ${m.loadSeconds.toFixed(2)} s; ${Math.round(m.summary.perSecond).toLocaleString('en-US')} checks/s, p50 ${m.summary.p50Us.toFixed(2)} µs, p99 ${m.summary.p99Us.toFixed(2)} µs`;
 
 // ---------------------------------------------------------------- the phase
 
