@@ -405,16 +405,17 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
         const rss = processMemory(node.child.pid)?.rss ?? 0;
         peakRss[node.id] = Math.max(peakRss[node.id] ?? 0, rss);
       }
-      const held: Record<string, number> = {};
+      const held: Record<string, number | string> = {};
       for (const peer of peers) {
         if (reachedSeconds[peer.id] !== undefined) continue;
         try {
           const s = await (clients.get(peer.id) as MamoriClient).status();
-          held[peer.id] = s.feeds.find((f) => f.origin === PUBLISHER)?.seq ?? 0;
-          if ((held[peer.id] as number) > 0) firstEntrySeconds[peer.id] ??= secondsSince(t0);
-          if ((held[peer.id] as number) >= head) reachedSeconds[peer.id] = secondsSince(t0);
+          const seq = s.feeds.find((f) => f.origin === PUBLISHER)?.seq ?? 0;
+          held[peer.id] = seq;
+          if (seq > 0) firstEntrySeconds[peer.id] ??= secondsSince(t0);
+          if (seq >= head) reachedSeconds[peer.id] = secondsSince(t0);
         } catch {
-          held[peer.id] = 0; // still starting
+          held[peer.id] = 'no answer'; // starting, or too busy to answer a Status call in time
         }
       }
       if (peers.every((p) => reachedSeconds[p.id] !== undefined)) break;
