@@ -26,6 +26,11 @@
 //                  --oprf-pans cards (PANs/s, multiplications and CPU per PAN); a cached card's
 //                  check (selector cache + mirror filter) against the SDK mirror check; one member
 //                  enumerating one BIN until refused
+// Scale (scripts/bench/scale.ts; run only when named in --only):
+//   scale        - --scale N distinct PANs (default 10,000,000) through the CLI into one node whose
+//                  filter is sized for N: sustained and per-step rates, RSS at each step, database
+//                  bytes per indicator, filter bytes, restart, the SDK mirror at N against 10^6 in
+//                  the same run, and replication of N to two peers started empty
 //
 // Progress goes to stderr; the table to stdout; the same figures to bench/results.json.
 // Options: --only LIST (comma-separated phases above; default all), --runs N (import runs, median;
@@ -38,6 +43,7 @@
 //          --merchants N (merchant-screen; default 1,000,000), --screenings N (default 2,000),
 //          --alert-rounds N (alert-latency; default 20), --oprf-pans N (oprf bulk; default 100,000),
 //          --oprf-latency-cards N (oprf, first-seen cards at c = 1; default 200),
+//          --scale N (scale; default 10,000,000),
 //          --keep (keep the temp folder and node logs), --out FILE.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -77,6 +83,7 @@ import {
   stopNode,
   tail,
   waitExit,
+  waitFirstCheck,
   writeCardCsv,
   type ImportSummary,
 } from './bench/common';
@@ -87,6 +94,7 @@ import { runCommonPointBench } from './bench/common-point';
 import { DETECTION_PHASES, runDetectionBench, type DetectionPhase } from './bench/detection';
 import { runOprfBench } from './bench/evaluation';
 import { runRedisBench } from './bench/redis';
+import { runScaleBench } from './bench/scale';
 
 // ---------------------------------------------------------------- options
 
@@ -98,8 +106,18 @@ const ANALYSIS_PHASES = ['cpp'] as const;
 const OPRF_PHASES = ['oprf'] as const;
 // A Redis set of digests beside the node's figures of this run (scripts/bench/redis.ts).
 const BASELINE_PHASES = ['redis'] as const;
-type Phase = NodePhase | ConsortiumPhase | DetectionPhase | (typeof ANALYSIS_PHASES)[number] | (typeof OPRF_PHASES)[number] | (typeof BASELINE_PHASES)[number];
-const PHASES: readonly Phase[] = [...NODE_PHASES, ...BASELINE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES, ...OPRF_PHASES];
+// Ten million cards by default, 15-30 minutes: only when named in --only (scripts/bench/scale.ts).
+const SCALE_PHASES = ['scale'] as const;
+type Phase =
+  | NodePhase
+  | ConsortiumPhase
+  | DetectionPhase
+  | (typeof ANALYSIS_PHASES)[number]
+  | (typeof OPRF_PHASES)[number]
+  | (typeof BASELINE_PHASES)[number]
+  | (typeof SCALE_PHASES)[number];
+const DEFAULT_PHASES: readonly Phase[] = [...NODE_PHASES, ...BASELINE_PHASES, ...CONSORTIUM_PHASES, ...DETECTION_PHASES, ...ANALYSIS_PHASES, ...OPRF_PHASES];
+const PHASES: readonly Phase[] = [...DEFAULT_PHASES, ...SCALE_PHASES];
 
 interface Options {
   phases: Set<Phase>;
@@ -124,19 +142,20 @@ interface Options {
   alertRounds: number;
   oprfPans: number;
   oprfLatencyCards: number;
+  scale: number;
 }
 
 const USAGE =
   'usage: node dist/scripts/bench.js [--only PHASES] [--runs N] [--check-runs N] [--restart-runs N] [--pans N]\n' +
   '                                  [--propagations N] [--poll-ms N] [--anti-entropy-ms N] [--slow-reader-seconds N]\n' +
   '                                  [--sdk-runs N] [--sdk-checks N] [--sdk-remote-checks N] [--sdk-sequential-checks N] [--keep] [--out FILE]\n' +
-  '                                  [--merchants N] [--screenings N] [--alert-rounds N] [--oprf-pans N] [--oprf-latency-cards N]\n' +
-  `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all)\n` +
+  '                                  [--merchants N] [--screenings N] [--alert-rounds N] [--oprf-pans N] [--oprf-latency-cards N] [--scale N]\n' +
+  `PHASES: comma-separated, of ${PHASES.join(', ')} (default: all but ${SCALE_PHASES.join(', ')})\n` +
   '--scrub-continuous: psp-c scrubs its ledger without pauses throughout (checks measured beside a running scrub)\n';
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    phases: new Set(PHASES),
+    phases: new Set(DEFAULT_PHASES),
     importRuns: 1,
     checkRuns: 5,
     restartRuns: 3,
@@ -157,6 +176,7 @@ function parseArgs(argv: string[]): Options {
     alertRounds: 20,
     oprfPans: 100_000,
     oprfLatencyCards: 200,
+    scale: 10_000_000,
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
@@ -190,36 +210,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--alert-rounds') o.alertRounds = int(a, argv[++i]);
     else if (a === '--oprf-pans') o.oprfPans = int(a, argv[++i], 1000);
     else if (a === '--oprf-latency-cards') o.oprfLatencyCards = int(a, argv[++i], 2);
+    else if (a === '--scale') o.scale = int(a, argv[++i], 1000);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
     } else throw new Error(`unknown option ${String(a)}\n${USAGE}`);
   }
   return o;
-}
-
-// ---------------------------------------------------------------- readiness
-
-/** Polls checkCard with a fresh client until it answers listed=true; seconds from `t0`. */
-async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, child: ChildProcess, logFile: string, timeoutMs = 180_000): Promise<number> {
-  let lastError = '';
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${describeUnexpectedExit(child, logFile) ?? 'node exited during start-up'}; log:\n${tail(logFile)}`);
-    }
-    const client = nodeClient(clientConfig);
-    try {
-      const result = await client.checkCard(pan);
-      if (result.listed) return secondsSince(t0);
-      lastError = result.degraded ? `degraded answer (${result.degradedReason})` : 'answered listed=false';
-    } catch (error) {
-      lastError = error instanceof Error ? error.message : String(error);
-    } finally {
-      client.close();
-    }
-    if (secondsSince(t0) * 1000 > timeoutMs) throw new Error(`no successful Check within ${timeoutMs} ms (last: ${lastError}); log:\n${tail(logFile)}`);
-    await delay(10); // poll interval: keep the bench from competing with the starting node for the CPU
-  }
 }
 
 // ---------------------------------------------------------------- check throughput
@@ -343,6 +340,9 @@ async function main(): Promise<void> {
   if (options.phases.has('oprf')) {
     await runOprfBench({ pans: options.oprfPans, latencyCards: options.oprfLatencyCards, perCaller: 10, mirrorChecks: options.sdkChecks, runs: options.sdkRuns, tempDir });
   }
+  if (options.phases.has('scale')) {
+    await runScaleBench({ pans: options.scale, restartRuns: options.restartRuns, mirrorChecks: options.sdkChecks, mirrorRuns: options.sdkRuns, tempDir });
+  }
 
   // ---- report
   printTable();
@@ -371,6 +371,7 @@ async function main(): Promise<void> {
       alertRounds: options.alertRounds,
       oprfPans: options.oprfPans,
       oprfLatencyCards: options.oprfLatencyCards,
+      scale: options.scale,
     },
     rows,
     details,

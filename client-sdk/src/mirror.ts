@@ -2,9 +2,8 @@
 // database: loaded once from the node, then every selector the node commits is streamed in.
 // A negative answers in microseconds with no I/O; a positive (or a mirror that is not loaded
 // or has gone stale) is confirmed with the node, which also returns the evidence.
-import { BitSet } from 'bloom-filters';
 import { backoffDelay } from '../../proto/ts/backoff';
-import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
+import { BitSet, DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { isCancelled, openMirrorChannel, type ChannelCredentials, type ClientReadableStream, type ServiceError } from './transport';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import type { MirrorMessage__Output } from '../../proto/gen/mamori/v1/MirrorMessage';

@@ -124,9 +124,10 @@ export function waitExit(child: ChildProcess): Promise<{ code: number | null; si
 export const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
 /** Runs the CLI to completion, capturing stdout and stderr. */
-export async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+export async function runCli(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
   const t0 = now();
   const child = track(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -236,6 +237,28 @@ export async function stopNode(child: ChildProcess, logFile: string): Promise<nu
   return seconds;
 }
 
+/** Polls checkCard with a fresh client until it answers listed=true; seconds from `t0`. */
+export async function waitFirstCheck(t0: bigint, clientConfig: string, pan: string, child: ChildProcess, logFile: string, timeoutMs = 180_000): Promise<number> {
+  let lastError = '';
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${describeUnexpectedExit(child, logFile) ?? 'node exited during start-up'}; log:\n${tail(logFile)}`);
+    }
+    const client = nodeClient(clientConfig);
+    try {
+      const result = await client.checkCard(pan);
+      if (result.listed) return secondsSince(t0);
+      lastError = result.degraded ? `degraded answer (${result.degradedReason})` : 'answered listed=false';
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    } finally {
+      client.close();
+    }
+    if (secondsSince(t0) * 1000 > timeoutMs) throw new Error(`no successful Check within ${timeoutMs} ms (last: ${lastError}); log:\n${tail(logFile)}`);
+    await delay(10); // poll interval: keep the bench from competing with the starting node for the CPU
+  }
+}
+
 /** Lines of a node's own log at level warn or above (pino levels 40, 50, 60). */
 export function problemLogLines(child: ChildProcess, logFile: string): string[] {
   return ownLog(child, logFile)
@@ -334,6 +357,21 @@ export function processMemory(pid: number | undefined): ProcessMemory | undefine
 
 export const mb = (bytes: number) => bytes / (1024 * 1024);
 
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; undefined when it is gone. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
 // ---------------------------------------------------------------- results
 
 export interface Row {
@@ -347,11 +385,12 @@ export interface Row {
 export const rows: Row[] = [];
 export const details: Record<string, unknown> = {};
 
-export function addRow(name: string, value: number, unit: string, target?: { op: '>=' | '<'; value: number }): void {
+export function addRow(name: string, value: number, unit: string, target?: { op: '>=' | '<' | '<='; value: number }): void {
   const row: Row = { name, value, unit };
   if (target) {
     row.target = `${target.op} ${target.value.toLocaleString('en-US')}`;
-    row.pass = Number.isFinite(value) && (target.op === '>=' ? value >= target.value : value < target.value);
+    const meets = target.op === '>=' ? value >= target.value : target.op === '<=' ? value <= target.value : value < target.value;
+    row.pass = Number.isFinite(value) && meets;
   }
   rows.push(row);
 }

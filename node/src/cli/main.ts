@@ -3,14 +3,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { CARD_REASONS, EXPOSURES, RETRACT_REASONS, type CardListingDetails, type CardReasonName, type ExposureName, type RetractReasonName } from '../../../client-sdk/src/details';
 import { MamoriClient } from '../../../client-sdk/src/client';
 import { checkCard, publishCard, retractCard, showStatus } from './card-commands';
-import { createDevConsortium, DEV_PAN_SELECTORS } from '../runtime/dev-consortium';
+import { DEV_PAN_SELECTORS } from '../runtime/dev-pan-selectors';
 import type { PanSelectorPhase } from '../membership/pan-selector-phase';
-import { runDevConsortium } from './dev-run';
 import { formatImportSummary, importCards } from './import-cards';
 import { isoDate, shortName, toJson } from './output';
 import { MERCHANT_REASONS, type MerchantReasonName } from '../../../client-sdk/src/merchants';
 import type { MerchantFields } from '../../../proto/ts/merchant';
-import { startNode } from './start';
 import { addCardTestingCommands } from './card-testing-commands';
 import { addAuditCommands } from './audit-commands';
 import { addKeysCommands } from './keys-rotate';
@@ -121,6 +119,7 @@ export function buildProgram(): Command {
       3_600,
     )
     .action(async (o: { dir: string; basePort: number; force?: boolean; panSelectors: PanSelectorPhase; countBucketSeconds: number }) => {
+      const { createDevConsortium } = await import('../runtime/dev-consortium');
       const layout = await createDevConsortium(o.dir, o.basePort, { force: o.force, panSelectors: o.panSelectors, countBucketSeconds: o.countBucketSeconds });
       console.log(`Created consortium in ${layout.dir}`);
       for (const m of layout.members) console.log(`  ${m.id} (${m.roles.join(',')}) ${m.endpoint}\n    node config: ${m.nodeConfig}\n    client config: ${m.clientConfig}`);
@@ -131,14 +130,14 @@ export function buildProgram(): Command {
     .description('run a node until SIGINT or SIGTERM')
     .requiredOption('--config <file>', 'node config (node.json)')
     .option('--insecure-dev', 'replicate without TLS, on loopback only (experiments; never in production)')
-    .action(async (o: { config: string; insecureDev?: boolean }) => startNode(o.config, { insecureDev: Boolean(o.insecureDev) }));
+    .action(async (o: { config: string; insecureDev?: boolean }) => (await import('./start')).startNode(o.config, { insecureDev: Boolean(o.insecureDev) }));
 
   program
     .command('dev')
     .description('create the local consortium if missing and run its three nodes (what npm start runs)')
     .option('--dir <dir>', 'consortium folder', '.mamori-dev')
     .option('--base-port <port>', 'first of three consecutive loopback ports', wholeNumber('--base-port', { min: 1, max: 65533, what: 'a port' }), 7101)
-    .action(async (o: { dir: string; basePort: number }) => runDevConsortium(o.dir, o.basePort));
+    .action(async (o: { dir: string; basePort: number }) => (await import('./dev-run')).runDevConsortium(o.dir, o.basePort));
 
   const importCmd = program.command('import').description('import indicators from a file');
   addListingOptions(

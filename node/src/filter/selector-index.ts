@@ -51,7 +51,7 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
     }
     this.dirty = true;
     if (this.filter.overCapacity() && !this.rebuild) this.startRebuild();
-    if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
+    if (this.store.mergeDue(this.filter.items)) setImmediate(() => this.mergeSelectors());
   }
 
   /** A copy of the filter's bits and parameters, for a client's mirror. */
@@ -86,7 +86,7 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
         this.dirty = true;
         this.log.info({ capacity, ms: Date.now() - started }, 'filter rebuilt with a larger capacity');
         this.emit('replaced');
-        if (this.store.mergeDue()) setImmediate(() => this.mergeSelectors());
+        if (this.store.mergeDue(this.filter.items)) setImmediate(() => this.mergeSelectors());
       },
       (error) => {
         this.rebuild = undefined;
@@ -98,7 +98,7 @@ export class SelectorIndex extends EventEmitter<SelectorIndexEvents> {
 
   private mergeSelectors(): void {
     // A rebuild pages through the large table by digest: no rows may move into it meanwhile.
-    if (this.closed || this.rebuild || !this.store.mergeDue()) return;
+    if (this.closed || this.rebuild || !this.store.mergeDue(this.filter.items)) return;
     const started = Date.now();
     try {
       const moved = this.store.mergeRecentSelectors();

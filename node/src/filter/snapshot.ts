@@ -14,10 +14,9 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
-import { BitSet } from 'bloom-filters';
 import { writeFileAtomic } from '../../../proto/ts/trust/atomic-file';
 import { filterSnapshotMac } from '../../../proto/ts/trust/domains';
-import { DigestBloomFilter } from './digest-bloom';
+import { BitSet, DigestBloomFilter } from './digest-bloom';
 
 export interface FilterSnapshotMeta {
   bits: number;

@@ -16,6 +16,7 @@ import { writeJsonFile, writeSecretFile } from '../config/files';
 import { createConsortiumCa, issueMemberCertificate } from '../crypto/certificates';
 import { TOKEN_SCOPES, type ConsortiumDocument, type MemberKeyFile, type NodeConfigFile, type OperatorKeyFile } from '../config/schemas';
 import type { Role } from '../ledger/roles';
+import { DEV_PAN_SELECTORS } from './dev-pan-selectors';
 
 export interface DevMember {
   id: string;
@@ -47,12 +48,6 @@ export interface DevConsortiumLayout {
 }
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-
-/**
- * The dev consortium's PAN-selector phase: "oblivious", so `npm start` runs on the threshold
- * PRF's selectors end to end (docs/oprf.md#migration).
- */
-export const DEV_PAN_SELECTORS: PanSelectorPhase = 'oblivious';
 
 export function devConsortiumExists(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'consortium.json'));

@@ -47,6 +47,14 @@ interface ListingRow {
 const selectorTypeNames: Record<number, string> = ledgerProtoRoot().lookupEnum('mamori.v1.SelectorType').valuesById;
 const selectorTypeNumbers: Record<string, number> = ledgerProtoRoot().lookupEnum('mamori.v1.SelectorType').values;
 
+/** Up to this many rows in the large selector table, the merge threshold is the configured one. */
+const MERGE_SCALE_ROWS = 1_000_000;
+
+/** Rows of selectors_recent that trigger a merge into a large table of `largeRows`. */
+export function mergeThresholdFor(threshold: number, largeRows: number): number {
+  return Math.round(threshold * Math.sqrt(Math.max(1, largeRows / MERGE_SCALE_ROWS)));
+}
+
 export class LedgerStore {
   readonly db: Database.Database;
   private readonly originIds = new Map<string, number>();
@@ -219,9 +227,16 @@ export class LedgerStore {
     for (const r of rows.retractions) s.insertRetraction.run(r.digest, originId, entryId, r.reason);
   }
 
-  /** True once enough selectors have gathered in the small table to merge them. */
-  mergeDue(): boolean {
-    return this.recentRows >= this.mergeThreshold;
+  /**
+   * True once enough selectors have gathered in the small table to merge them. A merge rewrites
+   * most pages of the large table (the digests are random), so its cost grows with that table;
+   * an insert into the small table grows with the small one. The threshold grows with the square
+   * root of the large table beyond MERGE_SCALE_ROWS, which keeps the sum of the two near its least
+   * (docs/benchmarks.md, section 7). `heldSelectors`: every selector stored, both tables (the filter's
+   * count, so that no count of the large table is needed).
+   */
+  mergeDue(heldSelectors: number): boolean {
+    return this.recentRows >= mergeThresholdFor(this.mergeThreshold, heldSelectors - this.recentRows);
   }
 
   /**
