@@ -4,6 +4,8 @@
 // a node that never answers, and an older node without the method.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
@@ -17,6 +19,8 @@ import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium'
 import { bearer, filesUnder, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { randomPan, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
+import { openStalledStream } from '../helpers/fuzz-stalled-stream';
+import { MAX_CHECKS_IN_FLIGHT_PER_STREAM } from '../../node/src/rpc/check-stream';
 import { childNode, Clients, timed, type ChildNode } from '../sdk/helpers';
 
 const digitsOf = (pan: string) => (normalizePan(pan) as { digits: string }).digits;
@@ -130,6 +134,28 @@ describe('CheckStream: checks on one open stream', function () {
     } finally {
       stream.close();
     }
+  });
+
+  it('ends a stream whose client sends and does not read RESOURCE_EXHAUSTED once more messages wait than the bound, and keeps serving', async () => {
+    const serialize = loadGrpcTypes().mamori.v1.Exchange.service.CheckStream.requestSerialize as (m: object) => Buffer;
+    // Answers large enough to fill the client's receive window and the server's write buffer…
+    const big = { selectors: Array.from({ length: 1000 }, () => ({ type: 'SELECTOR_TYPE_PAN', digest: randomBytes(32) })) };
+    const messages = Array.from({ length: 100 }, (_v, i) => serialize({ id: i + 1, check: big }));
+    // …then more small messages than may wait for them.
+    for (let i = 0; i <= MAX_CHECKS_IN_FLIGHT_PER_STREAM; i++) messages.push(serialize({ id: 1000 + i }));
+    const session = http2.connect(`http://${n.target}`);
+    session.on('error', () => undefined);
+    try {
+      const stalled = openStalledStream(session, '/mamori.v1.Exchange/CheckStream', messages, { authorization: `Bearer ${n.token}` });
+      // Read only once the node has given up on the stream: the status waits behind the unread answers.
+      await waitFor(() => n.logLines.some((l) => l.includes('check stream ended: its client sends checks and does not read the answers')), 'the node to end the stream');
+      const ended = await stalled.drain();
+      expect(ended.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+      expect(ended.details).to.match(/more than 1024 checks waiting on one CheckStream/);
+    } finally {
+      session.close();
+    }
+    expect(await n.client.checkCard(listed[0] as string)).to.deep.include({ listed: true, degraded: false });
   });
 
   it("the SDK's stream transport answers as the unary one, counts each request as a Check, and keeps card numbers out of the data directory and log", async () => {

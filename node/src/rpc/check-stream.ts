@@ -71,6 +71,8 @@ export function checkStreamHandler(answerCheck: AnswerCheck, log: Logger, authen
     call.on('data', (message: CheckStreamRequest__Output) => {
       if (ended) return;
       if (waiting.length >= maxInFlight) {
+        // Worth an operator's notice: a client that sends and never reads is broken or hostile.
+        log.warn({ method: 'CheckStream', caller: caller.name, waiting: waiting.length }, 'check stream ended: its client sends checks and does not read the answers');
         return finish({
           code: grpc.status.RESOURCE_EXHAUSTED,
           details: `more than ${maxInFlight} checks waiting on one CheckStream: read the answers before sending more`,
