@@ -27,13 +27,6 @@ interface Waiting {
   reject(error: MamoriClientError): void;
 }
 
-export interface CheckStreamStats {
-  /** Streams opened. */
-  opened: number;
-  /** True once the node answered UNIMPLEMENTED: unary Check from then on. */
-  unaryFallback: boolean;
-}
-
 export class CheckStreamChannel {
   private call: StreamCall | undefined;
   private answeredOnCall = false;
@@ -42,7 +35,7 @@ export class CheckStreamChannel {
   private failures = 0;
   private reopenAtMs = 0;
   private lastFailure = '';
-  private opened = 0;
+  /** The node answered UNIMPLEMENTED: unary Check from then on. */
   private unimplemented = false;
   private closed = false;
 
@@ -74,10 +67,6 @@ export class CheckStreamChannel {
     });
   }
 
-  stats(): CheckStreamStats {
-    return { opened: this.opened, unaryFallback: this.unimplemented };
-  }
-
   close(): void {
     this.closed = true;
     const call = this.call;
@@ -90,7 +79,6 @@ export class CheckStreamChannel {
     const call = this.transport.duplex<CheckStreamRequest, CheckStreamResponse__Output>('CheckStream');
     this.call = call;
     this.answeredOnCall = false;
-    this.opened++;
     call.on('data', (message) => this.answered(message));
     call.on('error', () => undefined); // 'status' reports the same end
     call.on('status', (status) => this.ended(call, status));

@@ -266,7 +266,7 @@ async function remoteBench(options: SdkBenchOptions, target: string, token: stri
         rpcs.push(rpc);
         progress(
           `sdk remote c${concurrency}${suffix} run ${i}/${options.runs}: ${fmt(r)}; ${rpc.checkRpcs.toLocaleString('en-US')} Check requests for ${perRun.toLocaleString('en-US')} checks ` +
-            `(${(perRun / rpc.checkRpcs).toFixed(1)} per RPC)`,
+            `(${(perRun / rpc.checkRpcs).toFixed(1)} per request)`,
         );
       }
       const s = summarize(runs);
@@ -278,7 +278,7 @@ async function remoteBench(options: SdkBenchOptions, target: string, token: stri
       } else {
         addRow(`${label}: check p50`, s.p50Us / 1000, 'ms');
         addRow(`${label}: check p99`, s.p99Us / 1000, 'ms', { op: '<', value: 10 });
-        addRow(`${label}: Check requests per run (coalescing; median)`, median(rpcs.map((r) => r.checkRpcs)), 'RPCs');
+        addRow(`${label}: Check requests per run (coalescing; median)`, median(rpcs.map((r) => r.checkRpcs)), 'requests');
       }
       const wrong = c.listedMissed + c.unlistedListed + c.degraded + c.notFromNode;
       addRow(`${label}: wrong or degraded answers (${listedChecked.toLocaleString('en-US')} listed of ${(runs.length * perRun).toLocaleString('en-US')})`, wrong, 'checks', { op: '<', value: 1 });
