@@ -5,6 +5,7 @@ import { normalizePan } from '../../proto/ts/normalize';
 import { panSelector, panSelectorView } from '../../proto/ts/trust/domains';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { CheckResponse__Output } from '../../proto/gen/mamori/v1/CheckResponse';
+import type { CheckRequest } from '../../proto/gen/mamori/v1/CheckRequest';
 import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/GetHashingKeysResponse';
 import type { PublishResponse__Output } from '../../proto/gen/mamori/v1/PublishResponse';
 import type { RetractResponse__Output } from '../../proto/gen/mamori/v1/RetractResponse';
@@ -31,6 +32,7 @@ import { merchantSelectors, type MerchantSelector } from '../../proto/ts/merchan
 import { merchantMatches, merchantPublication, merchantsPublication, type MerchantListingDetails } from './merchants';
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport, type UnaryMethod } from './transport';
+import { CheckStreamChannel } from './check-stream';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { WatchMerchantsResponse__Output } from '../../proto/gen/mamori/v1/WatchMerchantsResponse';
@@ -65,6 +67,8 @@ export class MamoriClient {
   private readonly transport: Transport;
   private readonly keyRing: KeyRing;
   private readonly batcher: CheckBatcher;
+  /** The Check requests' stream (checkTransport 'stream'). */
+  private readonly checkStream: CheckStreamChannel | undefined;
   private readonly mirror: FilterMirror | undefined;
   /** The mirror's answers on cached oblivious selectors, in their cache slots (mirror mode only). */
   private readonly verdicts: MirrorVerdicts | undefined;
@@ -80,6 +84,9 @@ export class MamoriClient {
     this.transport = new Transport(options);
     this.keyRing = new KeyRing(() => this.loadKeys());
     this.batcher = new CheckBatcher((selectors, deadline) => this.sendCheck(selectors, deadline), options.batch);
+    if (options.checkTransport === 'stream') {
+      this.checkStream = new CheckStreamChannel(this.transport, (request, deadline) => this.transport.unary<CheckResponse__Output>('Check', request, deadline), options.reconnect);
+    }
     this.oblivious = new ObliviousSelectors(
       (request, deadline) => (this.closed ? Promise.reject(MamoriClientError.closed()) : this.transport.unary<EvaluatePanSelectorsResponse__Output>('EvaluatePanSelectors', request, deadline)),
       { ...options.selectors, cacheKey: options.selectors.cacheKey, adminDeadlineMs: options.adminDeadlineMs, log: options.log, countInvalid: () => void this.counters.invalid++ },
@@ -565,6 +572,7 @@ export class MamoriClient {
   close(): void {
     this.closed = true;
     this.mirror?.close();
+    this.checkStream?.close();
     this.transport.close();
   }
 
@@ -577,12 +585,17 @@ export class MamoriClient {
     return { active: response.keys.map(hashingKeyOf), upcoming: (response.upcoming ?? []).map(hashingKeyOf) };
   }
 
-  /** One Check RPC of the batcher: packed when the node answers that form and the selectors share a type. */
+  /** One Check request of the batcher: packed when the node answers that form and the selectors share a type. */
   private async sendCheck(selectors: PanSelector[], deadline: number): Promise<CheckResponse__Output> {
     const packed = this.packedChecks ? packSelectors(selectors) : undefined;
-    if (!packed) return this.transport.unary<CheckResponse__Output>('Check', { selectors }, deadline);
-    const response = await this.transport.unary<CheckResponse__Output>('Check', packed, deadline);
+    if (!packed) return this.checkRequest({ selectors }, deadline);
+    const response = await this.checkRequest(packed, deadline);
     return { ...response, results: unpackResults(response, selectors.length) };
+  }
+
+  /** On the check stream or as a unary call, as options.checkTransport says. */
+  private checkRequest(request: CheckRequest, deadline: number): Promise<CheckResponse__Output> {
+    return this.checkStream ? this.checkStream.check(request, deadline) : this.transport.unary<CheckResponse__Output>('Check', request, deadline);
   }
 
   private admin<Res>(method: UnaryMethod, request: object): Promise<Res> {

@@ -26,6 +26,8 @@ const BY_GRPC_STATUS: Partial<Record<number, ClientErrorCode>> = {
   9: 'FAILED_PRECONDITION',
 };
 
+const STATUS_NAMES: ReadonlySet<ClientErrorCode> = new Set(Object.values(BY_GRPC_STATUS) as ClientErrorCode[]);
+
 /** What a failed gRPC call reports (grpc-js's ServiceError has these fields). */
 export interface GrpcFailure {
   code: number;
@@ -55,6 +57,12 @@ export class MamoriClientError extends Error {
   static fromGrpc(error: GrpcFailure): MamoriClientError {
     const code = BY_GRPC_STATUS[error.code] ?? 'INTERNAL';
     return new MamoriClientError(code, error.details || error.message, { cause: error });
+  }
+
+  /** An error a node names by its gRPC status name (CheckStream's per-message errors). */
+  static fromStatusName(name: string, message: string): MamoriClientError {
+    const code = STATUS_NAMES.has(name as ClientErrorCode) ? (name as ClientErrorCode) : 'INTERNAL';
+    return new MamoriClientError(code, message);
   }
 
   /** `reason` comes from normalizePan and never contains the number. */

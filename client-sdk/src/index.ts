@@ -1,6 +1,6 @@
 // mamori/client: what an authorization pipeline or a member's tooling imports.
 export { MamoriClient, type CheckOptions, type ClientStatus } from './client';
-export { DEFAULTS, MAX_BATCH, parseOptions, type BatchOptions, type CheckMode, type ClientOptions, type FailMode, type ReconnectOptions, type SelectorOptions, MAX_SELECTOR_CACHE } from './options';
+export { DEFAULTS, MAX_BATCH, parseOptions, type BatchOptions, type CheckMode, type CheckTransport, type ClientOptions, type FailMode, type ReconnectOptions, type SelectorOptions, MAX_SELECTOR_CACHE } from './options';
 export { type PanSelectorOptions, type PreEvaluateOptions, type PreEvaluateProgress, type PreEvaluateResult, type SelectorStats } from './oblivious-selectors';
 export { type EvaluationStats } from './selector-evaluation';
 export { type SelectorCacheStats } from './selector-cache';

@@ -8,6 +8,7 @@ import { defaultPolicy, type VerdictPolicy } from './policy';
 
 export type CheckMode = 'mirror' | 'remote';
 export type FailMode = 'open' | 'closed';
+export type CheckTransport = 'stream' | 'unary';
 
 export interface BatchOptions {
   /** How long a batch waits for more checks. 0 (default): flush on the next setImmediate, i.e. what arrived in the same event-loop turn. */
@@ -56,6 +57,12 @@ export interface ClientOptions {
   failMode?: FailMode;
   /** Maps evidence to an action; default: `defaultPolicy`. */
   policy?: VerdictPolicy;
+  /**
+   * How the batcher's Check requests travel: 'stream' as messages of one open CheckStream (a
+   * fraction of a unary call's round trip; unary Check against a node without it), 'unary' one
+   * Check call each.
+   */
+  checkTransport?: CheckTransport;
   batch?: BatchOptions;
   selectors?: SelectorOptions;
   reconnect?: ReconnectOptions;
@@ -81,6 +88,7 @@ export interface ResolvedOptions {
   readonly adminDeadlineMs: number;
   readonly failMode: FailMode;
   readonly policy: VerdictPolicy;
+  readonly checkTransport: CheckTransport;
   readonly batch: Readonly<Required<BatchOptions>>;
   readonly selectors: ResolvedSelectorOptions;
   readonly reconnect: Readonly<Required<ReconnectOptions>>;
@@ -95,6 +103,7 @@ export const DEFAULTS = Object.freeze({
   deadlineMs: 50,
   adminDeadlineMs: 10_000,
   failMode: 'open' as FailMode,
+  checkTransport: 'unary' as CheckTransport,
   batch: Object.freeze({ windowMs: 0, maxSize: 1000, maxInFlight: 16 }),
   // 100,000 cards ≈ 13 MB of heap (27 MB RSS, measured); an issuer pre-evaluating its card base sizes it to the base.
   selectors: Object.freeze({ cacheSize: 100_000, windowMs: 0, maxInFlight: 4, verify: false }),
@@ -172,6 +181,7 @@ const clientOptionsSchema = options({
   adminDeadlineMs: OPTION_SCHEMAS.adminDeadlineMs.optional(),
   failMode: OPTION_SCHEMAS.failMode.optional(),
   policy: fn<VerdictPolicy>().optional(),
+  checkTransport: oneOf(['stream', 'unary']).optional(),
   batch: OPTION_SCHEMAS.batch.optional(),
   selectors: options({
     cacheSize: wholeNumberFrom(0, MAX_SELECTOR_CACHE).optional(),
@@ -215,6 +225,7 @@ export function parseOptions(input: ClientOptions): ResolvedOptions {
     adminDeadlineMs: o.adminDeadlineMs ?? DEFAULTS.adminDeadlineMs,
     failMode: o.failMode ?? DEFAULTS.failMode,
     policy: o.policy ?? defaultPolicy,
+    checkTransport: o.checkTransport ?? DEFAULTS.checkTransport,
     batch: Object.freeze({ ...DEFAULTS.batch, ...definedOnly(o.batch) }),
     selectors: resolveSelectors(o.selectors),
     reconnect: Object.freeze({ ...DEFAULTS.reconnect, ...definedOnly(o.reconnect) }),

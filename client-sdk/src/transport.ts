@@ -52,6 +52,19 @@ export function openMirrorChannel(target: string, token: string, credentials: Ch
   return { stub, metadata };
 }
 
+/**
+ * What the SDK uses of a grpc-js bidirectional call: write, half-close, cancel, and the events
+ * 'data', 'status' (the call's end, OK or not) and 'error' (the same end as a ServiceError).
+ */
+export interface DuplexCall<Req, Res> {
+  write(message: Req): boolean;
+  end(): void;
+  cancel(): void;
+  on(event: 'data', listener: (message: Res) => void): this;
+  on(event: 'status', listener: (status: { code: number; details: string }) => void): this;
+  on(event: 'error', listener: (error: ServiceError) => void): this;
+}
+
 /** True for the error a stream ends with when this side cancelled it. */
 export function isCancelled(error: ServiceError): boolean {
   return error.code === grpc.status.CANCELLED;
@@ -107,6 +120,12 @@ export class Transport {
   serverStream<Res>(method: 'Alerts', request: object): grpc.ClientReadableStream<Res> {
     if (this.closed) throw MamoriClientError.closed();
     return this.stub[method](request, this.metadata) as unknown as grpc.ClientReadableStream<Res>;
+  }
+
+  /** A bidirectional stream with the client token; no deadline (each message has its own, kept by the caller). */
+  duplex<Req, Res>(method: 'CheckStream'): DuplexCall<Req, Res> {
+    if (this.closed) throw MamoriClientError.closed();
+    return this.stub[method](this.metadata) as unknown as DuplexCall<Req, Res>;
   }
 
   /** Resolves once the channel is connected; rejects with UNAVAILABLE at the deadline. */

@@ -4,8 +4,11 @@
 //                      one thread: checks/s, p50, p99 per call; every answer must be the mirror's
 //                      and not listed
 //   remote c1 / c64  - mode 'remote', sequential calls, and 64 concurrent callers (coalesced into
-//                      batch Check RPCs by the SDK): checks/s, p50, p99 per call; ~1% listed cards
-//                      whose answers must be listed (and the others not)
+//                      batch Check requests by the SDK), on the check stream (checkTransport
+//                      'stream'): checks/s, p50, p99 per call; ~1% listed cards whose answers must
+//                      be listed (and the others not)
+//   remote c1, unary - the same sequential calls with checkTransport 'unary' (a unary Check call
+//                      each), beside the stream's
 //   limits           - what the SDK cannot beat, measured in the same run: normalizePan +
 //                      panSelectorView (the hash the mirror check uses, read in place) +
 //                      DigestBloomFilter.has on a filter of the node's size with no SDK around
@@ -18,6 +21,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import type { CardCheckResult } from '../../client-sdk/src/results';
+import type { CheckTransport } from '../../client-sdk/src/options';
 import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { loadGrpcTypes } from '../../node/src/rpc/grpc-types';
 import { normalizePan } from '../../proto/ts/normalize';
@@ -230,17 +234,20 @@ async function remoteRun(client: MamoriClient, pans: readonly string[], listed: 
   return { perSecond: n / seconds, seconds, ...latency(ns) };
 }
 
-async function remoteBench(options: SdkBenchOptions, target: string, token: string): Promise<void> {
-  const client = MamoriClient.connect({ target, token, mode: 'remote', deadlineMs: 1000 });
+/**
+ * Remote checks on one transport: the stream at concurrency 1 and 64 (rows "sdk remote c1" and
+ * "sdk remote c64", which the Redis ratios read), unary at concurrency 1 ("sdk remote c1, unary").
+ */
+async function remoteBench(options: SdkBenchOptions, target: string, token: string, checkTransport: CheckTransport): Promise<void> {
+  const client = MamoriClient.connect({ target, token, mode: 'remote', deadlineMs: 1000, checkTransport });
   const unregister = onCleanup(() => client.close());
+  const suffix = checkTransport === 'stream' ? '' : `, ${checkTransport}`;
+  const concurrencies = checkTransport === 'stream' ? ([[1, options.sequentialChecks], [CONCURRENCY, options.remoteChecks]] as const) : ([[1, options.sequentialChecks]] as const);
   try {
     await client.waitForReady(30_000);
-    const out: Record<string, unknown> = {};
-    for (const [concurrency, perRun] of [
-      [1, options.sequentialChecks],
-      [CONCURRENCY, options.remoteChecks],
-    ] as const) {
-      progress(`sdk remote, concurrency ${concurrency}: warm-up …`);
+    const out: Record<string, unknown> = { checkTransport };
+    for (const [concurrency, perRun] of concurrencies) {
+      progress(`sdk remote${suffix}, concurrency ${concurrency}: warm-up …`);
       const warmC: Correctness = { listedMissed: 0, unlistedListed: 0, degraded: 0, notFromNode: 0 };
       const warm = mixedPans(Math.min(perRun, 20_000), options.listedSample);
       await remoteRun(client, warm.pans, warm.listed, concurrency, warmC);
@@ -258,27 +265,27 @@ async function remoteBench(options: SdkBenchOptions, target: string, token: stri
         runs.push(r);
         rpcs.push(rpc);
         progress(
-          `sdk remote c${concurrency} run ${i}/${options.runs}: ${fmt(r)}; ${rpc.checkRpcs.toLocaleString('en-US')} Check RPCs for ${perRun.toLocaleString('en-US')} checks ` +
-            `(${(perRun / rpc.checkRpcs).toFixed(1)} per RPC)`,
+          `sdk remote c${concurrency}${suffix} run ${i}/${options.runs}: ${fmt(r)}; ${rpc.checkRpcs.toLocaleString('en-US')} Check requests for ${perRun.toLocaleString('en-US')} checks ` +
+            `(${(perRun / rpc.checkRpcs).toFixed(1)} per request)`,
         );
       }
       const s = summarize(runs);
-      const label = `sdk remote c${concurrency}`;
+      const label = `sdk remote c${concurrency}${suffix}`;
       addRow(`${label}: checks/s, 1% listed (median of ${runs.length} × ${perRun.toLocaleString('en-US')})`, s.perSecond, 'checks/s', concurrency === CONCURRENCY ? { op: '>=', value: 50_000 } : undefined);
       if (concurrency === 1) {
-        addRow(`${label}: check p50`, s.p50Us, 'µs', { op: '<', value: 300 });
+        addRow(`${label}: check p50`, s.p50Us, 'µs', checkTransport === 'stream' ? { op: '<', value: 300 } : undefined);
         addRow(`${label}: check p99`, s.p99Us, 'µs');
       } else {
         addRow(`${label}: check p50`, s.p50Us / 1000, 'ms');
         addRow(`${label}: check p99`, s.p99Us / 1000, 'ms', { op: '<', value: 10 });
-        addRow(`${label}: Check RPCs per run (coalescing; median)`, median(rpcs.map((r) => r.checkRpcs)), 'RPCs');
+        addRow(`${label}: Check requests per run (coalescing; median)`, median(rpcs.map((r) => r.checkRpcs)), 'requests');
       }
       const wrong = c.listedMissed + c.unlistedListed + c.degraded + c.notFromNode;
       addRow(`${label}: wrong or degraded answers (${listedChecked.toLocaleString('en-US')} listed of ${(runs.length * perRun).toLocaleString('en-US')})`, wrong, 'checks', { op: '<', value: 1 });
       out[`c${concurrency}`] = { checksPerRun: perRun, summary: s, runs, rpcs, correctness: c, listedChecked, warmUpCorrectness: warmC };
     }
     out.stats = client.stats();
-    details.sdkRemote = out;
+    details[checkTransport === 'stream' ? 'sdkRemote' : 'sdkRemoteUnary'] = out;
   } finally {
     client.close();
     unregister();
@@ -412,7 +419,8 @@ export async function runSdkBench(options: SdkBenchOptions): Promise<void> {
       `remote c${CONCURRENCY} ${options.remoteChecks.toLocaleString('en-US')}, limits`,
   );
   const { filter } = await mirrorBench(options, target, token);
-  await remoteBench(options, target, token);
+  await remoteBench(options, target, token, 'stream');
+  await remoteBench(options, target, token, 'unary');
   await hashFilterLimit(options, key.key, filter);
   await unaryLimit(options, target, token, key.key);
 }

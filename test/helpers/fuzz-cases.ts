@@ -47,6 +47,7 @@ const VALID_REQUESTS: Record<string, (rng: Rng) => object> = {
     rng.chance(0.5)
       ? { selectors: randomDigests(rng, 1 + rng.int(100)).map((digest) => ({ type: 'SELECTOR_TYPE_PAN', digest })) }
       : { packedDigests: Buffer.concat(randomDigests(rng, 1 + rng.int(100))), packedType: 'SELECTOR_TYPE_PAN' },
+  CheckStream: (rng) => ({ id: 1 + rng.int(1000), check: VALID_REQUESTS.Check?.(rng) }),
   Status: () => ({}),
   GetHashingKeys: () => ({}),
   Heads: () => ({}),

@@ -1,7 +1,7 @@
 // Calls any Mamori RPC with a request given as raw bytes: the client's serializer passes the
 // Buffer through, so malformed protobuf reaches the server exactly as generated. Every call
 // ends in an outcome: a gRPC status name, or STREAMING for a server stream that was accepted
-// and then cancelled by us (Follow, MirrorFilter and following Alerts never end by themselves).
+// and then cancelled by us (Follow, MirrorFilter, following Alerts and CheckStream never end by themselves).
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import { loadMamoriPackageDefinition } from '../../proto/ts/loader';
@@ -11,6 +11,7 @@ export interface FuzzMethod {
   name: string; // Check
   path: string; // /mamori.v1.Exchange/Check
   requestType: string; // mamori.v1.CheckRequest
+  requestStream: boolean;
   responseStream: boolean;
   deserialize: (bytes: Buffer) => unknown;
 }
@@ -29,8 +30,8 @@ export function mamoriMethods(): FuzzMethod[] {
     for (const [name, method] of Object.entries(value as protoLoader.ServiceDefinition)) {
       const requestType = typeName(method.requestType);
       if (!requestType) throw new Error(`no request type found for ${method.path}`);
-      if (method.requestStream) throw new Error(`${method.path}: client streams are not fuzzed yet`);
-      methods.push({ service, name, path: method.path, requestType, responseStream: method.responseStream, deserialize: method.responseDeserialize as (b: Buffer) => unknown });
+      if (method.requestStream && !method.responseStream) throw new Error(`${method.path}: client streams are not fuzzed yet`);
+      methods.push({ service, name, path: method.path, requestType, requestStream: method.requestStream, responseStream: method.responseStream, deserialize: method.responseDeserialize as (b: Buffer) => unknown });
     }
   }
   return methods;
@@ -69,8 +70,19 @@ export function rawUnary(client: grpc.Client, method: FuzzMethod, request: Buffe
  * or a message) and a moment has passed without a status, we cancel it: STREAMING.
  */
 export function rawServerStream(client: grpc.Client, method: FuzzMethod, request: Buffer, options: RawCallOptions): Promise<CallResult> {
+  const callOptions = options.deadline === undefined ? {} : { deadline: options.deadline };
+  return followStream(client.makeServerStreamRequest(method.path, passThrough, method.deserialize, request, options.metadata, callOptions), options);
+}
+
+/** A bidirectional stream (CheckStream) given the request as its one message, then followed as a server stream. */
+export function rawBidiStream(client: grpc.Client, method: FuzzMethod, request: Buffer, options: RawCallOptions): Promise<CallResult> {
+  const call = client.makeBidiStreamRequest(method.path, passThrough, method.deserialize, options.metadata, options.deadline === undefined ? {} : { deadline: options.deadline });
+  call.write(request);
+  return followStream(call, options);
+}
+
+function followStream(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<Buffer, unknown>, options: RawCallOptions): Promise<CallResult> {
   return new Promise((resolve) => {
-    const call = client.makeServerStreamRequest(method.path, passThrough, method.deserialize, request, options.metadata, options.deadline === undefined ? {} : { deadline: options.deadline });
     let accepted = false;
     let cancelledByUs = false;
     let settled = false;
@@ -104,5 +116,6 @@ export function rawServerStream(client: grpc.Client, method: FuzzMethod, request
 }
 
 export function rawCallOf(client: grpc.Client, method: FuzzMethod, request: Buffer, options: RawCallOptions): Promise<CallResult> {
+  if (method.requestStream) return rawBidiStream(client, method, request, options);
   return method.responseStream ? rawServerStream(client, method, request, options) : rawUnary(client, method, request, options);
 }

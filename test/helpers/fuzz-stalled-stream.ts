@@ -17,10 +17,11 @@ export function grpcFrame(message: Buffer): Buffer {
   return Buffer.concat([header, message]);
 }
 
-export function openStalledStream(session: http2.ClientHttp2Session, path: string, request: Buffer, headers: Record<string, string> = {}): StalledStream {
+/** `request`: the one request message, or (a bidirectional method) every message the client sends before it half-closes. */
+export function openStalledStream(session: http2.ClientHttp2Session, path: string, request: Buffer | readonly Buffer[], headers: Record<string, string> = {}): StalledStream {
   const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
   stream.on('error', () => undefined); // a reset by the server is an outcome, seen through 'close'
-  stream.end(grpcFrame(request));
+  stream.end(Buffer.isBuffer(request) ? grpcFrame(request) : Buffer.concat(request.map(grpcFrame)));
   stream.pause();
   let status: { code: number; details: string } | undefined;
   const statusOf = (h: http2.IncomingHttpHeaders) => {

@@ -103,6 +103,7 @@ function grpcWithRawHeaders(port: number, path: string, extraHeaders: [string, s
 }
 
 const STREAMING: ReadonlySet<ExchangeMethod> = new Set(['MirrorFilter', 'Alerts']);
+const BIDIRECTIONAL: ReadonlySet<ExchangeMethod> = new Set(['CheckStream']);
 
 function metadataWith(...authorization: string[]): grpc.Metadata {
   const md = new grpc.Metadata();
@@ -110,13 +111,21 @@ function metadataWith(...authorization: string[]): grpc.Metadata {
   return md;
 }
 
-/** Any Exchange method, unary or server-streaming: resolves with the first answer, rejects with the status. */
+/** Any Exchange method, unary or streaming (a bidirectional one sent `request` as its one message): resolves with the first answer, rejects with the status. */
 function call(stub: ExchangeClient, method: ExchangeMethod, metadata: grpc.Metadata, request: object = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const options = { deadline: Date.now() + 10_000 };
-    if (STREAMING.has(method)) {
-      const fn = stub[method] as unknown as (r: object, md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
-      const stream = fn.call(stub, request, metadata, options);
+    if (STREAMING.has(method) || BIDIRECTIONAL.has(method)) {
+      let stream: grpc.ClientReadableStream<unknown>;
+      if (BIDIRECTIONAL.has(method)) {
+        const fn = stub[method] as unknown as (md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<object, unknown>;
+        const duplex = fn.call(stub, metadata, options);
+        duplex.write(request);
+        stream = duplex;
+      } else {
+        const fn = stub[method] as unknown as (r: object, md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
+        stream = fn.call(stub, request, metadata, options);
+      }
       stream.once('data', (d) => {
         stream.cancel();
         resolve(d);

@@ -24,10 +24,11 @@ function configError(fn: () => unknown): MamoriClientError {
 }
 
 describe('SDK options', function () {
-  it('has documented defaults: mirror mode, 50 ms checks, 10 s admin calls, fail-open, default policy, same-turn batches of 1000', () => {
+  it('has documented defaults: mirror mode, 50 ms checks, 10 s admin calls, fail-open, default policy, unary Check calls, same-turn batches of 1000', () => {
     const input = { ...base };
     const o = parseOptions(input);
-    expect(o).to.deep.include({ mode: 'mirror', deadlineMs: 50, adminDeadlineMs: 10_000, failMode: 'open', policy: defaultPolicy });
+    expect(o).to.deep.include({ mode: 'mirror', deadlineMs: 50, adminDeadlineMs: 10_000, failMode: 'open', policy: defaultPolicy, checkTransport: 'unary' });
+    expect(parseOptions({ ...base, checkTransport: 'stream' }).checkTransport).to.equal('stream');
     expect(o.batch).to.deep.equal({ windowMs: 0, maxSize: 1000, maxInFlight: 16 });
     expect(o.batch).to.deep.equal(DEFAULTS.batch);
     expect(Object.isFrozen(o)).to.equal(true);
@@ -44,6 +45,7 @@ describe('SDK options', function () {
     ['a deadline given as text', { deadlineMs: '50' }, 'options.deadlineMs'],
     ['an infinite admin deadline', { adminDeadlineMs: Infinity }, 'options.adminDeadlineMs'],
     ['an unknown fail mode', { failMode: 'maybe' }, 'options.failMode'],
+    ['an unknown check transport', { checkTransport: 'http' }, `options.checkTransport: expected one of 'stream', 'unary', got "http"`],
     ['a policy that is not a function', { policy: 'strict' }, 'options.policy: expected a function'],
     ['a batch over the node limit', { batch: { maxSize: 20_000 } }, 'options.batch.maxSize'],
     ['a fractional batch size', { batch: { maxSize: 10.5 } }, 'options.batch.maxSize: expected a whole number'],

@@ -123,6 +123,7 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey, serverCred
     Publish: unimplemented,
     Retract: unimplemented,
     Check: unimplemented,
+    CheckStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
     GetHashingKeys: unimplemented,
     Unfreeze: unimplemented,
     MirrorFilter: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),

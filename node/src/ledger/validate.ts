@@ -126,18 +126,20 @@ export interface PackedSelectors {
 }
 
 /** The packed form of a check: whole 32-byte digests, at most `max`, a checkable type, and not beside the repeated form. */
-export function validatePackedCheck(request: { selectors?: readonly unknown[]; packedDigests?: Uint8Array; packedType?: unknown }, max: number): PackedSelectors {
+export function validatePackedCheck(request: { selectors?: readonly unknown[]; packedDigests?: Uint8Array; packedType?: unknown }, max: number, at = ''): PackedSelectors {
+  // `at` is the path of the request inside a larger message (CheckStream's "check."), so a refusal names the field as sent.
+  const digestsField = `${at}packedDigests`;
   const digests = request.packedDigests;
-  if (!digests || digests.length === 0) throw MamoriError.invalidArgument('packedDigests', 'must contain at least one digest');
-  if ((request.selectors?.length ?? 0) > 0) throw MamoriError.invalidArgument('packedDigests', 'give the selectors or packed digests, not both');
+  if (!digests || digests.length === 0) throw MamoriError.invalidArgument(digestsField, 'must contain at least one digest');
+  if ((request.selectors?.length ?? 0) > 0) throw MamoriError.invalidArgument(digestsField, 'give the selectors or packed digests, not both');
   if (digests.length % DIGEST_BYTES !== 0) {
-    throw MamoriError.invalidArgument('packedDigests', `${digests.length} bytes is not a whole number of ${DIGEST_BYTES}-byte digests`);
+    throw MamoriError.invalidArgument(digestsField, `${digests.length} bytes is not a whole number of ${DIGEST_BYTES}-byte digests`);
   }
   const count = digests.length / DIGEST_BYTES;
-  if (count > max) throw MamoriError.invalidArgument('packedDigests', `has ${count} selectors; the limit is ${max}`);
-  const type = enumValue<ValidSelector['type']>(SelectorType, request.packedType, 'packedType');
+  if (count > max) throw MamoriError.invalidArgument(digestsField, `has ${count} selectors; the limit is ${max}`);
+  const type = enumValue<ValidSelector['type']>(SelectorType, request.packedType, `${at}packedType`);
   if (!CHECKABLE_SELECTOR_TYPES.has(type)) {
-    throw MamoriError.invalidArgument('packedType', notCheckable(type));
+    throw MamoriError.invalidArgument(`${at}packedType`, notCheckable(type));
   }
   return { type, digests: Buffer.isBuffer(digests) ? digests : Buffer.from(digests), count };
 }

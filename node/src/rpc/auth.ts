@@ -23,6 +23,7 @@ export type ExchangeMethod = keyof { [K in keyof ExchangeHandlers as string exte
  */
 export const METHOD_SCOPES = {
   Check: 'check',
+  CheckStream: 'check',
   MirrorFilter: 'check',
   Publish: 'publish',
   Retract: 'publish',

@@ -5,6 +5,7 @@ import type { EvaluatePanSelectorsResponse } from '../../../proto/gen/mamori/v1/
 import type { SelectorsResult } from '../evaluation/selector-evaluation';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
+import type { CheckRequest__Output } from '../../../proto/gen/mamori/v1/CheckRequest';
 import type { EpochKey } from '../membership/consortium';
 import { MamoriError } from '../ledger/errors';
 import { LIMITS, MEMBER_ID_PATTERN } from '../ledger/limits';
@@ -12,7 +13,8 @@ import { validateCheckSelectors, validatePackedCheck, validatePublication, valid
 import type { NodeLimits } from '../config/limits-schema';
 import type { ExchangePorts } from './ports';
 import type { StreamWatch } from './streams';
-import type { Authenticator } from './auth';
+import type { Authenticator, Caller } from './auth';
+import { checkStreamHandler } from './check-stream';
 import { mirrorFilterHandler } from './mirror-handler';
 import { exchangeGuard } from './limits';
 import { alertsHandler, reportCardTestingHandler } from './card-testing-handlers';
@@ -60,6 +62,29 @@ export function exchangeHandlers(
   const authenticate = refusingWritesOnReplica(authenticateCaller, ports.writeRefusal);
   // Rate limits per client token and the enumeration alert (limits.ts).
   const guard = exchangeGuard(ports.observer, settings.limits, log);
+
+  /**
+   * One check in either wire form, for Check and for each message of CheckStream: validated
+   * (fields named from `at`, the request's path in its message), rate-limited, answered,
+   * observed for enumeration and audited. The node's check records the metrics.
+   */
+  const answerCheck = (request: CheckRequest__Output, caller: Caller, at = ''): CheckResponse => {
+    if (request.packedDigests && request.packedDigests.length > 0) {
+      // The packed form (docs/protocol.md#packed-checks): no message and no Buffer per selector.
+      const packed = validatePackedCheck(request, LIMITS.maxSelectorsPerCheck, at);
+      guard.checks.take(caller.digest, packed.count);
+      const { bitmap, listed } = node.checkPacked(packed);
+      guard.enumeration.observePacked(caller.digest, packed.digests, packed.count, listed.length);
+      audit.checked(caller.actor, packed.count, listed.length);
+      return { listedBitmap: bitmap, listedResults: listed };
+    }
+    const selectors = validateCheckSelectors(request.selectors, `${at}selectors`, LIMITS.maxSelectorsPerCheck);
+    guard.checks.take(caller.digest, selectors.length);
+    const results = node.check(selectors);
+    guard.enumeration.observe(caller.digest, selectors, results);
+    audit.checked(caller.actor, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
+    return { results };
+  };
   return {
     Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
       const publication = validatePublication(request.publication, 'publication', 'request', Date.now());
@@ -95,23 +120,8 @@ export function exchangeHandlers(
       return selectorsResponse(result, membership.panSelectorPhase());
     }),
 
-    Check: unary('Check', log, authenticate, (request, _call, caller): CheckResponse => {
-      if (request.packedDigests && request.packedDigests.length > 0) {
-        // The packed form (docs/protocol.md#packed-checks): no message and no Buffer per selector.
-        const packed = validatePackedCheck(request, LIMITS.maxSelectorsPerCheck);
-        guard.checks.take(caller.digest, packed.count);
-        const { bitmap, listed } = node.checkPacked(packed);
-        guard.enumeration.observePacked(caller.digest, packed.digests, packed.count, listed.length);
-        audit.checked(caller.actor, packed.count, listed.length);
-        return { listedBitmap: bitmap, listedResults: listed };
-      }
-      const selectors = validateCheckSelectors(request.selectors, 'selectors', LIMITS.maxSelectorsPerCheck);
-      guard.checks.take(caller.digest, selectors.length);
-      const results = node.check(selectors);
-      guard.enumeration.observe(caller.digest, selectors, results);
-      audit.checked(caller.actor, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
-      return { results };
-    }),
+    Check: unary('Check', log, authenticate, (request, _call, caller) => answerCheck(request, caller)),
+    CheckStream: checkStreamHandler(answerCheck, log, authenticate, streams),
 
     Status: unary('Status', log, authenticate, () => ({
       ...node.status(),

@@ -8,6 +8,9 @@ import type * as grpc from '@grpc/grpc-js';
  */
 export const DEFAULT_STREAM_STALL_MS = 60_000;
 
+/** A server stream the node writes to: server-streaming or bidirectional. */
+type WrittenStream = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
 /** Backpressure of one server's streams: the stall limit (`limits.streamStallMs`) and who is told of a reset. */
 export class StreamWatch {
   constructor(
@@ -20,7 +23,7 @@ export class StreamWatch {
    * does not read for the stall limit has its stream reset: the call is then cancelled, so the
    * handler's own cancellation path frees what it holds.
    */
-  waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+  waitForDrain(call: WrittenStream): Promise<boolean> {
     return waitForDrain(call, this.stallMs, () => {
       this.onReset();
       resetStalledStream(call);
@@ -28,7 +31,7 @@ export class StreamWatch {
   }
 }
 
-function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>, stallMs: number, stalled: () => void): Promise<boolean> {
+function waitForDrain(call: WrittenStream, stallMs: number, stalled: () => void): Promise<boolean> {
   return new Promise((resolve) => {
     const onDrain = () => done(true);
     const onGone = () => done(false);
@@ -55,7 +58,7 @@ function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>, stallMs
  * the HTTP/2 stream is reset. grpc-js keeps it in private fields of the call's interceptor chain;
  * if they are not found, ABORTED is emitted instead, which at least stops the handler.
  */
-function resetStalledStream(call: grpc.ServerWritableStream<unknown, unknown>): void {
+function resetStalledStream(call: WrittenStream): void {
   let link: unknown = (call as unknown as { call?: unknown }).call;
   for (let depth = 0; depth < 8 && link && typeof link === 'object'; depth++) {
     const stream = (link as { stream?: Partial<http2.ServerHttp2Stream> }).stream;
