@@ -21,7 +21,7 @@ import { randomPan, randomPans } from '../helpers/cards';
 import { waitFor } from '../helpers/wait';
 import { openStalledStream } from '../helpers/fuzz-stalled-stream';
 import { MAX_CHECKS_IN_FLIGHT_PER_STREAM } from '../../node/src/rpc/check-stream';
-import { childNode, Clients, timed, type ChildNode } from '../sdk/helpers';
+import { childNode, Clients, nodeWithListedCards, timed, type ChildNode } from '../sdk/helpers';
 
 const digitsOf = (pan: string) => (normalizePan(pan) as { digits: string }).digits;
 
@@ -56,12 +56,7 @@ describe('CheckStream: checks on one open stream', function () {
   let unlisted: string[];
 
   before(async () => {
-    await sodiumReady();
-    n = await startInProcessNode(await makeConsortium(), 'psp-c');
-    listed = randomPans(20);
-    unlisted = randomPans(100);
-    await n.client.publishCompromisedCards(listed, { reason: 'phishing' });
-    key = ((await n.client.hashingKeys())[0] as { key: Uint8Array }).key;
+    ({ n, key, listed, unlisted } = await nodeWithListedCards(20, 100));
   });
   after(async () => {
     await n?.stop();

@@ -16,7 +16,7 @@ import type { GetHashingKeysResponse__Output } from '../../proto/gen/mamori/v1/G
 import { bearer, filesUnder, makeConsortium, rawCall, rawExchange, startInProcessNode, type InProcessNode } from '../helpers/node-harness';
 import { panForms, randomPans } from '../helpers/cards';
 import { grpcError } from '../helpers/ops';
-import { countServedChecks } from '../sdk/helpers';
+import { countServedChecks, nodeWithListedCards } from '../sdk/helpers';
 
 const digitsOf = (pan: string) => (normalizePan(pan) as { digits: string }).digits;
 
@@ -27,12 +27,7 @@ describe('Check, packed form', function () {
   let unlisted: string[];
 
   before(async () => {
-    await sodiumReady();
-    n = await startInProcessNode(await makeConsortium(), 'psp-c');
-    listed = randomPans(40);
-    unlisted = randomPans(400);
-    await n.client.publishCompromisedCards(listed, { reason: 'phishing' });
-    key = ((await n.client.hashingKeys())[0] as { key: Uint8Array }).key;
+    ({ n, key, listed, unlisted } = await nodeWithListedCards(40, 400));
   });
   after(async () => {
     await n?.stop();

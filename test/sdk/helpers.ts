@@ -8,7 +8,9 @@ import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import type { ClientOptions } from '../../client-sdk/src/options';
 import type { DevConsortiumLayout } from '../../node/src/runtime/dev-consortium';
-import { memberOf, spawnNode, type InProcessNode, type NodeProcess } from '../helpers/node-harness';
+import { makeConsortium, memberOf, spawnNode, startInProcessNode, type InProcessNode, type NodeProcess } from '../helpers/node-harness';
+import { randomPans } from '../helpers/cards';
+import { sodiumReady } from '../../proto/ts/sodium';
 import { waitFor } from '../helpers/wait';
 
 /** Clients made through this are closed by closeAll(). */
@@ -158,4 +160,15 @@ export async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: 
   const start = performance.now();
   const value = await work();
   return { value, ms: performance.now() - start };
+}
+
+/** A keyed in-process node (psp-c) holding `listedCount` published cards, beside `unlistedCount` others, and its hashing key. */
+export async function nodeWithListedCards(listedCount: number, unlistedCount: number): Promise<{ n: InProcessNode; key: Uint8Array; listed: string[]; unlisted: string[] }> {
+  await sodiumReady();
+  const n = await startInProcessNode(await makeConsortium(), 'psp-c');
+  const listed = randomPans(listedCount);
+  const unlisted = randomPans(unlistedCount);
+  await n.client.publishCompromisedCards(listed, { reason: 'phishing' });
+  const key = ((await n.client.hashingKeys())[0] as { key: Uint8Array }).key;
+  return { n, key, listed, unlisted };
 }
