@@ -198,6 +198,12 @@ export function selectorCacheHandle(key: Uint8Array, digits: string): Buffer {
   return cacheDigest.copy(key, digits);
 }
 
+/** selectorCacheHandle as a view of libsodium's memory, valid until the next handle is computed: a cached check reads it at once. */
+export function selectorCacheHandleView(key: Uint8Array, digits: string): Uint8Array {
+  if (digits.length > PAN_DIGITS_MAX) throw new Error('a cache handle takes a normalized PAN of at most 19 digits');
+  return cacheDigest.view(key, digits);
+}
+
 // ---- hashed ----
 
 /** BLAKE2b-256 of an entry body: the chain link (prev) and the entry's identity. */
