@@ -33,11 +33,13 @@ import { merchantMatches, merchantPublication, merchantsPublication, type Mercha
 import { ClientCounters, type ClientStats, type SdkStatus } from './stats';
 import { Transport, type UnaryMethod } from './transport';
 import { CheckStreamChannel } from './check-stream';
+import { evaluationStream, type EvaluationStream } from './evaluation-stream';
 import { alertStream, cardTestingRequest, type AlertsOptions, type CardTestingReportInput, type MamoriAlert } from './alerts';
 import type { Alert__Output } from '../../proto/gen/mamori/v1/Alert';
 import type { WatchMerchantsResponse__Output } from '../../proto/gen/mamori/v1/WatchMerchantsResponse';
 import { fraudReportContents, type FraudReportInput } from './common-point';
 import type { EvaluatePanSelectorsResponse__Output } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
+import type { EvaluatePanSelectorsRequest } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsRequest';
 import { ObliviousSelectors, type PanSelectorOptions, type PreEvaluateOptions, type PreEvaluateResult } from './oblivious-selectors';
 
 export { cardPublication } from './publication';
@@ -69,6 +71,7 @@ export class MamoriClient {
   private readonly batcher: CheckBatcher;
   /** The Check requests' stream (checkTransport 'stream'). */
   private readonly checkStream: CheckStreamChannel | undefined;
+  private readonly evaluationStream: EvaluationStream | undefined;
   private readonly mirror: FilterMirror | undefined;
   /** The mirror's answers on cached oblivious selectors, in their cache slots (mirror mode only). */
   private readonly verdicts: MirrorVerdicts | undefined;
@@ -87,8 +90,11 @@ export class MamoriClient {
     if (options.checkTransport === 'stream') {
       this.checkStream = new CheckStreamChannel(this.transport, (request, deadline) => this.transport.unary<CheckResponse__Output>('Check', request, deadline), options.reconnect);
     }
+    const unaryEvaluation = (request: EvaluatePanSelectorsRequest, deadline: number) => this.transport.unary<EvaluatePanSelectorsResponse__Output>('EvaluatePanSelectors', request, deadline);
+    if (options.selectors.transport === 'stream') this.evaluationStream = evaluationStream(this.transport, unaryEvaluation, options.reconnect);
     this.oblivious = new ObliviousSelectors(
-      (request, deadline) => (this.closed ? Promise.reject(MamoriClientError.closed()) : this.transport.unary<EvaluatePanSelectorsResponse__Output>('EvaluatePanSelectors', request, deadline)),
+      (request, deadline) =>
+        this.closed ? Promise.reject(MamoriClientError.closed()) : this.evaluationStream ? this.evaluationStream.send(request, deadline) : unaryEvaluation(request, deadline),
       { ...options.selectors, cacheKey: options.selectors.cacheKey, adminDeadlineMs: options.adminDeadlineMs, log: options.log, countInvalid: () => void this.counters.invalid++ },
     );
     if (options.mode === 'mirror') {
@@ -573,6 +579,7 @@ export class MamoriClient {
     this.closed = true;
     this.mirror?.close();
     this.checkStream?.close();
+    this.evaluationStream?.close();
     this.transport.close();
   }
 

@@ -34,6 +34,12 @@ export interface SelectorOptions {
   maxInFlight?: number;
   /** Ask every seed group from two evaluators on the first try, so that a wrong answer is detected at once (more evaluator work). */
   verify?: boolean;
+  /**
+   * How evaluation requests travel: 'stream' (default) as messages of one open
+   * EvaluatePanSelectorsStream (unary calls against a node without it), 'unary' one
+   * EvaluatePanSelectors call each.
+   */
+  transport?: CheckTransport;
 }
 
 export interface ReconnectOptions {
@@ -77,6 +83,7 @@ export interface ResolvedSelectorOptions {
   readonly windowMs: number;
   readonly maxInFlight: number;
   readonly verify: boolean;
+  readonly transport: CheckTransport;
 }
 
 export interface ResolvedOptions {
@@ -106,7 +113,7 @@ export const DEFAULTS = Object.freeze({
   checkTransport: 'unary' as CheckTransport,
   batch: Object.freeze({ windowMs: 0, maxSize: 1000, maxInFlight: 16 }),
   // 100,000 cards ≈ 13 MB of heap (27 MB RSS, measured); an issuer pre-evaluating its card base sizes it to the base.
-  selectors: Object.freeze({ cacheSize: 100_000, windowMs: 0, maxInFlight: 4, verify: false }),
+  selectors: Object.freeze({ cacheSize: 100_000, windowMs: 0, maxInFlight: 4, verify: false, transport: 'stream' as CheckTransport }),
   // Quick recovery after a node restart: grpc-js defaults are 1 s and 120 s.
   reconnect: Object.freeze({ initialBackoffMs: 100, maxBackoffMs: 2000 }),
 });
@@ -189,6 +196,7 @@ const clientOptionsSchema = options({
     windowMs: numberFrom(0, 1000).optional(),
     maxInFlight: wholeNumberFrom(1, 64).optional(),
     verify: z.boolean({ error: (issue) => `expected true or false, got ${describe(issue.input)}` }).optional(),
+    transport: oneOf(['stream', 'unary']).optional(),
   }).optional(),
   reconnect: options({
     initialBackoffMs: wholeNumberFrom(10, 60_000).optional(),

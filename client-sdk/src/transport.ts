@@ -73,6 +73,8 @@ export function isCancelled(error: ServiceError): boolean {
 /** The unary RPCs the client sends (stats() counts each). */
 export const UNARY_METHODS = ['Publish', 'Retract', 'Check', 'Status', 'GetHashingKeys', 'Unfreeze', 'ReportCardTesting', 'ReportSightings', 'ReportFraud', 'WatchMerchants', 'EvaluatePanSelectors'] as const;
 export type UnaryMethod = (typeof UNARY_METHODS)[number];
+/** The bidirectional streams the client opens (request-stream.ts). */
+export type DuplexMethod = 'CheckStream' | 'EvaluatePanSelectorsStream';
 
 export class Transport {
   readonly stub: ExchangeClient;
@@ -123,7 +125,7 @@ export class Transport {
   }
 
   /** A bidirectional stream with the client token; no deadline (each message has its own, kept by the caller). */
-  duplex<Req, Res>(method: 'CheckStream'): DuplexCall<Req, Res> {
+  duplex<Req, Res>(method: DuplexMethod): DuplexCall<Req, Res> {
     if (this.closed) throw MamoriClientError.closed();
     return this.stub[method](this.metadata) as unknown as DuplexCall<Req, Res>;
   }

@@ -2,7 +2,7 @@
 // (this test, with a member's client token) blinds card numbers, calls EvaluatePanSelectors on
 // its own node, rebuilds the plan from the answers and combines them; the selectors equal a
 // direct computation from the dealt seeds (opened here with the members' box keys). Also: the
-// peer Evaluate RPC's validation, the budgets (refusal, nothing counted, audited, the issuer
+// peer Evaluate RPC's validation, EvaluatePanSelectorsStream (answers by id, errors per message), the budgets (refusal, nothing counted, audited, the issuer
 // budget on its own BINs), an evaluator down (t of n still answer) and two down (UNAVAILABLE),
 // and no card number in any data directory or log.
 import { expect } from 'chai';
@@ -14,6 +14,7 @@ import { oprfReady } from '../../proto/ts/oprf/group';
 import { binKey, blindPan, combineAnswers, evaluateDirect, type BlindedPan, type EvaluationPlan, type EvaluatorSeeds, type TprfDescription } from '../../proto/ts/oprf/threshold';
 import { sodiumReady } from '../../proto/ts/sodium';
 import type { EvaluatePanSelectorsResponse__Output } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
+import type { EvaluatePanSelectorsStreamResponse__Output } from '../../proto/gen/mamori/v1/EvaluatePanSelectorsStreamResponse';
 import type { StatusResponse__Output } from '../../proto/gen/mamori/v1/StatusResponse';
 import { consortiumFileSchema, type OprfSection } from '../../node/src/config/schemas';
 import { loadMemberIdentity } from '../../node/src/membership/consortium';
@@ -245,6 +246,43 @@ describe('consortium: oblivious PAN selectors (threshold PRF evaluation)', funct
     const after = await Promise.all(EVALUATORS.map(async (m) => (await status(c, m)).oprf?.evaluated));
     expect(after.map(Number)).to.deep.equal(before.map((n, i) => Number(n) + (EVALUATORS[i] === 'issuer-a' ? 1 : 0)));
     for (const e of EVALUATORS) expect(evaluationCounts(c, e, 'acquirer-b', bin), e).to.equal(e === 'issuer-a' ? 1 : 0);
+  });
+
+  it('EvaluatePanSelectorsStream answers each message by its id as the unary call does; a bad message is refused by itself; no token ends it', async () => {
+    const { description, shares } = dealtSeeds(c);
+    const cards = pans(2, '466666');
+    const batch = cards.map((p) => blindPan(p, p.slice(0, 6)));
+    const expected = cards.map((p) => Buffer.from(evaluateDirect(binKey(description, shares, p.slice(0, 6)), p, p.slice(0, 6)).subarray(0, 32)).toString('hex'));
+    const m = memberOf(c.layout, 'acquirer-b');
+    const { token } = JSON.parse(fs.readFileSync(m.clientConfig, 'utf8')) as { token: string };
+    const stub = rawExchange(m.listen);
+    try {
+      const stream = stub.EvaluatePanSelectorsStream(bearer(token));
+      const answers = new Map<number, EvaluatePanSelectorsStreamResponse__Output>();
+      stream.on('data', (a: EvaluatePanSelectorsStreamResponse__Output) => answers.set(Number(a.id), a));
+      stream.on('error', () => undefined);
+      stream.write({ id: 7, evaluate: { items: batch.map((b) => ({ bin: b.bin, blinded: Buffer.from(b.blindedElement) })) }, timeoutMs: 10_000 });
+      stream.write({ id: 8, evaluate: { items: [{ bin: '466666', blinded: Buffer.alloc(32, 0xff) }] } });
+      stream.write({ id: 9 });
+      await waitFor(() => answers.size === 3, 'three answers on the stream');
+      const ok = answers.get(7)?.evaluate as EvaluatePanSelectorsResponse__Output;
+      expect(answers.get(7)?.errorCode).to.equal('');
+      expect(combine(ok, batch).results.map((r) => (r.status === 'ok' ? Buffer.from(r.selector).toString('hex') : r.status))).to.deep.equal(expected);
+      expect(answers.get(8)?.errorCode).to.equal('INVALID_ARGUMENT');
+      expect(answers.get(8)?.errorMessage).to.match(/^items\[0\]\.blinded: /);
+      expect(answers.get(9)?.errorCode).to.equal('INVALID_ARGUMENT');
+      expect(answers.get(9)?.errorMessage).to.match(/^evaluate: missing/);
+      stream.end();
+
+      const anonymous = stub.EvaluatePanSelectorsStream(new grpc.Metadata());
+      anonymous.on('data', () => undefined);
+      anonymous.on('error', () => undefined); // 'status' reports the same end
+      anonymous.write({ id: 1, evaluate: { items: [] } });
+      const ended = await new Promise<grpc.StatusObject>((resolve) => anonymous.on('status', resolve));
+      expect(ended.code).to.equal(grpc.status.UNAUTHENTICATED);
+    } finally {
+      stub.close();
+    }
   });
 
   it('enforces the per (member, BIN) hourly budget: RESOURCE_EXHAUSTED naming it, nothing counted, audited', async () => {

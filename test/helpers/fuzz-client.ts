@@ -1,7 +1,7 @@
 // Calls any Mamori RPC with a request given as raw bytes: the client's serializer passes the
 // Buffer through, so malformed protobuf reaches the server exactly as generated. Every call
 // ends in an outcome: a gRPC status name, or STREAMING for a server stream that was accepted
-// and then cancelled by us (Follow, MirrorFilter, following Alerts and CheckStream never end by themselves).
+// and then cancelled by us (Follow, MirrorFilter, following Alerts and the bidirectional streams never end by themselves).
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import { loadMamoriPackageDefinition } from '../../proto/ts/loader';
@@ -74,7 +74,7 @@ export function rawServerStream(client: grpc.Client, method: FuzzMethod, request
   return followStream(client.makeServerStreamRequest(method.path, passThrough, method.deserialize, request, options.metadata, callOptions), options);
 }
 
-/** A bidirectional stream (CheckStream) given the request as its one message, then followed as a server stream. */
+/** A bidirectional stream (CheckStream, the evaluation streams) given the request as its one message, then followed as a server stream. */
 export function rawBidiStream(client: grpc.Client, method: FuzzMethod, request: Buffer, options: RawCallOptions): Promise<CallResult> {
   const call = client.makeBidiStreamRequest(method.path, passThrough, method.deserialize, options.metadata, options.deadline === undefined ? {} : { deadline: options.deadline });
   call.write(request);

@@ -103,7 +103,7 @@ function grpcWithRawHeaders(port: number, path: string, extraHeaders: [string, s
 }
 
 const STREAMING: ReadonlySet<ExchangeMethod> = new Set(['MirrorFilter', 'Alerts']);
-const BIDIRECTIONAL: ReadonlySet<ExchangeMethod> = new Set(['CheckStream']);
+const BIDIRECTIONAL: ReadonlySet<ExchangeMethod> = new Set(['CheckStream', 'EvaluatePanSelectorsStream']);
 
 function metadataWith(...authorization: string[]): grpc.Metadata {
   const md = new grpc.Metadata();

@@ -133,6 +133,7 @@ async function startGrpcServer(pki: Pki, identity: CertificateAndKey, serverCred
     ReportFraud: unimplemented,
     WatchMerchants: unimplemented,
     EvaluatePanSelectors: unimplemented,
+    EvaluatePanSelectorsStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
   };
   const server = new grpc.Server();
   server.addService(types.mamori.v1.Exchange.service, handlers);

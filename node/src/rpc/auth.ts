@@ -34,6 +34,7 @@ export const METHOD_SCOPES = {
   WatchMerchants: 'alerts',
   GetHashingKeys: 'keys',
   EvaluatePanSelectors: 'evaluate',
+  EvaluatePanSelectorsStream: 'evaluate',
   Status: 'status',
   Unfreeze: 'admin',
 } as const satisfies Record<ExchangeMethod, TokenScope>;

@@ -2,6 +2,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { EvaluatePanSelectorsResponse } from '../../../proto/gen/mamori/v1/EvaluatePanSelectorsResponse';
+import type { EvaluatePanSelectorsRequest__Output } from '../../../proto/gen/mamori/v1/EvaluatePanSelectorsRequest';
+import type { EvaluatePanSelectorsStreamRequest__Output } from '../../../proto/gen/mamori/v1/EvaluatePanSelectorsStreamRequest';
+import type { EvaluatePanSelectorsStreamResponse } from '../../../proto/gen/mamori/v1/EvaluatePanSelectorsStreamResponse';
+import { answerStreamHandler } from './answer-stream';
 import type { SelectorsResult } from '../evaluation/selector-evaluation';
 import type { ExchangeHandlers } from '../../../proto/gen/mamori/v1/Exchange';
 import type { CheckResponse } from '../../../proto/gen/mamori/v1/CheckResponse';
@@ -32,6 +36,9 @@ function forwardDeadline(clientDeadline: grpc.Deadline): number {
   const client = clientDeadline instanceof Date ? clientDeadline.getTime() : Number(clientDeadline);
   return Math.min(Number.isFinite(client) ? client - 100 : now + 30_000, now + MAX_FORWARD_MS);
 }
+
+/** EvaluatePanSelectors requests one client's stream may have outstanding (the SDK keeps at most selectors.maxInFlight, ≤ 16). */
+export const MAX_EVALUATIONS_IN_FLIGHT_PER_STREAM = 64;
 
 const selectorsResponse = (r: SelectorsResult, panSelectors: string): EvaluatePanSelectorsResponse => ({
   panSelectors,
@@ -85,6 +92,20 @@ export function exchangeHandlers(
     audit.checked(caller.actor, results.length, results.reduce((n, r) => (r.listed ? n + 1 : n), 0));
     return { results };
   };
+  /** EvaluatePanSelectors' body, for the unary call and for each message of its stream. */
+  const evaluatePanSelectors = async (request: EvaluatePanSelectorsRequest__Output, caller: Caller, deadlineMs: number): Promise<EvaluatePanSelectorsResponse> => {
+    const selectors = ports.selectors;
+    if (!selectors) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
+    const items = request.items ?? [];
+    if (items.length === 0) return selectorsResponse(selectors.parameters(), membership.panSelectorPhase());
+    // Evaluations count against the client's check budget: each one is a card about to be checked.
+    guard.checks.take(caller.digest, items.length);
+    const result = await selectors.evaluate(
+      items.map((item) => ({ bin: item.bin, blinded: item.blinded })),
+      { verify: request.verify === true, exclude: request.exclude ?? [], deadlineMs },
+    );
+    return selectorsResponse(result, membership.panSelectorPhase());
+  };
   return {
     Publish: unary('Publish', log, authenticate, async (request, _call, caller) => {
       const publication = validatePublication(request.publication, 'publication', 'request', Date.now());
@@ -106,18 +127,22 @@ export function exchangeHandlers(
     }),
 
     // Oblivious PAN selectors (docs/oprf.md): forwarded to the evaluators of the dealing in force.
-    EvaluatePanSelectors: unary('EvaluatePanSelectors', log, authenticate, async (request, call, caller) => {
-      const selectors = ports.selectors;
-      if (!selectors) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: PAN selectors are not evaluated obliviously yet');
-      const items = request.items ?? [];
-      if (items.length === 0) return selectorsResponse(selectors.parameters(), membership.panSelectorPhase());
-      // Evaluations count against the client's check budget: each one is a card about to be checked.
-      guard.checks.take(caller.digest, items.length);
-      const result = await selectors.evaluate(
-        items.map((item) => ({ bin: item.bin, blinded: item.blinded })),
-        { verify: request.verify === true, exclude: request.exclude ?? [], deadlineMs: forwardDeadline(call.getDeadline()) },
-      );
-      return selectorsResponse(result, membership.panSelectorPhase());
+    EvaluatePanSelectors: unary('EvaluatePanSelectors', log, authenticate, (request, call, caller) => evaluatePanSelectors(request, caller, forwardDeadline(call.getDeadline()))),
+
+    // The same on one open stream: each message carries its own budget in place of a call's deadline.
+    EvaluatePanSelectorsStream: answerStreamHandler<EvaluatePanSelectorsStreamRequest__Output, EvaluatePanSelectorsStreamResponse & { id: number }, Caller>({
+      method: 'EvaluatePanSelectorsStream',
+      log,
+      streams,
+      authenticate: (call) => authenticate(call.metadata, 'EvaluatePanSelectorsStream'),
+      answer: async (message, caller) => {
+        if (!message.evaluate) throw MamoriError.invalidArgument('evaluate', 'missing: each message carries one EvaluatePanSelectorsRequest');
+        return { evaluate: await evaluatePanSelectors(message.evaluate, caller, forwardDeadline(message.timeoutMs > 0 ? Date.now() + message.timeoutMs : Infinity)) };
+      },
+      maxInFlight: MAX_EVALUATIONS_IN_FLIGHT_PER_STREAM,
+      tooManyWaiting: `more than ${MAX_EVALUATIONS_IN_FLIGHT_PER_STREAM} evaluations waiting on one EvaluatePanSelectorsStream: read the answers before sending more`,
+      callerName: (caller) => caller.name,
+      endedForNotReading: 'evaluation stream ended: its client sends evaluations and does not read the answers',
     }),
 
     Check: unary('Check', log, authenticate, (request, _call, caller) => answerCheck(request, caller)),

@@ -8,6 +8,10 @@ import type { ReplicationHandlers } from '../../../proto/gen/mamori/v1/Replicati
 import type { Entry } from '../../../proto/gen/mamori/v1/Entry';
 import type { FetchRequest__Output } from '../../../proto/gen/mamori/v1/FetchRequest';
 import type { FollowRequest__Output } from '../../../proto/gen/mamori/v1/FollowRequest';
+import type { PeerEvaluateRequest__Output } from '../../../proto/gen/mamori/v1/PeerEvaluateRequest';
+import type { PeerEvaluateStreamRequest__Output } from '../../../proto/gen/mamori/v1/PeerEvaluateStreamRequest';
+import type { PeerEvaluateStreamResponse } from '../../../proto/gen/mamori/v1/PeerEvaluateStreamResponse';
+import { answerStreamHandler } from './answer-stream';
 import type { NodeLimits } from '../config/limits-schema';
 import type { ReplicationPorts } from './ports';
 import { MamoriError } from '../ledger/errors';
@@ -18,6 +22,12 @@ import { toServiceError } from './status-mapping';
 import type { StreamWatch } from './streams';
 import { unary } from './unary';
 import { isOperatorCertificate } from '../crypto/certificates';
+
+/**
+ * Evaluations one peer's EvaluateStream may have outstanding. A node sends at most
+ * EVALUATE_STREAM_MAX_WAITING (rpc/evaluator-link.ts) on its stream and the rest by unary calls.
+ */
+export const MAX_EVALUATIONS_IN_FLIGHT_PER_STREAM = 64;
 
 /** Entries a slow follower may have queued before its stream is ended. */
 const FOLLOW_QUEUE_LIMIT = 2048;
@@ -39,6 +49,15 @@ export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits,
       const cert = call.getAuthContext?.()?.sslPeerCertificate as Parameters<typeof isOperatorCertificate>[0];
       return isOperatorCertificate(cert) ? 'operator' : 'a caller whose certificate names no member';
     }
+  };
+  const evaluate = async (peer: string, request: PeerEvaluateRequest__Output): Promise<{ elements: Buffer }> => {
+    if (!ports.evaluator) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: this node evaluates nothing');
+    const elements = await ports.evaluator.evaluate(peer, {
+      setId: request.setId,
+      groups: (request.groups ?? []).map((g) => g.labels ?? []),
+      items: (request.items ?? []).map((item) => ({ bin: item.bin, blinded: item.blinded })),
+    });
+    return { elements };
   };
   // Rate limits per peer member (limits.ts).
   const guard = replicationGuard(ports.observer, limits);
@@ -76,15 +95,24 @@ export function replicationHandlers(ports: ReplicationPorts, limits: NodeLimits,
     }),
 
     // Threshold-PRF evaluation for the calling member (docs/oprf.md): counted against its budgets.
-    Evaluate: unary('Evaluate', log, (md) => void md, async (request, call) => {
-      const peer = requireMember(call);
-      if (!ports.evaluator) throw MamoriError.failedPrecondition('the consortium file in force has no oprf section: this node evaluates nothing');
-      const elements = await ports.evaluator.evaluate(peer, {
-        setId: request.setId,
-        groups: (request.groups ?? []).map((g) => g.labels ?? []),
-        items: (request.items ?? []).map((item) => ({ bin: item.bin, blinded: item.blinded })),
-      });
-      return { elements };
+    Evaluate: unary('Evaluate', log, (md) => void md, (request, call) => evaluate(requireMember(call), request)),
+
+    // The same on one open stream; membership is asked again for every message, so a member
+    // removed while its stream is open gets no more answers.
+    EvaluateStream: answerStreamHandler<PeerEvaluateStreamRequest__Output, PeerEvaluateStreamResponse & { id: number }, string>({
+      method: 'EvaluateStream',
+      log,
+      streams,
+      authenticate: (call) => requireMember(call),
+      answer: async (message, peer) => {
+        if (!message.evaluate) throw MamoriError.invalidArgument('evaluate', 'missing: each message carries one PeerEvaluateRequest');
+        if (!ports.isMember(peer)) throw MamoriError.permissionDenied(`"${peer}" is not a current member of the consortium`);
+        return { evaluate: await evaluate(peer, message.evaluate) };
+      },
+      maxInFlight: MAX_EVALUATIONS_IN_FLIGHT_PER_STREAM,
+      tooManyWaiting: `more than ${MAX_EVALUATIONS_IN_FLIGHT_PER_STREAM} evaluations waiting on one EvaluateStream: read the answers before sending more`,
+      callerName: (peer) => peer,
+      endedForNotReading: 'evaluate stream ended: its peer sends evaluations and does not read the answers',
     }),
 
     Fetch: (call: grpc.ServerWritableStream<FetchRequest__Output, Entry>) => {
