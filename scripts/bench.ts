@@ -42,7 +42,7 @@
 //          (concurrency 1 and bare unary calls, per run; default 10,000),
 //          --merchants N (merchant-screen; default 1,000,000), --screenings N (default 2,000),
 //          --alert-rounds N (alert-latency; default 20), --oprf-pans N (oprf bulk; default 100,000),
-//          --oprf-latency-cards N (oprf, first-seen cards at c = 1; default 200),
+//          --oprf-latency-cards N (oprf, first-seen cards at c = 1; default 1,000),
 //          --scale N (scale; default 10,000,000),
 //          --keep (keep the temp folder and node logs), --out FILE.
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -175,7 +175,7 @@ function parseArgs(argv: string[]): Options {
     screenings: 2_000,
     alertRounds: 20,
     oprfPans: 100_000,
-    oprfLatencyCards: 200,
+    oprfLatencyCards: 1_000,
     scale: 10_000_000,
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
