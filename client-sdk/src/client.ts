@@ -128,7 +128,10 @@ export class MamoriClient {
   async checkCard(pan: string, options: CheckOptions = {}): Promise<CardCheckResult> {
     // The common case (keys loaded) skips the arrays of checkCards: in mirror mode this path
     // runs on every authorization and is counted in microseconds.
-    const keys = this.keyRing.current();
+    // One clock read for the whole check (key epochs, the mirror's staleness, the policy's
+    // nowMs): on this path each read is a measurable share of the check.
+    const now = Date.now();
+    const keys = this.keyRing.current(now);
     if (!keys || this.closed) return (await this.checkCards([pan], options))[0] as CardCheckResult;
     const budget = this.budgetOf(options);
     const normalized = typeof pan === 'string' ? normalizePan(pan) : undefined;
@@ -140,16 +143,16 @@ export class MamoriClient {
       // A first-seen card: one evaluation round (coalesced with concurrent callers'), then as cached.
       if (slot < 0) return (await this.checkCards([pan], options))[0] as CardCheckResult;
       // The mirror's verdict kept in the card's slot: a negative reads that slot and nothing else.
-      if (this.phase === 'oblivious' && this.verdicts?.mayContain(slot) === false) {
+      if (this.phase === 'oblivious' && this.verdicts?.mayContain(slot, now) === false) {
         this.counters.checks++;
         this.counters.mirrorUsable(this.options.log);
-        return this.answer([], 'mirror', options.transaction);
+        return this.answer([], 'mirror', options.transaction, undefined, now);
       }
       // A view of the cache's bytes: the mirror reads it at once, with no allocation.
       oblivious = this.oblivious.selectorAt(slot);
     }
     this.counters.checks++;
-    if (this.mirrorSaysNotListed(digits, keys, oblivious)) return this.answer([], 'mirror', options.transaction);
+    if (this.mirrorSaysNotListed(digits, keys, oblivious, now)) return this.answer([], 'mirror', options.transaction, undefined, now);
     const local = this.cardSelectors(digits, keys, oblivious);
     // The node is asked later (batched): the view is only valid until the cache's next insertion.
     for (const s of local) if (s.digest === oblivious) s.digest = Buffer.from(s.digest);
@@ -161,12 +164,12 @@ export class MamoriClient {
    * are looked up as views (libsodium's output, the cache's bytes): a negative check copies
    * and allocates nothing.
    */
-  private mirrorSaysNotListed(digits: string, keys: readonly HashingKey[], oblivious: Buffer | undefined): boolean {
+  private mirrorSaysNotListed(digits: string, keys: readonly HashingKey[], oblivious: Buffer | undefined, now: number): boolean {
     const mirror = this.mirror;
     if (!mirror) return false;
     let may: boolean | undefined = false;
-    if (oblivious && this.phase !== 'keyed') may = mirror.mayContain(oblivious);
-    if (this.phase !== 'oblivious') for (let i = 0; may === false && i < keys.length; i++) may = mirror.mayContain(panSelectorView((keys[i] as HashingKey).key, digits));
+    if (oblivious && this.phase !== 'keyed') may = mirror.mayContain(oblivious, now);
+    if (this.phase !== 'oblivious') for (let i = 0; may === false && i < keys.length; i++) may = mirror.mayContain(panSelectorView((keys[i] as HashingKey).key, digits), now);
     if (may === undefined) {
       this.counters.mirrorUnusable(this.options.log, () => mirror.status().reason);
       return false;
@@ -664,10 +667,11 @@ export class MamoriClient {
     evidence: Evidence[],
     source: CheckSource,
     transaction: CheckOptions['transaction'],
-    corroboration: { score: number; sightings: SightingCounts } = { score: 0, sightings: NO_SIGHTINGS },
+    corroboration: { score: number; sightings: SightingCounts } = NO_CORROBORATION,
+    nowMs = Date.now(),
   ): CardCheckResult {
     const listingMembers = evidence.length;
-    const action: Action = this.options.policy(evidence, { listingMembers, nowMs: Date.now(), transaction, score: corroboration.score });
+    const action: Action = this.options.policy(evidence, { listingMembers, nowMs, transaction, score: corroboration.score });
     if (!ACTIONS.includes(action)) {
       throw new MamoriClientError('INVALID_ARGUMENT', `options.policy returned ${JSON.stringify(action)}; expected one of ${ACTIONS.join(', ')}`);
     }
@@ -684,6 +688,9 @@ export class MamoriClient {
     return result;
   }
 }
+
+/** A check's corroboration when no member lists the card. */
+const NO_CORROBORATION = Object.freeze({ score: 0, sightings: NO_SIGHTINGS });
 
 function hashingKeyOf(k: GetHashingKeysResponse__Output['keys'][number]): HashingKey {
   return { epoch: k.epoch, key: new Uint8Array(k.key), activeFromMs: Number(k.activeFromMs), retiresAtMs: Number(k.retiresAtMs) > 0 ? Number(k.retiresAtMs) : undefined };

@@ -36,9 +36,8 @@ export class KeyRing {
   constructor(private readonly load: () => Promise<LoadedKeys>) {}
 
   /** The keys if loaded (newest epoch first); starts a background refresh when they are old. */
-  current(): HashingKey[] | undefined {
+  current(now = Date.now()): HashingKey[] | undefined {
     if (!this.keys) return undefined;
-    const now = Date.now();
     if (now >= this.nextChangeAtMs) {
       this.select(now);
       if (!this.inflight) this.fetch().catch(() => undefined);

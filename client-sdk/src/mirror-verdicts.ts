@@ -26,8 +26,8 @@ export class MirrorVerdicts {
   }
 
   /** false: not in the mirror's filter, so not listed; true: may be listed, ask the node; undefined: the mirror cannot answer. */
-  mayContain(slot: number): boolean | undefined {
-    const generation = this.mirror.generation();
+  mayContain(slot: number, now = Date.now()): boolean | undefined {
+    const generation = this.mirror.generation(now);
     if (generation === 0) return undefined;
     // A selector two cards hold is found for one of them only when the mirror learns it: asked every time.
     if (this.cache.sharesSelector(slot)) return this.mirror.has(this.cache.selectorAt(slot));

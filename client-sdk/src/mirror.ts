@@ -74,9 +74,9 @@ export class FilterMirror {
    * false: certainly not in the node's filter, so not listed; true: ask the node;
    * undefined: the mirror cannot answer (not loaded yet, or stale), ask the node.
    */
-  mayContain(digest: Uint8Array): boolean | undefined {
+  mayContain(digest: Uint8Array, now = Date.now()): boolean | undefined {
     const filter = this.filter;
-    if (!filter || !this.live || Date.now() - this.lastMessageAt > this.staleAfterMs) return undefined;
+    if (!filter || !this.live || now - this.lastMessageAt > this.staleAfterMs) return undefined;
     return filter.has(digest);
   }
 
@@ -86,8 +86,8 @@ export class FilterMirror {
    * digests, and every digest it gains is handed to the onAdded listeners: a "not in the
    * filter" remembered under a generation stays true until a listener hears of the digest.
    */
-  generation(): number {
-    if (!this.filter || !this.live || Date.now() - this.lastMessageAt > this.staleAfterMs) return 0;
+  generation(now = Date.now()): number {
+    if (!this.filter || !this.live || now - this.lastMessageAt > this.staleAfterMs) return 0;
     return this.reloads;
   }
 
