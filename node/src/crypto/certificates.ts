@@ -1,14 +1,29 @@
 // Certificates for the consortium's mutual TLS: a consortium CA, member leaf certificates
 // that name the member in a `mamori:member:<id>` URI SAN, and reading that id back from a
-// peer certificate. Pure JS (@peculiar/x509 over Node's WebCrypto), so `mamori dev-consortium`
-// works on a machine without an `openssl` binary.
-// tsyringe (inside @peculiar/x509) throws at load time without a Reflect metadata polyfill.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+// peer certificate. Issuing is pure JS (@peculiar/x509 over Node's WebCrypto), so `mamori
+// dev-consortium` works on a machine without an `openssl` binary; reading a certificate uses
+// Node's own X509Certificate.
+import type * as X509Lib from '@peculiar/x509';
 import { KeyObject, X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 
-x509.cryptoProvider.set(webcrypto);
+let library: Promise<typeof X509Lib> | undefined;
+
+/**
+ * @peculiar/x509, loaded on first use: only issuing certificates and checking requests need it
+ * (the operator's and member-setup commands). Loading it, with the Reflect metadata polyfill
+ * that tsyringe inside it needs at load time, takes a few hundred milliseconds that a starting
+ * node does not spend.
+ */
+function x509Library(): Promise<typeof X509Lib> {
+  library ??= (async () => {
+    await import('reflect-metadata');
+    const lib = await import('@peculiar/x509');
+    lib.cryptoProvider.set(webcrypto);
+    return lib;
+  })();
+  return library;
+}
 
 export interface CertificateAndKey {
   /** X.509 certificate, PEM (`-----BEGIN CERTIFICATE-----`). */
@@ -46,6 +61,7 @@ export async function createConsortiumCa(name: string, validDays = 3650): Promis
 
 /** A self-signed P-256 CA that signs certificates only (the consortium CA, a member's API CA). */
 export async function createCertificateAuthority(commonName: string, validDays = 3650): Promise<CertificateAndKey> {
+  const x509 = await x509Library();
   const keys = await generateKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -91,10 +107,11 @@ export interface CertificateRequestAndKey {
 }
 
 /** Key usages a member certificate may carry: TLS client and server, nothing that signs certificates. */
-const MEMBER_KEY_USAGES = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement;
+const memberKeyUsages = (x509: typeof X509Lib) => x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement;
 
 /** A P-256 key and a CSR naming the member (CN and `mamori:member:<id>` URI SAN) with the member key usages. */
 export async function createMemberCertificateRequest(memberId: string, hosts: readonly string[] = []): Promise<CertificateRequestAndKey> {
+  const x509 = await x509Library();
   if (!MEMBER_ID.test(memberId)) throw new Error(`Invalid member id ${JSON.stringify(memberId)}: expected ${MEMBER_ID}`);
   const keys = await generateKeyPair();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
@@ -102,7 +119,7 @@ export async function createMemberCertificateRequest(memberId: string, hosts: re
     keys,
     signingAlgorithm: SIGNING,
     extensions: [
-      new x509.KeyUsagesExtension(MEMBER_KEY_USAGES, true),
+      new x509.KeyUsagesExtension(memberKeyUsages(x509), true),
       new x509.SubjectAlternativeNameExtension(subjectAltNames(memberId, hosts)),
     ],
   });
@@ -116,7 +133,8 @@ export async function createMemberCertificateRequest(memberId: string, hosts: re
  * only), never a CA. Returns the problems, each a sentence; none when the CSR is acceptable.
  */
 export async function checkMemberCertificateRequest(csrPem: string, memberId: string): Promise<string[]> {
-  let csr: x509.Pkcs10CertificateRequest;
+  const x509 = await x509Library();
+  let csr: X509Lib.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
   } catch {
@@ -144,14 +162,14 @@ export async function checkMemberCertificateRequest(csrPem: string, memberId: st
   if (basic?.ca) problems.push('it requests a CA certificate');
   const usage = extensionOf(csr.extensions, x509.KeyUsagesExtension);
   if (!usage) problems.push('it requests no key usage; expected digitalSignature and keyAgreement');
-  else if ((usage.usages & ~MEMBER_KEY_USAGES) !== 0 || (usage.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
+  else if ((usage.usages & ~memberKeyUsages(x509)) !== 0 || (usage.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
     problems.push('its key usage is not the member usage (digitalSignature, keyAgreement; never certificate or CRL signing)');
   }
   return problems;
 }
 
 /** The first extension of a class (the library builds typed extensions for the OIDs it knows). */
-function extensionOf<T extends x509.Extension>(extensions: readonly x509.Extension[], type: new (...args: never[]) => T): T | undefined {
+function extensionOf<T extends X509Lib.Extension>(extensions: readonly X509Lib.Extension[], type: new (...args: never[]) => T): T | undefined {
   return extensions.find((e): e is T => e instanceof type);
 }
 
@@ -165,6 +183,7 @@ export async function issueMemberCertificateForRequest(
   csrPem: string,
   options: MemberCertificateOptions = {},
 ): Promise<string> {
+  const x509 = await x509Library();
   const problems = await checkMemberCertificateRequest(csrPem, memberId);
   if (problems.length > 0) throw new Error(`certificate signing request: ${problems.join('; ')}`);
   const csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -183,23 +202,29 @@ export interface IssuedCertificateFacts {
 }
 
 export async function inspectMemberCertificate(certPem: string, caCertPem: string, keyPem: string): Promise<IssuedCertificateFacts> {
-  const cert = new x509.X509Certificate(certPem);
-  const ca = new x509.X509Certificate(caCertPem);
+  const cert = new X509Certificate(certPem);
+  const ca = new X509Certificate(caCertPem);
   let issuedByCa = false;
   try {
-    issuedByCa = await cert.verify({ publicKey: ca.publicKey, signatureOnly: true });
+    issuedByCa = cert.verify(ca.publicKey);
   } catch {
     issuedByCa = false;
   }
-  const own = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-  const matchesKey = Buffer.from(cert.publicKey.rawData).equals(own);
-  const uri = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON().find((n) => n.type === 'url' && n.value.startsWith(MEMBER_URI_PREFIX));
-  return { memberId: uri?.value.slice(MEMBER_URI_PREFIX.length), notAfterMs: cert.notAfter.getTime(), issuedByCa, matchesKey };
+  const matchesKey = cert.checkPrivateKey(createPrivateKey(keyPem));
+  const uri = parseSubjectAltName(cert.subjectAltName ?? '').find((n) => n.type === 'URI' && n.value.startsWith(MEMBER_URI_PREFIX));
+  return { memberId: uri?.value.slice(MEMBER_URI_PREFIX.length), notAfterMs: notAfterOf(cert), issuedByCa, matchesKey };
 }
 
 /** When a certificate stops being valid (ms since the epoch). */
 export function certificateNotAfterMs(certPem: string): number {
-  return new x509.X509Certificate(certPem).notAfter.getTime();
+  return notAfterOf(new X509Certificate(certPem));
+}
+
+/** Node prints validity as "Mar 10 01:08:25 2029 GMT"; a certificate whose date does not read is refused, not trusted. */
+function notAfterOf(cert: X509Certificate): number {
+  const ms = Date.parse(cert.validTo);
+  if (!Number.isFinite(ms)) throw new Error(`the certificate's validity end "${cert.validTo}" does not read as a date`);
+  return ms;
 }
 
 async function signMemberCertificate(
@@ -210,6 +235,7 @@ async function signMemberCertificate(
   hosts: readonly string[],
   window: { notBeforeMs?: number; notAfterMs?: number } = {},
 ): Promise<string> {
+  const x509 = await x509Library();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
   const cert = await x509.X509CertificateGenerator.create({
@@ -224,7 +250,7 @@ async function signMemberCertificate(
     signingAlgorithm: SIGNING,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(MEMBER_KEY_USAGES, true),
+      new x509.KeyUsagesExtension(memberKeyUsages(x509), true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension(subjectAltNames(memberId, hosts)),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
@@ -265,6 +291,7 @@ export async function issueApiClientCertificate(ca: CertificateAndKey, clientNam
 
 /** A TLS-client-only certificate from a CA, naming one URI SAN. */
 async function issueClientCertificate(ca: CertificateAndKey, commonName: string, uri: string, window: { notBefore: Date; notAfter: Date }): Promise<CertificateAndKey> {
+  const x509 = await x509Library();
   const keys = await generateKeyPair();
   const caCert = new x509.X509Certificate(ca.certPem);
   const cert = await x509.X509CertificateGenerator.create({
@@ -334,8 +361,8 @@ export function isOperatorCertificate(cert: PeerCertificateLike | undefined): bo
   return names.some((n) => n.type === 'URI' && n.value === OPERATOR_URI) && !names.some((n) => n.type === 'URI' && n.value.startsWith(MEMBER_URI_PREFIX));
 }
 
-function subjectAltNames(memberId: string, hosts: readonly string[]): x509.JsonGeneralNames {
-  const names: x509.JsonGeneralNames = [{ type: 'url', value: `${MEMBER_URI_PREFIX}${memberId}` }];
+function subjectAltNames(memberId: string, hosts: readonly string[]): X509Lib.JsonGeneralNames {
+  const names: X509Lib.JsonGeneralNames = [{ type: 'url', value: `${MEMBER_URI_PREFIX}${memberId}` }];
   const seen = new Set<string>();
   for (const host of ['localhost', '127.0.0.1', ...hosts]) {
     const value = host.trim().toLowerCase();
