@@ -87,5 +87,9 @@ describe('verification checkpoint', () => {
   it('does not match when a row below it was deleted or one slipped in', () => {
     store.db.exec('DELETE FROM entries WHERE id = 3');
     expect(reason()).to.equal('5 entry rows at or below row 6 where the checkpoint heads give 6');
+    // The row's place taken by the first entry of an origin the checkpoint never saw.
+    store.db.exec("INSERT INTO origins (member) VALUES ('acquirer-b')");
+    store.db.exec("INSERT INTO entries (id, origin_id, seq, hash, operation, key_epoch, created_at_ms, received_at_ms, signature, body) SELECT 3, (SELECT id FROM origins WHERE member = 'acquirer-b'), 1, hash, operation, key_epoch, created_at_ms, received_at_ms, signature, body FROM entries WHERE id = 1");
+    expect(reason()).to.equal('entries of acquirer-b at or below row 6 have no checkpoint head');
   });
 });

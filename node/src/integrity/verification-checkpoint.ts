@@ -7,8 +7,8 @@
 // A start uses it only when its MAC verifies and it still matches the stored rows: each head
 // is stored at its origin/seq, at or below the checkpoint's row, with the checkpoint's hash in
 // its hash column, and its body and signature are that entry (hash and signature verified);
-// and the rows at or below the checkpoint number the heads' seqs added up (a row deleted,
-// truncated or slipped in below it is noticed). Rows altered in place below it are left to the
+// every origin with a first entry at or below it has a head; and the rows at or below it number
+// the heads' seqs added up (a row deleted, truncated or slipped in below it is noticed). Rows altered in place below it are left to the
 // scrub pass that begins at start (docs/security.md).
 import { timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -42,6 +42,8 @@ export class VerificationCheckpoints {
          FROM entries e JOIN origins o ON o.id = e.origin_id WHERE o.member = ? AND e.seq = ?`,
       ),
       rowsUpTo: db.prepare('SELECT COUNT(*) FROM entries WHERE id <= ?').pluck(true),
+      // Origins whose first entry lies at or below a row: each must have a head in the checkpoint.
+      originsUpTo: db.prepare('SELECT o.member FROM origins o JOIN entries e ON e.origin_id = o.id AND e.seq = 1 WHERE e.id <= ?').pluck(true),
     };
   }
 
@@ -69,6 +71,9 @@ export class VerificationCheckpoints {
       if (!stored.hash.equals(head.hash)) return { usable: false, reason: `the checkpoint head ${where} has another stored hash` };
       if (!isOriginalCopy(stored, origin, head.seq, head.hash, member)) return { usable: false, reason: `the checkpoint head ${where} does not verify` };
       seqs += head.seq;
+    }
+    for (const origin of this.statements.originsUpTo.all(row.coveredRowId) as string[]) {
+      if (!heads.has(origin)) return { usable: false, reason: `entries of ${origin} at or below row ${row.coveredRowId} have no checkpoint head` };
     }
     const rows = this.statements.rowsUpTo.get(row.coveredRowId) as number;
     if (rows !== seqs) return { usable: false, reason: `${rows} entry rows at or below row ${row.coveredRowId} where the checkpoint heads give ${seqs}` };
