@@ -41,7 +41,10 @@ export class VerificationCheckpoints {
         `SELECT e.id AS id, e.hash AS hash, e.body AS body, e.signature AS signature
          FROM entries e JOIN origins o ON o.id = e.origin_id WHERE o.member = ? AND e.seq = ?`,
       ),
-      rowsUpTo: db.prepare('SELECT COUNT(*) FROM entries WHERE id <= ?').pluck(true),
+      // `+id`: counted on the (origin_id, seq) index, which holds every row id, rather than by a
+      // range of the table itself, whose leaf pages carry the bodies (at 10^7 indicators in
+      // 1,000 entries: 3 ms against 90-185 ms, cold).
+      rowsUpTo: db.prepare('SELECT COUNT(*) FROM entries WHERE +id <= ?').pluck(true),
       // Origins whose first entry lies at or below a row: each must have a head in the checkpoint.
       originsUpTo: db.prepare('SELECT o.member FROM origins o JOIN entries e ON e.origin_id = o.id AND e.seq = 1 WHERE e.id <= ?').pluck(true),
     };
