@@ -86,6 +86,7 @@ import {
   waitFirstCheck,
   writeCardCsv,
   type ImportSummary,
+  readyLogLines,
 } from './bench/common';
 import { CONSORTIUM_PHASES, runConsortiumBench, type ConsortiumPhase } from './bench/consortium';
 import { runSdkBench } from './bench/sdk';
@@ -657,26 +658,6 @@ function codeVersion(): { commit?: string; dirtyFiles?: number } {
     return { commit, dirtyFiles: dirty.split('\n').filter(Boolean).length };
   } catch {
     return {};
-  }
-}
-
-/** The node's "ledger verified and filter ready" log lines (timings of each start). */
-function readyLogLines(logFile: string): unknown[] {
-  try {
-    return fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('filter ready'))
-      .map((l) => {
-        try {
-          const j = JSON.parse(l) as Record<string, unknown>;
-          return { entriesVerifiedMs: j.entriesVerifiedMs, filterSource: j.filterSource, filterReason: j.filterReason, readyMs: j.readyMs };
-        } catch {
-          return l;
-        }
-      });
-  } catch {
-    return [];
   }
 }
 

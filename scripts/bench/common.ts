@@ -409,3 +409,49 @@ export function printTable(): void {
   const line = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ');
   process.stdout.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${body.map(line).join('\n')}\n`);
 }
+
+/** What a node's "ledger verified and filter ready" log line says about one start. */
+export interface ReadyLine {
+  entriesVerified?: number;
+  fromCheckpointRow?: number;
+  entriesVerifiedMs?: number;
+  derivedCheckedMs?: number;
+  filterSource?: string;
+  filterReason?: string;
+  readyMs?: number;
+}
+
+/** The node's "ledger verified and filter ready" log lines (the timings of each start). */
+export function readyLogLines(logFile: string): (ReadyLine | string)[] {
+  try {
+    return fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('filter ready'))
+      .map((l) => {
+        try {
+          const j = JSON.parse(l) as ReadyLine;
+          return {
+            entriesVerified: j.entriesVerified,
+            fromCheckpointRow: j.fromCheckpointRow,
+            entriesVerifiedMs: j.entriesVerifiedMs,
+            derivedCheckedMs: j.derivedCheckedMs,
+            filterSource: j.filterSource,
+            filterReason: j.filterReason,
+            readyMs: j.readyMs,
+          };
+        } catch {
+          return l;
+        }
+      });
+  } catch {
+    return [];
+  }
+}
+
+/** One start's split, as a progress line: what was verified, and how long each part took. */
+export function describeReadyLine(line: ReadyLine | string | undefined): string {
+  if (!line || typeof line === 'string') return 'no readiness log line';
+  const verified = line.entriesVerified === undefined ? '' : `${line.entriesVerified} entries verified${line.fromCheckpointRow ? ` after checkpoint row ${line.fromCheckpointRow}` : ''} `;
+  return `${verified}in ${line.entriesVerifiedMs} ms, derived-state check ${line.derivedCheckedMs} ms, ready after ${line.readyMs} ms (filter: ${line.filterSource})`;
+}

@@ -23,6 +23,7 @@ import {
   addRow,
   createConsortium,
   delay,
+  describeReadyLine,
   describeUnexpectedExit,
   details,
   errorText,
@@ -36,6 +37,7 @@ import {
   processCpuSeconds,
   processMemory,
   progress,
+  readyLogLines,
   runCli,
   secondsSince,
   startNodeProcess,
@@ -366,7 +368,9 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
     publisher = { ...publisher, child: startNodeProcess(publisher.nodeConfig, publisher.logFile) };
     restarts.push(await waitFirstCheck(start, publisher.clientConfig, probePan, publisher.child, publisher.logFile));
     progress(`scale: restart ${i}/${options.restartRuns}: first listed Check after ${(restarts[restarts.length - 1] as number).toFixed(2)} s (stop took ${(stops[stops.length - 1] as number).toFixed(2)} s)`);
+    progress(`scale: restart ${i}/${options.restartRuns} split: ${describeReadyLine(readyLogLines(publisher.logFile).pop())}`);
   }
+  details.scaleRestarts = { seconds: restarts, stopSeconds: stops, logLines: readyLogLines(publisher.logFile).slice(-options.restartRuns) };
   const bytesStopped = databaseBytes(publisher.dataDir);
   addRow(`scale: restart holding ${count(n)}, spawn to first Check (median of ${restarts.length})`, median(restarts), 's', { op: '<', value: 3 });
   const snapshotBytes = fs.statSync(path.join(publisher.dataDir, 'filter.snapshot'), { throwIfNoEntry: false })?.size;

@@ -159,6 +159,8 @@ describe('consortium: the scrub repairs damaged stored entries from peers', func
     const original = storedBody('psp-c', 'psp-c', 2);
     await c.kill('acquirer-b', 'SIGTERM');
     writeBody('acquirer-b', 'psp-c', 2, flipped(original));
+    // Every entry verified at start (not only those after the verification checkpoint): the start itself finds it.
+    editNodeConfig(c.layout, 'acquirer-b', (config) => Object.assign(config, { scrub: { ...(config.scrub as object), startUpVerification: 'full' } }));
     await c.start('acquirer-b');
     const atStart = await waitFor(
       () => logLines('acquirer-b').find((l) => typeof l.msg === 'string' && l.msg.startsWith('stored entry of another origin is damaged') && l.origin === 'psp-c' && l.seq === 2),
@@ -167,5 +169,19 @@ describe('consortium: the scrub repairs damaged stored entries from peers', func
     expect(atStart.level).to.equal(50);
     await waitFor(async () => (await c.client('acquirer-b').status()).damagedEntries === 0 && storedBody('acquirer-b', 'psp-c', 2).equals(original), 'the repair after the restart', 60_000);
     expect((await c.client('acquirer-b').checkCards(batches[1] as string[])).every((v) => v.listed)).to.equal(true);
+  });
+
+  it("with the verification checkpoint, an entry damaged below it is found and repaired by the scrub pass begun at start", async () => {
+    const original = storedBody('psp-c', 'psp-c', 1);
+    const covered = () => withDatabase('acquirer-b', (db) => db.prepare('SELECT (SELECT covered_row_id FROM verification_checkpoint) = (SELECT MAX(id) FROM entries)').pluck().get() === 1);
+    await waitFor(covered, 'a clean scrub pass to record a checkpoint over every entry', 60_000);
+    await c.kill('acquirer-b', 'SIGTERM');
+    writeBody('acquirer-b', 'psp-c', 1, flipped(original));
+    editNodeConfig(c.layout, 'acquirer-b', (config) => Object.assign(config, { scrub: { ...(config.scrub as object), startUpVerification: 'since-checkpoint' } }));
+    await c.start('acquirer-b');
+    const status = await c.client('acquirer-b').status();
+    expect(Number(status.startUpVerification?.checkpointRow)).to.be.above(0);
+    await waitFor(() => logged('acquirer-b', 'scrub: stored entry is damaged', 'psp-c', 1), 'the scrub to find the entry', 60_000);
+    await waitFor(async () => (await c.client('acquirer-b').status()).damagedEntries === 0 && storedBody('acquirer-b', 'psp-c', 1).equals(original), 'the repair from a peer', 60_000);
   });
 });

@@ -95,7 +95,9 @@ describe('restart of a node', function () {
     db.close();
     let error: unknown;
     try {
-      await startInProcessNode(layout, 'issuer-a');
+      // Every entry verified at start; from a verification checkpoint, an entry below it is the
+      // scrub's to find (start-up-checkpoint.test.ts).
+      await startInProcessNode(layout, 'issuer-a', { scrub: { startUpVerification: 'full' } });
     } catch (e) {
       error = e;
     }

@@ -47,8 +47,9 @@ describe('operations: periodic WAL checkpoints', function () {
     const defaults = loadNodeConfig(file);
     expect(defaults.walCheckpointIntervalMs).to.equal(60_000);
     expect(defaults.walTruncateAboveBytes).to.equal(64 * 1024 * 1024);
-    expect(defaults.scrub).to.deep.equal({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 });
+    expect(defaults.scrub).to.deep.equal({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50, startUpVerification: 'since-checkpoint' });
     for (const [bad, field] of [
+      [{ scrub: { startUpVerification: 'sometimes' } }, 'scrub.startUpVerification'],
       [{ scrub: { entriesPerSlice: 0 } }, 'scrub.entriesPerSlice'],
       [{ scrub: { sliceDelayMs: -1 } }, 'scrub.sliceDelayMs'],
       [{ walCheckpointIntervalMs: 5 }, 'walCheckpointIntervalMs'],

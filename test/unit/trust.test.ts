@@ -8,6 +8,7 @@ import {
   derivedRowsMac,
   derivedSelectorsHash,
   filterSnapshotMac,
+  verificationCheckpointMac,
   auditRowHash,
   canonicalJson,
   clientTokenDigest,
@@ -62,6 +63,7 @@ const PINNED = {
   derivedSelectorsHash: 'b5661300f3bf7ea70d36a2214e1ba0dc6980005b8731f7b3df9210c203dab946',
   derivedRowsMac: '7de27a55ef900ceae864b3114cdbe626a4aef1fbbcfb1d593cf7bcd5bb75f91e',
   filterSnapshotMac: '31efd60dc85ebffb2da4277e85a9a45cd7de0c697685c8dae79a1f58cbac83f0',
+  verificationCheckpointMac: '733d028bb04e9d86087f816b5f58d14d1c9d36469ba4efb87e0a1eb337003546',
   // Computed apart from this code (Python hashlib.blake2b) when the tags were introduced.
   issuerNoticeTagKey: 'f2c543ed1efce6dd3053fc5ffb824fe3561620d87c074da6c7238c8fac0b31ed',
   issuerNoticeTag: '064ed7723bd959f3d00ab6dd056e96a1',
@@ -121,6 +123,9 @@ describe('unit: trust module (proto/ts/trust)', () => {
       expect(derivedRowsMac(key, { ...input, publication: publication.replace(',1,', ',2,') }).toString('hex'), 'another validity end').to.not.equal(PINNED.derivedRowsMac);
       expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0xff])).toString('hex')).to.equal(PINNED.filterSnapshotMac);
       expect(filterSnapshotMac(key, Buffer.from('{"bits":8}'), Buffer.from([0x00])).toString('hex'), 'zeroed bits').to.not.equal(PINNED.filterSnapshotMac);
+      const heads = JSON.stringify([['psp-c', 3, 'ab'.repeat(32)]]);
+      expect(verificationCheckpointMac(key, 12, heads).toString('hex')).to.equal(PINNED.verificationCheckpointMac);
+      expect(verificationCheckpointMac(key, 11, heads).toString('hex'), 'another row').to.not.equal(PINNED.verificationCheckpointMac);
     });
 
     it('the SDK selector cache handle: keyed BLAKE2b of the normalized PAN under its own tag', () => {

@@ -116,6 +116,7 @@ export async function showStatus(clientConfig: string, json: boolean): Promise<s
         ? `DAMAGED stored entries: ${s.damagedEntries} (the scrub repairs them from a peer; the node log names origin and seq)`
         : 'damaged stored entries: 0',
       derivedStateLine(s.derivedState),
+      startUpVerificationLine(s.startUpVerification),
       auditChainLine(s.auditChain),
       ...authFailureLines(s.authFailures),
       consortiumLine(s.consortium),
@@ -148,6 +149,13 @@ function consortiumLine(c: { name: string; version: number | string; members: st
     (Number(c.lastChangeVersion) > 0 ? `; version ${c.lastChangeVersion} taken from ${c.lastChangeSource}` : '') +
     (refused.length > 0 ? `; documents refused: ${refused.map(([r, n]) => `${r} ${n}`).join(', ')}` : '')
   );
+}
+
+/** How much of the stored ledger this start verified before serving, and from where. */
+function startUpVerificationLine(v: { entriesVerified: number | string; checkpointRow: number | string; fullReason: string; durationMs: number | string } | null | undefined): string {
+  if (!v) return 'start-up verification: -';
+  const how = Number(v.checkpointRow) > 0 ? `after the verification checkpoint at row ${v.checkpointRow} (the scrub re-verifies the rest)` : `every entry${v.fullReason ? ` (${v.fullReason})` : ''}`;
+  return `start-up verification: ${v.entriesVerified} entries in ${v.durationMs} ms, ${how}`;
 }
 
 /** Derived rows and filter snapshot found to differ from the signed entries since the node started. */

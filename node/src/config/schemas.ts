@@ -281,15 +281,19 @@ export const nodeConfigSchema = z
     walTruncateAboveBytes: z.number().int().min(0).default(64 * 1024 * 1024),
     // The background scrub (integrity/scrub.ts): re-verifies every stored entry, a slice at a
     // time, and repairs damaged ones from peers. intervalMs is the pause between passes.
+    // startUpVerification: "since-checkpoint" verifies at start only the entries after the last
+    // verification checkpoint (integrity/verification-checkpoint.ts), the first pass re-verifying
+    // the rest; "full" verifies every entry before the node serves.
     scrub: z
       .object({
         enabled: z.boolean().default(true),
         intervalMs: z.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
         entriesPerSlice: z.number().int().min(1).max(100_000).default(500),
         sliceDelayMs: z.number().int().min(0).max(60_000).default(50),
+        startUpVerification: z.enum(['since-checkpoint', 'full'], { error: 'expected "since-checkpoint" or "full"' }).default('since-checkpoint'),
       })
       .strict()
-      .default({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 }),
+      .default({ enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50, startUpVerification: 'since-checkpoint' }),
     // Storage limits: maxDatabaseMb caps the SQLite file; past it, writes are refused with
     // RESOURCE_EXHAUSTED ("storage full") while checks and Status go on (as on a full disk).
     storage: z

@@ -9,6 +9,7 @@ import { bitmapBytes, PACKED_DIGEST_BYTES, setBit } from '../../../proto/ts/pack
 import type { SelectorIndex } from '../filter/selector-index';
 import type { DamagedEntryStore } from '../integrity/damaged-entries';
 import type { DerivedState } from '../integrity/derived-state';
+import type { StartUpStats } from '../integrity/start-up';
 import { keyEpochStatuses } from '../membership/epoch-acks';
 import type { MemberState } from '../membership/member-state';
 import { panSelectorPhase, requirePanSelectorAllowed } from '../membership/pan-selector-phase';
@@ -45,6 +46,8 @@ export interface NodeParts {
   damagedEntries: DamagedEntryStore;
   /** Checks of the rows a verdict reads against the signed entries (absent: not counted). */
   derivedState?: DerivedState;
+  /** The start-up verification of the stored entries (absent: not reported). */
+  startUp?: StartUpStats;
   events: NodeEvents;
   /** Tags the issuer notices of this member's card listings (exchange/issuer-routing.ts). */
   noticeKeys: NoticeSender;
@@ -227,6 +230,7 @@ export class MamoriNode {
       damagedEntries: this.parts.damagedEntries.count(),
       derivedState: this.parts.derivedState?.status() ?? { damaged: 0, repaired: 0, unrepaired: 0, orphansRemoved: 0, snapshotsRejected: 0, fullChecks: 0 },
       ownFeedRecovery: this.feed.ownWrites.status(),
+      startUpVerification: startUpStatus(this.parts.startUp),
     };
   }
 
@@ -234,4 +238,8 @@ export class MamoriNode {
   ownHead() {
     return this.feed.head();
   }
+}
+
+function startUpStatus(s: StartUpStats | undefined): { entriesVerified: number; checkpointRow: number; fullReason: string; durationMs: number } | undefined {
+  return s && { entriesVerified: s.entriesVerified, checkpointRow: s.checkpointRowId, fullReason: s.fullReason ?? '', durationMs: s.entriesVerifiedMs };
 }

@@ -1,5 +1,6 @@
 // Messages between the scrub (scrub.ts) and its worker thread (scrub-worker.ts).
 import type { MemberKeys } from '../ledger/acceptance';
+import type { FeedHead } from '../ledger/entry';
 
 export interface ScrubWorkerData {
   file: string;
@@ -22,7 +23,8 @@ export interface DamagedEntryReport {
 
 export type ScrubReply =
   | { id: number; type: 'begun' }
-  | { id: number; type: 'slice'; walked: number; position: number; damaged: DamagedEntryReport[] }
+  /** `heads`: at the end of the walk (walked 0), each origin's head at `position`. */
+  | { id: number; type: 'slice'; walked: number; position: number; damaged: DamagedEntryReport[]; heads?: [string, FeedHead][] }
   | { id: number; type: 'quickCheck'; problems: string[] }
   | { id: number; type: 'derived'; entries: number; selectorRows: number; damaged: { entryId: number; reason: string }[]; orphans: number[]; ms: number }
   | { id: number; type: 'failed'; message: string };

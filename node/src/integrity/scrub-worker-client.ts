@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { MemberKeys } from '../ledger/acceptance';
+import type { FeedHead } from '../ledger/entry';
 import type { DamagedEntryReport, ScrubReply, ScrubRequest, ScrubWorkerData } from './scrub-protocol';
 
 type RequestBody = ScrubRequest extends infer R ? (R extends ScrubRequest ? Omit<R, 'id'> : never) : never;
@@ -20,10 +21,12 @@ export class ScrubWorkerClient {
     await this.request({ type: 'begin', members: [...members] });
   }
 
-  async next(limit: number, signal?: AbortSignal): Promise<{ walked: number; position: number; damaged: DamagedEntryReport[] }> {
+  async next(limit: number, signal?: AbortSignal): Promise<{ walked: number; position: number; damaged: DamagedEntryReport[]; heads?: Map<string, FeedHead> }> {
     const reply = await this.request({ type: 'next', limit }, signal);
     if (reply.type !== 'slice') throw new Error(`scrub worker answered ${reply.type} to next`);
-    return reply;
+    // Buffers arrive as plain Uint8Arrays from the worker.
+    const heads = reply.heads && new Map(reply.heads.map(([origin, h]) => [origin, { seq: h.seq, hash: Buffer.from(h.hash) }]));
+    return { walked: reply.walked, position: reply.position, damaged: reply.damaged, heads };
   }
 
   async quickCheck(maxErrors: number, signal?: AbortSignal): Promise<string[]> {

@@ -37,7 +37,8 @@ function handle(request: ScrubRequest): ScrubReply {
       return { id: request.id, type: 'begun' };
     case 'next': {
       const { walked, damaged } = walk.next(request.limit);
-      return { id: request.id, type: 'slice', walked, position: walk.position, damaged: damaged.map(({ id, origin, seq, reason }) => ({ id, origin, seq, reason })) };
+      const heads = walked === 0 ? [...walk.heads] : undefined;
+      return { id: request.id, type: 'slice', walked, position: walk.position, damaged: damaged.map(({ id, origin, seq, reason }) => ({ id, origin, seq, reason })), heads };
     }
     case 'derived': {
       const started = Date.now();

@@ -9,6 +9,8 @@
 // Once per pass, after the walk, the worker also derives every entry's rows again from its
 // signed body and compares them with the stored rows a Check reads (verify-derived.ts); what
 // differs is repaired here from the signed entry (derived-state.ts), and the filter updated.
+// A pass that found nothing damaged records a verification checkpoint (verification-checkpoint.ts):
+// the next start verifies only the entries after it. The first pass begins as the node starts.
 //
 // Which stored fields are trusted for a repair: the entry's own body, signature and hash
 // column are all suspect. The strongest anchor is the `prev` inside the NEXT entry's body
@@ -26,6 +28,8 @@ import type { RawEntry } from '../replication/types';
 import type { DamagedEntryStore } from './damaged-entries';
 import type { DerivedState } from './derived-state';
 import type { LedgerStore } from '../store/ledger-store';
+import type { FeedHead } from '../ledger/entry';
+import type { VerificationCheckpoints } from './verification-checkpoint';
 import type { DamagedEntryReport } from './scrub-protocol';
 import { ScrubWorkerClient } from './scrub-worker-client';
 import { isOriginalCopy } from './verify-ledger';
@@ -64,6 +68,8 @@ export interface ScrubDeps {
   log: Logger;
   /** The derived-state check, once per pass (absent: entries only). */
   derived?: DerivedState;
+  /** Where a pass that found nothing damaged records how far it verified (absent: not recorded). */
+  checkpoints?: VerificationCheckpoints;
 }
 
 export class LedgerScrub {
@@ -150,13 +156,13 @@ export class LedgerScrub {
       this.foundThisPass = new Set();
       this.passStartedMs = Date.now();
     }
-    const { walked, damaged, position } = await this.worker.next(this.options.entriesPerSlice, this.stopper.signal);
+    const { walked, damaged, position, heads } = await this.worker.next(this.options.entriesPerSlice, this.stopper.signal);
     this.walkPosition = position;
     this.stats.entriesVerified += walked;
     for (const d of damaged) this.found(d);
     for (const d of damaged) await this.repair(d.origin, d.seq);
     if (walked > 0) return { walked, damaged, passEnded: false };
-    await this.finishPass();
+    await this.finishPass(position, heads);
     return { walked, damaged, passEnded: true };
   }
 
@@ -168,7 +174,7 @@ export class LedgerScrub {
     this.deps.log.error({ origin: d.origin, seq: d.seq, row: d.id, reason: d.reason }, 'scrub: stored entry is damaged; repairing from a peer');
   }
 
-  private async finishPass(): Promise<void> {
+  private async finishPass(position: number, heads: Map<string, FeedHead> | undefined): Promise<void> {
     await this.checkDerived();
     if (this.stopped) return;
     await this.runQuickCheck();
@@ -180,6 +186,9 @@ export class LedgerScrub {
       }
     }
     await this.repairMarked();
+    if (this.stopped) return;
+    // Only a pass that walked every entry and found none damaged vouches for them all.
+    if (heads && this.foundThisPass.size === 0 && this.deps.damage.count() === 0) this.deps.checkpoints?.record(position, heads);
     this.stats.passes++;
     this.stats.lastPassMs = Date.now() - this.passStartedMs;
     this.deps.log.debug({ passMs: this.stats.lastPassMs, damaged: this.deps.damage.count() }, 'scrub pass finished');

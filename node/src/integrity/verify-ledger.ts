@@ -2,7 +2,8 @@
 // of served: origin is a member whose role allows the operation, seq and prev chain from the
 // previous entry, the signature verifies, the stored columns match the signed body. The
 // content itself was validated before it was stored, and the signature covers it.
-// Used whole at start-up (verifyStoredLedger) and a slice at a time by the scrub (scrub.ts).
+// Used whole at start-up (verifyStoredLedger; from a verification checkpoint on, walkToEnd) and
+// a slice at a time by the scrub (scrub.ts).
 import { entryHash } from '../../../proto/ts/trust/domains';
 import { verifyEntry } from '../../../proto/ts/trust/verify';
 import type { MemberKeys } from '../ledger/acceptance';
@@ -41,10 +42,20 @@ export class StoredLedgerWalk {
   private readonly uncertain = new Set<string>();
   private after = 0;
 
+  /**
+   * `from`: a position already verified (a verification checkpoint) and each origin's head
+   * there; the walk goes on after it, chaining each origin's next entry to that head.
+   */
   constructor(
     private readonly store: EntryPages,
     private readonly member: MemberLookup,
-  ) {}
+    from?: { after: number; heads: ReadonlyMap<string, FeedHead> },
+  ) {
+    if (from) {
+      this.after = from.after;
+      for (const [origin, head] of from.heads) this.heads.set(origin, head);
+    }
+  }
 
   /** Row id of the last entry walked (0 before the first). */
   get position(): number {
@@ -90,13 +101,30 @@ function prevOf(body: Buffer): Buffer {
  * node unless `tolerate` accepts it (it is then left for the scrub to repair from a peer).
  */
 export function verifyStoredLedger(store: EntryPages, member: MemberLookup, tolerate: (damaged: DamagedEntry) => boolean = () => false): Map<string, FeedHead> {
-  const walk = new StoredLedgerWalk(store, member);
+  return walkToEnd(new StoredLedgerWalk(store, member), tolerate).heads;
+}
+
+/** What a walk to the end of the ledger verified: the heads there, the last row, the counts. */
+export interface LedgerWalkResult {
+  heads: Map<string, FeedHead>;
+  /** Row id of the last entry walked (where the walk began when there was none after it). */
+  position: number;
+  walked: number;
+  damaged: number;
+}
+
+/** Runs a walk to the end of the ledger; a damaged entry `tolerate` refuses throws, naming it. */
+export function walkToEnd(walk: StoredLedgerWalk, tolerate: (damaged: DamagedEntry) => boolean): LedgerWalkResult {
+  let total = 0;
+  let damagedTotal = 0;
   for (;;) {
     const { walked, damaged } = walk.next(PAGE);
     for (const d of damaged) {
       if (!tolerate(d)) throw MamoriError.internal(`stored entry ${d.origin}#${d.seq} (row ${d.id}) fails verification: ${d.reason}`, d.error);
     }
-    if (walked === 0) return walk.heads;
+    total += walked;
+    damagedTotal += damaged.length;
+    if (walked === 0) return { heads: walk.heads, position: walk.position, walked: total, damaged: damagedTotal };
   }
 }
 

@@ -177,7 +177,7 @@ export async function createDevConsortium(dir: string, basePort: number, options
       commonPointIntervalMs: 60_000,
       walCheckpointIntervalMs: 60_000,
       walTruncateAboveBytes: 64 * 1024 * 1024,
-      scrub: { enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50 },
+      scrub: { enabled: true, intervalMs: 3_600_000, entriesPerSlice: 500, sliceDelayMs: 50, startUpVerification: 'since-checkpoint' },
       alerts: { retentionDays: 365 },
       ownFeedRecovery: { timeoutMs: 30_000, required: false },
     };

@@ -26,7 +26,8 @@ import { DamagedEntryStore } from '../integrity/damaged-entries';
 import { DerivedState } from '../integrity/derived-state';
 import { loadOrCreateNodeKey } from '../integrity/node-key';
 import { LedgerScrub } from '../integrity/scrub';
-import { verifyAtStart } from '../integrity/start-up';
+import { verifyAtStart, type StartUpStats } from '../integrity/start-up';
+import { VerificationCheckpoints } from '../integrity/verification-checkpoint';
 import { KeyEpochAcknowledger } from '../membership/acknowledge-epochs';
 import { Consortium, loadMemberIdentity, type MemberIdentity } from '../membership/consortium';
 import { MemberState } from '../membership/member-state';
@@ -131,8 +132,19 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const consortium = membership.consortium;
     const damagedEntries = new DamagedEntryStore(store.db);
     const keysOf = (origin: string) => consortium.memberKeys(origin) ?? consortium.formerMemberKeys(origin);
-    const heads = verifyAtStart(store, config.member, keysOf, damagedEntries, log);
+    const checkpoints = new VerificationCheckpoints(store.db, nodeKey.key);
+    const verification = verifyAtStart(store, {
+      ownOrigin: config.member,
+      keysOf,
+      damage: damagedEntries,
+      checkpoints,
+      mode: config.scrub.startUpVerification,
+      scrubEnabled: config.scrub.enabled,
+      log,
+    });
+    const heads = verification.heads;
     const verifiedMs = Date.now() - started;
+    const startUp: StartUpStats = { entriesVerified: verification.entriesVerified, checkpointRowId: verification.checkpointRowId, fullReason: verification.fullReason, entriesVerifiedMs: verifiedMs };
     // The rows a Check reads, against the entries just verified (before the filter: a rebuild reads them).
     const derivedState = new DerivedState(store, nodeKey.key, keysOf, log);
     if (nodeKey.created && store.maxEntryId() > 0) {
@@ -143,7 +155,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     const loaded = loadFilter(store, config.dataDir, config.filter, nodeKey.key);
     if (loaded.rejected && !nodeKey.created) derivedState.snapshotRejected(loaded.rejected);
     log.info(
-      { entriesVerifiedMs: verifiedMs, derivedCheckedMs: derivedState.stats.startUpCheckMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started },
+      { entriesVerified: verification.entriesVerified, fromCheckpointRow: verification.checkpointRowId, entriesVerifiedMs: verifiedMs, derivedCheckedMs: derivedState.stats.startUpCheckMs, filterSource: loaded.source, filterReason: loaded.reason, readyMs: Date.now() - started },
       'ledger verified and filter ready',
     );
     const settings = { ...config.filter, dataDir: config.dataDir, snapshotIntervalMs: config.snapshotIntervalMs, snapshotKey: nodeKey.key };
@@ -159,7 +171,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     stops.push(() => feed.close());
     const keyEpochAcks = new KeyEpochAckStore(store.db);
     const noticeKeys = IssuerNoticeKeys.forMember(identity.box, () => membership.consortium);
-    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, derivedState, events, noticeKeys });
+    const node = new MamoriNode({ membership, feed, store, index, keyEpochAcks, damagedEntries, derivedState, startUp, events, noticeKeys });
     const reports = new MemberReports(feed, membership);
     const audit = new AuditLog(store.db, log, {
       member: config.member,
@@ -225,7 +237,7 @@ export async function openNode(config: NodeConfig, log: Logger): Promise<OpenNod
     );
     stops.push(() => detectionRetention.close());
     commonPoint?.on('analysed', () => detectionRetention.pruneLogged());
-    const scrub = new LedgerScrub({ store, damage: damagedEntries, members: () => membership.storedEntryKeys(), databaseFile: file, log, derived: derivedState }, config.scrub);
+    const scrub = new LedgerScrub({ store, damage: damagedEntries, members: () => membership.storedEntryKeys(), databaseFile: file, log, derived: derivedState, checkpoints }, config.scrub);
     stops.push(() => void scrub.close());
     const walCheckpoints = new WalCheckpointer(
       store.db,

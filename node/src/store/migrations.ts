@@ -299,6 +299,18 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX oprf_counts_by_bucket ON oprf_counts (bucket_start_ms);
   CREATE INDEX oprf_counts_by_evaluator ON oprf_counts (evaluator, bucket_start_ms, bucket_seconds);
   `,
+  // 15: how far the stored entries were last verified whole (integrity/verification-checkpoint.ts):
+  // the last entry row id walked and each origin's head there, MACed under the node-local key.
+  // A start verifies only the entries after it; the scrub re-verifies the rest in the background.
+  `
+  CREATE TABLE verification_checkpoint (
+    only INTEGER PRIMARY KEY CHECK (only = 1),
+    covered_row_id INTEGER NOT NULL,
+    heads TEXT NOT NULL,
+    mac BLOB NOT NULL,
+    recorded_at_ms INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** The migration that made the audit anchor signed (audit-store.ts adopts an unsigned anchor only right after it). */

@@ -26,6 +26,8 @@
 //                                           || u64be retraction rows || each, sorted by digest: digest (32) || u64be origin row id
 //                                           || u32be-length-prefixed reason
 //                        filter-snapshot    key = the node-local key: tag || u32be header length || header JSON || filter bits
+//                        verification-      key = the node-local key: tag || u64be last entry row id verified
+//                        checkpoint         || u32be-length-prefixed heads JSON ([[origin, seq, hash hex], ...] sorted by origin)
 //   TPRF (oblivious PAN  context            "mamori-tprf-v1-ristretto255-SHA512" (proto/ts/oprf/threshold.ts TPRF_CONTEXT)
 //   selectors; tags in   hash-to-group      RFC 9380 expand_message_xmd SHA-512, DST "HashToGroup-" || context
 //   threshold.ts, as     bin-key            BLAKE2b-512(key = seed r_S, context || "/bin-key\0" || lp(set id) || lp(label) || lp(BIN)) mod L
@@ -35,9 +37,10 @@
 //   issuer notices       issuer-notice-key  BLAKE2b-256(key = X25519(sender box sk, recipient box pk), tag || sender box pk || recipient box pk)
 //                        issuer-notice-tag  BLAKE2b-128(key = issuer-notice-key, tag || the sealed box's ephemeral public key)
 //
-// The two MACs authenticate state a node derives for itself (its SQLite rows of publications,
-// selectors and retractions; its Bloom filter snapshot) against the signed entries they come
-// from: nothing else trusts them, and no other node can check them. The filter snapshot's
+// The MACs authenticate state a node derives for itself (its SQLite rows of publications,
+// selectors and retractions; its Bloom filter snapshot; how far its stored entries were last
+// verified) against the signed entries they come from: nothing else trusts them, and no other
+// node can check them. The filter snapshot's
 // SHA-256 checksum (node/src/filter/snapshot.ts) only detects damage; its MAC detects tampering.
 import { createHash, createHmac } from 'node:crypto';
 import { sodium } from '../sodium';
@@ -62,6 +65,7 @@ const CLIENT_TOKEN_TAG = tag('client-token');
 const DERIVED_SELECTORS_TAG = tag('derived-selectors');
 const DERIVED_ROWS_TAG = tag('derived-rows');
 const FILTER_SNAPSHOT_TAG = tag('filter-snapshot');
+const VERIFICATION_CHECKPOINT_TAG = tag('verification-checkpoint');
 const ISSUER_NOTICE_KEY_TAG = tag('issuer-notice-key');
 const ISSUER_NOTICE_TAG_TAG = tag('issuer-notice-tag');
 
@@ -329,6 +333,14 @@ export function filterSnapshotMac(key: Uint8Array, header: Uint8Array, bits: Uin
   const length = Buffer.alloc(4);
   length.writeUInt32BE(header.length);
   return createHmac('sha256', key).update(FILTER_SNAPSHOT_TAG).update(length).update(header).update(bits).digest();
+}
+
+/**
+ * HMAC-SHA-256 under the node-local key of a verification checkpoint: the last entry row id a
+ * completed verification walked and each origin's head there, as canonical JSON (layout above).
+ */
+export function verificationCheckpointMac(key: Uint8Array, coveredRowId: number, headsJson: string): Buffer {
+  return createHmac('sha256', key).update(VERIFICATION_CHECKPOINT_TAG).update(u64(coveredRowId)).update(lengthPrefixed(headsJson)).digest();
 }
 
 // ---- issuer notices: recognised by the issuer, anonymous to everyone else ----
