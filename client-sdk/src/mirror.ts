@@ -3,7 +3,7 @@
 // A negative answers in microseconds with no I/O; a positive (or a mirror that is not loaded
 // or has gone stale) is confirmed with the node, which also returns the evidence.
 import { backoffDelay } from '../../proto/ts/backoff';
-import { BitSet, DigestBloomFilter } from '../../proto/ts/digest-bloom';
+import { DigestBloomFilter } from '../../proto/ts/digest-bloom';
 import { isCancelled, openMirrorChannel, type ChannelCredentials, type ClientReadableStream, type ServiceError } from './transport';
 import type { ExchangeClient } from '../../proto/gen/mamori/v1/Exchange';
 import type { MirrorMessage__Output } from '../../proto/gen/mamori/v1/MirrorMessage';
@@ -184,9 +184,8 @@ export class FilterMirror {
   private completeLoading(): void {
     const loading = this.loading;
     if (!loading) return;
-    const bitset = new BitSet(loading.params.bits);
-    bitset.array = loading.bytes;
-    const filter = new DigestBloomFilter(loading.params, bitset, loading.items);
+    // The filter answers from the array the chunks were written into: the bits exist once.
+    const filter = DigestBloomFilter.over(loading.params, loading.bytes, loading.items);
     for (const digests of loading.pending) addAll(filter, digests);
     this.filter = filter;
     this.live = true;

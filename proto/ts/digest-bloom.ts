@@ -58,6 +58,18 @@ export class DigestBloomFilter {
     return new DigestBloomFilter({ bits, hashes, capacity, targetFpRate });
   }
 
+  /**
+   * A filter whose bits are `bytes` themselves (BitSet layout, exactly ceil(bits / 8) bytes):
+   * no copy and no zeroed array of its own, so a filter received in chunks costs its bytes once.
+   */
+  static over(params: BloomParams, bytes: Uint8Array, items: number): DigestBloomFilter {
+    // A BitSet of size 0 owns an empty array; it is given `bytes` and the size they hold.
+    const bitset = new BitSet(0) as { size: number; array: Uint8Array };
+    bitset.size = bytes.length * 8;
+    bitset.array = bytes;
+    return new DigestBloomFilter(params, bitset as BitSet, items);
+  }
+
   private readonly bitset: BitSet;
   private readonly m: number;
   private readonly k: number;

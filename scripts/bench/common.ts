@@ -355,6 +355,21 @@ export function processMemory(pid: number | undefined): ProcessMemory | undefine
   }
 }
 
+/**
+ * Resident bytes of the process's `[heap]` mapping (/proc/<pid>/smaps): the main malloc arena,
+ * where freed blocks below a live one stay resident. NaN when unreadable.
+ */
+export function mallocHeapRss(pid: number): number {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    const at = text.search(/ \[heap\]\n/);
+    if (at < 0) return 0;
+    return Number(/^Rss:\s+(\d+) kB/m.exec(text.slice(at))?.[1] ?? NaN) * 1024;
+  } catch {
+    return NaN;
+  }
+}
+
 export const mb = (bytes: number) => bytes / (1024 * 1024);
 
 const CLOCK_TICKS_PER_SECOND = 100;

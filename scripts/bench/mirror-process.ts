@@ -5,7 +5,7 @@
 import { MamoriClient } from '../../client-sdk/src/client';
 import { readClientConfig } from '../../client-sdk/src/config';
 import { sodiumReady } from '../../proto/ts/sodium';
-import { processMemory } from './common';
+import { mallocHeapRss, processMemory } from './common';
 import { mirrorRun, summarize, unlistedPans, type MirrorViolations, type Run } from './sdk';
 
 export interface MirrorProcessResult {
@@ -17,6 +17,9 @@ export interface MirrorProcessResult {
   rssBefore: number;
   rssLoaded: number;
   rssAfterRuns: number;
+  /** Of rssBefore and rssLoaded: the main malloc arena's resident bytes (freed receive buffers it keeps count here), bytes. */
+  mallocHeapBefore: number;
+  mallocHeapLoaded: number;
   /** The process's own view once the mirror loaded: ArrayBuffers (the filter's bits among them) and the JS heap, bytes. */
   loadedMemory: { arrayBuffers: number; external: number; heapUsed: number };
   runs: Run[];
@@ -24,9 +27,14 @@ export interface MirrorProcessResult {
   violations: MirrorViolations;
 }
 
-/** Lets the collector run first, so RSS shows what is held rather than what awaits collection. */
+/**
+ * Lets the collector run first, so RSS shows what is held rather than what awaits collection.
+ * Twice: V8 frees the backing stores of dead ArrayBuffers (the transport's receive buffers)
+ * on a background sweep that a collection starts and only the next one waits for.
+ */
 function settledRss(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
   gc?.();
   return processMemory(process.pid)?.rss ?? NaN;
 }
@@ -44,6 +52,7 @@ async function main(): Promise<void> {
   const warmPans = unlistedPans(Math.min(50_000, checks));
   const pans = Array.from({ length: runCount }, () => unlistedPans(checks));
   const rssBefore = settledRss();
+  const mallocHeapBefore = mallocHeapRss(process.pid);
   const t0 = process.hrtime.bigint();
   const client = MamoriClient.connect({ target, token, mode: 'mirror', deadlineMs: 1000 });
   try {
@@ -51,6 +60,7 @@ async function main(): Promise<void> {
     if (sdk.checksVia !== 'mirror') throw new Error(`the mirror is not usable after 120 s: ${sdk.fallbackReason}`);
     const loadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const rssLoaded = settledRss();
+    const mallocHeapLoaded = mallocHeapRss(process.pid);
     const { arrayBuffers, external, heapUsed } = process.memoryUsage();
     const filter = (await client.status()).filter;
     if (!filter) throw new Error('the node reports no filter');
@@ -65,6 +75,8 @@ async function main(): Promise<void> {
       rssBefore,
       rssLoaded,
       rssAfterRuns: settledRss(),
+      mallocHeapBefore,
+      mallocHeapLoaded,
       loadedMemory: { arrayBuffers, external, heapUsed },
       runs,
       summary: summarize(runs),

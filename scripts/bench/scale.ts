@@ -278,9 +278,13 @@ function stepsOf(samples: readonly ImportSample[], cards: number): Step[] {
 
 // ---------------------------------------------------------------- the mirror in its own process
 
-async function mirrorFigures(clientConfig: string, options: ScaleOptions): Promise<MirrorProcessResult> {
+/** glibc maps blocks of 64 KiB and more on their own, so freed receive buffers go back to the system at once. */
+const MMAP_RECEIVE_BUFFERS = { MALLOC_MMAP_THRESHOLD_: '65536' };
+
+async function mirrorFigures(clientConfig: string, options: ScaleOptions, env: Record<string, string> = {}): Promise<MirrorProcessResult> {
   const script = path.join(__dirname, 'mirror-process.js');
-  const child = track(spawn(process.execPath, ['--expose-gc', script, clientConfig, String(options.mirrorChecks), String(options.mirrorRuns)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const args = ['--expose-gc', script, clientConfig, String(options.mirrorChecks), String(options.mirrorRuns)];
+  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -292,7 +296,7 @@ async function mirrorFigures(clientConfig: string, options: ScaleOptions): Promi
 
 const describeMirror = (m: MirrorProcessResult) =>
   `${count(m.items)} items, filter ${mb(m.filterBytes).toFixed(1)} MB, process RSS +${mb(m.rssLoaded - m.rssBefore).toFixed(1)} MB, ` +
-  `(ArrayBuffers ${mb(m.loadedMemory.arrayBuffers).toFixed(1)} MB), loaded in ${m.loadSeconds.toFixed(2)} s; ${Math.round(m.summary.perSecond).toLocaleString('en-US')} checks/s, p50 ${m.summary.p50Us.toFixed(2)} µs, p99 ${m.summary.p99Us.toFixed(2)} µs`;
+  `(ArrayBuffers ${mb(m.loadedMemory.arrayBuffers).toFixed(1)} MB, malloc [heap] +${mb(m.mallocHeapLoaded - m.mallocHeapBefore).toFixed(1)} MB), loaded in ${m.loadSeconds.toFixed(2)} s; ${Math.round(m.summary.perSecond).toLocaleString('en-US')} checks/s, p50 ${m.summary.p50Us.toFixed(2)} µs, p99 ${m.summary.p99Us.toFixed(2)} µs`;
 
 // ---------------------------------------------------------------- the phase
 
@@ -381,6 +385,11 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
   progress(`scale: mirror at ${count(n)}: ${describeMirror(mirror)}`);
   addRow(`scale: SDK mirror filter holding ${count(n)}`, mb(mirror.filterBytes), 'MB');
   addRow(`scale: SDK mirror process RSS growth, mirror loaded (${count(n)})`, mb(mirror.rssLoaded - mirror.rssBefore), 'MB', { op: '<=', value: 40 });
+  addRow(`scale: of which the malloc arena keeps (freed receive buffers among it)`, mb(mirror.mallocHeapLoaded - mirror.mallocHeapBefore), 'MB');
+  // The same process with glibc mapping receive buffers apart: what the SDK holds, without the arena's retention.
+  const mirrorMapped = await mirrorFigures(publisher.clientConfig, { ...options, mirrorRuns: 1 }, MMAP_RECEIVE_BUFFERS);
+  progress(`scale: mirror at ${count(n)}, MALLOC_MMAP_THRESHOLD_=65536: ${describeMirror(mirrorMapped)}`);
+  addRow(`scale: SDK mirror process RSS growth, receive buffers mapped apart (MALLOC_MMAP_THRESHOLD_=65536)`, mb(mirrorMapped.rssLoaded - mirrorMapped.rssBefore), 'MB');
   addRow(`scale: SDK mirror negative checks/s at ${count(n)} (median of ${mirror.runs.length})`, mirror.summary.perSecond, 'checks/s');
   addRow(`scale: SDK mirror negative checks/s at ${count(referenceCards)}, same run`, referenceMirror.summary.perSecond, 'checks/s');
   addRow(`scale: SDK mirror check rate at ${count(n)} against ${count(referenceCards)}`, mirror.summary.perSecond / referenceMirror.summary.perSecond, 'ratio', { op: '>=', value: 0.9 });
@@ -451,7 +460,7 @@ export async function runScaleBench(options: ScaleOptions): Promise<void> {
     storage: { running: bytesRunning, stopped: bytesStopped, bytesPerIndicatorRunning: (bytesRunning.db + bytesRunning.wal) / n, bytesPerIndicatorStopped: (bytesStopped.db + bytesStopped.wal) / n },
     filter: { ...status.filter, bytes: filterBytes, snapshotBytes },
     restart: { seconds: restarts, stopSeconds: stops },
-    mirror: { atN: mirror, atReference: referenceMirror, referenceCards },
+    mirror: { atN: mirror, atNReceiveBuffersMapped: mirrorMapped, atReference: referenceMirror, referenceCards },
     referenceImportPansPerSecond: reference?.importPansPerSecond,
     replication: { head, seconds: reachedSeconds, firstEntrySeconds, peakRssMB: Object.fromEntries(Object.entries(peakRss).map(([id, v]) => [id, mb(v)])), hwmMB: Object.fromEntries(Object.entries(hwm).map(([id, v]) => [id, mb(v)])) },
   };

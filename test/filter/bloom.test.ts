@@ -118,6 +118,31 @@ describe('index: DigestBloomFilter', function () {
     expect(copy.fill()).to.equal(f.fill());
   });
 
+  it('over() answers from the given bytes themselves: same array, same answers, later adds land in it', () => {
+    const f = DigestBloomFilter.forCapacity(5_000, 1e-4);
+    const listed = randomDigests(3_000);
+    for (const d of listed) f.add(d);
+    const bytes = Uint8Array.from(f.bitsetBytes());
+    const over = DigestBloomFilter.over(f.params, bytes, f.items);
+    expect(over.bitsetBytes()).to.equal(bytes); // the very array, not a copy
+    expect(over.items).to.equal(f.items);
+    expect(over.fill()).to.equal(f.fill());
+    expect(listed.every((d) => over.has(d))).to.equal(true);
+    const others = randomDigests(20_000);
+    expect(others.map((d) => over.has(d))).to.deep.equal(others.map((d) => f.has(d)));
+    const later = randomBytes(32);
+    over.add(later);
+    f.add(later);
+    expect(Buffer.compare(Buffer.from(bytes), Buffer.from(f.bitsetBytes()))).to.equal(0);
+  });
+
+  it('over() refuses bytes of the wrong length for the parameters', () => {
+    const { params } = DigestBloomFilter.forCapacity(1_000, 1e-3);
+    const bytes = Math.ceil(params.bits / 8);
+    expect(() => DigestBloomFilter.over(params, new Uint8Array(bytes - 1), 0)).to.throw(RangeError, /bytes/);
+    expect(() => DigestBloomFilter.over(params, new Uint8Array(bytes + 1), 0)).to.throw(RangeError, /bytes/);
+  });
+
   it('rejects digests that are not 32 bytes', () => {
     const f = DigestBloomFilter.forCapacity(10, 0.01);
     expect(() => f.add(new Uint8Array(31))).to.throw(RangeError, /digest/);

@@ -84,3 +84,43 @@ describe('filter mirror', function () {
     }
   });
 });
+
+describe('filter mirror loaded in many chunks', function () {
+  // The smallest message cap a node accepts: bits in chunks of 32 KiB, a 50,000-capacity filter in 6.
+  const CAP = 64 * 1024;
+  let n: InProcessNode;
+  let key: Uint8Array;
+
+  before(async () => {
+    await sodiumReady();
+    n = await startInProcessNode(await makeConsortium(), 'psp-c', { maxMessageBytes: CAP, filter: { capacity: 50_000, targetFpRate: 1e-6 } });
+    key = (await n.client.hashingKeys())[0]?.key as Uint8Array;
+  });
+  after(async () => {
+    await n?.stop();
+  });
+
+  it('holds the node\'s bits exactly, once, in the array the chunks were written to, and answers as the node', async () => {
+    const listed = randomPans(2_000);
+    // Publications of 500 cards stay under the node's 64 KiB message cap.
+    for (let i = 0; i < listed.length; i += 500) await n.client.publishCompromisedCards(listed.slice(i, i + 500), { reason: 'phishing' });
+    const node = n.parts.index.copy();
+    expect(node.bits.length).to.be.greaterThan(4 * (CAP / 2)); // several chunks
+    const mirror = FilterMirror.start({ target: n.target, token: n.token });
+    try {
+      expect(await mirror.whenReady(20_000)).to.equal(true);
+      const bytes = mirror['filter']?.bitsetBytes();
+      if (!bytes) throw new Error('the mirror holds no filter');
+      expect(Buffer.compare(Buffer.from(bytes), node.bits)).to.equal(0);
+      // Its own buffer of exactly the filter's size: not a view into a received message, not a second array.
+      expect(bytes.byteOffset).to.equal(0);
+      expect(bytes.buffer.byteLength).to.equal(node.bits.length);
+      expect(mirror.status().items).to.equal(node.items);
+      expect(listed.every((pan) => mirror.has(MamoriClient.panDigest(pan, key)))).to.equal(true);
+      const others = Array.from({ length: 20_000 }, () => crypto.randomBytes(32));
+      expect(others.map((d) => mirror.has(d))).to.deep.equal(others.map((d) => n.parts.index.mayContainAt(d, 0)));
+    } finally {
+      mirror.close();
+    }
+  });
+});
