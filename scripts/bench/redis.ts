@@ -37,7 +37,7 @@ const LOAD_CHUNK = 1_000;
 /** Mamori rows of this run, each compared with a Redis figure. */
 const MAMORI = {
   mirror: /^sdk mirror: negative checks\/s/,
-  limit: /^sdk limit: normalizePan \+ panSelector \+ filter\.has, no SDK \(ops\/s\)/,
+  limit: /^sdk limit: normalizePan \+ panSelector \+ filter\.has, no SDK \(ops\/s/,
   remoteC64: /^sdk remote c64: checks\/s/,
   remoteC1p50: /^sdk remote c1: check p50/,
   remoteC1UnaryP50: /^sdk remote c1, unary: check p50/,

@@ -143,7 +143,7 @@ function countViolation(r: CardCheckResult, v: MirrorViolations): void {
   else v.nodeNotListed++;
 }
 
-async function mirrorBench(options: SdkBenchOptions, target: string, token: string): Promise<{ filter: { bits: number; hashes: number; capacity: number; targetFpRate: number; items: number } }> {
+async function mirrorBench(options: SdkBenchOptions, target: string, token: string, key: Uint8Array): Promise<void> {
   const client = MamoriClient.connect({ target, token, mode: 'mirror', deadlineMs: 1000 });
   const unregister = onCleanup(() => client.close());
   try {
@@ -163,6 +163,10 @@ async function mirrorBench(options: SdkBenchOptions, target: string, token: stri
 
     const warm: MirrorViolations = { nodeNotListed: 0, listed: 0, fallback: 0 };
     await mirrorRun(client, unlistedPans(Math.min(50_000, options.mirrorChecks)), warm);
+    // The limit row's runs alternate with the mirror's, so that their ratio compares the same moments.
+    const limit = hashFilterLimit(key, filter);
+    limit.run(unlistedPans(Math.min(50_000, options.mirrorChecks)));
+    const limitRuns: Run[] = [];
     const violations: MirrorViolations = { nodeNotListed: 0, listed: 0, fallback: 0 };
     const runs: Run[] = [];
     const before = client.stats();
@@ -171,6 +175,9 @@ async function mirrorBench(options: SdkBenchOptions, target: string, token: stri
       const r = await mirrorRun(client, pans, violations);
       runs.push(r);
       progress(`sdk mirror run ${i}/${options.runs}: ${fmt(r)}`);
+      const l = limit.run(unlistedPans(options.mirrorChecks));
+      limitRuns.push(l);
+      progress(`sdk limit, hash + filter run ${i}/${options.runs}: ${fmt(l)}`);
     }
     const after = client.stats();
     sdk = client.sdkStatus();
@@ -195,7 +202,7 @@ async function mirrorBench(options: SdkBenchOptions, target: string, token: stri
       stats: { before: before.checks, after: after.checks, rpcs: after.rpcs, mirrorUnusable: after.mirrorUnusable },
       mirror: sdk.mirror,
     };
-    return { filter };
+    reportHashFilterLimit(options, key, limit, limitRuns, filter);
   } finally {
     client.close();
     unregister();
@@ -294,9 +301,17 @@ async function remoteBench(options: SdkBenchOptions, target: string, token: stri
 
 // ---------------------------------------------------------------- 4. the limits
 
-/** normalizePan + panSelector + DigestBloomFilter.has, no SDK around it. */
-async function hashFilterLimit(options: SdkBenchOptions, key: Uint8Array, params: { bits: number; hashes: number; capacity: number; targetFpRate: number; items: number }): Promise<void> {
-  await sodiumReady();
+type FilterParams = { bits: number; hashes: number; capacity: number; targetFpRate: number; items: number };
+
+/** The limit: normalizePan + panSelector + DigestBloomFilter.has, no SDK around it, on a filter like the node's. */
+interface HashFilterLimit {
+  run(pans: readonly string[]): Run;
+  /** Filter positives seen by run() (random unlisted digests: the false positives). */
+  positives(): number;
+  filter: DigestBloomFilter;
+}
+
+function hashFilterLimit(key: Uint8Array, params: FilterParams): HashFilterLimit {
   const t0 = now();
   const filter = new DigestBloomFilter({ bits: params.bits, hashes: params.hashes, capacity: params.capacity, targetFpRate: params.targetFpRate });
   // Filled like the node's: as many random digests (selectors are uniformly random).
@@ -323,15 +338,12 @@ async function hashFilterLimit(options: SdkBenchOptions, key: Uint8Array, params
     const seconds = Number(process.hrtime.bigint() - c0) / 1e9;
     return { perSecond: n / seconds, seconds, ...latency(ns) };
   };
-  run(unlistedPans(Math.min(50_000, options.mirrorChecks)));
-  positives = 0;
-  const runs: Run[] = [];
-  for (let i = 1; i <= options.runs; i++) {
-    const r = run(unlistedPans(options.mirrorChecks));
-    runs.push(r);
-    progress(`sdk limit, hash + filter run ${i}/${options.runs}: ${fmt(r)}`);
-  }
-  const measuredPositives = positives;
+  return { run, positives: () => positives, filter };
+}
+
+/** The limit's rows from its runs (made alternately with the mirror's), and where the time of one of its checks goes. */
+function reportHashFilterLimit(options: SdkBenchOptions, key: Uint8Array, limit: HashFilterLimit, runs: Run[], params: FilterParams): void {
+  const measuredPositives = limit.positives();
   // The hash alone and the lookup alone, to say where the time of a check goes.
   const pans = unlistedPans(options.mirrorChecks);
   const digits = pans.map((p) => (normalizePan(p) as { digits: string }).digits);
@@ -341,15 +353,16 @@ async function hashFilterLimit(options: SdkBenchOptions, key: Uint8Array, params
   h0 = process.hrtime.bigint();
   for (const p of pans) normalizePan(p);
   const normalizeNs = Number(process.hrtime.bigint() - h0) / pans.length;
+  let positives = 0;
   h0 = process.hrtime.bigint();
-  for (const d of digests) if (filter.has(d)) positives++;
+  for (const d of digests) if (limit.filter.has(d)) positives++;
   const lookupNs = Number(process.hrtime.bigint() - h0) / digests.length;
   h0 = process.hrtime.bigint();
   for (let i = 0; i < 100_000; i++) void (process.hrtime.bigint() - process.hrtime.bigint());
   const timerPairNs = Number(process.hrtime.bigint() - h0) / 100_000;
-  progress(`sdk limit: per op normalizePan ${normalizeNs.toFixed(0)} ns, panSelector ${hashNs.toFixed(0)} ns, filter.has ${lookupNs.toFixed(0)} ns; a pair of hrtime.bigint() ${timerPairNs.toFixed(0)} ns`);
+  progress(`sdk limit: per op normalizePan ${normalizeNs.toFixed(0)} ns, panSelector ${hashNs.toFixed(0)} ns, filter.has ${lookupNs.toFixed(0)} ns (${positives} positives); a pair of hrtime.bigint() ${timerPairNs.toFixed(0)} ns`);
   const s = summarize(runs);
-  addRow('sdk limit: normalizePan + panSelector + filter.has, no SDK (ops/s)', s.perSecond, 'ops/s');
+  addRow('sdk limit: normalizePan + panSelector + filter.has, no SDK (ops/s; runs alternated with the mirror\'s)', s.perSecond, 'ops/s');
   addRow('sdk limit: normalizePan + panSelector + filter.has p50', s.p50Us, 'µs');
   addRow('sdk limit: normalizePan + panSelector + filter.has p99', s.p99Us, 'µs');
   details.sdkLimitHashFilter = { opsPerRun: options.mirrorChecks, filter: params, summary: s, runs, positives: measuredPositives, perOpNs: { normalizePan: normalizeNs, panSelector: hashNs, filterHas: lookupNs, hrtimePair: timerPairNs } };
@@ -418,9 +431,8 @@ export async function runSdkBench(options: SdkBenchOptions): Promise<void> {
     `sdk: ${options.runs} runs each: mirror ${options.mirrorChecks.toLocaleString('en-US')} checks, remote c1 ${options.sequentialChecks.toLocaleString('en-US')}, ` +
       `remote c${CONCURRENCY} ${options.remoteChecks.toLocaleString('en-US')}, limits`,
   );
-  const { filter } = await mirrorBench(options, target, token);
+  await mirrorBench(options, target, token, key.key);
   await remoteBench(options, target, token, 'stream');
   await remoteBench(options, target, token, 'unary');
-  await hashFilterLimit(options, key.key, filter);
   await unaryLimit(options, target, token, key.key);
 }
