@@ -8,8 +8,8 @@ import type { CheckStreamResponse__Output } from '../../proto/gen/mamori/v1/Chec
 import { RequestStream } from './request-stream';
 import type { Transport } from './transport';
 
-/** The batcher keeps at most batch.maxInFlight (≤ 1024, the node's own bound per stream) outstanding. */
-const MAX_WAITING = 1024;
+/** Checks outstanding on the stream at most, below the node's bound of 1,024 per stream; more go by unary Check. */
+const MAX_WAITING = 512;
 
 export class CheckStreamChannel {
   private readonly stream: RequestStream<CheckRequest, CheckResponse__Output, CheckStreamRequest, CheckStreamResponse__Output>;

@@ -37,6 +37,8 @@ export interface RequestStreamSpec<Req, Res, WireReq, WireRes extends StreamAnsw
 }
 
 interface Waiting<Req, Res> {
+  /** Its deadline passed and it was rejected; still counted until the node answers it, as the node still counts it. */
+  abandoned: boolean;
   request: Req;
   deadline: number;
   timer: NodeJS.Timeout;
@@ -64,8 +66,8 @@ export class RequestStream<Req, Res, WireReq, WireRes extends StreamAnswer> {
 
   /** The node's answer to one request; `deadline` is absolute (ms since the epoch). */
   send(request: Req, deadline: number): Promise<Res> {
-    if (this.unimplemented || this.waiting.size >= this.spec.maxWaiting) return this.spec.unary(request, deadline);
     if (this.closed) return Promise.reject(MamoriClientError.closed());
+    if (this.unimplemented || this.waiting.size >= this.spec.maxWaiting) return this.spec.unary(request, deadline);
     const wait = this.reopenAtMs - Date.now();
     if (!this.call && wait > 0) {
       return Promise.reject(new MamoriClientError('UNAVAILABLE', `${this.spec.noun} is reopened in ${wait} ms; it ended: ${this.lastFailure}`));
@@ -74,11 +76,12 @@ export class RequestStream<Req, Res, WireReq, WireRes extends StreamAnswer> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       const timer = setTimeout(() => {
-        // Its answer, if it comes, finds no one waiting and is dropped.
-        this.waiting.delete(id);
+        // Kept until its answer comes (then dropped), so this side never counts fewer outstanding than the node.
+        const w = this.waiting.get(id);
+        if (w) w.abandoned = true;
         reject(new MamoriClientError('DEADLINE_EXCEEDED', `no answer on ${this.spec.noun} by the deadline`));
       }, Math.max(0, deadline - Date.now()));
-      this.waiting.set(id, { request, deadline, timer, resolve, reject });
+      this.waiting.set(id, { abandoned: false, request, deadline, timer, resolve, reject });
       this.transport.sent[this.spec.countAs]++;
       call.write(this.spec.wrap(id, request, deadline));
     });
@@ -110,6 +113,7 @@ export class RequestStream<Req, Res, WireReq, WireRes extends StreamAnswer> {
     if (!waiting) return;
     this.waiting.delete(id);
     clearTimeout(waiting.timer);
+    if (waiting.abandoned) return;
     if (message.errorCode) return waiting.reject(MamoriClientError.fromStatusName(message.errorCode, message.errorMessage));
     const answer = this.spec.unwrap(message);
     if (answer !== undefined) waiting.resolve(answer);
@@ -126,7 +130,7 @@ export class RequestStream<Req, Res, WireReq, WireRes extends StreamAnswer> {
       this.waiting.clear();
       for (const w of moved) {
         clearTimeout(w.timer);
-        this.spec.unary(w.request, w.deadline).then(w.resolve, w.reject);
+        if (!w.abandoned) this.spec.unary(w.request, w.deadline).then(w.resolve, w.reject);
       }
       return;
     }
@@ -151,7 +155,7 @@ export class RequestStream<Req, Res, WireReq, WireRes extends StreamAnswer> {
     this.waiting.clear();
     for (const w of waiting) {
       clearTimeout(w.timer);
-      w.reject(error);
+      if (!w.abandoned) w.reject(error);
     }
   }
 }

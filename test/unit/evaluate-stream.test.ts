@@ -146,6 +146,25 @@ describe('unit: the peer EvaluateStream and the link that uses it', function () 
     expect(p.unaryCalls).to.equal(extra);
   });
 
+  it('keeps counting a request past its deadline until the peer answers it, so that it never sends the peer more than the bound', async () => {
+    const p = await peer(true);
+    const l = link(p.port);
+    const late = Array.from({ length: EVALUATE_STREAM_MAX_WAITING }, (_, i) =>
+      l.evaluate(request(`hold:late-${i}`, 1), Date.now() + 100).then(
+        () => 'answered',
+        (e: MamoriError) => e.code,
+      ),
+    );
+    expect(new Set(await Promise.all(late))).to.deep.equal(new Set(['UNAVAILABLE']));
+    // Still outstanding at the peer: the next request goes by a unary call, not on the stream.
+    expect((await l.evaluate(request('a', 1), Date.now() + 10_000)).length).to.equal(32);
+    expect(p.unaryCalls).to.equal(1);
+    // Once the peer answers them, the stream takes requests again.
+    for (const release of p.held.values()) release();
+    await waitFor(async () => (await l.evaluate(request('b', 1), Date.now() + 10_000)) && p.streamMessages > EVALUATE_STREAM_MAX_WAITING, 'a request on the stream again');
+    expect(p.streamsOpened).to.equal(1);
+  });
+
   it('fails what waits on a stream that ends UNAVAILABLE, and opens a new stream for the next request', async () => {
     const p = await peer(true);
     const l = link(p.port);

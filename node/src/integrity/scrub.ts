@@ -177,7 +177,7 @@ export class LedgerScrub {
   private async finishPass(position: number, heads: Map<string, FeedHead> | undefined): Promise<void> {
     await this.checkDerived();
     if (this.stopped) return;
-    await this.runQuickCheck();
+    const fileSound = await this.runQuickCheck();
     if (this.stopped) return;
     // A mark the whole pass walked past without finding damage was repaired some other way.
     for (const mark of this.deps.damage.list()) {
@@ -187,8 +187,8 @@ export class LedgerScrub {
     }
     await this.repairMarked();
     if (this.stopped) return;
-    // Only a pass that walked every entry and found none damaged vouches for them all.
-    if (heads && this.foundThisPass.size === 0 && this.deps.damage.count() === 0) this.deps.checkpoints?.record(position, heads);
+    // Only a pass that walked every entry, found none damaged and a sound file vouches for them all.
+    if (heads && fileSound && this.foundThisPass.size === 0 && this.deps.damage.count() === 0) this.deps.checkpoints?.record(position, heads);
     this.stats.passes++;
     this.stats.lastPassMs = Date.now() - this.passStartedMs;
     this.deps.log.debug({ passMs: this.stats.lastPassMs, damaged: this.deps.damage.count() }, 'scrub pass finished');
@@ -213,7 +213,8 @@ export class LedgerScrub {
     }
   }
 
-  private async runQuickCheck(): Promise<void> {
+  /** True when quick_check ran and found nothing. */
+  private async runQuickCheck(): Promise<boolean> {
     this.quickCheckOpen = true;
     try {
       const problems = await this.worker.quickCheck(QUICK_CHECK_MAX_ERRORS, this.stopper.signal);
@@ -221,8 +222,10 @@ export class LedgerScrub {
         this.stats.quickCheckFailures++;
         this.deps.log.error({ problems }, 'scrub: SQLite quick_check reports damage in the database file');
       }
+      return problems.length === 0;
     } catch (error) {
       if (!this.stopped) this.deps.log.warn({ err: error }, 'scrub: quick_check could not run');
+      return false;
     } finally {
       this.quickCheckOpen = false;
     }

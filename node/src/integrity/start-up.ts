@@ -53,6 +53,11 @@ export function verifyAtStart(store: EntryPages, options: StartUpVerificationOpt
   let fullReason: string | undefined;
   if (options.mode === 'full') fullReason = 'scrub.startUpVerification is "full"';
   else if (!options.scrubEnabled) fullReason = 'the scrub is disabled (scrub.enabled: false), so nothing would re-verify the entries below a checkpoint';
+  else if (damage.count() > 0) {
+    // A marked entry may lie below the checkpoint, which the walk from it would not see again.
+    fullReason = `${damage.count()} stored entries are marked damaged`;
+    log.warn({ reason: fullReason }, 'verification checkpoint not used; verifying every stored entry');
+  }
   else {
     const found = checkpoints.load(keysOf);
     if (found.usable) from = { after: found.checkpoint.coveredRowId, heads: found.checkpoint.heads };
@@ -68,6 +73,6 @@ export function verifyAtStart(store: EntryPages, options: StartUpVerificationOpt
     return true;
   });
   // A walk that found damage leaves heads taken from suspect hash columns: no checkpoint there.
-  if (result.damaged === 0) checkpoints.record(result.position, result.heads);
+  if (result.damaged === 0 && damage.count() === 0) checkpoints.record(result.position, result.heads);
   return { heads: result.heads, entriesVerified: result.walked, checkpointRowId: from?.after ?? 0, fullReason };
 }

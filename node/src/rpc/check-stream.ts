@@ -16,7 +16,7 @@ import type { StreamWatch } from './streams';
 /**
  * Messages a stream may have received and not yet had answered. Answers are computed as the
  * messages arrive, so only a client that does not read them lets this grow; the SDK keeps at
- * most its batch.maxInFlight (≤ 1024) outstanding.
+ * most 512 outstanding on a stream (client-sdk/src/check-stream.ts) and sends more by unary Check.
  */
 export const MAX_CHECKS_IN_FLIGHT_PER_STREAM = 1024;
 

@@ -42,6 +42,8 @@ type UnaryEvaluate = (message: PeerEvaluateRequest, deadlineMs: number) => Promi
 type StreamCall = grpc.ClientDuplexStream<PeerEvaluateStreamRequest, PeerEvaluateStreamResponse__Output>;
 
 interface Waiting {
+  /** Its deadline passed and it was rejected; still counted until the peer answers it, as the peer still counts it. */
+  abandoned: boolean;
   message: PeerEvaluateRequest;
   deadlineMs: number;
   timer: NodeJS.Timeout;
@@ -70,11 +72,12 @@ export class EvaluateStreamChannel {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       const timer = setTimeout(() => {
-        // Its answer, if it comes, finds no one waiting and is dropped.
-        this.waiting.delete(id);
+        // Kept until its answer comes (then dropped), so this side never counts fewer outstanding than the peer.
+        const w = this.waiting.get(id);
+        if (w) w.abandoned = true;
         reject(new MamoriError('UNAVAILABLE', 'deadline exceeded'));
       }, Math.max(0, deadlineMs - Date.now()));
-      this.waiting.set(id, { message, deadlineMs, timer, resolve, reject });
+      this.waiting.set(id, { abandoned: false, message, deadlineMs, timer, resolve, reject });
       call.write({ id, evaluate: message });
     });
   }
@@ -102,6 +105,7 @@ export class EvaluateStreamChannel {
     if (!waiting) return;
     this.waiting.delete(id);
     clearTimeout(waiting.timer);
+    if (waiting.abandoned) return;
     if (message.errorCode) {
       const code = grpc.status[message.errorCode as keyof typeof grpc.status] as grpc.status | undefined;
       waiting.reject(evaluatorError(code ?? grpc.status.UNKNOWN, message.errorMessage));
@@ -119,11 +123,12 @@ export class EvaluateStreamChannel {
       this.waiting.clear();
       for (const w of moved) {
         clearTimeout(w.timer);
-        this.unary(w.message, w.deadlineMs).then(w.resolve, w.reject);
+        if (!w.abandoned) this.unary(w.message, w.deadlineMs).then(w.resolve, w.reject);
       }
       return;
     }
-    this.failAll(status.code === grpc.status.OK ? new MamoriError('UNAVAILABLE', 'the evaluate stream ended') : evaluatorError(status.code, `the evaluate stream ended: ${status.details}`));
+    // The stream's end, whatever its status, is this peer being unavailable for what waited on it.
+    this.failAll(new MamoriError('UNAVAILABLE', `the evaluate stream ended (${grpc.status[status.code] ?? status.code}: ${status.details})`));
   }
 
   private failAll(error: MamoriError): void {
@@ -131,7 +136,7 @@ export class EvaluateStreamChannel {
     this.waiting.clear();
     for (const w of waiting) {
       clearTimeout(w.timer);
-      w.reject(error);
+      if (!w.abandoned) w.reject(error);
     }
   }
 }
